@@ -1,0 +1,1 @@
+"""The `cdpflow` command: one module per command group."""

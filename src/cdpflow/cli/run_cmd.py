@@ -1,0 +1,38 @@
+"""`cdpflow run <dag_id>`: run a job without Airflow, exactly as its DAG would."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from cdpflow.cli.progress import progress_bar
+from cdpflow.jobs import JOBS, Interval
+from cdpflow.lake.importer import parse_time
+
+
+def _moment(name: str, text: str | None):  # type: ignore[no-untyped-def]
+    if text is None:
+        return None
+    moment = parse_time(text)
+    if moment is None:
+        raise click.BadParameter(f"`{text}` is not an ISO date-time", param_hint=name)
+    return moment
+
+
+@click.command("run")
+@click.argument("dag_id", type=click.Choice(JOBS))
+@click.option("--start", help="Interval start (ISO, UTC, inclusive).")
+@click.option("--end", help="Interval end (ISO, UTC, exclusive).")
+@click.pass_obj
+def run(obj: object, dag_id: str, start: str | None, end: str | None) -> None:
+    """Run the job behind DAG_ID over an interval (default: whatever is pending)."""
+    settings = obj.settings  # type: ignore[attr-defined]
+    interval = Interval(_moment("--start", start), _moment("--end", end))
+    job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
+    with progress_bar(dag_id) as update:
+        result = job.run(settings, interval, progress=update)
+    click.echo(result.summary())
+
+
+COMMANDS = [run]

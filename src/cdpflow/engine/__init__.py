@@ -1,0 +1,80 @@
+"""The engine boundary: jobs ask an Engine for heavy work and never learn which one runs.
+
+Only modules in this package import DuckDB (or, later, PySpark); they are imported lazily so that
+DAG files and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from cdpflow.lake.storage import Lake
+    from cdpflow.lake.tables import TableStore
+    from cdpflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A finished local Parquet file waiting to be moved into a table."""
+
+    local_path: Path
+    partition: dict[str, str]
+    owner: str
+    rows: int
+
+
+@dataclass
+class FlattenCounts:
+    """What one chunk of raw lines turned into."""
+
+    events: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class EventsOutput:
+    """Deduplicated core_events and quarantine files of one group of raw hours."""
+
+    events: list[StagedFile] = field(default_factory=list)
+    quarantine: list[StagedFile] = field(default_factory=list)
+    duplicates: int = 0
+
+
+class Engine(Protocol):
+    name: str
+
+    def flatten_events(self, lines: pa.Table, staging: Path, tag: str) -> FlattenCounts:
+        """Flatten raw landing lines (raw_file, line_no, line) into staged event rows."""
+        ...
+
+    def finalize_events(
+        self, staging: Path, existing_event_files: Sequence[str], out_dir: Path
+    ) -> EventsOutput:
+        """Deduplicate staged rows (earliest received copy wins, and none already in
+        `existing_event_files`) and write them as Parquet per (event_date, raw hour)."""
+        ...
+
+    def event_date_range(self, staging: Path) -> tuple[str, str] | None:
+        """First and last event_date among staged rows; None when there are none."""
+        ...
+
+    def query(self, sql: str, tables: TableStore) -> pa.Table:
+        """Run SQL in which lake tables are visible by name."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_engine(settings: Settings, lake: Lake) -> Engine:
+    """The engine the settings name, connected to `lake`."""
+    if settings.engine == "duckdb":
+        from cdpflow.engine.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine(settings, lake)
+    raise AssertionError(f"settings accepted unknown engine {settings.engine!r}")

@@ -1,0 +1,52 @@
+"""Jobs: one module per DAG id, each a plain function `run(settings, interval)`.
+
+The CLI (`cdpflow run <dag_id>`) and the Airflow DAG files call the same functions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from cdpflow.errors import TransientError
+from cdpflow.settings import Settings
+
+# dag id -> module under cdpflow.jobs; the jobs that exist in this release.
+JOBS = ("events_incremental",)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A data interval [start, end); either end open means "as far as there is data"."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class JobAlreadyRunning(TransientError):
+    def __init__(self, job: str) -> None:
+        self.job = job
+        super().__init__(
+            f"Another `{job}` run holds its lock, so this one did nothing. "
+            "It will be retried; runs of one job never overlap."
+        )
+
+
+@contextmanager
+def job_lock(settings: Settings, job: str) -> Iterator[None]:
+    """Hold the job's lock so two runs of one job never write the same tables at once."""
+    locks = settings.work_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / f"{job}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise JobAlreadyRunning(job) from err
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,213 @@
+"""events_incremental: flatten raw clickstream hours into the `core_events` lake table.
+
+The unit of work is a received hour of the raw zone. Every file written is owned by the hour it
+came from, so re-running an interval replaces exactly that interval's output; and the hours
+processed are recorded in the same snapshot that publishes their rows, so the state can never
+disagree with the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from cdpflow.engine import Engine, StagedFile, open_engine
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
+from cdpflow.jobs import Interval, job_lock
+from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
+from cdpflow.lake.raw_reader import RawFile, read_line_chunks
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CORE_EVENTS = "core_events"
+QUARANTINE_EVENTS = "quarantine_events"
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class EventsIncrementalResult:
+    """What a run did; `read == written + duplicates + quarantined` always holds."""
+
+    hours: list[str] = field(default_factory=list)
+    raw_bytes: int = 0
+    read: int = 0
+    written: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    core_events_version: int | None = None
+
+    def summary(self) -> str:
+        if not self.hours:
+            return "events_incremental: no raw hours to process."
+        span = self.hours[0] if len(self.hours) == 1 else f"{self.hours[0]} .. {self.hours[-1]}"
+        rate = self.read / self.seconds if self.seconds else 0.0
+        return (
+            f"events_incremental: {len(self.hours)} raw hour(s) {span}: read {self.read:,}, "
+            f"written {self.written:,}, duplicates {self.duplicates:,}, "
+            f"quarantined {self.quarantined:,} in {self.seconds:.1f}s ({rate:,.0f} events/s)"
+        )
+
+
+def select_hours(
+    hours: list[RawHour], processed: dict[str, str], interval: Interval, now: datetime
+) -> list[RawHour]:
+    """Hours to (re)process: those in an explicit interval, or else every closed hour whose
+    files are new or changed since it was last processed."""
+    if interval.start or interval.end:
+        start = interval.start or datetime.min.replace(tzinfo=UTC)
+        end = interval.end or datetime.max.replace(tzinfo=UTC)
+        return [h for h in hours if start <= h.hour < end]
+    closed = last_closed_hour(now)
+    return [h for h in hours if h.hour <= closed and processed.get(h.key) != h.fingerprint]
+
+
+def run(
+    settings: Settings,
+    interval: Interval | None = None,
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> EventsIncrementalResult:
+    """Process the raw hours of `interval` (default: all pending closed hours)."""
+    started = time.monotonic()
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    result = EventsIncrementalResult()
+    with job_lock(settings, "events_incremental"):
+        snapshot = tables.current(CORE_EVENTS)
+        processed = dict(snapshot.properties.get("raw_hours", {})) if snapshot else {}
+        todo = select_hours(
+            list_raw_hours(lake), processed, interval or Interval(), now or datetime.now(UTC)
+        )
+        if not todo:
+            result.core_events_version = snapshot.version if snapshot else None
+            return result
+        total = sum(h.bytes for h in todo)
+        engine = open_engine(settings, lake)
+        try:
+            for group in _groups(todo, settings.chunk_bytes):
+                snapshot = _process_group(settings, lake, tables, engine, group, result)
+                result.core_events_version = snapshot.version
+                if progress:
+                    progress(result.raw_bytes, total)
+        finally:
+            engine.close()
+    result.seconds = time.monotonic() - started
+    log.info(result.summary())
+    return result
+
+
+def _groups(hours: list[RawHour], max_bytes: int) -> list[list[RawHour]]:
+    """Consecutive hours batched up to `max_bytes` of compressed input (one commit each)."""
+    groups: list[list[RawHour]] = []
+    size = 0
+    for hour in hours:
+        if not groups or size + hour.bytes > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(hour)
+        size += hour.bytes
+    return groups
+
+
+def _process_group(
+    settings: Settings,
+    lake: Lake,
+    tables: TableStore,
+    engine: Engine,
+    group: list[RawHour],
+    result: EventsIncrementalResult,
+) -> Snapshot:
+    staging = settings.work_dir / "events_incremental" / uuid.uuid4().hex
+    keys = {h.key for h in group}
+    files = [RawFile(path, h.key) for h in group for path, _ in h.files]
+    try:
+        for number, (lines, _) in enumerate(read_line_chunks(lake, files, settings.chunk_bytes)):
+            counts = engine.flatten_events(lines, staging, f"{number:05d}")
+            result.read += counts.events + counts.quarantined
+            result.quarantined += counts.quarantined
+        base = tables.current(CORE_EVENTS)
+        existing = _dedup_candidates(tables, base, engine.event_date_range(staging), keys, settings)
+        output = engine.finalize_events(staging, existing, staging / "out")
+        result.duplicates += output.duplicates
+        result.written += sum(f.rows for f in output.events)
+
+        quarantine_base = tables.current(QUARANTINE_EVENTS)
+        tables.commit(
+            QUARANTINE_EVENTS,
+            quarantine_base,
+            operation="events_incremental",
+            add=_publish(lake, QUARANTINE_EVENTS, output.quarantine),
+            remove=lambda f: f.owner in keys,
+            columns=QUARANTINE_COLUMNS,
+        )
+        raw_hours = dict(base.properties.get("raw_hours", {})) if base else {}
+        raw_hours.update({h.key: h.fingerprint for h in group})
+        snapshot = tables.commit(
+            CORE_EVENTS,
+            base,
+            operation="events_incremental",
+            add=_publish(lake, CORE_EVENTS, output.events),
+            remove=lambda f: f.owner in keys,
+            columns=CORE_EVENTS_COLUMNS,
+            properties={"raw_hours": dict(sorted(raw_hours.items()))},
+        )
+        _drop_replaced(lake, base, keys)
+        _drop_replaced(lake, quarantine_base, keys)
+        result.hours.extend(h.key for h in group)
+        result.raw_bytes += sum(h.bytes for h in group)
+        return snapshot
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _dedup_candidates(
+    tables: TableStore,
+    base: Snapshot | None,
+    date_range: tuple[str, str] | None,
+    keys: set[str],
+    settings: Settings,
+) -> list[str]:
+    """Files of core_events that could hold an earlier copy of the new events: those of other
+    raw hours, within the dedup window of the new events' dates. Bounded by the new data."""
+    if base is None or date_range is None:
+        return []
+    window = timedelta(days=settings.dedup_window_days)
+    low = date.fromisoformat(date_range[0]) - window
+    high = date.fromisoformat(date_range[1]) + window
+    chosen = [
+        f
+        for f in base.files
+        if f.owner not in keys and low <= date.fromisoformat(f.partition["event_date"]) <= high
+    ]
+    return [tables.lake.uri(f"{CORE_EVENTS}/{f.path}") for f in chosen]
+
+
+def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]:
+    """Move staged files into the table folder under fresh names; nothing references them yet."""
+    published = []
+    for item in staged:
+        ((column, value),) = item.partition.items()
+        rel = f"{column}={value}/part-{item.owner}-{uuid.uuid4().hex[:12]}.parquet"
+        size = item.local_path.stat().st_size
+        lake.put(item.local_path, f"{table}/{rel}")
+        published.append(DataFile(rel, item.rows, size, item.owner, dict(item.partition)))
+    return published
+
+
+def _drop_replaced(lake: Lake, base: Snapshot | None, keys: set[str]) -> None:
+    """Delete the files a commit replaced; the new snapshot no longer refers to them."""
+    if base is None:
+        return
+    for f in base.files:
+        if f.owner in keys:
+            lake.remove(f"{base.table}/{f.path}")

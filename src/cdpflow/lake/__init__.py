@@ -1,0 +1,1 @@
+"""The lake: storage, the raw landing zone, and the table registry."""

@@ -1,0 +1,136 @@
+"""Read raw landing files as bounded chunks of lines, ready for an engine.
+
+Lines become an Arrow string column without a Python object per line: newline offsets are found
+with NumPy and the decompressed buffer becomes the column's data buffer. Memory stays near
+`chunk_bytes` whatever the size of the input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from cdpflow.lake.storage import Lake
+
+_BLOCK = 8 << 20
+LINES_SCHEMA = pa.schema(
+    [
+        ("raw_hour", pa.string()),
+        ("raw_file", pa.string()),
+        ("line_no", pa.int64()),
+        ("line", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RawFile:
+    path: str  # lake-relative
+    hour: str  # raw hour key, e.g. 2026-11-20T13
+
+
+@dataclass
+class _Piece:
+    file: RawFile
+    first_line: int
+    data: bytes  # whole lines, each ending in a newline
+
+
+def read_line_chunks(
+    lake: Lake, files: Iterable[RawFile], chunk_bytes: int
+) -> Iterator[tuple[pa.Table, int]]:
+    """Yield (lines table, decompressed bytes) chunks of about `chunk_bytes` each."""
+    pieces: list[_Piece] = []
+    size = 0
+    for piece in _pieces(lake, files, chunk_bytes):
+        pieces.append(piece)
+        size += len(piece.data)
+        if size >= chunk_bytes:
+            yield _table(pieces), size
+            pieces, size = [], 0
+    if pieces:
+        yield _table(pieces), size
+
+
+def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[_Piece]:
+    """Whole-line pieces of each file, at most about `chunk_bytes` each."""
+    for raw_file in files:
+        line_no = 1
+        carry = b""
+        with lake.open(raw_file.path, "rb") as handle, gzip.GzipFile(fileobj=handle) as gz:
+            buffer = [carry]
+            buffered = 0
+            while True:
+                try:
+                    block = gz.read(_BLOCK)
+                except (OSError, EOFError, zlib.error) as err:
+                    # A damaged file: keep what was read and quarantine a line that says so.
+                    buffer.append(f"\n\x00unreadable gzip data: {err}\n".encode())
+                    buffered += 1
+                    block = b""
+                if block:
+                    buffer.append(block)
+                    buffered += len(block)
+                if buffered >= chunk_bytes or (not block and buffered):
+                    data = b"".join(buffer)
+                    cut = data.rfind(b"\n") + 1 if block else len(data)
+                    whole, carry = data[:cut], data[cut:]
+                    if whole and not whole.endswith(b"\n"):
+                        whole += b"\n"  # a last line without its newline
+                    if whole:
+                        yield _Piece(raw_file, line_no, whole)
+                        line_no += whole.count(b"\n")
+                    buffer, buffered = [carry], len(carry)
+                if not block:
+                    break
+
+
+def _table(pieces: list[_Piece]) -> pa.Table:
+    hours, files, numbers, lines = [], [], [], []
+    for piece in pieces:
+        column = _lines_array(piece.data)
+        count = len(column)
+        hours.append(pa.array([piece.file.hour] * count, pa.string()))
+        files.append(pa.array([piece.file.path] * count, pa.string()))
+        numbers.append(pa.array(np.arange(piece.first_line, piece.first_line + count)))
+        lines.append(column)
+    return pa.Table.from_arrays(
+        [
+            pa.concat_arrays(hours),
+            pa.concat_arrays(files),
+            pa.concat_arrays(numbers),
+            pa.concat_arrays(lines),
+        ],
+        schema=LINES_SCHEMA,
+    )
+
+
+def _lines_array(data: bytes) -> pa.Array:
+    """One string per line (each keeps its trailing newline, which JSON parsers ignore)."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    offsets = np.concatenate(([0], ends)).astype(np.int32)
+    array = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        array.validate(full=True)
+        return array
+    except pa.ArrowInvalid:
+        return _repair_utf8(data, ends)
+
+
+def _repair_utf8(data: bytes, ends: np.ndarray) -> pa.Array:
+    """Keep every line; one that is not UTF-8 is made unparseable so it is quarantined."""
+    out = []
+    start = 0
+    for end in ends.tolist():
+        chunk = data[start:end]
+        try:
+            out.append(chunk.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append("\x00not UTF-8\x00 " + chunk.decode("utf-8", errors="replace"))
+        start = end
+    return pa.array(out, pa.string())

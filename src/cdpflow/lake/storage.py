@@ -1,0 +1,161 @@
+"""The lake's storage: one fsspec filesystem rooted at the lake URL.
+
+Every file operation above this module goes through `Lake`, so a local path and an `s3://` (or
+any fsspec) URL run the same code. Writes are published atomically: a reader sees the whole file
+or no file, never a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+RESERVED_DIRS = frozenset({"raw", "_staging", "_trash"})
+
+
+class Lake:
+    """A lake rooted at a local path or fsspec URL; paths given to methods are relative to it."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root: str = root.rstrip("/") or "/"
+        self.is_local = isinstance(fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    def full(self, rel: str) -> str:
+        """Path on the filesystem (no protocol) of a lake-relative path."""
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def uri(self, rel: str) -> str:
+        """A path an engine can open: local path, or protocol-qualified URL."""
+        full = self.full(rel)
+        if self.is_local:
+            return full
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{full.lstrip('/')}"
+
+    def exists(self, rel: str) -> bool:
+        return bool(self.fs.exists(self.full(rel)))
+
+    def makedirs(self, rel: str) -> None:
+        self.fs.makedirs(self.full(rel), exist_ok=True)
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names (not paths) directly under `rel`; empty when it does not exist."""
+        full = self.full(rel)
+        if not self.fs.exists(full):
+            return []
+        return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(full, detail=False))
+
+    def walk_files(self, rel: str) -> Iterator[tuple[str, int]]:
+        """(lake-relative path, size) of every file below `rel`."""
+        full = self.full(rel)
+        if not self.fs.exists(full):
+            return
+        for path, info in sorted(self.fs.find(full, detail=True).items()):
+            if info.get("type") == "file":
+                yield posixpath.relpath(path, self.root), int(info.get("size") or 0)
+
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self.full(rel)))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return bytes(self.fs.cat_file(self.full(rel)))
+
+    def open(self, rel: str, mode: str = "rb") -> IO[Any]:
+        return self.fs.open(self.full(rel), mode)  # type: ignore[no-any-return]
+
+    def remove(self, rel: str) -> None:
+        full = self.full(rel)
+        if self.fs.exists(full):
+            self.fs.rm(full, recursive=True)
+
+    @contextmanager
+    def atomic_writer(self, rel: str) -> Iterator[IO[bytes]]:
+        """Write to a hidden temporary name and publish under `rel` only when complete.
+
+        Locally the data is fsync'd before the rename so an acknowledged file survives a crash;
+        object stores publish an object only when its upload completes.
+        """
+        parent, name = posixpath.split(rel)
+        tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+        self.makedirs(parent)
+        handle = self.fs.open(self.full(tmp), "wb")
+        try:
+            yield handle
+            if self.is_local:
+                handle.flush()
+                os.fsync(handle.fileno())
+            handle.close()
+            self.fs.mv(self.full(tmp), self.full(rel))
+            if self.is_local:
+                _fsync_dir(self.full(parent))
+        except BaseException:
+            handle.close()
+            self.remove(tmp)
+            raise
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        with self.atomic_writer(rel) as handle:
+            handle.write(data)
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Publish `data` under `rel` only if nothing is there yet; False when something is.
+
+        Locally this is a hard link of a complete temporary file (atomic and exclusive); object
+        stores check first, which is good enough with one writer per table (the jobs hold a lock).
+        """
+        if not self.is_local:
+            if self.exists(rel):
+                return False
+            self.write_bytes(rel, data)
+            return True
+        parent, name = posixpath.split(self.full(rel))
+        os.makedirs(parent, exist_ok=True)
+        tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, self.full(rel))
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(parent)
+        return True
+
+    def put(self, local_path: Path, rel: str) -> None:
+        """Move a finished local file into the lake under `rel`, atomically."""
+        if self.is_local:
+            target = self.full(rel)
+            os.makedirs(posixpath.dirname(target), exist_ok=True)
+            with open(local_path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(local_path, target)
+            return
+        with self.atomic_writer(rel) as out, open(local_path, "rb") as src:
+            while block := src.read(8 << 20):
+                out.write(block)
+        local_path.unlink()
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

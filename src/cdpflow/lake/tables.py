@@ -1,0 +1,152 @@
+"""The table registry: which Parquet files make up each lake table, as versioned snapshots.
+
+A table is a folder of Parquet files plus `_snapshots/v<N>.json`, each listing the files of one
+version. Writers add files under new names and then commit a snapshot; readers resolve a table
+through its newest snapshot. So a reader sees a whole version or the one before, never a mix,
+and a file replaced by a later version stays readable until cleanup removes it. This is the idea
+of Iceberg's and Delta's logs in the smallest form that plain Parquet readers can follow.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cdpflow.errors import ConcurrentCommitError, TableNotFoundError
+from cdpflow.lake.storage import RESERVED_DIRS, Lake
+
+SNAPSHOTS_DIR = "_snapshots"
+LATEST = "LATEST"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One Parquet file of a table. `owner` names the unit of work that wrote it (a raw hour)."""
+
+    path: str  # relative to the table folder
+    rows: int
+    bytes: int
+    owner: str = ""
+    partition: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed version of a table."""
+
+    table: str
+    version: int
+    committed_at: str
+    operation: str
+    files: tuple[DataFile, ...]
+    columns: tuple[tuple[str, str], ...]  # (name, engine type) so an empty table has a schema
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Snapshot:
+        raw = orjson.loads(data)
+        return cls(
+            table=raw["table"],
+            version=raw["version"],
+            committed_at=raw["committed_at"],
+            operation=raw["operation"],
+            files=tuple(DataFile(**f) for f in raw["files"]),
+            columns=tuple((c[0], c[1]) for c in raw["columns"]),
+            properties=raw.get("properties", {}),
+        )
+
+
+class TableStore:
+    """Reads and commits table snapshots in a lake."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def names(self) -> list[str]:
+        """Tables that have at least one committed snapshot."""
+        return [
+            name
+            for name in self.lake.listdir("")
+            if name not in RESERVED_DIRS and self.lake.exists(f"{name}/{SNAPSHOTS_DIR}/{LATEST}")
+        ]
+
+    def current(self, table: str) -> Snapshot | None:
+        """The newest committed snapshot, or None for a table never written."""
+        base = f"{table}/{SNAPSHOTS_DIR}"
+        if not self.lake.exists(f"{base}/{LATEST}"):
+            return None
+        version = int(self.lake.read_bytes(f"{base}/{LATEST}").strip())
+        # The hint is written after the snapshot, so a crash between the two leaves it one behind.
+        while self.lake.exists(_snapshot_path(table, version + 1)):
+            version += 1
+        return Snapshot.from_json(self.lake.read_bytes(_snapshot_path(table, version)))
+
+    def get(self, table: str) -> Snapshot:
+        snapshot = self.current(table)
+        if snapshot is None:
+            raise TableNotFoundError(table, self.names())
+        return snapshot
+
+    def file_uris(self, snapshot: Snapshot) -> list[str]:
+        return [self.lake.uri(f"{snapshot.table}/{f.path}") for f in snapshot.files]
+
+    def commit(
+        self,
+        table: str,
+        base: Snapshot | None,
+        *,
+        operation: str,
+        add: Iterable[DataFile] = (),
+        remove: Callable[[DataFile], bool] = lambda f: False,
+        columns: Iterable[tuple[str, str]] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Snapshot:
+        """Publish a new version: the files of `base` minus `remove`d ones plus `add`.
+
+        Raises:
+            ConcurrentCommitError: another writer committed on top of `base` first.
+        """
+        version = (base.version if base else 0) + 1
+        kept = tuple(f for f in (base.files if base else ()) if not remove(f))
+        snapshot = Snapshot(
+            table=table,
+            version=version,
+            committed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            operation=operation,
+            files=kept + tuple(add),
+            columns=tuple(columns) if columns is not None else (base.columns if base else ()),
+            properties=dict(
+                properties if properties is not None else (base.properties if base else {})
+            ),
+        )
+        if not self.lake.create_exclusive(_snapshot_path(table, version), snapshot.to_json()):
+            raise ConcurrentCommitError(table, version)
+        self.lake.write_bytes(f"{table}/{SNAPSHOTS_DIR}/{LATEST}", str(version).encode())
+        return snapshot
+
+    def referenced_paths(self, table: str) -> set[str]:
+        """Lake-relative paths of the files the current version of `table` uses."""
+        snapshot = self.current(table)
+        if snapshot is None:
+            return set()
+        return {posixpath.join(table, f.path) for f in snapshot.files}
+
+
+def _snapshot_path(table: str, version: int) -> str:
+    return f"{table}/{SNAPSHOTS_DIR}/v{version:08d}.json"

@@ -1,0 +1,367 @@
+"""One typed Settings object, built once at the edge (CLI, DAG parse, collector start).
+
+Layers, later wins: defaults, `$CDPFLOW_HOME/cdpflow.yaml`, environment variables, and Airflow
+Variables when running under Airflow. Every value is parsed at load, so a bad one fails there,
+naming the key and the value, instead of deep inside a job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from cdpflow.cron import cron_problem
+from cdpflow.errors import ConfigError
+
+ENGINES = ("duckdb",)  # engines this release ships; "spark" joins when its engine lands
+MASK = "********"
+
+
+def _text(key: str, raw: Any) -> str:
+    return "" if raw is None else str(raw).strip()
+
+
+def _cron(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    problem = cron_problem(text)
+    if problem:
+        raise ConfigError(key, raw, f"a cron expression or preset such as @daily ({problem})")
+    return text
+
+
+def _whole_number(minimum: int, unit: str) -> Callable[[str, Any], int]:
+    def parse(key: str, raw: Any) -> int:
+        text = _text(key, raw).replace("_", "")
+        if isinstance(raw, bool) or not re.fullmatch(r"[+-]?\d+", text):
+            raise ConfigError(key, raw, f"a whole number of {unit}")
+        value = int(text)
+        if value < minimum:
+            raise ConfigError(key, raw, f"a whole number of {unit}, at least {minimum}")
+        return value
+
+    return parse
+
+
+def _datetime(key: str, raw: Any) -> datetime:
+    if isinstance(raw, datetime):
+        return raw
+    try:
+        return datetime.fromisoformat(_text(key, raw))
+    except ValueError as err:
+        raise ConfigError(key, raw, "a date and time like `1977-10-01 00:00:00`") from err
+
+
+def _email(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    addresses = [a.strip() for a in text.split(",") if a.strip()]
+    for address in addresses:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+            raise ConfigError(key, raw, "an email address (or a comma-separated list of them)")
+    return ", ".join(addresses)
+
+
+def _url(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    if text and not re.match(r"^https?://[^/\s]+", text):
+        raise ConfigError(key, raw, "an http(s) URL such as `http://localhost:8088`")
+    return text.rstrip("/")
+
+
+def _engine(key: str, raw: Any) -> str:
+    text = _text(key, raw).lower()
+    if text not in ENGINES:
+        raise ConfigError(key, raw, "one of: " + ", ".join(ENGINES))
+    return text
+
+
+def _lake_url(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    if not text:
+        raise ConfigError(key, raw, "a local path or an fsspec URL such as s3://bucket/lake")
+    if "://" in text and not text.startswith("file://"):
+        return text.rstrip("/")
+    return str(Path(text.removeprefix("file://")).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one key is named, defaulted, parsed and shown."""
+
+    key: str
+    attr: str
+    default: Any
+    parse: Callable[[str, Any], Any]
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AIRBYTE_URL", "airbyte_url", "", _url, "Airbyte API used by ELT pipeline DAGs."),
+    Setting(
+        "AIRFLOW_DAG_FAILED_EMAIL",
+        "airflow_dag_failed_email",
+        "",
+        _email,
+        "Who is emailed when a task fails.",
+    ),
+    Setting(
+        "AIRFLOW_START_DATE",
+        "airflow_start_date",
+        "1977-10-01 00:00:00",
+        _datetime,
+        "start_date of every DAG.",
+    ),
+    Setting("AWS_REGION", "aws_region", "us-west-2", _text, "AWS region of secrets and costs."),
+    Setting(
+        "COMPUTATION_WINDOW",
+        "computation_window",
+        "90",
+        _whole_number(1, "days"),
+        "Days of history the analytics models look back over.",
+    ),
+    Setting(
+        "EMR_EC2_INSTANCE_TYPE",
+        "emr_ec2_instance_type",
+        "m4.large",
+        _text,
+        "Instance type of Spark workers (also prices billing).",
+    ),
+    Setting(
+        "EVENTS_INCREMENTAL_SCHEDULE_INTERVAL",
+        "events_incremental_schedule_interval",
+        "0 * * * *",
+        _cron,
+        "Schedule of events_incremental.",
+    ),
+    Setting(
+        "ID_STITCHING_INCREMENTAL_SCHEDULE_INTERVAL",
+        "id_stitching_incremental_schedule_interval",
+        "0 */4 * * *",
+        _cron,
+        "Schedule of id_stitching_incremental.",
+    ),
+    Setting("PRIVATE_SUBNET", "private_subnet", "", _text, "Subnet of Spark workers."),
+    Setting(
+        "SCHEDULE_INTERVAL_DELETE_IDLE_CONNECTIONS",
+        "schedule_interval_delete_idle_connections",
+        "0 */3 * * *",
+        _cron,
+        "Schedule of delete_idle_db_connections.",
+    ),
+    Setting("SUPERSET_BASE_URL", "superset_base_url", "", _url, "Superset the BI DAGs talk to."),
+    Setting("SUPERSET_USERNAME", "superset_username", "", _text, "Superset API user."),
+    Setting(
+        "SUPERSET_PASSWORD", "superset_password", "", _text, "Superset API password.", secret=True
+    ),
+    Setting("SUPERSET_USER_EMAIL", "superset_user_email", "", _email, "Superset user's email."),
+    Setting(
+        "TAG_DBT_ANALYTICS", "tag_dbt_analytics", "", _text, "Release tag of analytics models."
+    ),
+    Setting(
+        "TAG_DBT_CODE_GENERATOR",
+        "tag_dbt_code_generator",
+        "",
+        _text,
+        "Release tag of generated dbt models.",
+    ),
+    Setting("TAG_DBT_REVERSE_EL", "tag_dbt_reverse_el", "", _text, "Release tag of reverse-EL."),
+    Setting(
+        "TAG_SUPERSET_AUTOMATION",
+        "tag_superset_automation",
+        "",
+        _text,
+        "Release tag of Superset automation.",
+    ),
+    Setting(
+        "USER_REPORTING_SCHEDULE_INTERVAL",
+        "user_reporting_schedule_interval",
+        "*/30 * * * *",
+        _cron,
+        "Schedule of the report e-mails.",
+    ),
+    # cdpflow's own
+    Setting(
+        "CDPFLOW_LAKE_URL",
+        "lake_url",
+        None,
+        _lake_url,
+        "Lake location: a local path (default $CDPFLOW_HOME/lake) or an fsspec URL.",
+    ),
+    Setting("CDPFLOW_ENGINE", "engine", "duckdb", _engine, "Engine that runs heavy work."),
+    Setting(
+        "CDPFLOW_ENGINE_MEMORY_BYTES",
+        "engine_memory_bytes",
+        "1_500_000_000",
+        _whole_number(100_000_000, "bytes"),
+        "Memory the engine may use before spilling to disk.",
+    ),
+    Setting(
+        "CDPFLOW_ENGINE_THREADS",
+        "engine_threads",
+        str(os.cpu_count() or 1),
+        _whole_number(1, "threads"),
+        "Threads the engine may use.",
+    ),
+    Setting(
+        "CDPFLOW_MAX_EVENT_BYTES",
+        "max_event_bytes",
+        "32_768",
+        _whole_number(1024, "bytes"),
+        "An event larger than this is quarantined (Segment's limit is 32 KB).",
+    ),
+    Setting(
+        "CDPFLOW_CHUNK_BYTES",
+        "chunk_bytes",
+        "128_000_000",
+        _whole_number(1_000_000, "bytes"),
+        "Uncompressed raw bytes flattened per chunk; bounds memory.",
+    ),
+    Setting(
+        "CDPFLOW_DEDUP_WINDOW_DAYS",
+        "dedup_window_days",
+        "1",
+        _whole_number(0, "days"),
+        "Days either side of a new event's date searched for an earlier copy of it.",
+    ),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration of one deployment. Build with `load_settings`."""
+
+    home: Path
+    airbyte_url: str
+    airflow_dag_failed_email: str
+    airflow_start_date: datetime
+    aws_region: str
+    computation_window: int
+    emr_ec2_instance_type: str
+    events_incremental_schedule_interval: str
+    id_stitching_incremental_schedule_interval: str
+    private_subnet: str
+    schedule_interval_delete_idle_connections: str
+    superset_base_url: str
+    superset_username: str
+    superset_password: str = field(repr=False)
+    superset_user_email: str = ""
+    tag_dbt_analytics: str = ""
+    tag_dbt_code_generator: str = ""
+    tag_dbt_reverse_el: str = ""
+    tag_superset_automation: str = ""
+    user_reporting_schedule_interval: str = "*/30 * * * *"
+    lake_url: str = ""
+    engine: str = "duckdb"
+    engine_memory_bytes: int = 1_500_000_000
+    engine_threads: int = 1
+    max_event_bytes: int = 32_768
+    chunk_bytes: int = 128_000_000
+    dedup_window_days: int = 1
+    origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def work_dir(self) -> Path:
+        """Local scratch space (engine spill files, staging); never part of the lake."""
+        return self.home / "work"
+
+    def value_of(self, key: str) -> Any:
+        return getattr(self, _BY_KEY[key].attr)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(key, shown value, origin) for every setting, with secrets masked."""
+        rows = [("CDPFLOW_HOME", str(self.home), self.origins.get("CDPFLOW_HOME", "default"))]
+        for s in SETTINGS:
+            rows.append((s.key, _shown(s, self.value_of(s.key)), self.origins.get(s.key, "")))
+        return rows
+
+
+def _shown(setting: Setting, value: Any) -> str:
+    if setting.secret:
+        return MASK if value else ""
+    text = str(value)
+    if "://" in text:
+        return mask_url(text)
+    return text
+
+
+def mask_url(url: str) -> str:
+    """Hide the password part of a URL's userinfo, which must never reach logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    airflow_variables: Mapping[str, str | None] | None = None,
+    home: str | Path | None = None,
+) -> Settings:
+    """Build the effective settings.
+
+    Args:
+        env: environment to read (defaults to `os.environ`); only documented keys are read.
+        airflow_variables: Variables fetched by the Airflow edge; `None` values are ignored.
+        home: overrides `$CDPFLOW_HOME`.
+
+    Raises:
+        ConfigError: a value does not parse, naming the key and the value.
+    """
+    env = os.environ if env is None else env
+    home_origin = "argument" if home else ("env" if env.get("CDPFLOW_HOME") else "default")
+    home_path = Path(home or env.get("CDPFLOW_HOME") or "cdpflow_home").expanduser().resolve()
+
+    raw: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+    origins = {s.key: "default" for s in SETTINGS}
+    origins["CDPFLOW_HOME"] = home_origin
+    raw["CDPFLOW_LAKE_URL"] = str(home_path / "lake")
+
+    config_file = home_path / "cdpflow.yaml"
+    for key, value in _read_yaml(config_file).items():
+        raw[key], origins[key] = value, config_file.name
+    for s in SETTINGS:
+        if s.key in env:
+            raw[s.key], origins[s.key] = env[s.key], "env"
+    for key, value in (airflow_variables or {}).items():
+        if key in _BY_KEY and value is not None:
+            raw[key], origins[key] = value, "airflow variable"
+
+    values = {s.attr: s.parse(s.key, raw[s.key]) for s in SETTINGS}
+    known = {f.name for f in fields(Settings)}
+    assert set(values) <= known, set(values) - known
+    return Settings(home=home_path, origins=origins, **values)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), "(file)", f"valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), type(data).__name__, "a mapping of setting names to values")
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        setting = _BY_KEY.get(str(name)) or _BY_ATTR.get(str(name).lower())
+        if setting is None:
+            raise ConfigError(
+                f"{path.name}: {name}",
+                value,
+                "a known setting name (see `cdpflow config` for the list)",
+            )
+        out[setting.key] = value
+    return out
