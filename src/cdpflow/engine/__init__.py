@@ -7,6 +7,7 @@ DAG files and the CLI start fast.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -46,22 +47,28 @@ class EventsOutput:
     duplicates: int = 0
 
 
+class EventsBatch(Protocol):
+    """Raw lines of a group of hours, flattened chunk by chunk, then written once."""
+
+    def add(self, lines: pa.Table) -> FlattenCounts:
+        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line)."""
+        ...
+
+    def event_date_range(self) -> tuple[str, str] | None:
+        """First and last event_date among the rows added; None when there are none."""
+        ...
+
+    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+        """Deduplicate the rows added (earliest received copy wins, and none already in
+        `existing_event_files`) and write Parquet files per (partition, raw hour)."""
+        ...
+
+
 class Engine(Protocol):
     name: str
 
-    def flatten_events(self, lines: pa.Table, staging: Path, tag: str) -> FlattenCounts:
-        """Flatten raw landing lines (raw_file, line_no, line) into staged event rows."""
-        ...
-
-    def finalize_events(
-        self, staging: Path, existing_event_files: Sequence[str], out_dir: Path
-    ) -> EventsOutput:
-        """Deduplicate staged rows (earliest received copy wins, and none already in
-        `existing_event_files`) and write them as Parquet per (event_date, raw hour)."""
-        ...
-
-    def event_date_range(self, staging: Path) -> tuple[str, str] | None:
-        """First and last event_date among staged rows; None when there are none."""
+    def events_batch(self) -> AbstractContextManager[EventsBatch]:
+        """A batch whose intermediate state is released when the context exits."""
         ...
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:

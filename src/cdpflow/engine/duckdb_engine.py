@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,95 +51,14 @@ class DuckDBEngine:
 
     # -- events -----------------------------------------------------------------------------
 
-    def flatten_events(self, lines: pa.Table, staging: Path, tag: str) -> FlattenCounts:
-        staging.mkdir(parents=True, exist_ok=True)
-        self.con.register("raw_lines", lines)
+    @contextmanager
+    def events_batch(self) -> Iterator[DuckDBEventsBatch]:
+        batch = DuckDBEventsBatch(self)
         try:
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE flat AS "
-                + flatten_sql("raw_lines", self.settings.max_event_bytes)
-            )
+            yield batch
         finally:
-            self.con.unregister("raw_lines")
-        events_path = staging / f"events-{tag}.parquet"
-        quarantine_path = staging / f"quarantine-{tag}.parquet"
-        self.con.execute(
-            f"""COPY (SELECT raw_hour, raw_file, line_no, item_index, {CORE_SELECT}
-                     FROM flat WHERE reason_code IS NULL)
-                TO {literal(str(events_path))} (FORMAT parquet, COMPRESSION zstd)"""
-        )
-        self.con.execute(
-            f"""COPY (SELECT raw_hour, reason_code, reason, raw, event_id, source, received_at,
-                            raw_file, line_no, item_index, now() AS quarantined_at,
-                            coalesce(CAST(received_at AS DATE),
-                                     CAST(left(raw_hour, 10) AS DATE)) AS received_date
-                     FROM flat WHERE reason_code IS NOT NULL)
-                TO {literal(str(quarantine_path))} (FORMAT parquet, COMPRESSION zstd)"""
-        )
-        row = self.con.execute(
-            "SELECT count(*) FILTER (reason_code IS NULL), "
-            "count(*) FILTER (reason_code IS NOT NULL) FROM flat"
-        ).fetchone()
-        self.con.execute("DROP TABLE flat")
-        assert row is not None
-        return FlattenCounts(events=int(row[0]), quarantined=int(row[1]))
-
-    def event_date_range(self, staging: Path) -> tuple[str, str] | None:
-        if not list(staging.glob("events-*.parquet")):
-            return None
-        row = self.con.execute(
-            f"SELECT min(event_date)::VARCHAR, max(event_date)::VARCHAR "
-            f"FROM read_parquet({literal(str(staging / 'events-*.parquet'))})"
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return str(row[0]), str(row[1])
-
-    def finalize_events(
-        self, staging: Path, existing_event_files: Sequence[str], out_dir: Path
-    ) -> EventsOutput:
-        output = EventsOutput()
-        staged_events = str(staging / "events-*.parquet")
-        if existing_event_files:
-            files = ", ".join(literal(f) for f in existing_event_files)
-            existing = f"(SELECT DISTINCT event_id FROM read_parquet([{files}]))"
-        else:
-            existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
-        # The earliest received copy of each event wins, and an event already in core_events
-        # (from other raw hours) is a duplicate too.
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE final_events AS
-                SELECT * EXCLUDE (copy_no) FROM (
-                  SELECT *, row_number() OVER (
-                    PARTITION BY event_id
-                    ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
-                  ) AS copy_no
-                  FROM read_parquet({literal(staged_events)})
-                ) WHERE copy_no = 1
-                  AND event_id NOT IN (SELECT event_id FROM {existing})"""
-        )
-        staged_row = self.con.execute(
-            f"SELECT count(*) FROM read_parquet({literal(staged_events)})"
-        ).fetchone()
-        final_row = self.con.execute("SELECT count(*) FROM final_events").fetchone()
-        assert staged_row is not None and final_row is not None
-        output.duplicates = int(staged_row[0]) - int(final_row[0])
-        output.events = self._write_partitioned(
-            f"SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner "
-            "FROM final_events",
-            out_dir / "events",
-            "event_date",
-        )
-        self.con.execute("DROP TABLE final_events")
-        staged_quarantine = str(staging / "quarantine-*.parquet")
-        if list(staging.glob("quarantine-*.parquet")):
-            output.quarantine = self._write_partitioned(
-                f"SELECT {QUARANTINE_SELECT}, received_date::VARCHAR AS _part, raw_hour AS _owner "
-                f"FROM read_parquet({literal(staged_quarantine)})",
-                out_dir / "quarantine",
-                "received_date",
-            )
-        return output
+            self.con.execute("DROP TABLE IF EXISTS _staged_events")
+            self.con.execute("DROP TABLE IF EXISTS _staged_quarantine")
 
     def _write_partitioned(self, select: str, out_dir: Path, partition: str) -> list[StagedFile]:
         """Write one file per (partition value, owner) and describe each file written."""
@@ -204,3 +124,97 @@ class DuckDBEngine:
 
     def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params).fetchall()
+
+
+class DuckDBEventsBatch:
+    """Flattened rows accumulate in temp tables, which DuckDB spills to disk past its budget."""
+
+    def __init__(self, engine: DuckDBEngine) -> None:
+        self.engine = engine
+        self.con = engine.con
+        self._created = False
+
+    def add(self, lines: pa.Table) -> FlattenCounts:
+        *prepare, select = flatten_sql("raw_lines", self.engine.settings.max_event_bytes)
+        self.con.register("raw_lines", lines)
+        try:
+            for statement in prepare:
+                self.con.execute(statement)
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _flat AS " + select)
+        finally:
+            self.con.unregister("raw_lines")
+            for temp in ("_classified", "_items", "_seg", "_bo"):
+                self.con.execute(f"DROP TABLE IF EXISTS {temp}")
+        events = f"""SELECT raw_hour, raw_file, line_no, item_index, {CORE_SELECT}
+                     FROM _flat WHERE reason_code IS NULL"""
+        quarantine = """SELECT raw_hour, reason_code, reason, raw, event_id, source, received_at,
+                            raw_file, line_no, item_index, now() AS quarantined_at,
+                            coalesce(CAST(received_at AS DATE),
+                                     CAST(left(raw_hour, 10) AS DATE)) AS received_date
+                     FROM _flat WHERE reason_code IS NOT NULL"""
+        if not self._created:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _staged_events AS {events}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _staged_quarantine AS {quarantine}")
+            self._created = True
+        else:
+            self.con.execute(f"INSERT INTO _staged_events {events}")
+            self.con.execute(f"INSERT INTO _staged_quarantine {quarantine}")
+        row = self.con.execute(
+            "SELECT count(*) FILTER (reason_code IS NULL), "
+            "count(*) FILTER (reason_code IS NOT NULL) FROM _flat"
+        ).fetchone()
+        self.con.execute("DROP TABLE _flat")
+        assert row is not None
+        return FlattenCounts(events=int(row[0]), quarantined=int(row[1]))
+
+    def event_date_range(self) -> tuple[str, str] | None:
+        if not self._created:
+            return None
+        row = self.con.execute(
+            "SELECT min(event_date)::VARCHAR, max(event_date)::VARCHAR FROM _staged_events"
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return str(row[0]), str(row[1])
+
+    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+        output = EventsOutput()
+        if not self._created:
+            return output
+        if existing_event_files:
+            files = ", ".join(literal(f) for f in existing_event_files)
+            existing = f"(SELECT event_id FROM read_parquet([{files}]))"
+        else:
+            existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
+        # The earliest received copy of each event wins, and an event already in core_events
+        # (from other raw hours) is a duplicate too.
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _final_events AS
+                SELECT * EXCLUDE (copy_no) FROM (
+                  SELECT *, row_number() OVER (
+                    PARTITION BY event_id
+                    ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
+                  ) AS copy_no
+                  FROM _staged_events
+                  WHERE event_id NOT IN {existing}
+                ) WHERE copy_no = 1"""
+        )
+        counts = self.con.execute(
+            "SELECT (SELECT count(*) FROM _staged_events), (SELECT count(*) FROM _final_events)"
+        ).fetchone()
+        assert counts is not None
+        output.duplicates = int(counts[0]) - int(counts[1])
+        output.events = self.engine._write_partitioned(
+            f"SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner "
+            "FROM _final_events",
+            out_dir / "events",
+            "event_date",
+        )
+        self.con.execute("DROP TABLE _final_events")
+        output.quarantine = self.engine._write_partitioned(
+            f"SELECT {QUARANTINE_SELECT}, received_date::VARCHAR AS _part, raw_hour AS _owner "
+            "FROM _staged_quarantine",
+            out_dir / "quarantine",
+            "received_date",
+        )
+        return output

@@ -114,10 +114,14 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
 
 
 def _param(query: str, name: str) -> str:
-    """One URL query-string parameter, decoded ('+' is a space in query strings)."""
+    """One URL query-string parameter, decoded ('+' is a space in query strings).
+
+    The `contains` guard is a cheap scan that spares the regex on the many URLs without it.
+    """
     return (
+        f"CASE WHEN contains({query}, '{name}=') THEN "
         f"nullif(url_decode(replace(regexp_extract({query}, '(?:^|[?&#]){name}=([^&#]*)', 1), "
-        f"'+', ' ')), '')"
+        f"'+', ' ')), '') END"
     )
 
 
@@ -138,8 +142,9 @@ _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
 _SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
 
 
-def flatten_sql(lines: str, max_event_bytes: int) -> str:
-    """A query over `lines` (raw_hour, raw_file, line_no, line) returning one row per event.
+def flatten_sql(lines: str, max_event_bytes: int) -> list[str]:
+    """Statements over `lines` (raw_hour, raw_file, line_no, line); the last returns one row
+    per event.
 
     Rows carry `reason_code`: NULL for a good event (its core_events columns filled), or why it
     goes to quarantine (with `reason` and `raw`).
@@ -150,16 +155,19 @@ def flatten_sql(lines: str, max_event_bytes: int) -> str:
         else f"CAST({name} AS {'VARCHAR' if kind == 'JSON' else kind}) AS {name}"
         for name, kind in CORE_EVENTS_COLUMNS
     )
-    return f"""
+    # Three statements, each materialized: DuckDB would otherwise inline the JSON extraction
+    # into every filter that reads its result and parse each document several times over.
+    classify = f"""
+CREATE OR REPLACE TEMP TABLE _classified AS
 WITH lines_ AS (
-  SELECT raw_hour, raw_file, line_no, line, json_valid(line) AS is_json FROM {lines}
-  WHERE trim(line, ' \t\r\n') <> ''
+  SELECT raw_hour, raw_file, line_no, line,
+    try(json_type(line, [{", ".join(f"'{p}'" for p in HEAD_TYPES.values())}])) AS t
+  FROM {lines}
+  WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
 ),
 heads AS (
-  SELECT raw_hour, raw_file, line_no, line, is_json,
-    CASE WHEN is_json THEN {_extract_expr("line", HEAD_PATHS)} END AS h,
-    CASE WHEN is_json THEN json_type(line, [{", ".join(f"'{p}'" for p in HEAD_TYPES.values())}])
-    END AS t
+  SELECT raw_hour, raw_file, line_no, line, t IS NOT NULL AS is_json, t,
+    CASE WHEN t IS NOT NULL THEN {_extract_expr("line", HEAD_PATHS)} END AS h
   FROM lines_
 ),
 envelopes AS (
@@ -180,25 +188,32 @@ classified AS (
     END AS kind,
     try_cast(received_at AS TIMESTAMPTZ) AS received_ts
   FROM envelopes
-),
--- One row per event: single Segment messages are their own item (no re-serialisation);
--- batch envelopes and Blotout payloads are exploded into their items.
-items AS (
-  SELECT c.* EXCLUDE (line), line AS item, 0::BIGINT AS item_index, line AS raw_line
-  FROM classified c WHERE kind IN ('segment', 'invalid', 'unknown')
+)
+SELECT * FROM classified
+"""
+    # One row per event: single Segment messages are their own item (no re-serialisation);
+    # batch envelopes and Blotout payloads are exploded into their items.
+    explode = """
+CREATE OR REPLACE TEMP TABLE _items AS
+  SELECT c.* EXCLUDE (line), line AS item, 0::BIGINT AS item_index
+  FROM _classified c WHERE kind IN ('segment', 'invalid', 'unknown')
   UNION ALL
   SELECT c.* EXCLUDE (line, arr), unnest(arr) AS item,
-         generate_subscripts(arr, 1)::BIGINT AS item_index, NULL AS raw_line
+         generate_subscripts(arr, 1)::BIGINT AS item_index
   FROM (
     SELECT *, CASE kind WHEN 'segment_batch' THEN json_extract(line, '$.batch[*]')::VARCHAR[]
                         ELSE json_extract(line, '$.events[*]')::VARCHAR[] END AS arr
-    FROM classified WHERE kind IN ('segment_batch', 'blotout')
+    FROM _classified WHERE kind IN ('segment_batch', 'blotout')
   ) c
-),
-seg_raw AS (
+"""
+    # Derived columns are stored before use: DuckDB would inline them (a regex, a timestamp
+    # parse) into every expression that reads them.
+    segment = f"""
+CREATE OR REPLACE TEMP TABLE _seg AS
+WITH seg_raw AS (
   SELECT *, {_extract("item", "s", SEGMENT_PATHS)},
-         json_type(item) AS item_type
-  FROM items WHERE kind IN ('segment', 'segment_batch')
+         CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
+  FROM _items WHERE kind IN ('segment', 'segment_batch')
 ),
 seg AS (
   SELECT * EXCLUDE (s), {_fields("s", SEGMENT_PATHS, "s_")} FROM seg_raw
@@ -215,10 +230,24 @@ seg3 AS (
   SELECT *,
     coalesce(s_page_search, s_prop_search, {_query_of("url_")}) AS query_
   FROM seg2
-),
-segment_events AS (
+)
+SELECT * FROM seg3
+"""
+    blotout = f"""
+CREATE OR REPLACE TEMP TABLE _bo AS
+WITH bo_raw AS (
+  SELECT *, {_extract("item", "b", BLOTOUT_PATHS)},
+         CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
+  FROM _items WHERE kind = 'blotout'
+)
+SELECT * EXCLUDE (b), {_fields("b", BLOTOUT_PATHS, "b_")},
+    coalesce(bo_search, {_query_of("nullif(b[4], '')")}) AS query_
+FROM bo_raw
+"""
+    flatten = f"""
+WITH segment_events AS (
   SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
-    rtrim(coalesce(raw_line, item), chr(10) || chr(13)) AS raw,
+    item AS raw,
     CASE
       WHEN item_type <> 'OBJECT' THEN 'not_an_object'
       WHEN coalesce(CASE WHEN item_index = 0 THEN try_cast(size AS BIGINT) END,
@@ -309,16 +338,7 @@ segment_events AS (
     coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
-  FROM seg3
-),
-bo_raw AS (
-  SELECT *, {_extract("item", "b", BLOTOUT_PATHS)}, json_type(item) AS item_type
-  FROM items WHERE kind = 'blotout'
-),
-bo AS (
-  SELECT * EXCLUDE (b), {_fields("b", BLOTOUT_PATHS, "b_")},
-    coalesce(bo_search, {_query_of("nullif(b[4], '')")}) AS query_
-  FROM bo_raw
+  FROM _seg
 ),
 blotout_events AS (
   SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
@@ -390,7 +410,7 @@ blotout_events AS (
     coalesce(bo_user_agent, meta_user_agent) AS user_agent,
     meta_ip AS ip,
     'blotout' AS payload_format
-  FROM bo
+  FROM _bo
 ),
 unreadable AS (
   SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
@@ -404,17 +424,19 @@ unreadable AS (
               THEN 'imported as blotout, but `events` is not an array'
          ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
     END AS reason
-  FROM items WHERE kind IN ('invalid', 'unknown')
+  FROM _items WHERE kind IN ('invalid', 'unknown')
 ),
 all_events AS (
   SELECT * FROM segment_events
   UNION ALL BY NAME SELECT * FROM blotout_events
   UNION ALL BY NAME SELECT * FROM unreadable
 )
-SELECT raw_hour, raw_file, line_no, item_index, reason_code, reason, raw,
+SELECT raw_hour, raw_file, line_no, item_index, reason_code, reason,
+    CASE WHEN reason_code IS NOT NULL THEN rtrim(raw, chr(10) || chr(13)) END AS raw,
     {core_columns}
 FROM all_events
 """
+    return [classify, explode, segment, blotout, flatten]
 
 
 CORE_SELECT = ", ".join(

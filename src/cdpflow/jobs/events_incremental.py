@@ -20,7 +20,7 @@ from cdpflow.engine import Engine, StagedFile, open_engine
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
-from cdpflow.lake.raw_reader import RawFile, read_line_chunks
+from cdpflow.lake.raw_reader import RawFile, prefetch, read_line_chunks
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings
@@ -131,13 +131,14 @@ def _process_group(
     keys = {h.key for h in group}
     files = [RawFile(path, h.key) for h in group for path, _ in h.files]
     try:
-        for number, (lines, _) in enumerate(read_line_chunks(lake, files, settings.chunk_bytes)):
-            counts = engine.flatten_events(lines, staging, f"{number:05d}")
-            result.read += counts.events + counts.quarantined
-            result.quarantined += counts.quarantined
-        base = tables.current(CORE_EVENTS)
-        existing = _dedup_candidates(tables, base, engine.event_date_range(staging), keys, settings)
-        output = engine.finalize_events(staging, existing, staging / "out")
+        with engine.events_batch() as batch:
+            for lines, _ in prefetch(read_line_chunks(lake, files, settings.chunk_bytes)):
+                counts = batch.add(lines)
+                result.read += counts.events + counts.quarantined
+                result.quarantined += counts.quarantined
+            base = tables.current(CORE_EVENTS)
+            existing = _dedup_candidates(tables, base, batch.event_date_range(), keys, settings)
+            output = batch.write(existing, staging)
         result.duplicates += output.duplicates
         result.written += sum(f.rows for f in output.events)
 

@@ -8,9 +8,12 @@ with NumPy and the decompressed buffer becomes the column's data buffer. Memory 
 from __future__ import annotations
 
 import gzip
+import queue
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +21,7 @@ import pyarrow as pa
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
+T = TypeVar("T")
 LINES_SCHEMA = pa.schema(
     [
         ("raw_hour", pa.string()),
@@ -134,3 +138,34 @@ def _repair_utf8(data: bytes, ends: np.ndarray) -> pa.Array:
             out.append("\x00not UTF-8\x00 " + chunk.decode("utf-8", errors="replace"))
         start = end
     return pa.array(out, pa.string())
+
+
+def prefetch(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Produce the next chunk in a thread while the caller works on this one.
+
+    Decompression releases the GIL, so reading overlaps the engine's work on the other core.
+    """
+    done = object()
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                slots.put(chunk)
+        except BaseException as err:  # handed to the consumer, raised there
+            slots.put(_Failure(err))
+            return
+        slots.put(done)
+
+    worker = threading.Thread(target=produce, name="raw-reader", daemon=True)
+    worker.start()
+    while (item := slots.get()) is not done:
+        if isinstance(item, _Failure):
+            raise item.error
+        yield item
+    worker.join()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
