@@ -26,7 +26,14 @@ HEAD_PATHS = {
     "bo_search": "$.meta.search",
     "bo_meta": "$.meta",
 }
-HEAD_TYPES = {"root": "$", "batch": "$.batch", "events": "$.events", "meta": "$.meta"}
+HEAD_TYPES = {
+    "root": "$",
+    "batch": "$.batch",
+    "events": "$.events",
+    "meta": "$.meta",
+    "type": "$.type",
+    "message_id": "$.messageId",
+}
 
 SEGMENT_PATHS = {
     "type": "$.type",
@@ -173,7 +180,8 @@ heads AS (
 envelopes AS (
   SELECT raw_hour, raw_file, line_no, line, is_json,
     {_fields("h", HEAD_PATHS)},
-    t[1] AS root_type, t[2] AS batch_type, t[3] AS events_type, t[4] AS meta_type
+    t[1] AS root_type, t[2] AS batch_type, t[3] AS events_type, t[4] AS meta_type,
+    t[5] AS type_type, t[6] AS message_id_type
   FROM heads
 ),
 classified AS (
@@ -183,7 +191,8 @@ classified AS (
       WHEN forced_format = 'blotout' OR (forced_format IS NULL AND events_type = 'ARRAY')
         THEN CASE WHEN events_type = 'ARRAY' THEN 'blotout' ELSE 'unknown' END
       WHEN batch_type = 'ARRAY' THEN 'segment_batch'
-      WHEN forced_format = 'segment' OR batch_type IS NULL THEN 'segment'
+      WHEN forced_format = 'segment' OR type_type IS NOT NULL OR message_id_type IS NOT NULL
+        THEN 'segment'
       ELSE 'unknown'
     END AS kind,
     try_cast(received_at AS TIMESTAMPTZ) AS received_ts
@@ -413,7 +422,7 @@ blotout_events AS (
   FROM _bo
 ),
 unreadable AS (
-  SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
+  SELECT raw_hour, raw_file, line_no, item_index, source, received_ts AS received_at,
     rtrim(coalesce(landed_text, item), chr(10) || chr(13)) AS raw,
     CASE kind WHEN 'invalid' THEN 'invalid_json' ELSE 'unknown_format' END AS reason_code,
     CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'

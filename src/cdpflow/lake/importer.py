@@ -75,7 +75,8 @@ def _open(path: str) -> IO[bytes]:
         raise TerminalError(f"Cannot read `{path}`: {err.strerror}.") from err
     head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        raw.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return raw
 
 

@@ -1,0 +1,261 @@
+"""Benchmark events_incremental against a plain-Python baseline on generated raw events.
+
+Run from the project root:
+
+    .venv/bin/python bench/events_incremental.py [--visitors 200000 --days 30] [--keep]
+
+Raw data is generated once into bench/.data/<params>/ and reused. Each measured run is a fresh
+subprocess with its own CDPFLOW_HOME whose raw zone is hard-linked to the cached files; its wall
+time and its own peak RSS (os.wait4) are reported. Runs: events_incremental on all hours and on
+the first quarter of the hours (peak memory should not grow with input), and a baseline that
+json.loads every line into Python lists, then pyarrow and Parquet. Engine settings can be set
+through the usual env vars (CDPFLOW_CHUNK_BYTES, CDPFLOW_ENGINE_MEMORY_BYTES, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RAW = Path("lake/raw/events")
+END = "2024-06-03T00:00:00Z"  # fixed, so the cache is deterministic
+TARGET_EVENTS_PER_S = 150_000
+TARGET_PEAK_MIB = 2048
+MiB = 1 << 20
+
+
+def dataset(visitors: int, days: int, seed: int) -> tuple[Path, dict[str, list[int]]]:
+    """The cached dataset dir and its manifest {raw-relative path: [gz bytes, raw bytes]}."""
+    root = BENCH / ".data" / f"v{visitors}-d{days}-s{seed}"
+    manifest_path = root / "manifest.json"
+    if manifest_path.exists():
+        return root, json.loads(manifest_path.read_text())
+    shutil.rmtree(root, ignore_errors=True)  # a partial earlier attempt
+    root.mkdir(parents=True)
+    print(f"generating {visitors:,} visitors over {days} days into {root} ...", flush=True)
+    started = time.monotonic()
+    cli = Path(sys.executable).parent / "cdpflow"
+    args = [str(cli), "generate-sample", "--days", str(days), "--visitors", str(visitors)]
+    args += ["--seed", str(seed), "--end", END, "--shop-dir", str(root / "shop")]
+    subprocess.run(args, check=True, env={**child_env(), "CDPFLOW_HOME": str(root)})
+    manifest = {}
+    for path in sorted((root / RAW).rglob("*.jsonl.gz")):
+        with gzip.open(path, "rb") as gz:
+            raw = sum(len(block) for block in iter(lambda gz=gz: gz.read(8 << 20), b""))
+        manifest[str(path.relative_to(root / RAW))] = [path.stat().st_size, raw]
+    manifest_path.write_text(json.dumps(manifest))
+    print(f"generated in {time.monotonic() - started:.0f}s", flush=True)
+    return root, manifest
+
+
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("CDPFLOW_HOME", "CDPFLOW_LAKE_URL")}
+
+
+def link_raw(data: Path, home: Path, files: list[str]) -> None:
+    """A fresh CDPFLOW_HOME whose raw zone holds hard links to the cached files."""
+    shutil.rmtree(home, ignore_errors=True)
+    for rel in files:
+        target = home / RAW / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(data / RAW / rel, target)
+
+
+def measure(name: str, args: list[str], home: Path) -> dict[str, float]:
+    """Run this script in child mode; its JSON result plus wall seconds and its own peak RSS."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", *args],
+        stdout=subprocess.PIPE,
+        env={**child_env(), "CDPFLOW_HOME": str(home)},
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{name}: child failed with exit code {proc.returncode}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result.update(name=name, seconds=seconds, peak_mib=usage.ru_maxrss * 1024 / MiB)
+    return result
+
+
+def run_engine(home: str) -> dict[str, float]:
+    from datetime import UTC, datetime
+
+    from cdpflow.jobs import events_incremental
+    from cdpflow.settings import load_settings
+
+    result = events_incremental.run(load_settings(home=home), now=datetime.now(UTC))
+    return {"events": result.read, "written": result.written, "summary": result.summary()}
+
+
+def run_baseline(raw_dir: str, out_file: str) -> dict[str, float]:
+    """The straightforward way: json.loads per line, Python lists, one pyarrow Table per batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = ["event_id", "event_type", "event_name", "timestamp", "received_at", "anonymous_id"]
+    names += ["user_id", "session_id", "url", "source", "payload_format", "properties"]
+    columns: dict[str, list] = {name: [] for name in names}
+    writer = None
+    events = 0
+
+    def add(item: dict, cdp: dict, fmt: str) -> None:
+        if not isinstance(item, dict):
+            return
+        ctx = item.get("context")
+        ctx = ctx if isinstance(ctx, dict) else {}
+        page = ctx.get("page")
+        page = page if isinstance(page, dict) else {}
+        props = item.get("properties") or item.get("additionalData")
+        props = props if isinstance(props, dict) else {}
+        row = {
+            "event_id": item.get("messageId") or item.get("mid"),
+            "event_type": item.get("type"),
+            "event_name": item.get("event") or item.get("name") or item.get("evn"),
+            "timestamp": str(item.get("timestamp") or item.get("evt") or ""),
+            "received_at": cdp.get("received_at"),
+            "anonymous_id": item.get("anonymousId") or cdp.get("visitor_id"),
+            "user_id": item.get("userId") or item.get("userid"),
+            "session_id": ctx.get("sessionId") or item.get("session_id"),
+            "url": page.get("url") or props.get("url") or item.get("scrn"),
+            "source": cdp.get("source"),
+            "payload_format": fmt,
+            "properties": json.dumps(props),
+        }
+        for name in names:
+            columns[name].append(row[name])
+
+    def flush() -> None:
+        nonlocal writer
+        table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+        if writer is None:
+            writer = pq.ParquetWriter(out_file, table.schema, compression="zstd")
+        writer.write_table(table)
+        for values in columns.values():
+            values.clear()
+
+    for path in sorted(Path(raw_dir).rglob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    events += 1  # counted like a quarantined line
+                    continue
+                cdp = message.get("_cdp", {})
+                if "batch" in message:
+                    items, fmt = message["batch"], "segment"
+                elif "events" in message and "meta" in message:
+                    items, fmt = message["events"], "blotout"
+                else:
+                    items, fmt = [message], "segment"  # a single message, or a `_raw` body
+                for item in items:
+                    add(item, cdp, fmt)
+                events += len(items)
+                if len(columns["event_id"]) >= 200_000:
+                    flush()
+    flush()
+    assert writer is not None
+    writer.close()
+    written = pq.ParquetFile(out_file).metadata.num_rows
+    return {
+        "events": events,
+        "written": written,
+        "summary": f"baseline: read {events:,}, written {written:,} (no dedup, no validation)",
+    }
+
+
+def report(runs: list[dict[str, float]]) -> list[str]:
+    head = f"{'run':<30} {'events':>10} {'seconds':>8} {'events/s':>9} "
+    head += f"{'MB/s gz':>8} {'MB/s raw':>9} {'peak MiB':>9}"
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        lines.append(
+            f"{r['name']:<30} {r['events']:>10,} {r['seconds']:>8.1f} "
+            f"{r['events'] / r['seconds']:>9,.0f} {r['gz_bytes'] / 1e6 / r['seconds']:>8.1f} "
+            f"{r['raw_bytes'] / 1e6 / r['seconds']:>9.1f} {r['peak_mib']:>9.0f}"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=200_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep run homes and their output")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, *rest = args.child
+        result = run_engine(*rest) if mode == "engine" else run_baseline(*rest)
+        print(json.dumps(result))
+        return
+
+    data, manifest = dataset(args.visitors, args.days, args.seed)
+    files = list(manifest)
+    hours = sorted({f.rsplit("/", 1)[0] for f in files})
+    quarter = set(hours[: max(1, len(hours) // 4)])
+    first = [f for f in files if f.rsplit("/", 1)[0] in quarter]
+    runs_dir = data / "runs"
+    plan = [
+        ("events_incremental (all)", "engine", files),
+        (f"events_incremental (1/4: {len(quarter)}h)", "engine", first),
+        ("baseline json.loads+pyarrow", "baseline", files),
+    ]
+    results = []
+    try:
+        for name, mode, chosen in plan:
+            home = runs_dir / mode / str(len(chosen))
+            link_raw(data, home, chosen)
+            print(f"running {name} ...", flush=True)
+            child = [mode, str(home)]
+            if mode == "baseline":
+                child = [mode, str(home / RAW), str(home / "baseline.parquet")]
+            result = measure(name, child, home)
+            result["gz_bytes"] = sum(manifest[f][0] for f in chosen)
+            result["raw_bytes"] = sum(manifest[f][1] for f in chosen)
+            results.append(result)
+            print(f"  {result['summary']}", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(runs_dir, ignore_errors=True)
+
+    print()
+    print(
+        f"data: {data.name}, {len(files)} files, {len(hours)} hours, "
+        f"{sum(v[0] for v in manifest.values()) / 1e6:,.0f} MB gz, "
+        f"{sum(v[1] for v in manifest.values()) / 1e6:,.0f} MB raw; {os.cpu_count()} cores"
+    )
+    print("\n".join(report(results)))
+    full, part = results[0], results[1]
+    rate = full["events"] / full["seconds"]
+    peak = max(full["peak_mib"], part["peak_mib"])
+    print()
+    if full["events"] < 2_000_000:
+        print(f"note: only {full['events']:,} events; the target is measured on >= 2,000,000")
+    print(
+        f"throughput: {rate:,.0f} events/s vs target {TARGET_EVENTS_PER_S:,}: "
+        f"{'PASS' if rate >= TARGET_EVENTS_PER_S else 'FAIL'}"
+    )
+    print(
+        f"peak memory: {peak:,.0f} MiB (1/4 input: {part['peak_mib']:,.0f} MiB) vs "
+        f"< {TARGET_PEAK_MIB:,} MiB: {'PASS' if peak < TARGET_PEAK_MIB else 'FAIL'}"
+    )
+    speedup = rate / (results[2]["events"] / results[2]["seconds"])
+    print(f"events_incremental is {speedup:.1f}x the baseline's events/s")
+
+
+if __name__ == "__main__":
+    main()

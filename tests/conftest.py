@@ -1,0 +1,52 @@
+"""Shared fixtures: a fresh CDPFLOW_HOME per test, landing helpers, and lake queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdpflow.engine import open_engine
+from cdpflow.lake.raw import RawWriter, Received
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import TableStore
+from cdpflow.settings import Settings, load_settings
+
+CASES = Path(__file__).parent / "cases"
+# "now" for jobs in tests: long after any data the tests land
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(env={}, home=tmp_path / "home")
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    return Lake(settings.lake_url)
+
+
+@pytest.fixture
+def land(lake: Lake) -> Callable[[Iterable[Received]], None]:
+    def land_(items: Iterable[Received]) -> None:
+        with RawWriter(lake) as writer:
+            for item in items:
+                writer.write(item)
+
+    return land_
+
+
+@pytest.fixture
+def query(settings: Settings, lake: Lake) -> Callable[[str], list[dict[str, Any]]]:
+    def query_(sql: str) -> list[dict[str, Any]]:
+        engine = open_engine(settings, lake)
+        try:
+            return engine.query(sql, TableStore(lake)).to_pylist()
+        finally:
+            engine.close()
+
+    return query_

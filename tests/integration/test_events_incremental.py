@@ -1,0 +1,297 @@
+"""events_incremental end to end on small hand-made payloads: what lands in core_events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from conftest import CASES, LATER
+
+from cdpflow.jobs import Interval
+from cdpflow.jobs.events_incremental import run
+from cdpflow.lake.raw import Received
+from cdpflow.lake.tables import TableStore
+
+T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
+
+
+def _segment(**overrides: object) -> dict:
+    message = {
+        "type": "track",
+        "event": "Product Viewed",
+        "messageId": "m-1",
+        "anonymousId": "anon-1",
+        "timestamp": "2026-11-20T13:04:00.000Z",
+        "properties": {"sku": "A"},
+    }
+    message.update(overrides)
+    return {k: v for k, v in message.items() if v is not None}
+
+
+def _segment_cases() -> list[dict]:
+    return [
+        orjson.loads(line)
+        for line in (CASES / "segment_messages.jsonl").read_text().split("\n")
+        if line
+    ]
+
+
+def test_segment_messages_are_flattened(settings, land, query) -> None:
+    land(Received(T, "web", m) for m in _segment_cases())
+    result = run(settings, now=LATER)
+    assert (result.read, result.written, result.quarantined) == (4, 4, 0)
+    rows = {r["event_id"]: r for r in query("SELECT * FROM core_events")}
+
+    page = rows["seg-page-1"]
+    assert page["event_type"] == "page" and page["event_name"] == "Home"
+    # client clock one hour fast: received_at - (sentAt - timestamp)
+    assert page["event_time"] == datetime(2026, 11, 20, 13, 4, 58, tzinfo=UTC)
+    assert page["received_at"] == T
+    assert (page["utm_source"], page["utm_medium"], page["utm_campaign"]) == (
+        "newsletter",
+        "email",
+        "black friday",
+    )
+    assert page["fbclid"] == "IwAR-1" and page["gclid"] is None
+    assert (page["path"], page["referrer"], page["page_title"]) == (
+        "/",
+        "https://mail.example.net/",
+        "Shop",
+    )
+    assert page["user_agent"] == "Mozilla/5.0 (iPhone)" and page["ip"] == "203.0.113.7"
+    assert page["source"] == "web" and page["payload_format"] == "segment"
+    assert page["event_date"].isoformat() == "2026-11-20"
+    assert orjson.loads(page["context"])["library"]["name"] == "analytics.js"
+
+    identify = rows["seg-identify-1"]
+    assert identify["email"] == "jane.doe@example.com" and identify["phone"] == "+14155550123"
+    assert identify["user_id"] == "cus_000123" and identify["utm_source"] == "google"
+    assert orjson.loads(identify["traits"])["email"] == "  Jane.Doe@Example.COM "
+
+    order = rows["seg-order-1"]
+    assert order["event_name"] == "Order Completed"
+    assert (order["order_id"], order["revenue"], order["currency"]) == ("ORD-000123", 59.9, "USD")
+    assert (order["msclkid"], order["ttclid"], order["path"]) == ("MS-9", "TT-3", "/thank-you")
+    # no sentAt: the client timestamp is taken as it is
+    assert order["event_time"] == datetime(2026, 11, 20, 14, 7, tzinfo=UTC)
+
+    alias = rows["seg-alias-1"]
+    assert (alias["previous_id"], alias["user_id"], alias["anonymous_id"]) == (
+        "anon-1",
+        "cus_000123",
+        None,
+    )
+
+
+def test_batch_envelopes_are_exploded_with_the_batch_sent_at(settings, land, query) -> None:
+    batch = {
+        "batch": [
+            _segment(messageId="b-1", timestamp="2026-11-20T13:00:00Z"),
+            _segment(messageId="b-2", type="screen", name="Cart", timestamp="2026-11-20T13:00:05Z"),
+        ],
+        "sentAt": "2026-11-20T13:00:10Z",  # the device clock is 10 s behind the server's T
+    }
+    land([Received(T, "ios", batch)])
+    run(settings, now=LATER)
+    rows = query("SELECT event_id, event_type, event_name, event_time FROM core_events ORDER BY 1")
+    assert [(r["event_id"], r["event_type"], r["event_name"]) for r in rows] == [
+        ("b-1", "track", "Product Viewed"),
+        ("b-2", "screen", "Cart"),
+    ]
+    assert rows[0]["event_time"] == T - timedelta(seconds=10)
+
+
+def test_blotout_payload_is_flattened(settings, land, query) -> None:
+    land([Received(T, "blotout", orjson.loads((CASES / "blotout_reference.json").read_bytes()))])
+    result = run(settings, now=LATER)
+    assert result.written == 4
+    rows = {r["event_name"]: r for r in query("SELECT * FROM core_events")}
+    start = rows["sdk_start"]
+    assert start["event_type"] == "page" and start["payload_format"] == "blotout"
+    assert start["event_id"] == "c2RrX3N0YXJ0-8f14e45f-1234.5678"
+    assert start["event_time"] == datetime(2021, 3, 2, 9, 26, 11, 392000, tzinfo=UTC)
+    assert (start["anonymous_id"], start["session_id"]) == ("visitor-1", "1614677160001")
+    assert (start["utm_source"], start["utm_medium"], start["utm_campaign"]) == (
+        "google",
+        "cpc",
+        "spring sale",
+    )
+    assert start["gclid"] == "Cj0K-example"
+    assert (start["path"], start["page_title"], start["referrer"]) == (
+        "/checkout",
+        "Checkout",
+        "https://www.google.com/",
+    )
+    assert start["user_agent"] == "Mozilla/5.0 (Macintosh)"
+    order = rows["transaction"]
+    assert (order["order_id"], order["revenue"], order["currency"]) == ("ORD-1001", 99.8, "USD")
+    assert (rows["map_id"]["map_id"], rows["map_id"]["map_provider"]) == ("6543210987", "shopify")
+    persona = rows["persona"]
+    assert persona["event_type"] == "identify" and persona["email"] == "j@domain.com"
+    assert (persona["user_id"], persona["phone"]) == ("6543210987", "+14155550123")
+
+
+def test_blotout_cookie_visitor_id_stands_in_for_a_missing_userid(settings, land, query) -> None:
+    payload = {"meta": {}, "events": [{"mid": "x1", "evn": "sdk_start", "evt": 1763643900000}]}
+    land([Received(T, "blotout", payload, visitor_id="cookie-visitor")])
+    run(settings, now=LATER)
+    assert query("SELECT anonymous_id FROM core_events") == [{"anonymous_id": "cookie-visitor"}]
+
+
+def test_duplicates_keep_the_earliest_received_copy(settings, land, query) -> None:
+    land(
+        [
+            Received(T + timedelta(minutes=5), "web", _segment(properties={"copy": "late"})),
+            Received(T, "web", _segment(properties={"copy": "early"})),
+        ]
+    )
+    result = run(settings, now=LATER)
+    assert (result.read, result.written, result.duplicates) == (2, 1, 1)
+    (row,) = query("SELECT properties, received_at FROM core_events")
+    assert orjson.loads(row["properties"]) == {"copy": "early"} and row["received_at"] == T
+
+
+def test_a_retry_arriving_in_a_later_run_is_not_duplicated(settings, land, query) -> None:
+    land([Received(T, "web", _segment())])
+    run(settings, now=LATER)
+    land([Received(T + timedelta(hours=3), "web", _segment())])  # SDK retry, hours later
+    second = run(settings, now=LATER)
+    assert (second.read, second.written, second.duplicates) == (1, 0, 1)
+    assert query("SELECT count(*) AS n FROM core_events") == [{"n": 1}]
+    # and re-running the first hour keeps the first copy, still once
+    run(
+        settings, Interval(T.replace(minute=0), T.replace(minute=0) + timedelta(hours=1)), now=LATER
+    )
+    assert query("SELECT count(*) AS n, min(received_at) AS r FROM core_events") == [
+        {"n": 1, "r": T}
+    ]
+
+
+def test_rerunning_an_interval_replaces_exactly_its_own_output(settings, land, query, lake) -> None:
+    land(Received(T + timedelta(hours=h), "web", _segment(messageId=f"m-{h}")) for h in range(3))
+    run(settings, now=LATER)
+    checksum = (
+        "SELECT count(*) AS n, sum(hash(event_id, event_time, properties)) AS h FROM core_events"
+    )
+    before = query(checksum)
+    store = TableStore(lake)
+    files_before = {f.path for f in store.get("core_events").files}
+    hour = T.replace(minute=0)
+    rerun = run(settings, Interval(hour + timedelta(hours=1), hour + timedelta(hours=2)), now=LATER)
+    assert rerun.hours == ["2026-11-20T14"] and rerun.written == 1
+    assert query(checksum) == before
+    files_after = {f.path for f in store.get("core_events").files}
+    assert len(files_after) == len(files_before) == 3
+    assert len(files_before - files_after) == 1  # only hour 14's file was replaced
+    # the replaced file is gone from disk too: a plain glob of the folder sees no duplicates
+    on_disk = [p for p, _ in lake.walk_files("core_events") if p.endswith(".parquet")]
+    assert len(on_disk) == 3
+
+
+def test_nothing_pending_means_nothing_done(settings, land) -> None:
+    land([Received(T, "web", _segment())])
+    assert run(settings, now=LATER).written == 1
+    again = run(settings, now=LATER)
+    assert (again.hours, again.read) == ([], 0)
+    assert "no raw hours" in again.summary()
+
+
+def test_the_open_hour_waits_until_it_closes(settings, land, query) -> None:
+    land([Received(T, "web", _segment())])
+    assert run(settings, now=T + timedelta(minutes=10)).hours == []
+    assert run(settings, now=T.replace(minute=0) + timedelta(hours=1)).hours == ["2026-11-20T13"]
+
+
+def test_files_landing_late_in_a_processed_hour_are_picked_up(settings, land, query) -> None:
+    land([Received(T, "web", _segment(messageId="first"))])
+    run(settings, now=LATER)
+    land([Received(T, "import", _segment(messageId="late"))])
+    result = run(settings, now=LATER)
+    assert result.hours == ["2026-11-20T13"] and result.written == 2
+    assert [r["event_id"] for r in query("SELECT event_id FROM core_events ORDER BY 1")] == [
+        "first",
+        "late",
+    ]
+
+
+BAD = [
+    ("not json {", "invalid_json", "not valid JSON"),
+    ({"hello": "world"}, "unknown_format", "not a Segment message"),
+    (_segment(messageId=None), "missing_id", "messageId is missing"),
+    (_segment(timestamp=None), "missing_timestamp", "timestamp is missing"),
+    (_segment(timestamp="yesterday"), "invalid_timestamp", "`yesterday` is not an ISO-8601"),
+    (_segment(properties=[1, 2]), "wrong_type", "properties must be an object"),
+    (_segment(type="purchase"), "wrong_type", "type `purchase` is not one of"),
+    (_segment(anonymousId=None), "missing_field", "anonymousId and userId are both missing"),
+    (_segment(event=None), "missing_field", "track call without `event`"),
+    (_segment(properties={"revenue": "lots"}), "wrong_type", "`lots` is not a number"),
+    (_segment(properties={"blob": "x" * 40_000}), "too_large", "the limit is 32768"),
+    ({"batch": [_segment(messageId="ok-1"), 7]}, "not_an_object", "batch item is a JSON"),
+    (
+        {"meta": {}, "events": [{"mid": "b", "evn": "x", "evt": "soon", "userid": "v"}]},
+        "invalid_timestamp",
+        "`soon`",
+    ),
+    (
+        {"meta": {}, "events": [{"mid": "b", "evn": "x", "evt": 1763643900000}]},
+        "missing_field",
+        "no visitor id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "reason"), BAD, ids=[b[1] + str(i) for i, b in enumerate(BAD)]
+)
+def test_bad_input_is_quarantined_with_its_reason(
+    settings, land, query, message, code, reason
+) -> None:
+    land([Received(T, "web", message), Received(T, "web", _segment(messageId="good"))])
+    result = run(settings, now=LATER)
+    assert result.read == result.written + result.duplicates + result.quarantined
+    (bad,) = query("SELECT * FROM quarantine_events")
+    assert bad["reason_code"] == code and reason in bad["reason"]
+    assert bad["source"] == "web" and bad["raw_file"].startswith(
+        "raw/events/received_date=2026-11-20"
+    )
+    assert bad["received_at"] == T and bad["received_date"].isoformat() == "2026-11-20"
+    text = message if isinstance(message, str) else orjson.dumps(message).decode()
+    assert bad["raw"] == text or text[1:-1] in bad["raw"] or bad["raw"] in text
+    good_ids = {r["event_id"] for r in query("SELECT event_id FROM core_events")}
+    assert "good" in good_ids and bad["event_id"] not in good_ids - {"good", "ok-1"}
+
+
+def test_an_event_at_the_size_limit_is_kept(settings, land, query) -> None:
+    message = _segment(properties={"blob": ""})
+    pad = settings.max_event_bytes - len(orjson.dumps(message))
+    message["properties"]["blob"] = "x" * pad
+    assert len(orjson.dumps(message)) == settings.max_event_bytes
+    land([Received(T, "web", message)])
+    assert run(settings, now=LATER).written == 1
+
+
+def test_a_damaged_raw_file_does_not_stop_the_run(settings, land, lake, query) -> None:
+    land([Received(T, "web", _segment())])
+    lake.write_bytes(
+        "raw/events/received_date=2026-11-20/received_hour=13/x-1.jsonl.gz", b"\x1f\x8bjunk"
+    )
+    result = run(settings, now=LATER)
+    assert result.written == 1 and result.quarantined == 1
+    (bad,) = query("SELECT reason_code, raw FROM quarantine_events")
+    assert bad["reason_code"] == "invalid_json" and "unreadable gzip data" in bad["raw"]
+
+
+def test_core_events_is_partitioned_by_event_date(settings, land, lake) -> None:
+    land(
+        [
+            Received(T, "web", _segment(messageId="a", timestamp="2026-11-19T23:59:00Z")),
+            Received(T, "web", _segment(messageId="b", timestamp="2026-11-20T00:01:00Z")),
+        ]
+    )
+    run(settings, now=LATER)
+    snapshot = TableStore(lake).get("core_events")
+    assert sorted(f.partition["event_date"] for f in snapshot.files) == ["2026-11-19", "2026-11-20"]
+    assert all(
+        f.path.startswith(f"event_date={f.partition['event_date']}/") for f in snapshot.files
+    )

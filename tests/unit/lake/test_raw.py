@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cdpflow.lake.importer import import_events, to_received
+from cdpflow.lake.raw import RawWriter, Received, list_raw_hours
+from cdpflow.lake.raw_reader import RawFile, read_line_chunks
+from cdpflow.lake.storage import Lake
+
+T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
+
+
+def _lines(lake: Lake, rel: str) -> list[dict]:
+    with lake.open(rel) as handle, gzip.GzipFile(fileobj=handle) as gz:
+        return [orjson.loads(line) for line in gz]
+
+
+def test_messages_land_in_the_hour_they_were_received(lake: Lake) -> None:
+    with RawWriter(lake) as writer:
+        writer.write(Received(T, "web", {"type": "track", "event": "A"}, ip="203.0.113.5"))
+        writer.write(Received(T.replace(hour=15), "web", {"type": "track", "event": "B"}))
+    hours = list_raw_hours(lake)
+    assert [h.key for h in hours] == ["2026-11-20T13", "2026-11-20T15"]
+    path = hours[0].files[0][0]
+    assert path.startswith("raw/events/received_date=2026-11-20/received_hour=13/web-")
+    (line,) = _lines(lake, path)
+    assert line["_cdp"]["received_at"] == "2026-11-20T13:05:00.000Z"
+    assert line["_cdp"]["source"] == "web" and line["_cdp"]["ip"] == "203.0.113.5"
+    assert line["event"] == "A"
+
+
+def test_a_failed_landing_publishes_nothing(lake: Lake) -> None:
+    with pytest.raises(RuntimeError), RawWriter(lake) as writer:
+        writer.write(Received(T, "web", {"type": "track"}))
+        raise RuntimeError("disk gone")
+    assert list_raw_hours(lake) == []
+    assert [p for p, _ in lake.walk_files("raw")] == []
+
+
+def test_a_message_cannot_forge_its_receive_metadata(lake: Lake) -> None:
+    forged = {"_cdp": {"received_at": "1999-01-01T00:00:00Z"}, "type": "track"}
+    with RawWriter(lake) as writer:
+        writer.write(Received(T, "web", forged))
+    (line,) = _lines(lake, list_raw_hours(lake)[0].files[0][0])
+    assert line["_cdp"]["received_at"] == "2026-11-20T13:05:00.000Z"
+
+
+def test_import_keeps_received_at_of_warehouse_exports(tmp_path: Path, lake: Lake) -> None:
+    source = tmp_path / "export.jsonl"
+    source.write_text(
+        '{"type":"track","event":"Old","receivedAt":"2024-03-01T10:15:00.000Z"}\n'
+        "this is not json\n"
+        "\n"
+        '{"meta":{},"events":[]}\n'
+    )
+    result = import_events(lake, source, source="segment-export")
+    assert result.messages == 3
+    keys = {h.key for h in list_raw_hours(lake)}
+    assert "2024-03-01T10" in keys
+    texts = [line for h in list_raw_hours(lake) for p, _ in h.files for line in _lines(lake, p)]
+    assert {"_cdp", "_raw"} <= set(next(t for t in texts if "_raw" in t))
+    assert next(t for t in texts if "_raw" in t)["_raw"] == "this is not json"
+
+
+def test_import_reads_gzip_and_forces_a_format(tmp_path: Path) -> None:
+    line = to_received(b'{"events": [], "meta": {}}', "segment", "x", T)
+    assert line.format == "segment" and line.received_at == T
+    path = tmp_path / "e.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"type":"page","messageId":"m"}\n'))
+    lake = Lake(str(tmp_path / "lake"))
+    assert import_events(lake, path).messages == 1
+
+
+def test_reader_numbers_lines_across_chunks_and_keeps_a_last_line_without_newline(
+    lake: Lake,
+) -> None:
+    body = b"".join(b'{"n":%d}\n' % i for i in range(1, 5000)) + b'{"n":5000}'
+    with lake.atomic_writer("raw/events/f.jsonl.gz") as handle:
+        handle.write(gzip.compress(body))
+    chunks = list(read_line_chunks(lake, [RawFile("raw/events/f.jsonl.gz", "h")], 10_000))
+    assert len(chunks) > 1
+    rows = [row for table, _ in chunks for row in table.to_pylist()]
+    assert [r["line_no"] for r in rows] == list(range(1, 5001))
+    assert all(orjson.loads(r["line"])["n"] == r["line_no"] for r in rows)
+
+
+def test_reader_keeps_lines_that_are_not_utf8_or_truncated_gzip(lake: Lake) -> None:
+    with lake.atomic_writer("raw/events/bad.jsonl.gz") as handle:
+        handle.write(gzip.compress(b'{"ok":1}\n{"bad":"\xff\xfe"}\n'))
+    with lake.atomic_writer("raw/events/cut.jsonl.gz") as handle:
+        handle.write(gzip.compress(b'{"ok":2}\n' * 1000)[:-30])
+    files = [RawFile("raw/events/bad.jsonl.gz", "h"), RawFile("raw/events/cut.jsonl.gz", "h")]
+    rows = [r for t, _ in read_line_chunks(lake, files, 1 << 20) for r in t.to_pylist()]
+    bad = [r for r in rows if r["raw_file"].endswith("bad.jsonl.gz")]
+    assert len(bad) == 2 and "not UTF-8" in bad[1]["line"]
+    cut = [r["line"] for r in rows if r["raw_file"].endswith("cut.jsonl.gz")]
+    assert any("unreadable gzip data" in line for line in cut)
