@@ -78,7 +78,7 @@ def tables(obj: object) -> None:
             name,
             f"{snap.rows:,}",
             str(len(snap.files)),
-            f"{snap.bytes / 1e6:.1f}",
+            f"{snap.total_bytes / 1e6:.1f}",
             str(snap.version),
             snap.committed_at,
         )

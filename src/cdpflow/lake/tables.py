@@ -9,6 +9,7 @@ of Iceberg's and Delta's logs in the smallest form that plain Parquet readers ca
 
 from __future__ import annotations
 
+import builtins
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -52,14 +53,14 @@ class Snapshot:
         return sum(f.rows for f in self.files)
 
     @property
-    def bytes(self) -> int:
+    def total_bytes(self) -> int:
         return sum(f.bytes for f in self.files)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
 
     @classmethod
-    def from_json(cls, data: bytes) -> Snapshot:
+    def from_json(cls, data: builtins.bytes) -> Snapshot:
         raw = orjson.loads(data)
         return cls(
             table=raw["table"],

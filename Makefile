@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv, generate sample storefront traffic, run the pipeline, print a summary
+#   make test   set up .venv and run the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CDPFLOW_HOME ?= $(CURDIR)/cdpflow_home
+DEMO_DAYS ?= 14
+DEMO_VISITORS ?= 2000
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/cdpflow: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/cdpflow
+
+demo: setup
+	@echo "== cdpflow demo in $(CDPFLOW_HOME) (its lake is rebuilt from scratch)"
+	rm -rf "$(CDPFLOW_HOME)/lake" "$(CDPFLOW_HOME)/work"
+	$(BIN)/cdpflow generate-sample --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 42
+	$(BIN)/cdpflow run events_incremental
+	@echo; echo "== lake tables"
+	@$(BIN)/cdpflow tables
+	@echo; echo "== core_events by payload format and type"
+	@$(BIN)/cdpflow sql "SELECT payload_format, event_type, count(*) AS events, \
+	  count(DISTINCT anonymous_id) AS devices, count(DISTINCT order_id) AS orders, \
+	  round(sum(revenue), 2) AS revenue FROM core_events GROUP BY ALL ORDER BY ALL"
+	@echo; echo "== landing traffic by source / medium"
+	@$(BIN)/cdpflow sql "SELECT coalesce(utm_source, '(none)') AS utm_source, \
+	  coalesce(utm_medium, '(none)') AS utm_medium, count(*) AS landings \
+	  FROM core_events WHERE event_type = 'page' AND (utm_source IS NOT NULL OR gclid IS NOT NULL \
+	  OR fbclid IS NOT NULL) GROUP BY ALL ORDER BY landings DESC LIMIT 8"
+	@echo; echo "== quarantined input"
+	@$(BIN)/cdpflow sql "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY 1 ORDER BY 2 DESC"
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/events_incremental.py
+
+clean:
+	rm -rf $(VENV) cdpflow_home
