@@ -21,6 +21,7 @@ import pyarrow as pa
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
+_BATCH_ROWS = 8192
 T = TypeVar("T")
 LINES_SCHEMA = pa.schema(
     [
@@ -103,7 +104,7 @@ def _table(pieces: list[_Piece]) -> pa.Table:
         files.append(pa.array([piece.file.path] * count, pa.string()))
         numbers.append(pa.array(np.arange(piece.first_line, piece.first_line + count)))
         lines.append(column)
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [
             pa.concat_arrays(hours),
             pa.concat_arrays(files),
@@ -112,6 +113,8 @@ def _table(pieces: list[_Piece]) -> pa.Table:
         ],
         schema=LINES_SCHEMA,
     )
+    # Many small record batches (zero-copy slices) let the engine scan on every core.
+    return pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS), LINES_SCHEMA)
 
 
 def _lines_array(data: bytes) -> pa.Array:
