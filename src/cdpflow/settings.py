@@ -199,7 +199,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CDPFLOW_ENGINE_MEMORY_BYTES",
         "engine_memory_bytes",
-        "1_500_000_000",
+        "1_000_000_000",
         _whole_number(100_000_000, "bytes"),
         "Memory the engine may use before spilling to disk.",
     ),
@@ -220,9 +220,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CDPFLOW_CHUNK_BYTES",
         "chunk_bytes",
-        "128_000_000",
+        "64_000_000",
         _whole_number(1_000_000, "bytes"),
-        "Uncompressed raw bytes flattened per chunk; bounds memory.",
+        "Uncompressed raw bytes flattened per chunk (and about a quarter of it, compressed, per"
+        " commit); bounds memory.",
     ),
     Setting(
         "CDPFLOW_DEDUP_WINDOW_DAYS",
@@ -262,10 +263,10 @@ class Settings:
     user_reporting_schedule_interval: str = "*/30 * * * *"
     lake_url: str = ""
     engine: str = "duckdb"
-    engine_memory_bytes: int = 1_500_000_000
+    engine_memory_bytes: int = 1_000_000_000
     engine_threads: int = 1
     max_event_bytes: int = 32_768
-    chunk_bytes: int = 128_000_000
+    chunk_bytes: int = 64_000_000
     dedup_window_days: int = 1
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

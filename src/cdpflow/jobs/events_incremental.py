@@ -94,7 +94,7 @@ def run(
         total = sum(h.bytes for h in todo)
         engine = open_engine(settings, lake)
         try:
-            for group in _groups(todo, settings.chunk_bytes):
+            for group in _groups(todo, settings.chunk_bytes // 4):
                 snapshot = _process_group(settings, lake, tables, engine, group, result)
                 result.core_events_version = snapshot.version
                 if progress:
@@ -107,7 +107,11 @@ def run(
 
 
 def _groups(hours: list[RawHour], max_bytes: int) -> list[list[RawHour]]:
-    """Consecutive hours batched up to `max_bytes` of compressed input (one commit each)."""
+    """Consecutive hours batched up to `max_bytes` of compressed input (one commit each).
+
+    A group's flattened rows wait in the engine until its dedup and write, so groups are kept
+    to a size whose rows fit the engine's memory instead of spilling.
+    """
     groups: list[list[RawHour]] = []
     size = 0
     for hour in hours:
