@@ -187,30 +187,25 @@ class DuckDBEventsBatch:
         else:
             existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
         # The earliest received copy of each event wins, and an event already in core_events
-        # (from other raw hours) is a duplicate too.
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _final_events AS
-                SELECT * EXCLUDE (copy_no) FROM (
-                  SELECT *, row_number() OVER (
-                    PARTITION BY event_id
-                    ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
-                  ) AS copy_no
-                  FROM _staged_events
-                  WHERE event_id NOT IN {existing}
-                ) WHERE copy_no = 1"""
-        )
-        counts = self.con.execute(
-            "SELECT (SELECT count(*) FROM _staged_events), (SELECT count(*) FROM _final_events)"
-        ).fetchone()
-        assert counts is not None
-        output.duplicates = int(counts[0]) - int(counts[1])
+        # (from other raw hours) is a duplicate too. Written straight from the window query.
+        first_copies = f"""
+            SELECT * EXCLUDE (copy_no) FROM (
+              SELECT *, row_number() OVER (
+                PARTITION BY event_id
+                ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
+              ) AS copy_no
+              FROM _staged_events
+              WHERE event_id NOT IN {existing}
+            ) WHERE copy_no = 1"""
         output.events = self.engine._write_partitioned(
             f"SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner "
-            "FROM _final_events",
+            f"FROM ({first_copies})",
             out_dir / "events",
             "event_date",
         )
-        self.con.execute("DROP TABLE _final_events")
+        staged = self.con.execute("SELECT count(*) FROM _staged_events").fetchone()
+        assert staged is not None
+        output.duplicates = int(staged[0]) - sum(f.rows for f in output.events)
         output.quarantine = self.engine._write_partitioned(
             f"SELECT {QUARANTINE_SELECT}, received_date::VARCHAR AS _part, raw_hour AS _owner "
             "FROM _staged_quarantine",
