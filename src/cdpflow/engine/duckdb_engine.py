@@ -6,7 +6,6 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -121,9 +120,6 @@ class DuckDBEngine:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as err:
             raise QueryError(str(err).split("\n")[0], names) from err
-
-    def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params).fetchall()
 
 
 class DuckDBEventsBatch:

@@ -50,10 +50,6 @@ def hour_key(hour: datetime) -> str:
     return hour.strftime("%Y-%m-%dT%H")
 
 
-def parse_hour_key(key: str) -> datetime:
-    return datetime.strptime(key, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-
-
 def hour_dir(hour: datetime) -> str:
     return f"{RAW_EVENTS}/received_date={hour:%Y-%m-%d}/received_hour={hour:%H}"
 

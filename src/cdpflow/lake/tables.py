@@ -10,7 +10,6 @@ of Iceberg's and Delta's logs in the smallest form that plain Parquet readers ca
 from __future__ import annotations
 
 import builtins
-import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -140,13 +139,6 @@ class TableStore:
             raise ConcurrentCommitError(table, version)
         self.lake.write_bytes(f"{table}/{SNAPSHOTS_DIR}/{LATEST}", str(version).encode())
         return snapshot
-
-    def referenced_paths(self, table: str) -> set[str]:
-        """Lake-relative paths of the files the current version of `table` uses."""
-        snapshot = self.current(table)
-        if snapshot is None:
-            return set()
-        return {posixpath.join(table, f.path) for f in snapshot.files}
 
 
 def _snapshot_path(table: str, version: int) -> str:
