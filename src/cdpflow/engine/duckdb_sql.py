@@ -24,7 +24,6 @@ HEAD_PATHS = {
     "bo_referrer": "$.meta.referrer",
     "bo_page_title": "$.meta.page_title",
     "bo_search": "$.meta.search",
-    "bo_meta": "$.meta",
 }
 HEAD_TYPES = {
     "root": "$",
@@ -78,7 +77,6 @@ SEGMENT_PATHS = {
     "prop_currency": "$.properties.currency",
     "properties": "$.properties",
     "traits": "$.traits",
-    "context": "$.context",
     "context_user_agent": "$.context.userAgent",
     "context_ip": "$.context.ip",
 }
@@ -270,8 +268,7 @@ WITH segment_events AS (
       WHEN s_anonymous_id IS NULL AND s_user_id IS NULL THEN 'missing_field'
       WHEN type_ = 'track' AND s_event IS NULL THEN 'missing_field'
       WHEN type_ = 'alias' AND s_previous_id IS NULL THEN 'missing_field'
-      WHEN NOT {_is_object("s_properties")} OR NOT {_is_object("s_traits")}
-        OR NOT {_is_object("s_context")} THEN 'wrong_type'
+      WHEN NOT {_is_object("s_properties")} OR NOT {_is_object("s_traits")} THEN 'wrong_type'
       WHEN coalesce(s_prop_revenue, s_prop_total) IS NOT NULL
         AND try_cast(coalesce(s_prop_revenue, s_prop_total) AS DOUBLE) IS NULL THEN 'wrong_type'
     END AS reason_code,
@@ -297,7 +294,6 @@ WITH segment_events AS (
       WHEN type_ = 'alias' AND s_previous_id IS NULL THEN 'alias call without `previousId`'
       WHEN NOT {_is_object("s_properties")} THEN 'properties must be an object'
       WHEN NOT {_is_object("s_traits")} THEN 'traits must be an object'
-      WHEN NOT {_is_object("s_context")} THEN 'context must be an object'
       WHEN coalesce(s_prop_revenue, s_prop_total) IS NOT NULL
         AND try_cast(coalesce(s_prop_revenue, s_prop_total) AS DOUBLE) IS NULL
         THEN 'properties.revenue `' || left(coalesce(s_prop_revenue, s_prop_total), 64)
@@ -343,7 +339,6 @@ WITH segment_events AS (
     upper(s_prop_currency) AS currency,
     s_properties AS properties,
     s_traits AS traits,
-    s_context AS context,
     coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
@@ -415,7 +410,6 @@ blotout_events AS (
     CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency,
     b_data AS properties,
     CASE WHEN b_evn = 'persona' THEN b_data END AS traits,
-    bo_meta AS context,
     coalesce(bo_user_agent, meta_user_agent) AS user_agent,
     meta_ip AS ip,
     'blotout' AS payload_format

@@ -37,7 +37,6 @@ CORE_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("currency", "VARCHAR"),
     ("properties", "JSON"),
     ("traits", "JSON"),
-    ("context", "JSON"),
     ("user_agent", "VARCHAR"),
     ("ip", "VARCHAR"),
     ("source", "VARCHAR"),
