@@ -7,6 +7,9 @@ specs (Segment's HTTP tracking spec, the Blotout SDK payload); the rules are in 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS, SEGMENT_TYPES
 
 # Receive metadata and envelope fields, read once per line.
@@ -24,14 +27,6 @@ HEAD_PATHS = {
     "bo_referrer": "$.meta.referrer",
     "bo_page_title": "$.meta.page_title",
     "bo_search": "$.meta.search",
-}
-HEAD_TYPES = {
-    "root": "$",
-    "batch": "$.batch",
-    "events": "$.events",
-    "meta": "$.meta",
-    "type": "$.type",
-    "message_id": "$.messageId",
 }
 
 SEGMENT_PATHS = {
@@ -52,34 +47,39 @@ SEGMENT_PATHS = {
     "page_referrer": "$.context.page.referrer",
     "page_title": "$.context.page.title",
     "page_search": "$.context.page.search",
-    "prop_url": "$.properties.url",
-    "prop_path": "$.properties.path",
-    "prop_referrer": "$.properties.referrer",
-    "prop_title": "$.properties.title",
-    "prop_search": "$.properties.search",
-    "prop_name": "$.properties.name",
     "campaign_source": "$.context.campaign.source",
     "campaign_medium": "$.context.campaign.medium",
     "campaign_name": "$.context.campaign.name",
     "campaign_term": "$.context.campaign.term",
     "campaign_content": "$.context.campaign.content",
-    "traits_email": "$.traits.email",
     "context_traits_email": "$.context.traits.email",
-    "prop_email": "$.properties.email",
-    "traits_phone": "$.traits.phone",
     "context_traits_phone": "$.context.traits.phone",
-    "prop_order_id": "$.properties.order_id",
-    "prop_order_id_camel": "$.properties.orderId",
-    "prop_transaction_id": "$.properties.transaction_id",
-    "prop_revenue": "$.properties.revenue",
-    "prop_total": "$.properties.total",
-    "prop_value": "$.properties.value",
-    "prop_currency": "$.properties.currency",
-    "properties": "$.properties",
-    "traits": "$.traits",
     "context_user_agent": "$.context.userAgent",
     "context_ip": "$.context.ip",
+    "properties": "$.properties",
+    "traits": "$.traits",
 }
+# Read from the `properties` and `traits` objects once they are split off the message.
+PROPERTY_PATHS = {
+    "prop_url": "$.url",
+    "prop_path": "$.path",
+    "prop_referrer": "$.referrer",
+    "prop_title": "$.title",
+    "prop_search": "$.search",
+    "prop_name": "$.name",
+    "prop_email": "$.email",
+    "prop_order_id": "$.order_id",
+    "prop_order_id_camel": "$.orderId",
+    "prop_transaction_id": "$.transaction_id",
+    "prop_revenue": "$.revenue",
+    "prop_total": "$.total",
+    "prop_value": "$.value",
+    "prop_currency": "$.currency",
+}
+TRAIT_PATHS = {"traits_email": "$.email", "traits_phone": "$.phone"}
+# Whole objects kept as JSON text; every other field is read as a string.
+_JSON_FIELDS = {"$.properties", "$.traits"}
+_ARRAY_FIELDS = {"batch_items": "$.batch", "event_items": "$.events"}
 
 BLOTOUT_PATHS = {
     "mid": "$.mid",
@@ -99,6 +99,30 @@ BLOTOUT_PATHS = {
     "map_id": "$.additionalData.map_id",
     "map_provider": "$.additionalData.map_provider",
 }
+
+
+def _line_struct() -> str:
+    """The STRUCT type `json_transform` parses a whole raw line into, in one pass."""
+    tree: dict[str, Any] = {}
+    typed = [(p, "VARCHAR") for p in HEAD_PATHS.values()]
+    typed += [(p, "JSON" if p in _JSON_FIELDS else "VARCHAR") for p in SEGMENT_PATHS.values()]
+    typed += [(p, "JSON[]") for p in _ARRAY_FIELDS.values()]
+    for path, kind in typed:
+        *parents, leaf = path.removeprefix("$.").split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = kind
+    return json.dumps(tree, separators=(",", ":"))
+
+
+def _struct_fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
+    """Name struct members by their JSON path; empty strings become NULL."""
+    out = []
+    for name, path in paths.items():
+        access = alias + "".join(f"['{key}']" for key in path.removeprefix("$.").split("."))
+        out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
+    return ",\n    ".join(out)
 
 
 def _extract_expr(doc: str, paths: dict[str, str]) -> str:
@@ -160,70 +184,79 @@ def flatten_sql(lines: str, max_event_bytes: int) -> list[str]:
         else f"CAST({name} AS {'VARCHAR' if kind == 'JSON' else kind}) AS {name}"
         for name, kind in CORE_EVENTS_COLUMNS
     )
-    # Three statements, each materialized: DuckDB would otherwise inline the JSON extraction
-    # into every filter that reads its result and parse each document several times over.
+    # Each statement is materialized: DuckDB would otherwise inline a JSON parse or a regex
+    # into every expression and filter that reads its result, and repeat it.
+    # A line is parsed once, into a STRUCT holding the receive metadata, the envelope, and every
+    # field a single Segment message needs; only batch items and Blotout events parse again.
+    segment_columns = [f"s_{name}" for name in SEGMENT_PATHS]
     classify = f"""
 CREATE OR REPLACE TEMP TABLE _classified AS
-WITH lines_ AS (
+WITH parsed AS (
   SELECT raw_hour, raw_file, line_no, line,
-    try(json_type(line, [{", ".join(f"'{p}'" for p in HEAD_TYPES.values())}])) AS t
+    (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) AS looks_like_object,
+    try(json_transform(line, '{_line_struct()}')) AS r
   FROM {lines}
   WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
 ),
-heads AS (
-  SELECT raw_hour, raw_file, line_no, line, t IS NOT NULL AS is_json, t,
-    CASE WHEN t IS NOT NULL THEN {_extract_expr("line", HEAD_PATHS)} END AS h
-  FROM lines_
-),
-envelopes AS (
-  SELECT raw_hour, raw_file, line_no, line, is_json,
-    {_fields("h", HEAD_PATHS)},
-    t[1] AS root_type, t[2] AS batch_type, t[3] AS events_type, t[4] AS meta_type,
-    t[5] AS type_type, t[6] AS message_id_type
-  FROM heads
-),
-classified AS (
-  SELECT *,
-    CASE
-      WHEN NOT is_json OR root_type <> 'OBJECT' OR landed_text IS NOT NULL THEN 'invalid'
-      WHEN forced_format = 'blotout' OR (forced_format IS NULL AND events_type = 'ARRAY')
-        THEN CASE WHEN events_type = 'ARRAY' THEN 'blotout' ELSE 'unknown' END
-      WHEN batch_type = 'ARRAY' THEN 'segment_batch'
-      WHEN forced_format = 'segment' OR type_type IS NOT NULL OR message_id_type IS NOT NULL
-        THEN 'segment'
-      ELSE 'unknown'
-    END AS kind,
-    try_cast(received_at AS TIMESTAMPTZ) AS received_ts
-  FROM envelopes
+fields AS (
+  SELECT raw_hour, raw_file, line_no, line,
+    r IS NOT NULL AND looks_like_object AS is_json,
+    {_struct_fields("r", HEAD_PATHS)},
+    {_struct_fields("r", SEGMENT_PATHS, "s_")},
+    r['batch'] AS batch_items,
+    r['events'] AS event_items
+  FROM parsed
 )
-SELECT * FROM classified
+SELECT *,
+  CASE
+    WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
+    WHEN forced_format = 'blotout' OR (forced_format IS NULL AND event_items IS NOT NULL)
+      THEN CASE WHEN event_items IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+    WHEN batch_items IS NOT NULL THEN 'segment_batch'
+    WHEN forced_format = 'segment' OR s_type IS NOT NULL OR s_message_id IS NOT NULL
+      THEN 'segment'
+    ELSE 'unknown'
+  END AS kind,
+  try_cast(received_at AS TIMESTAMPTZ) AS received_ts
+FROM fields
 """
     # One row per event: single Segment messages are their own item (no re-serialisation);
     # batch envelopes and Blotout payloads are exploded into their items.
     explode = """
 CREATE OR REPLACE TEMP TABLE _items AS
-  SELECT c.* EXCLUDE (line), line AS item, 0::BIGINT AS item_index
+  SELECT c.* EXCLUDE (line, batch_items, event_items), line AS item, 0::BIGINT AS item_index
   FROM _classified c WHERE kind IN ('segment', 'invalid', 'unknown')
   UNION ALL
-  SELECT c.* EXCLUDE (line, arr), unnest(arr) AS item,
+  SELECT c.* EXCLUDE (line, arr), unnest(arr)::VARCHAR AS item,
          generate_subscripts(arr, 1)::BIGINT AS item_index
   FROM (
-    SELECT *, CASE kind WHEN 'segment_batch' THEN json_extract(line, '$.batch[*]')::VARCHAR[]
-                        ELSE json_extract(line, '$.events[*]')::VARCHAR[] END AS arr
+    SELECT * EXCLUDE (batch_items, event_items),
+      CASE kind WHEN 'segment_batch' THEN batch_items ELSE event_items END AS arr
     FROM _classified WHERE kind IN ('segment_batch', 'blotout')
   ) c
 """
-    # Derived columns are stored before use: DuckDB would inline them (a regex, a timestamp
-    # parse) into every expression that reads them.
     segment = f"""
 CREATE OR REPLACE TEMP TABLE _seg AS
-WITH seg_raw AS (
-  SELECT *, {_extract("item", "s", SEGMENT_PATHS)},
-         CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
-  FROM _items WHERE kind IN ('segment', 'segment_batch')
+WITH batch_raw AS (
+  SELECT * EXCLUDE ({", ".join(segment_columns)}), {_extract("item", "s", SEGMENT_PATHS)}
+  FROM _items WHERE kind = 'segment_batch'
+),
+messages AS (
+  SELECT *, 'OBJECT' AS item_type FROM _items WHERE kind = 'segment'
+  UNION ALL BY NAME
+  SELECT * EXCLUDE (s), {_fields("s", SEGMENT_PATHS, "s_")},
+    CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
+  FROM batch_raw
+),
+with_objects AS (
+  SELECT *, {_extract("s_properties", "p", PROPERTY_PATHS)},
+    {_extract("s_traits", "tr", TRAIT_PATHS)}
+  FROM messages
 ),
 seg AS (
-  SELECT * EXCLUDE (s), {_fields("s", SEGMENT_PATHS, "s_")} FROM seg_raw
+  SELECT * EXCLUDE (p, tr), {_fields("p", PROPERTY_PATHS, "s_")},
+    {_fields("tr", TRAIT_PATHS, "s_")}
+  FROM with_objects
 ),
 seg2 AS (
   SELECT *,
@@ -232,13 +265,9 @@ seg2 AS (
     try_cast(coalesce(s_sent_at, envelope_sent_at) AS TIMESTAMPTZ) AS sent_ts,
     lower(s_type) AS type_
   FROM seg
-),
-seg3 AS (
-  SELECT *,
-    coalesce(s_page_search, s_prop_search, {_query_of("url_")}) AS query_
-  FROM seg2
 )
-SELECT * FROM seg3
+SELECT *, coalesce(s_page_search, s_prop_search, {_query_of("url_")}) AS query_
+FROM seg2
 """
     blotout = f"""
 CREATE OR REPLACE TEMP TABLE _bo AS
@@ -420,9 +449,8 @@ unreadable AS (
     rtrim(coalesce(landed_text, item), chr(10) || chr(13)) AS raw,
     CASE kind WHEN 'invalid' THEN 'invalid_json' ELSE 'unknown_format' END AS reason_code,
     CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
+         WHEN NOT is_json AND json_valid(item) THEN 'the line is JSON, but not an object'
          WHEN NOT is_json THEN 'the line is not valid JSON'
-         WHEN root_type <> 'OBJECT' THEN 'the line is a JSON ' || lower(root_type)
-              || ', not an object'
          WHEN kind = 'unknown' AND forced_format = 'blotout'
               THEN 'imported as blotout, but `events` is not an array'
          ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
