@@ -82,6 +82,28 @@ def _engine(key: str, raw: Any) -> str:
     return text
 
 
+CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
+
+
+def _click_ids(key: str, raw: Any) -> tuple[str, ...]:
+    text = _text(key, raw).lower()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if any(n not in CLICK_IDS for n in names):
+        raise ConfigError(key, raw, "a comma-separated list of: " + ", ".join(CLICK_IDS))
+    return names
+
+
+def _values(key: str, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, list | tuple):
+        return tuple(str(v).strip() for v in raw if str(v).strip())
+    return tuple(v.strip() for v in _text(key, raw).split(",") if v.strip())
+
+
+def _optional_path(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    return str(Path(text).expanduser()) if text else ""
+
+
 def _lake_url(key: str, raw: Any) -> str:
     text = _text(key, raw)
     if not text:
@@ -232,6 +254,51 @@ SETTINGS: tuple[Setting, ...] = (
         _whole_number(0, "days"),
         "Days either side of a new event's date searched for an earlier copy of it.",
     ),
+    Setting(
+        "CDPFLOW_COMPACTION_TARGET_BYTES",
+        "compaction_target_bytes",
+        "128_000_000",
+        _whole_number(1_000_000, "bytes"),
+        "Size compression aims for when it rewrites a partition's small files.",
+    ),
+    Setting(
+        "CDPFLOW_TEMP_RETENTION_HOURS",
+        "temp_retention_hours",
+        "24",
+        _whole_number(0, "hours"),
+        "Age after which cleanup_temp_tables removes replaced files and leftovers.",
+    ),
+    Setting(
+        "CDPFLOW_ID_MAPPING_FILE",
+        "id_mapping_file",
+        "",
+        _optional_path,
+        "YAML declaring offline identity sources and id types (default"
+        " $CDPFLOW_HOME/identity.yaml if present, else the sample shop export's mapping).",
+    ),
+    Setting(
+        "CDPFLOW_ID_CLICK_IDS",
+        "id_click_ids",
+        "",
+        _click_ids,
+        "Ad click ids that are identity edges (e.g. `gclid,fbclid`); none by default.",
+    ),
+    Setting(
+        "CDPFLOW_ID_MAX_LINKS",
+        "id_max_links",
+        "10",
+        _whole_number(1, "identifiers"),
+        "An identifier linked to more identifiers of one person-level type (user_id, email,"
+        " phone, ...) than this is held out of merges and reported as a conflict.",
+    ),
+    Setting(
+        "CDPFLOW_ID_BLOCKLIST",
+        "id_blocklist",
+        "",
+        _values,
+        "Comma-separated identifier values that never link people (added to the built-in junk"
+        " values such as `null`, `undefined`, `test@example.com`).",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -268,6 +335,12 @@ class Settings:
     max_event_bytes: int = 32_768
     chunk_bytes: int = 64_000_000
     dedup_window_days: int = 1
+    compaction_target_bytes: int = 128_000_000
+    temp_retention_hours: int = 24
+    id_mapping_file: str = ""
+    id_click_ids: tuple[str, ...] = ()
+    id_max_links: int = 10
+    id_blocklist: tuple[str, ...] = ()
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -289,7 +362,7 @@ class Settings:
 def _shown(setting: Setting, value: Any) -> str:
     if setting.secret:
         return MASK if value else ""
-    text = str(value)
+    text = ",".join(value) if isinstance(value, tuple) else str(value)
     if "://" in text:
         return mask_url(text)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import click
 
@@ -24,14 +25,20 @@ def _moment(name: str, text: str | None):  # type: ignore[no-untyped-def]
 @click.argument("dag_id", type=click.Choice(JOBS))
 @click.option("--start", help="Interval start (ISO, UTC, inclusive).")
 @click.option("--end", help="Interval end (ISO, UTC, exclusive).")
+@click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
 @click.pass_obj
-def run(obj: object, dag_id: str, start: str | None, end: str | None) -> None:
+def run(obj: object, dag_id: str, start: str | None, end: str | None, dry_run: bool) -> None:
     """Run the job behind DAG_ID over an interval (default: whatever is pending)."""
     settings = obj.settings  # type: ignore[attr-defined]
     interval = Interval(_moment("--start", start), _moment("--end", end))
     job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
+    options = {}
+    if dry_run:
+        if "dry_run" not in inspect.signature(job.run).parameters:
+            raise click.UsageError(f"{dag_id} has no dry-run mode.")
+        options["dry_run"] = True
     with progress_bar(dag_id) as update:
-        result = job.run(settings, interval, progress=update)
+        result = job.run(settings, interval, progress=update, **options)
     click.echo(result.summary())
 
 

@@ -75,6 +75,13 @@ class Engine(Protocol):
         """Run SQL in which lake tables are visible by name."""
         ...
 
+    def rewrite_sorted(
+        self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
+    ) -> list[tuple[Path, int]]:
+        """Rewrite the rows of `uris` sorted by `order_by` into local files of about
+        `target_file_bytes`; returns (path, rows) per file."""
+        ...
+
     def close(self) -> None: ...
 
 

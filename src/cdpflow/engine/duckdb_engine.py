@@ -92,6 +92,37 @@ class DuckDBEngine:
             )
         return staged
 
+    # -- upkeep -----------------------------------------------------------------------------
+
+    def rewrite_sorted(
+        self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
+    ) -> list[tuple[Path, int]]:
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        listed = ", ".join(literal(u) for u in uris)
+        # Sorted output needs insertion order kept through the write.
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            self.con.execute(
+                f"""COPY (SELECT * FROM read_parquet([{listed}]) ORDER BY {quote(order_by)})
+                    TO {literal(str(out_dir))}
+                    (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_bytes)},
+                     FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 122880)"""
+            )
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        files = sorted(out_dir.glob("*.parquet"))
+        if not files:
+            return []
+        listed = ", ".join(literal(str(f)) for f in files)
+        counts = dict(
+            self.con.execute(
+                f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+            ).fetchall()
+        )
+        return [(f, int(counts[str(f)])) for f in files]
+
     # -- queries ----------------------------------------------------------------------------
 
     def register_tables(self, tables: TableStore) -> list[str]:

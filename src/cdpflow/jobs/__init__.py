@@ -16,7 +16,7 @@ from cdpflow.errors import TransientError
 from cdpflow.settings import Settings
 
 # dag id -> module under cdpflow.jobs; the jobs that exist in this release.
-JOBS = ("events_incremental",)
+JOBS = ("events_incremental", "one_time_setup", "compression", "cleanup_temp_tables")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from cdpflow.engine import Engine, StagedFile, open_engine
+from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
@@ -91,10 +92,12 @@ def run(
         if not todo:
             result.core_events_version = snapshot.version if snapshot else None
             return result
-        total = sum(h.bytes for h in todo)
+        shared = [s.files for s in (snapshot, tables.current(QUARANTINE_EVENTS)) if s]
+        units = _units(todo, list_raw_hours(lake), [f for files in shared for f in files])
+        total = sum(h.bytes for unit in units for h in unit)
         engine = open_engine(settings, lake)
         try:
-            for group in _groups(todo, settings.chunk_bytes // 4):
+            for group in _groups(units, settings.chunk_bytes // 4):
                 snapshot = _process_group(settings, lake, tables, engine, group, result)
                 result.core_events_version = snapshot.version
                 if progress:
@@ -106,20 +109,62 @@ def run(
     return result
 
 
-def _groups(hours: list[RawHour], max_bytes: int) -> list[list[RawHour]]:
-    """Consecutive hours batched up to `max_bytes` of compressed input (one commit each).
+def _units(todo: list[RawHour], hours: list[RawHour], files: list[DataFile]) -> list[list[RawHour]]:
+    """Hours that must be processed together: compaction merges several hours' rows into one
+    file, so re-running one of them re-runs all the hours of such a file, in one commit."""
+    by_key = {h.key: h for h in hours}
+    parent = {h.key: h.key for h in todo}
+
+    def find(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    changed = True
+    while changed:  # grow to a closure: new hours may share other files
+        changed = False
+        for f in files:
+            owners = f.owners
+            if len(owners) < 2 or not owners & parent.keys():
+                continue
+            missing = sorted(owners - by_key.keys())
+            if missing:
+                raise TerminalError(
+                    f"Re-running raw hour(s) {sorted(owners & parent.keys())} means rewriting "
+                    f"a compacted file that also holds hours {missing[:3]}, whose raw files are "
+                    "gone; nothing was changed."
+                )
+            anchor = next(iter(owners & parent.keys()))
+            for key in owners:
+                if key not in parent:
+                    parent[key] = key
+                    changed = True
+                root, other = find(anchor), find(key)
+                if root != other:
+                    parent[other] = root
+    units: dict[str, list[RawHour]] = {}
+    for key in sorted(parent):
+        units.setdefault(find(key), []).append(by_key[key])
+    return sorted(units.values(), key=lambda unit: unit[0].hour)
+
+
+def _groups(units: list[list[RawHour]], max_bytes: int) -> list[list[RawHour]]:
+    """Units batched up to `max_bytes` of compressed input (one commit each); a unit is never
+    split across commits.
 
     A group's flattened rows wait in the engine until its dedup and write, so groups are kept
     to a size whose rows fit the engine's memory instead of spilling.
     """
     groups: list[list[RawHour]] = []
     size = 0
-    for hour in hours:
-        if not groups or size + hour.bytes > max_bytes:
+    for unit in units:
+        unit_bytes = sum(h.bytes for h in unit)
+        if not groups or size + unit_bytes > max_bytes:
             groups.append([])
             size = 0
-        groups[-1].append(hour)
-        size += hour.bytes
+        groups[-1].extend(unit)
+        size += unit_bytes
     return groups
 
 
@@ -152,7 +197,7 @@ def _process_group(
             quarantine_base,
             operation="events_incremental",
             add=_publish(lake, QUARANTINE_EVENTS, output.quarantine),
-            remove=lambda f: f.owner in keys,
+            remove=lambda f: bool(f.owners & keys),
             columns=QUARANTINE_COLUMNS,
         )
         raw_hours = dict(base.properties.get("raw_hours", {})) if base else {}
@@ -162,7 +207,7 @@ def _process_group(
             base,
             operation="events_incremental",
             add=_publish(lake, CORE_EVENTS, output.events),
-            remove=lambda f: f.owner in keys,
+            remove=lambda f: bool(f.owners & keys),
             columns=CORE_EVENTS_COLUMNS,
             properties={"raw_hours": dict(sorted(raw_hours.items()))},
         )
@@ -192,7 +237,7 @@ def _dedup_candidates(
     chosen = [
         f
         for f in base.files
-        if f.owner not in keys and low <= date.fromisoformat(f.partition["event_date"]) <= high
+        if not f.owners & keys and low <= date.fromisoformat(f.partition["event_date"]) <= high
     ]
     return [tables.lake.uri(f"{CORE_EVENTS}/{f.path}") for f in chosen]
 
@@ -214,5 +259,5 @@ def _drop_replaced(lake: Lake, base: Snapshot | None, keys: set[str]) -> None:
     if base is None:
         return
     for f in base.files:
-        if f.owner in keys:
+        if f.owners & keys:
             lake.remove(f"{base.table}/{f.path}")

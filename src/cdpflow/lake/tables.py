@@ -26,13 +26,18 @@ LATEST = "LATEST"
 
 @dataclass(frozen=True)
 class DataFile:
-    """One Parquet file of a table. `owner` names the unit of work that wrote it (a raw hour)."""
+    """One Parquet file of a table. `owner` names the unit(s) of work whose rows it holds (raw
+    hours), so re-running a unit knows which files to replace."""
 
     path: str  # relative to the table folder
     rows: int
     bytes: int
-    owner: str = ""
+    owner: str = ""  # comma-separated when compaction merged the output of several units
     partition: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def owners(self) -> frozenset[str]:
+        return frozenset(self.owner.split(",")) if self.owner else frozenset()
 
 
 @dataclass(frozen=True)

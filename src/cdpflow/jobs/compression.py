@@ -1,0 +1,167 @@
+"""compression: rewrite each closed partition's many small files into a few sorted ones.
+
+Hourly runs and backfills leave a file per (partition, raw hour). Compaction rewrites a closed
+partition (not today's; the writer's lock keeps a running job out) into files near the target
+size, sorted so row-group statistics prune well, and commits them as one new table version. A
+query that resolved the old version keeps reading the old files: they stay on disk until
+cleanup_temp_tables removes them after the retention period.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cdpflow.engine import Engine, open_engine
+from cdpflow.jobs import Interval, job_lock
+from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# table -> (sort column, the job whose lock guards writes to it)
+COMPACTED_TABLES = {
+    CORE_EVENTS: ("event_time", "events_incremental"),
+    QUARANTINE_EVENTS: ("received_at", "events_incremental"),
+}
+
+
+@dataclass
+class TableCompaction:
+    table: str
+    partitions: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    version: int | None = None
+
+
+@dataclass
+class CompressionResult:
+    tables: list[TableCompaction] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = []
+        for t in self.tables:
+            if not t.partitions:
+                lines.append(f"compression: {t.table}: nothing to compact.")
+                continue
+            lines.append(
+                f"compression: {t.table}: {t.partitions} partition(s), files "
+                f"{t.files_before:,} -> {t.files_after:,}, bytes {t.bytes_before:,} -> "
+                f"{t.bytes_after:,} (version {t.version})"
+            )
+        return "\n".join(lines) or "compression: no tables."
+
+
+def run(
+    settings: Settings,
+    interval: Interval | None = None,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CompressionResult:
+    """Compact every closed partition (within `interval`, if given) that has small files."""
+    started = time.monotonic()
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    today = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    result = CompressionResult()
+    engine = open_engine(settings, lake)
+    try:
+        for table, (order_by, writer) in COMPACTED_TABLES.items():
+            with job_lock(settings, writer):
+                result.tables.append(
+                    _compact_table(settings, lake, tables, engine, table, order_by, today, interval)
+                )
+    finally:
+        engine.close()
+    result.seconds = time.monotonic() - started
+    log.info(result.summary())
+    return result
+
+
+def _candidates(
+    files: tuple[DataFile, ...], today: str, target: int, interval: Interval | None
+) -> dict[str, list[DataFile]]:
+    by_partition: dict[str, list[DataFile]] = defaultdict(list)
+    for f in files:
+        ((_, value),) = f.partition.items()
+        by_partition[value].append(f)
+    chosen = {}
+    for value, group in sorted(by_partition.items()):
+        if value >= today:
+            continue  # still being written to
+        if interval and not _in_interval(value, interval):
+            continue
+        small = [f for f in group if f.bytes < target // 2]
+        if len(group) > 1 and small:
+            chosen[value] = group
+    return chosen
+
+
+def _in_interval(day: str, interval: Interval) -> bool:
+    start = interval.start.date().isoformat() if interval.start else "0000-00-00"
+    end = interval.end.date().isoformat() if interval.end else "9999-99-99"
+    return start <= day <= end
+
+
+def _compact_table(
+    settings: Settings,
+    lake: Lake,
+    tables: TableStore,
+    engine: Engine,
+    table: str,
+    order_by: str,
+    today: str,
+    interval: Interval | None,
+) -> TableCompaction:
+    report = TableCompaction(table)
+    base = tables.current(table)
+    if base is None:
+        return report
+    target = settings.compaction_target_bytes
+    chosen = _candidates(base.files, today, target, interval)
+    if not chosen:
+        report.version = base.version
+        return report
+    staging = settings.work_dir / "compression" / uuid.uuid4().hex
+    added: list[DataFile] = []
+    try:
+        for value, group in chosen.items():
+            uris = [lake.uri(f"{table}/{f.path}") for f in group]
+            written = engine.rewrite_sorted(uris, order_by, staging / value, target)
+            owner = ",".join(sorted(set().union(*(f.owners for f in group))))
+            ((column, _),) = group[0].partition.items()
+            for local, rows in written:
+                rel = f"{column}={value}/part-c-{uuid.uuid4().hex[:12]}.parquet"
+                size = local.stat().st_size
+                lake.put(local, f"{table}/{rel}")
+                added.append(DataFile(rel, rows, size, owner, {column: value}))
+            report.files_before += len(group)
+            report.bytes_before += sum(f.bytes for f in group)
+        replaced = {f.path for group in chosen.values() for f in group}
+        before_rows = sum(f.rows for group in chosen.values() for f in group)
+        after_rows = sum(f.rows for f in added)
+        if before_rows != after_rows:  # never publish a rewrite that lost or gained rows
+            raise AssertionError(f"{table}: compaction read {before_rows} rows, wrote {after_rows}")
+        snapshot = tables.commit(
+            table, base, operation="compression", add=added, remove=lambda f: f.path in replaced
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    report.partitions = len(chosen)
+    report.files_after = len(added)
+    report.bytes_after = sum(f.bytes for f in added)
+    report.version = snapshot.version
+    return report
