@@ -1,0 +1,1 @@
+"""Airflow wiring: the DAG factory and the DAGs folder (`cdpflow dags-folder`)."""

@@ -1,0 +1,152 @@
+"""Builds cdpflow's Airflow DAGs: one DAG per job, one task that calls the job function.
+
+DAG files stay thin: each one calls `build_dag("<dag_id>")`. Parsing reads only local
+configuration (cdpflow.yaml, the environment, Airflow Variables); jobs and their heavy imports
+load when a task runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+from cdpflow.errors import TerminalError
+from cdpflow.jobs import JOBS, Interval
+from cdpflow.settings import SETTINGS, Settings, load_settings
+
+log = logging.getLogger(__name__)
+DAGS_FOLDER = Path(__file__).parent / "dags"
+
+
+@dataclass(frozen=True)
+class DagSpec:
+    """How one job is scheduled: a cron from settings, a preset, None (manual), or the lake
+    tables (Airflow Assets) whose updates trigger it; and the tables it updates."""
+
+    description: str
+    schedule: Callable[[Settings], str | None] | tuple[str, ...]
+    produces: tuple[str, ...] = ()
+
+
+SPECS: dict[str, DagSpec] = {
+    "one_time_setup": DagSpec(
+        "Create the lake layout, empty tables and default configuration; backfill raw data.",
+        lambda s: None,
+        ("core_events", "quarantine_events"),
+    ),
+    "events_incremental": DagSpec(
+        "Flatten every closed raw hour into core_events (late files are picked up).",
+        lambda s: s.events_incremental_schedule_interval,
+        ("core_events", "quarantine_events"),
+    ),
+    "id_stitching_incremental": DagSpec(
+        "Maintain the identity graph: a stable global_user_id per person.",
+        lambda s: s.id_stitching_incremental_schedule_interval,
+        ("identities",),
+    ),
+    "compression": DagSpec(
+        "Rewrite closed partitions' small files into few sorted ones.",
+        lambda s: "@daily",
+    ),
+    "cleanup_temp_tables": DagSpec(
+        "Remove replaced files, unfinished writes and temporary tables past their retention.",
+        lambda s: "@daily",
+    ),
+    "delete_idle_db_connections": DagSpec(
+        "Terminate PostgreSQL connections idle past the threshold.",
+        lambda s: s.schedule_interval_delete_idle_connections,
+    ),
+}
+
+
+def airflow_settings() -> Settings:
+    """Settings with Airflow Variables as the top layer (Variables named as the settings)."""
+    from airflow.sdk import Variable
+
+    variables = {s.key: Variable.get(s.key, default=None) for s in SETTINGS}
+    return load_settings(airflow_variables=variables)
+
+
+def available_dag_ids() -> list[str]:
+    return [dag_id for dag_id in SPECS if dag_id in JOBS]
+
+
+def build_dag(dag_id: str) -> Any:
+    """The DAG of job `dag_id`, configured from the settings visible at parse time."""
+    from airflow.sdk import DAG, Asset, task
+
+    spec = SPECS[dag_id]
+    settings = airflow_settings()
+    schedule: Any
+    if isinstance(spec.schedule, tuple):
+        schedule = [Asset(name) for name in spec.schedule]
+    else:
+        schedule = spec.schedule(settings)
+    start = settings.airflow_start_date
+    default_args = {
+        "owner": "cdpflow",
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": notify_failure,
+    }
+    with DAG(
+        dag_id=dag_id,
+        description=spec.description,
+        schedule=schedule,
+        start_date=start if start.tzinfo else start.replace(tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=["cdpflow"],
+    ) as dag:
+
+        @task(task_id=dag_id, outlets=[Asset(name) for name in spec.produces])
+        def run_job() -> str:
+            return run_job_in_task(dag_id)
+
+        run_job()
+    return dag
+
+
+def run_job_in_task(dag_id: str) -> str:
+    """Run the job with fresh settings; a TerminalError fails the task without retries."""
+    from airflow.exceptions import AirflowFailException
+
+    job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
+    try:
+        result = job.run(airflow_settings(), Interval())
+    except TerminalError as err:
+        raise AirflowFailException(str(err)) from err
+    summary = str(result.summary())
+    log.info(summary)
+    return summary
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """E-mail AIRFLOW_DAG_FAILED_EMAIL about a failed task; never raises into Airflow."""
+    from cdpflow.notify.email import send_email
+
+    try:
+        settings = airflow_settings()
+        if not settings.airflow_dag_failed_email:
+            return
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id = getattr(ti, "dag_id", "?")
+        task_id = getattr(ti, "task_id", "?")
+        run_id = getattr(ti, "run_id", context.get("run_id", "?"))
+        error = context.get("exception")
+        subject = f"[cdpflow] {dag_id}.{task_id} failed"
+        text = (
+            f"DAG: {dag_id}\nTask: {task_id}\nRun: {run_id}\n"
+            f"Try: {getattr(ti, 'try_number', '?')}\n\nError: {error}\n"
+        )
+        send_email(settings, settings.airflow_dag_failed_email, subject, text)
+    except Exception:
+        log.exception("could not send the failure e-mail")
