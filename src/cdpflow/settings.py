@@ -63,7 +63,7 @@ def _email(key: str, raw: Any) -> str:
     text = _text(key, raw)
     addresses = [a.strip() for a in text.split(",") if a.strip()]
     for address in addresses:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
             raise ConfigError(key, raw, "an email address (or a comma-separated list of them)")
     return ", ".join(addresses)
 
@@ -111,6 +111,43 @@ def _lake_url(key: str, raw: Any) -> str:
     if "://" in text and not text.startswith("file://"):
         return text.rstrip("/")
     return str(Path(text.removeprefix("file://")).expanduser().resolve())
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _boolean(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = _text(key, raw).lower()
+    if text not in _TRUE + _FALSE:
+        raise ConfigError(key, raw, "one of: " + ", ".join(_TRUE + _FALSE))
+    return text in _TRUE
+
+
+def _minutes(key: str, raw: Any) -> float:
+    text = _text(key, raw).replace("_", "")
+    if isinstance(raw, bool) or not re.fullmatch(r"\d+(\.\d*)?|\.\d+", text) or float(text) <= 0:
+        raise ConfigError(key, raw, "a number of minutes above 0, such as `30` or `0.5`")
+    return float(text)
+
+
+def _postgres_url(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    if not text:
+        return ""
+    expected = "a PostgreSQL URL such as `postgresql://user:password@host:5432/dbname`"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as err:
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", rf"\g<1>{MASK}@", text)
+        raise ConfigError(key, shown, expected) from err
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(key, mask_url(text), expected)
+    if re.search(r"(^|&)password=", parts.query):
+        raise ConfigError(key, "(hidden)", "the password in the user part, where it is masked")
+    return text
 
 
 @dataclass(frozen=True)
@@ -269,6 +306,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Age after which cleanup_temp_tables removes replaced files and leftovers.",
     ),
     Setting(
+        "CDPFLOW_TASK_RETRIES",
+        "task_retries",
+        "3",
+        _whole_number(0, "retries"),
+        "Retries of a failed Airflow task (with exponential backoff) before it fails.",
+    ),
+    Setting("CDPFLOW_SMTP_HOST", "smtp_host", "", _text, "SMTP server for e-mails."),
+    Setting("CDPFLOW_SMTP_PORT", "smtp_port", "25", _whole_number(1, "port"), "SMTP port."),
+    Setting("CDPFLOW_SMTP_USER", "smtp_user", "", _text, "SMTP login user (optional)."),
+    Setting(
+        "CDPFLOW_SMTP_PASSWORD", "smtp_password", "", _text, "SMTP login password.", secret=True
+    ),
+    Setting(
+        "CDPFLOW_SMTP_STARTTLS",
+        "smtp_starttls",
+        "false",
+        _boolean,
+        "Upgrade the SMTP connection with STARTTLS.",
+    ),
+    Setting(
+        "CDPFLOW_SMTP_FROM",
+        "smtp_from",
+        "cdpflow@localhost",
+        _email,
+        "Sender address of cdpflow's e-mails.",
+    ),
+    Setting(
         "CDPFLOW_ID_MAPPING_FILE",
         "id_mapping_file",
         "",
@@ -298,6 +362,43 @@ SETTINGS: tuple[Setting, ...] = (
         _values,
         "Comma-separated identifier values that never link people (added to the built-in junk"
         " values such as `null`, `undefined`, `test@example.com`).",
+    ),
+    Setting(
+        "CDPFLOW_IDLE_DB_URL",
+        "idle_db_url",
+        "",
+        _postgres_url,
+        "PostgreSQL whose idle connections delete_idle_db_connections ends (password masked);"
+        " empty: the job does nothing.",
+    ),
+    Setting(
+        "CDPFLOW_IDLE_DB_CONN_ID",
+        "idle_db_conn_id",
+        "",
+        _text,
+        "Airflow connection naming that database instead; resolved only under Airflow.",
+    ),
+    Setting(
+        "CDPFLOW_IDLE_THRESHOLD_MINUTES",
+        "idle_threshold_minutes",
+        "30",
+        _minutes,
+        "A connection idle (or idle in transaction) longer than this is terminated; fractions"
+        " allowed (`0.5` is 30 seconds).",
+    ),
+    Setting(
+        "CDPFLOW_IDLE_INCLUDE_OTHER_USERS",
+        "idle_include_other_users",
+        "false",
+        _boolean,
+        "Also end other users' idle connections (needs pg_signal_backend and pg_read_all_stats).",
+    ),
+    Setting(
+        "CDPFLOW_IDLE_INCLUDE_REPLICATION",
+        "idle_include_replication",
+        "false",
+        _boolean,
+        "Also end idle replication connections (walsenders).",
     ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -337,10 +438,22 @@ class Settings:
     dedup_window_days: int = 1
     compaction_target_bytes: int = 128_000_000
     temp_retention_hours: int = 24
+    task_retries: int = 3
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = False
+    smtp_from: str = "cdpflow@localhost"
     id_mapping_file: str = ""
     id_click_ids: tuple[str, ...] = ()
     id_max_links: int = 10
     id_blocklist: tuple[str, ...] = ()
+    idle_db_url: str = field(default="", repr=False)
+    idle_db_conn_id: str = ""
+    idle_threshold_minutes: float = 30.0
+    idle_include_other_users: bool = False
+    idle_include_replication: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
