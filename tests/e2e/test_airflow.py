@@ -1,0 +1,192 @@
+"""cdpflow's DAGs in a real Airflow (SQLite metadata DB), each Airflow command in a subprocess."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import socket
+import subprocess
+import sys
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from cdpflow.airflow.dag_factory import DAGS_FOLDER
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow")
+    _airflow(home, home / "cdp", "db", "migrate")
+    return home
+
+
+def _env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDPFLOW_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        CDPFLOW_HOME=str(cdpflow_home),
+        **extra,
+    )
+    return env
+
+
+def _airflow(airflow_home: Path, cdpflow_home: Path, *args: str, check: bool = True, **extra: str):
+    proc = subprocess.run(
+        [str(BIN / "airflow"), *args],
+        env=_env(airflow_home, cdpflow_home, **extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"airflow {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+DAGBAG = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={folder!r})
+print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}},
+  "dags": {{d.dag_id: {{"schedule": str(d.schedule), "catchup": d.catchup,
+    "max_active_runs": d.max_active_runs, "start": d.start_date.isoformat(),
+    "retries": d.default_args.get("retries")}} for d in bag.dags.values()}}}}))
+"""
+
+
+def _dagbag(airflow_home: Path, tmp_path: Path, **extra: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", DAGBAG.format(folder=str(DAGS_FOLDER))],
+        env=_env(airflow_home, tmp_path / "cdp", **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_path: Path) -> None:
+    bag = _dagbag(airflow_home, tmp_path)
+    assert bag["errors"] == {}
+    dags = bag["dags"]
+    assert {"one_time_setup", "events_incremental", "compression", "cleanup_temp_tables"} <= set(
+        dags
+    )
+    assert dags["events_incremental"]["schedule"] == "0 * * * *"
+    assert dags["compression"]["schedule"] == "@daily"
+    assert dags["one_time_setup"]["schedule"] == "None"
+    for spec in dags.values():
+        assert spec["catchup"] is False and spec["max_active_runs"] == 1 and spec["retries"] == 3
+        assert spec["start"].startswith("1977-10-01T00:00:00")
+
+    changed = _dagbag(
+        airflow_home,
+        tmp_path,
+        AIRFLOW_VAR_EVENTS_INCREMENTAL_SCHEDULE_INTERVAL="*/15 * * * *",
+        AIRFLOW_VAR_AIRFLOW_START_DATE="2024-01-01 00:00:00",
+    )
+    assert changed["dags"]["events_incremental"]["schedule"] == "*/15 * * * *"
+    assert changed["dags"]["compression"]["start"].startswith("2024-01-01")
+
+
+def test_a_bad_variable_is_an_import_error_naming_it(airflow_home: Path, tmp_path: Path) -> None:
+    bag = _dagbag(airflow_home, tmp_path, AIRFLOW_VAR_EVENTS_INCREMENTAL_SCHEDULE_INTERVAL="hourly")
+    assert bag["errors"]
+    assert all(
+        "EVENTS_INCREMENTAL_SCHEDULE_INTERVAL has value `hourly`" in e
+        for e in bag["errors"].values()
+    )
+
+
+def test_events_incremental_runs_through_airflow(airflow_home: Path, tmp_path: Path) -> None:
+    cdp = tmp_path / "cdp"
+    env = _env(airflow_home, cdp)
+    subprocess.run(
+        [
+            str(BIN / "cdpflow"),
+            "generate-sample",
+            "--days",
+            "1",
+            "--visitors",
+            "40",
+            "--end",
+            "2026-11-20T00:00:00Z",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    _airflow(airflow_home, cdp, "dags", "reserialize")
+    run = _airflow(airflow_home, cdp, "dags", "test", "events_incremental")
+    assert "state=success" in run.stdout + run.stderr
+    counted = subprocess.run(
+        [str(BIN / "cdpflow"), "sql", "SELECT count(*) AS n FROM core_events", "--format", "json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(counted.stdout)[0]["n"] > 100
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_path: Path) -> None:
+    cdp = tmp_path / "cdp"
+    latest = cdp / "lake" / "core_events" / "_snapshots" / "LATEST"
+    latest.parent.mkdir(parents=True)
+    latest.write_text("not a version")  # a damaged table: the job fails
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        _airflow(airflow_home, cdp, "dags", "reserialize")
+        run = _airflow(
+            airflow_home,
+            cdp,
+            "dags",
+            "test",
+            "events_incremental",
+            check=False,
+            AIRFLOW_DAG_FAILED_EMAIL="oncall@shop.example.com",
+            CDPFLOW_SMTP_HOST="127.0.0.1",
+            CDPFLOW_SMTP_PORT=str(port),
+            CDPFLOW_TASK_RETRIES="0",
+        )
+    finally:
+        controller.stop()
+    assert "state=failed" in run.stdout + run.stderr
+    assert len(inbox.messages) == 1
+    recipients, message = inbox.messages[0]
+    assert recipients == ["oncall@shop.example.com"]
+    assert message["Subject"] == "[cdpflow] events_incremental.events_incremental failed"
+    body = message.get_content()
+    assert "DAG: events_incremental" in body and "not a version" in body
