@@ -6,8 +6,12 @@ import email
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from email import policy
 from pathlib import Path
 
@@ -15,6 +19,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER
+from cdpflow.airflow.runtime import airflow_environment
+from cdpflow.secrets import open_secrets
+from cdpflow.settings import load_settings
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -190,3 +197,70 @@ def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_pat
     assert message["Subject"] == "[cdpflow] events_incremental.events_incremental failed"
     body = message.get_content()
     assert "DAG: events_incremental" in body and "not a version" in body
+
+
+def _login(port: int, password: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, {}
+
+
+def test_admin_logs_in_with_the_password_from_the_secrets_store(tmp_path: Path) -> None:
+    settings = load_settings(env={}, home=tmp_path / "cdp")
+    port = _free_port()
+    env = airflow_environment(settings, port)
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True
+    )
+    password = open_secrets(settings).get("airflow_password")
+    assert password and len(password) >= 24
+    assert stat.S_IMODE((settings.home / "secrets.json").stat().st_mode) == 0o600
+    log = tmp_path / "api-server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [str(BIN / "airflow"), "api-server", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        status, body = _login(port, password)
+        assert status == 201 and body["access_token"]
+        dags = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v2/dags",
+            headers={"Authorization": f"Bearer {body['access_token']}"},
+        )
+        with urllib.request.urlopen(dags, timeout=10) as response:
+            assert response.status == 200
+        assert _login(port, password + "x")[0] == 401
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert password not in log.read_text()
+    # the same password stays across restarts, and the CLI hands it out on request
+    assert (
+        airflow_environment(settings, port)
+        and open_secrets(settings).get("airflow_password") == password
+    )
+    shown = subprocess.run(
+        [str(BIN / "cdpflow"), "--home", str(settings.home), "secrets", "get", "airflow_password"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == password
