@@ -94,6 +94,7 @@ def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_
     )
     assert dags["events_incremental"]["schedule"] == "0 * * * *"
     assert dags["compression"]["schedule"] == "@daily"
+    assert dags["delete_idle_db_connections"]["schedule"] == "0 */3 * * *"
     assert dags["one_time_setup"]["schedule"] == "None"
     for spec in dags.values():
         assert spec["catchup"] is False and spec["max_active_runs"] == 1 and spec["retries"] == 3
@@ -104,8 +105,10 @@ def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_
         tmp_path,
         AIRFLOW_VAR_EVENTS_INCREMENTAL_SCHEDULE_INTERVAL="*/15 * * * *",
         AIRFLOW_VAR_AIRFLOW_START_DATE="2024-01-01 00:00:00",
+        AIRFLOW_VAR_SCHEDULE_INTERVAL_DELETE_IDLE_CONNECTIONS="30 1 * * *",
     )
     assert changed["dags"]["events_incremental"]["schedule"] == "*/15 * * * *"
+    assert changed["dags"]["delete_idle_db_connections"]["schedule"] == "30 1 * * *"
     assert changed["dags"]["compression"]["start"].startswith("2024-01-01")
 
 

@@ -119,9 +119,12 @@ def run_job_in_task(dag_id: str) -> str:
     """Run the job with fresh settings; a TerminalError fails the task without retries."""
     from airflow.exceptions import AirflowFailException
 
+    from cdpflow.airflow.connections import job_options
+
     job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
+    settings = airflow_settings()
     try:
-        result = job.run(airflow_settings(), Interval())
+        result = job.run(settings, Interval(), **job_options(dag_id, settings))
     except TerminalError as err:
         raise AirflowFailException(str(err)) from err
     summary = str(result.summary())

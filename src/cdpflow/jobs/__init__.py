@@ -16,7 +16,13 @@ from cdpflow.errors import TransientError
 from cdpflow.settings import Settings
 
 # dag id -> module under cdpflow.jobs; the jobs that exist in this release.
-JOBS = ("events_incremental", "one_time_setup", "compression", "cleanup_temp_tables")
+JOBS = (
+    "events_incremental",
+    "one_time_setup",
+    "compression",
+    "cleanup_temp_tables",
+    "delete_idle_db_connections",
+)
 
 
 @dataclass(frozen=True)
