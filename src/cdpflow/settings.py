@@ -121,7 +121,7 @@ def _boolean(key: str, raw: Any) -> bool:
         return raw
     text = _text(key, raw).lower()
     if text not in _TRUE + _FALSE:
-        raise ConfigError(key, raw, "one of: " + ", ".join(_TRUE + _FALSE))
+        raise ConfigError(key, raw, "one of: true, false, yes, no, 1, 0")
     return text in _TRUE
 
 
