@@ -68,6 +68,31 @@ def _email(key: str, raw: Any) -> str:
     return ", ".join(addresses)
 
 
+def _price(key: str, raw: Any) -> float:
+    text = _text(key, raw)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(key, raw, "a price in USD, such as `0.023`")
+    return value
+
+
+def _prices(key: str, raw: Any) -> dict[str, float]:
+    if isinstance(raw, Mapping):
+        pairs = [(str(k), v) for k, v in raw.items()]
+    else:
+        pairs = [tuple(p.split("=", 1)) for p in _text(key, raw).split(",") if p.strip()]  # type: ignore[misc]
+    out = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            expected = "instance=price pairs such as `m4.large=0.10,r5.xlarge=0.252`"
+            raise ConfigError(key, raw, expected)
+        out[str(pair[0]).strip()] = _price(key, pair[1])
+    return out
+
+
 def _url(key: str, raw: Any) -> str:
     text = _text(key, raw)
     if text and not re.match(r"^https?://[^/\s]+", text):
@@ -333,6 +358,42 @@ SETTINGS: tuple[Setting, ...] = (
         "Sender address of cdpflow's e-mails.",
     ),
     Setting(
+        "CDPFLOW_BILLING_EMAIL",
+        "billing_email",
+        "",
+        _email,
+        "Who receives the monthly cost report (default: AIRFLOW_DAG_FAILED_EMAIL).",
+    ),
+    Setting(
+        "CDPFLOW_AIRFLOW_DB_URL",
+        "airflow_db_url",
+        "",
+        _text,
+        "Airflow's metadata DB (sqlite:///… or postgresql://…) billing reads task durations"
+        " from; default: the SQLite DB of `cdpflow airflow`.",
+    ),
+    Setting(
+        "CDPFLOW_INSTANCE_TYPE",
+        "instance_type",
+        "",
+        _text,
+        "Instance type of the machine running the jobs (default: EMR_EC2_INSTANCE_TYPE).",
+    ),
+    Setting(
+        "CDPFLOW_INSTANCE_HOURLY_PRICES",
+        "instance_hourly_prices",
+        "m4.large=0.10,m5.large=0.096,m5.xlarge=0.192,r5.large=0.126,r5.xlarge=0.252",
+        _prices,
+        "USD per hour by instance type (AWS us-west-2 on-demand Linux by default).",
+    ),
+    Setting(
+        "CDPFLOW_STORAGE_GB_MONTH_PRICE",
+        "storage_gb_month_price",
+        "0.023",
+        _price,
+        "USD per GB-month of lake storage (S3 Standard by default).",
+    ),
+    Setting(
         "CDPFLOW_ID_MAPPING_FILE",
         "id_mapping_file",
         "",
@@ -445,6 +506,11 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     smtp_starttls: bool = False
     smtp_from: str = "cdpflow@localhost"
+    billing_email: str = ""
+    airflow_db_url: str = ""
+    instance_type: str = ""
+    instance_hourly_prices: Mapping[str, float] = field(default_factory=dict)
+    storage_gb_month_price: float = 0.023
     id_mapping_file: str = ""
     id_click_ids: tuple[str, ...] = ()
     id_max_links: int = 10

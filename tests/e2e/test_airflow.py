@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-import os
-import socket
 import stat
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from airflow_support import BIN, airflow_env, free_port, run_airflow
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER
 from cdpflow.airflow.runtime import airflow_environment
@@ -24,7 +23,6 @@ from cdpflow.secrets import open_secrets
 from cdpflow.settings import load_settings
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +32,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def _env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDPFLOW_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        AIRFLOW_HOME=str(airflow_home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
-        CDPFLOW_HOME=str(cdpflow_home),
-        **extra,
-    )
-    return env
-
-
-def _airflow(airflow_home: Path, cdpflow_home: Path, *args: str, check: bool = True, **extra: str):
-    proc = subprocess.run(
-        [str(BIN / "airflow"), *args],
-        env=_env(airflow_home, cdpflow_home, **extra),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"airflow {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
+_env = airflow_env
+_airflow = run_airflow
 
 
 DAGBAG = """
@@ -95,6 +69,7 @@ def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_
     assert dags["events_incremental"]["schedule"] == "0 * * * *"
     assert dags["compression"]["schedule"] == "@daily"
     assert dags["delete_idle_db_connections"]["schedule"] == "0 */3 * * *"
+    assert dags["billing"]["schedule"] == "0 6 1 * *"
     assert dags["one_time_setup"]["schedule"] == "None"
     for spec in dags.values():
         assert spec["catchup"] is False and spec["max_active_runs"] == 1 and spec["retries"] == 3
@@ -162,10 +137,7 @@ class _Inbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_free_port = free_port
 
 
 def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_path: Path) -> None:

@@ -57,6 +57,10 @@ SPECS: dict[str, DagSpec] = {
         "Remove replaced files, unfinished writes and temporary tables past their retention.",
         lambda s: "@daily",
     ),
+    "billing": DagSpec(
+        "E-mail last month's cost: task hours x instance price, lake storage, trend.",
+        lambda s: "0 6 1 * *",
+    ),
     "delete_idle_db_connections": DagSpec(
         "Terminate PostgreSQL connections idle past the threshold.",
         lambda s: s.schedule_interval_delete_idle_connections,

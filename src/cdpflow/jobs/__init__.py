@@ -22,6 +22,7 @@ JOBS = (
     "compression",
     "cleanup_temp_tables",
     "delete_idle_db_connections",
+    "billing",
 )
 
 

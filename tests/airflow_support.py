@@ -1,0 +1,49 @@
+"""Running real Airflow commands from tests: each in a subprocess with its own environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from cdpflow.airflow.dag_factory import DAGS_FOLDER
+
+BIN = Path(sys.executable).parent
+
+
+def airflow_env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDPFLOW_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        CDPFLOW_HOME=str(cdpflow_home),
+        **extra,
+    )
+    return env
+
+
+def run_airflow(
+    airflow_home: Path, cdpflow_home: Path, *args: str, check: bool = True, **extra: str
+):
+    proc = subprocess.run(
+        [str(BIN / "airflow"), *args],
+        env=airflow_env(airflow_home, cdpflow_home, **extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"airflow {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,125 @@
+"""billing end to end: real Airflow task runs, a real SMTP server, figures checked by hand."""
+
+from __future__ import annotations
+
+import email
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from airflow_support import BIN, airflow_env, free_port, run_airflow
+
+pytestmark = pytest.mark.e2e
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            (
+                list(envelope.rcpt_tos),
+                email.message_from_bytes(envelope.content, policy=policy.default),
+            )
+        )
+        return "250 OK"
+
+
+def _seconds_by_dag(db: Path, month: str) -> dict[str, float]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT dag_id, start_date, duration FROM task_instance").fetchall()
+    out: dict[str, float] = {}
+    for dag_id, started, duration in rows:
+        if started.startswith(month):
+            out[dag_id] = out.get(dag_id, 0.0) + float(duration)
+    return out
+
+
+def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None:
+    airflow_home, cdp = tmp_path / "airflow", tmp_path / "cdp"
+    run_airflow(airflow_home, cdp, "db", "migrate")
+    env = airflow_env(airflow_home, cdp)
+    subprocess.run(
+        [
+            str(BIN / "cdpflow"),
+            "generate-sample",
+            "--days",
+            "1",
+            "--visitors",
+            "30",
+            "--end",
+            "2026-11-20T00:00:00Z",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    run_airflow(airflow_home, cdp, "dags", "reserialize")
+    run_airflow(airflow_home, cdp, "dags", "test", "events_incremental")
+    run_airflow(airflow_home, cdp, "dags", "test", "compression")
+    now = datetime.now(UTC)
+    month = f"{now:%Y-%m}"
+    seconds = _seconds_by_dag(airflow_home / "airflow.db", month)
+    assert set(seconds) == {"events_incremental", "compression"}
+    lake_bytes = sum(p.stat().st_size for p in (cdp / "lake").rglob("*") if p.is_file())
+
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings_env = {
+        **env,
+        "CDPFLOW_SMTP_HOST": "127.0.0.1",
+        "CDPFLOW_SMTP_PORT": str(port),
+        "CDPFLOW_BILLING_EMAIL": "finance@shop.example.com",
+        "CDPFLOW_AIRFLOW_DB_URL": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "CDPFLOW_INSTANCE_TYPE": "m5.xlarge",
+    }
+    try:
+        report = subprocess.run(
+            [str(BIN / "cdpflow"), "run", "billing", "--start", f"{month}-01"],
+            env=settings_env,
+            capture_output=True,
+            text=True,
+        )
+        assert report.returncode == 0, report.stderr
+        following = f"{now.year + now.month // 12}-{now.month % 12 + 1:02d}"
+        nxt = subprocess.run(
+            [str(BIN / "cdpflow"), "run", "billing", "--start", f"{following}-01"],
+            env=settings_env,
+            capture_output=True,
+            text=True,
+        )
+        assert nxt.returncode == 0, nxt.stderr
+    finally:
+        controller.stop()
+
+    assert len(inbox.messages) == 2
+    recipients, message = inbox.messages[0]
+    assert recipients == ["finance@shop.example.com"]
+    compute = {dag: s / 3600 * 0.192 for dag, s in seconds.items()}
+    storage = lake_bytes / 1e9 * 0.023
+    total = sum(compute.values()) + storage
+    assert message["Subject"] == f"[cdpflow] Cost report {month}: ${total:,.4f}"
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    for dag, cost in compute.items():
+        hours = seconds[dag] / 3600
+        assert f"<td>{dag}</td><td>1</td><td>{hours:,.4f}</td><td>${cost:,.4f}</td>" in html
+    assert f"Storage:  ${storage:,.4f} = {lake_bytes / 1e9:,.4f} GB x $0.023/GB-month" in text
+    assert "(m5.xlarge)" in text and "n/a (no report for the month before)" not in text
+
+    # the next month compares against the stored report of this one
+    _, second = inbox.messages[1]
+    later = second.get_body(("plain",)).get_content()
+    assert f"-${total - float(second['Subject'].rsplit('$', 1)[1]):,.4f}" in later
+    assert "no task ran this month" in later
+    assert (
+        f"<td>${compute['events_incremental']:,.4f}</td>"
+        in second.get_body(("html",)).get_content()
+    )
