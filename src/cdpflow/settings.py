@@ -93,6 +93,13 @@ def _prices(key: str, raw: Any) -> dict[str, float]:
     return out
 
 
+def _cost_tag(key: str, raw: Any) -> str:
+    text = _text(key, raw)
+    if text and not re.fullmatch(r"[^=\s]+=[^=]*", text):
+        raise ConfigError(key, raw, "a cost allocation tag as `key=value`, such as `app=cdpflow`")
+    return text
+
+
 def _url(key: str, raw: Any) -> str:
     text = _text(key, raw)
     if text and not re.match(r"^https?://[^/\s]+", text):
@@ -394,6 +401,21 @@ SETTINGS: tuple[Setting, ...] = (
         "USD per GB-month of lake storage (S3 Standard by default).",
     ),
     Setting(
+        "CDPFLOW_AWS_COST_TAG",
+        "aws_cost_tag",
+        "",
+        _cost_tag,
+        "Cost allocation tag `key=value` of the deployment; with AWS credentials, billing adds"
+        " the month's figure from AWS Cost Explorer.",
+    ),
+    Setting(
+        "CDPFLOW_AWS_CE_ENDPOINT",
+        "aws_ce_endpoint",
+        "",
+        _url,
+        "Cost Explorer endpoint override (a VPC endpoint or a test server).",
+    ),
+    Setting(
         "CDPFLOW_ID_MAPPING_FILE",
         "id_mapping_file",
         "",
@@ -511,6 +533,8 @@ class Settings:
     instance_type: str = ""
     instance_hourly_prices: Mapping[str, float] = field(default_factory=dict)
     storage_gb_month_price: float = 0.023
+    aws_cost_tag: str = ""
+    aws_ce_endpoint: str = ""
     id_mapping_file: str = ""
     id_click_ids: tuple[str, ...] = ()
     id_max_links: int = 10

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from airflow_support import BIN, airflow_env, free_port, run_airflow
+from fakes.cost_explorer import CostExplorer
 
 pytestmark = pytest.mark.e2e
 
@@ -123,3 +124,75 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
         f"<td>${compute['events_incremental']:,.4f}</td>"
         in second.get_body(("html",)).get_content()
     )
+
+
+def test_aws_cost_explorer_figure_is_added_when_credentials_exist(tmp_path: Path) -> None:
+    airflow_home, cdp = tmp_path / "airflow", tmp_path / "cdp"
+    run_airflow(airflow_home, cdp, "db", "migrate")
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    base = {
+        **airflow_env(airflow_home, cdp),
+        "CDPFLOW_SMTP_HOST": "127.0.0.1",
+        "CDPFLOW_SMTP_PORT": str(port),
+        "CDPFLOW_BILLING_EMAIL": "finance@shop.example.com",
+        "CDPFLOW_AIRFLOW_DB_URL": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "CDPFLOW_AWS_COST_TAG": "app=cdpflow",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    base = {
+        k: v
+        for k, v in base.items()
+        if not k.startswith("AWS_ACCESS") and k != "AWS_SECRET_ACCESS_KEY"
+    }
+    controller.start()
+    try:
+        with CostExplorer("AKIDCDPFLOWTEST", {("app", "cdpflow"): "12.34"}) as ce:
+            signed = {
+                **base,
+                "CDPFLOW_AWS_CE_ENDPOINT": ce.url,
+                "AWS_ACCESS_KEY_ID": "AKIDCDPFLOWTEST",
+                "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+            }
+            done = subprocess.run(
+                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+                env=signed,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr
+            assert ce.requests == [
+                {
+                    "TimePeriod": {"Start": "2026-02-01", "End": "2026-03-01"},
+                    "Granularity": "MONTHLY",
+                    "Metrics": ["UnblendedCost"],
+                    "Filter": {
+                        "Tags": {"Key": "app", "Values": ["cdpflow"], "MatchOptions": ["EQUALS"]}
+                    },
+                }
+            ]
+            wrong_key = subprocess.run(
+                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+                env={**signed, "AWS_ACCESS_KEY_ID": "AKIDSOMEONEELSE"},
+                capture_output=True,
+                text=True,
+            )
+            assert wrong_key.returncode != 0 and "UnrecognizedClientException" in wrong_key.stderr
+            unsigned = subprocess.run(
+                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+                env={**base, "CDPFLOW_AWS_CE_ENDPOINT": ce.url},
+                capture_output=True,
+                text=True,
+            )
+            assert unsigned.returncode == 0, unsigned.stderr
+            assert len(ce.requests) == 1  # no credentials: Cost Explorer is not asked
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 2
+    with_aws = inbox.messages[0][1].get_body(("plain",)).get_content()
+    assert "AWS Cost Explorer: $12.3400" in with_aws and "tagged app=cdpflow" in with_aws
+    without = inbox.messages[1][1].get_body(("plain",)).get_content()
+    assert "AWS Cost Explorer skipped: no AWS credentials are configured." in without

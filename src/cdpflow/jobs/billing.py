@@ -12,7 +12,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdpflow.billing.airflow_runs import usage_by_dag
+from cdpflow.billing.aws_costs import tagged_monthly_cost
 from cdpflow.billing.report import MonthFigures, month_figures, render_html, render_text, subject
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
@@ -101,6 +102,16 @@ def run(
         settings.storage_gb_month_price,
         (f"Storage is the lake's size when this report ran ({now:%Y-%m-%d %H:%M} UTC).",),
     )
+    if settings.aws_cost_tag:
+        aws = tagged_monthly_cost(
+            settings.aws_cost_tag, start, end, endpoint_url=settings.aws_ce_endpoint or None
+        )
+        note = (
+            f"AWS Cost Explorer: resources tagged {settings.aws_cost_tag}."
+            if aws is not None
+            else "AWS Cost Explorer skipped: no AWS credentials are configured."
+        )
+        figures = replace(figures, aws_cost=aws, notes=(*figures.notes, note))
     previous = _stored(lake, store, f"{before:%Y-%m}") or month_figures(
         f"{before:%Y-%m}", usage_by_dag(db_url, before, start), instance, price, None, 0.0
     )

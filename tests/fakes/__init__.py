@@ -1,0 +1,1 @@
+"""Local servers that enforce the documented contracts of APIs the tests cannot reach."""
