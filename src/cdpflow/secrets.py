@@ -15,6 +15,8 @@ from pathlib import Path
 from cdpflow.errors import TerminalError
 from cdpflow.settings import Settings
 
+AIRFLOW_PASSWORD = "airflow_password"  # the Airflow admin's password, made at first need
+
 
 class FileSecretsStore:
     """Secrets in `<home>/secrets.json`, mode 0600, replaced atomically on every change."""

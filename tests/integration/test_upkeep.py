@@ -14,6 +14,7 @@ from cdpflow.jobs import Interval, cleanup_temp_tables, compression, one_time_se
 from cdpflow.jobs.events_incremental import run as events_incremental
 from cdpflow.lake.raw import Received
 from cdpflow.lake.tables import TableStore
+from cdpflow.secrets import open_secrets
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 CHECKSUM = (
@@ -151,6 +152,8 @@ def test_cleanup_removes_old_local_scratch(settings):
 def test_one_time_setup_is_idempotent(settings, land, lake, query):
     first = one_time_setup.run(settings, now=LATER)
     assert any("created the empty table core_events" in a for a in first.actions)
+    assert any("Airflow admin password" in a for a in first.actions)
+    assert open_secrets(settings).get("airflow_password")
     config = yaml.safe_load((settings.home / "cdpflow.yaml").read_text())
     assert config is None  # every line commented out: defaults stay defaults
     assert "# COMPUTATION_WINDOW: 90" in (settings.home / "cdpflow.yaml").read_text()

@@ -7,7 +7,7 @@ import shutil
 
 import click
 
-from cdpflow.secrets import open_secrets
+from cdpflow.secrets import AIRFLOW_PASSWORD, open_secrets
 
 
 @click.command("dags-folder")
@@ -23,7 +23,7 @@ def dags_folder() -> None:
 @click.pass_obj
 def airflow(obj: object, port: int) -> None:
     """Start Airflow for cdpflow (standalone, SQLite under CDPFLOW_HOME) and print the URL."""
-    from cdpflow.airflow.runtime import ADMIN, PASSWORD_SECRET, airflow_environment
+    from cdpflow.airflow.runtime import ADMIN, airflow_environment
 
     settings = obj.settings  # type: ignore[attr-defined]
     env = airflow_environment(settings, port)
@@ -31,7 +31,7 @@ def airflow(obj: object, port: int) -> None:
     if binary is None:
         raise click.ClickException("Airflow is not installed: pip install 'cdpflow[airflow]'.")
     click.echo(f"Airflow UI: http://localhost:{port}  (user `{ADMIN}`)")
-    click.echo(f"Password:   cdpflow secrets get {PASSWORD_SECRET}")
+    click.echo(f"Password:   cdpflow secrets get {AIRFLOW_PASSWORD}")
     click.echo(f"DAGs:       {env['AIRFLOW__CORE__DAGS_FOLDER']}")
     os.execve(binary, [binary, "standalone"], env)
 

@@ -1,7 +1,8 @@
 """one_time_setup: what a fresh deployment needs, created once; a second run changes nothing.
 
 Creates the lake layout, the empty tables (so queries and dashboards work before the first
-data), a commented `cdpflow.yaml` listing every setting, and backfills raw data already present.
+data), a commented `cdpflow.yaml` listing every setting, the secrets store entries (the Airflow
+admin password), and backfills raw data already present.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cdpflow.jobs import Interval, events_incremental, job_lock
 from cdpflow.lake.raw import RAW_EVENTS
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
+from cdpflow.secrets import AIRFLOW_PASSWORD, open_secrets
 from cdpflow.settings import SETTINGS, Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,13 @@ def run(
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(config_template(settings))
         result.actions.append(f"wrote {config} (every setting, commented, at its default)")
+    secrets = open_secrets(settings)
+    if secrets.get(AIRFLOW_PASSWORD) is None:
+        secrets.get_or_create(AIRFLOW_PASSWORD)
+        result.actions.append(
+            f"generated the Airflow admin password into {secrets.path} "
+            f"(`cdpflow secrets get {AIRFLOW_PASSWORD}`)"
+        )
     with job_lock(settings, "events_incremental"):
         for name, columns in TABLES.items():
             if tables.current(name) is None:
