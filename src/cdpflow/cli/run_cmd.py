@@ -26,8 +26,11 @@ def _moment(name: str, text: str | None):  # type: ignore[no-untyped-def]
 @click.option("--start", help="Interval start (ISO, UTC, inclusive).")
 @click.option("--end", help="Interval end (ISO, UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
+@click.option("--full-rebuild", is_flag=True, help="Rebuild the job's output from all its input.")
 @click.pass_obj
-def run(obj: object, dag_id: str, start: str | None, end: str | None, dry_run: bool) -> None:
+def run(
+    obj: object, dag_id: str, start: str | None, end: str | None, dry_run: bool, full_rebuild: bool
+) -> None:
     """Run the job behind DAG_ID over an interval (default: whatever is pending)."""
     settings = obj.settings  # type: ignore[attr-defined]
     interval = Interval(_moment("--start", start), _moment("--end", end))
@@ -37,6 +40,10 @@ def run(obj: object, dag_id: str, start: str | None, end: str | None, dry_run: b
         if "dry_run" not in inspect.signature(job.run).parameters:
             raise click.UsageError(f"{dag_id} has no dry-run mode.")
         options["dry_run"] = True
+    if full_rebuild:
+        if "full_rebuild" not in inspect.signature(job.run).parameters:
+            raise click.UsageError(f"{dag_id} has no full-rebuild mode.")
+        options["full_rebuild"] = True
     with progress_bar(dag_id) as update:
         result = job.run(settings, interval, progress=update, **options)
     click.echo(result.summary())

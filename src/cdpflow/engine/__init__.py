@@ -85,6 +85,33 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+class IdentityIO(Protocol):
+    """The identity graph's heavy reads and writes (the graph itself is pure Python)."""
+
+    def event_observations(self, files: Sequence[str], click_ids: Sequence[str]) -> pa.Table:
+        """Identifiers seen together on the events of core_events `files` (graph.OBSERVATIONS)."""
+        ...
+
+    def load_scope(self, tables: TableStore, touched: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Stored identities of the people of `touched` identifiers, and their stored links."""
+        ...
+
+    def write_identities(
+        self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
+    ) -> list[tuple[Path, int]]:
+        """Write the identities table: stored rows not in `changed` (if `keep_old`) + `changed`."""
+        ...
+
+
+def identity_io(engine: Engine) -> IdentityIO:
+    """The identity reads and writes of `engine`."""
+    if engine.name == "duckdb":
+        from cdpflow.engine.duckdb_identity import DuckDBIdentityIO
+
+        return DuckDBIdentityIO(engine)  # type: ignore[arg-type]
+    raise AssertionError(f"no identity support in engine {engine.name!r}")
+
+
 def open_engine(settings: Settings, lake: Lake) -> Engine:
     """The engine the settings name, connected to `lake`."""
     if settings.engine == "duckdb":

@@ -21,6 +21,7 @@ JOBS = (
     "one_time_setup",
     "compression",
     "cleanup_temp_tables",
+    "id_stitching_incremental",
     "delete_idle_db_connections",
     "billing",
 )

@@ -1,0 +1,152 @@
+"""The identity graph's heavy reads and writes in DuckDB: edge extraction and table rewrites.
+
+The graph itself is computed in `cdpflow.identity.graph`; this module only moves rows: it reduces
+core_events files to the distinct combinations of identifiers seen together, loads the part of
+the stored graph a run touches, and rewrites the identities table around the changed rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from cdpflow.identity.prepare import OBSERVATIONS
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_EDGES
+
+if TYPE_CHECKING:
+    from cdpflow.engine.duckdb_engine import DuckDBEngine
+    from cdpflow.lake.tables import TableStore
+
+CLICK_ID_COLUMNS = ("gclid", "fbclid", "msclkid", "ttclid")
+MAP_TYPE_PREFIX = "@map:"  # the job turns `@map:<provider>` into the provider's identifier type
+
+
+class DuckDBIdentityIO:
+    """Identity reads and writes on one DuckDB connection."""
+
+    def __init__(self, engine: DuckDBEngine) -> None:
+        self.engine = engine
+        self.con = engine.con
+
+    def event_observations(self, files: Sequence[str], click_ids: Sequence[str]) -> pa.Table:
+        """Identifiers seen together on events of `files`, one record per distinct combination.
+
+        Events repeat the same few identifiers (a visitor's anonymous_id on every page), so
+        grouping first leaves about one record per identifier combination instead of per event.
+        """
+        if not files:
+            return OBSERVATIONS.empty_table()
+        clicks = [c for c in click_ids if c in CLICK_ID_COLUMNS]
+        ids = [
+            ("'anonymous_id'", "anonymous_id"),
+            ("'user_id'", "user_id"),
+            ("'anonymous_id'", "previous_id"),  # alias: previous_id is the earlier visitor id
+            ("'email'", "email"),
+            ("'phone'", "phone"),
+            (
+                f"'{MAP_TYPE_PREFIX}' || coalesce(lower(trim(map_provider)), '')",
+                "map_id",
+            ),
+            *((f"'{c}'", c) for c in clicks),
+        ]
+        columns = ["anonymous_id", "user_id", "previous_id", "email", "phone", "map_provider"]
+        columns += ["map_id", *clicks]
+        structs = ", ".join(f"{{'t': {t}, 'v': {v}}}" for t, v in ids)
+        sql = f"""
+            WITH combos AS (
+              SELECT {", ".join(columns)}, 'events:' || coalesce(source, '') AS source,
+                     min(event_time) AS first_seen_at, max(event_time) AS last_seen_at
+              FROM read_parquet($files, union_by_name = true)
+              GROUP BY ALL
+            ), numbered AS (
+              SELECT row_number() OVER () AS record, unnest([{structs}]) AS id,
+                     first_seen_at, last_seen_at, source
+              FROM combos
+            )
+            SELECT record, id.t AS identifier_type, id.v AS identifier_value,
+                   first_seen_at, last_seen_at, source
+            FROM numbered WHERE id.v IS NOT NULL
+        """
+        table = self.con.sql(sql, params={"files": list(files)}).to_arrow_table()
+        return table.cast(OBSERVATIONS)
+
+    def load_scope(self, tables: TableStore, touched: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Stored identities of the people `touched` identifiers belong to, and every stored
+        link with an end among those identifiers or the touched ones."""
+        names = self.engine.register_tables(tables)
+        if "identities" not in names:
+            return IDENTITIES.empty_table(), IDENTITY_EDGES.empty_table()
+        self.con.register("_touched", touched.select(["identifier_type", "identifier_value"]))
+        try:
+            members = self.con.sql(
+                """
+                WITH hit AS (
+                  SELECT DISTINCT i.global_user_id
+                  FROM identities i JOIN _touched t
+                    ON i.identifier_type = t.identifier_type
+                   AND i.identifier_value = t.identifier_value
+                )
+                SELECT i.* FROM identities i SEMI JOIN hit ON i.global_user_id = hit.global_user_id
+                """
+            ).to_arrow_table()
+            if "identity_edges" not in names:
+                return members, IDENTITY_EDGES.empty_table()
+            self.con.register("_members", members.select(["identifier_type", "identifier_value"]))
+            edges = self.con.sql(
+                """
+                WITH scope AS (
+                  SELECT identifier_type AS t, identifier_value AS v FROM _members
+                  UNION SELECT identifier_type, identifier_value FROM _touched
+                )
+                SELECT e.* FROM identity_edges e
+                  SEMI JOIN scope s ON e.left_type = s.t AND e.left_value = s.v
+                UNION ALL
+                SELECT e.* FROM identity_edges e
+                  SEMI JOIN scope s ON e.right_type = s.t AND e.right_value = s.v
+                """
+            ).to_arrow_table()
+            self.con.unregister("_members")
+        finally:
+            self.con.unregister("_touched")
+        return members.select(IDENTITIES.names).cast(IDENTITIES), edges.cast(IDENTITY_EDGES)
+
+    def write_identities(
+        self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
+    ) -> list[tuple[Path, int]]:
+        """Write the identities table anew: the stored rows not in `changed` (when `keep_old`),
+        plus `changed`. Returns (local file, rows) per file written."""
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        names = self.engine.register_tables(tables) if keep_old else []
+        self.con.register("_changed", changed.select(IDENTITIES.names))
+        try:
+            select = "SELECT * FROM _changed"
+            if "identities" in names:
+                cols = ", ".join(IDENTITIES.names)
+                select = f"""
+                    SELECT {cols} FROM identities i ANTI JOIN _changed c
+                      ON i.identifier_type = c.identifier_type
+                     AND i.identifier_value = c.identifier_value
+                    UNION ALL {select}"""
+            self.con.execute(
+                f"COPY ({select}) TO $out (FORMAT parquet, COMPRESSION zstd, "
+                "FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{uuid}', ROW_GROUP_SIZE 122880)",
+                {"out": str(out_dir)},
+            )
+        finally:
+            self.con.unregister("_changed")
+        files = sorted(out_dir.rglob("*.parquet"))
+        if not files:
+            return []
+        counts = dict(
+            self.con.execute(
+                "SELECT file_name, num_rows FROM parquet_file_metadata($files)",
+                {"files": [str(f) for f in files]},
+            ).fetchall()
+        )
+        return [(f, int(counts[str(f)])) for f in files]

@@ -1,0 +1,132 @@
+"""The identity graph in the lake: four tables and the state of what has been read.
+
+`identities` is the graph's state: its snapshot's properties record which core_events files and
+offline files were already read, so the state and the data are committed together.
+`identity_edges`, `identity_merges` and `identity_conflicts` grow by one file per run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdpflow.identity.schema import (
+    IDENTITIES,
+    IDENTITY_CONFLICTS,
+    IDENTITY_EDGES,
+    IDENTITY_MERGES,
+    sql_columns,
+)
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+
+IDENTITIES_TABLE = "identities"
+EDGES_TABLE = "identity_edges"
+MERGES_TABLE = "identity_merges"
+CONFLICTS_TABLE = "identity_conflicts"
+SCHEMAS = {
+    IDENTITIES_TABLE: IDENTITIES,
+    EDGES_TABLE: IDENTITY_EDGES,
+    MERGES_TABLE: IDENTITY_MERGES,
+    CONFLICTS_TABLE: IDENTITY_CONFLICTS,
+}
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """What earlier runs already read: core_events file paths and offline file fingerprints."""
+
+    core_files: frozenset[str] = frozenset()
+    offline_files: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, snapshot: Snapshot | None) -> ReadState:
+        if snapshot is None:
+            return cls()
+        props = snapshot.properties
+        return cls(
+            frozenset(props.get("core_events_files", ())), dict(props.get("offline_files", {}))
+        )
+
+    def properties(self) -> dict[str, Any]:
+        return {
+            "core_events_files": sorted(self.core_files),
+            "offline_files": dict(sorted(self.offline_files.items())),
+        }
+
+
+class IdentityStore:
+    """Publishes identity tables' files and commits their snapshots."""
+
+    def __init__(self, lake: Lake, tables: TableStore, staging: Path) -> None:
+        self.lake = lake
+        self.tables = tables
+        self.staging = staging
+
+    def append(self, table: str, rows: pa.Table, operation: str) -> Snapshot | None:
+        """Add `rows` as one new file of `table` (nothing when empty and the table exists)."""
+        base = self.tables.current(table)
+        if rows.num_rows == 0 and base is not None:
+            return base
+        add = [self._publish_arrow(table, rows)] if rows.num_rows else []
+        return self.tables.commit(
+            table, base, operation=operation, add=add, columns=sql_columns(SCHEMAS[table])
+        )
+
+    def replace(self, table: str, rows: pa.Table, operation: str) -> Snapshot:
+        """Make `rows` the whole of `table`."""
+        base = self.tables.current(table)
+        add = [self._publish_arrow(table, rows)] if rows.num_rows else []
+        snapshot = self.tables.commit(
+            table,
+            base,
+            operation=operation,
+            add=add,
+            remove=lambda f: True,
+            columns=sql_columns(SCHEMAS[table]),
+        )
+        self._drop(base)
+        return snapshot
+
+    def replace_identities(
+        self, files: list[tuple[Path, int]], state: ReadState, operation: str
+    ) -> Snapshot:
+        """Publish the rewritten identities files with the read state, in one commit."""
+        base = self.tables.current(IDENTITIES_TABLE)
+        add = [self._publish_file(IDENTITIES_TABLE, path, rows) for path, rows in files]
+        snapshot = self.tables.commit(
+            IDENTITIES_TABLE,
+            base,
+            operation=operation,
+            add=add,
+            remove=lambda f: True,
+            columns=sql_columns(IDENTITIES),
+            properties=state.properties(),
+        )
+        self._drop(base)
+        return snapshot
+
+    def _publish_arrow(self, table: str, rows: pa.Table) -> DataFile:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
+        pq.write_table(rows.cast(SCHEMAS[table]), local, compression="zstd")
+        return self._publish_file(table, local, rows.num_rows)
+
+    def _publish_file(self, table: str, local: Path, rows: int) -> DataFile:
+        rel = f"part-{uuid.uuid4().hex}.parquet"
+        size = local.stat().st_size
+        self.lake.put(local, f"{table}/{rel}")
+        return DataFile(rel, rows, size, owner="id_stitching_incremental")
+
+    def _drop(self, base: Snapshot | None) -> None:
+        """Delete the files a commit replaced; the new snapshot no longer refers to them."""
+        if base is None:
+            return
+        for f in base.files:
+            self.lake.remove(f"{base.table}/{f.path}")
