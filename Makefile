@@ -23,6 +23,7 @@ demo: setup
 	rm -rf "$(CDPFLOW_HOME)/lake" "$(CDPFLOW_HOME)/work"
 	$(BIN)/cdpflow generate-sample --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 42
 	$(BIN)/cdpflow run events_incremental
+	$(BIN)/cdpflow run id_stitching_incremental
 	@echo; echo "== lake tables"
 	@$(BIN)/cdpflow tables
 	@echo; echo "== core_events by payload format and type"
@@ -34,6 +35,10 @@ demo: setup
 	  coalesce(utm_medium, '(none)') AS utm_medium, count(*) AS landings \
 	  FROM core_events WHERE event_type = 'page' AND (utm_source IS NOT NULL OR gclid IS NOT NULL \
 	  OR fbclid IS NOT NULL) GROUP BY ALL ORDER BY landings DESC LIMIT 8"
+	@echo; echo "== people (identity stitching)"
+	@$(BIN)/cdpflow sql "SELECT count(DISTINCT global_user_id) AS people, count(*) AS identifiers, \
+	  count(*) FILTER (identifier_type = 'anonymous_id') AS devices, \
+	  count(*) FILTER (identifier_type = 'email') AS emails FROM identities"
 	@echo; echo "== quarantined input"
 	@$(BIN)/cdpflow sql "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY 1 ORDER BY 2 DESC"
 
