@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email
 import json
 import stat
 import subprocess
@@ -10,12 +9,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from airflow_support import BIN, airflow_env, free_port, run_airflow
+from fakes.smtp import smtp_inbox
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER
 from cdpflow.airflow.runtime import airflow_environment
@@ -127,16 +125,6 @@ def test_events_incremental_runs_through_airflow(airflow_home: Path, tmp_path: P
     assert json.loads(counted.stdout)[0]["n"] > 100
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
 _free_port = free_port
 
 
@@ -145,11 +133,8 @@ def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_pat
     latest = cdp / "lake" / "core_events" / "_snapshots" / "LATEST"
     latest.parent.mkdir(parents=True)
     latest.write_text("not a version")  # a damaged table: the job fails
-    inbox = _Inbox()
     port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_inbox(port) as inbox:
         _airflow(airflow_home, cdp, "dags", "reserialize")
         run = _airflow(
             airflow_home,
@@ -163,8 +148,6 @@ def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_pat
             CDPFLOW_SMTP_PORT=str(port),
             CDPFLOW_TASK_RETRIES="0",
         )
-    finally:
-        controller.stop()
     assert "state=failed" in run.stdout + run.stderr
     assert len(inbox.messages) == 1
     recipients, message = inbox.messages[0]

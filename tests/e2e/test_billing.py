@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import email
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
-from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from airflow_support import BIN, airflow_env, free_port, run_airflow
 from fakes.cost_explorer import CostExplorer
+from fakes.smtp import smtp_inbox
 
 pytestmark = pytest.mark.e2e
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            (
-                list(envelope.rcpt_tos),
-                email.message_from_bytes(envelope.content, policy=policy.default),
-            )
-        )
-        return "250 OK"
 
 
 def _seconds_by_dag(db: Path, month: str) -> dict[str, float]:
@@ -69,10 +53,7 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
     assert set(seconds) == {"events_incremental", "compression"}
     lake_bytes = sum(p.stat().st_size for p in (cdp / "lake").rglob("*") if p.is_file())
 
-    inbox = _Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
     settings_env = {
         **env,
         "CDPFLOW_SMTP_HOST": "127.0.0.1",
@@ -81,7 +62,7 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
         "CDPFLOW_AIRFLOW_DB_URL": f"sqlite:///{airflow_home / 'airflow.db'}",
         "CDPFLOW_INSTANCE_TYPE": "m5.xlarge",
     }
-    try:
+    with smtp_inbox(port) as inbox:
         report = subprocess.run(
             [str(BIN / "cdpflow"), "run", "billing", "--start", f"{month}-01"],
             env=settings_env,
@@ -97,8 +78,6 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
             text=True,
         )
         assert nxt.returncode == 0, nxt.stderr
-    finally:
-        controller.stop()
 
     assert len(inbox.messages) == 2
     recipients, message = inbox.messages[0]
@@ -129,9 +108,7 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
 def test_aws_cost_explorer_figure_is_added_when_credentials_exist(tmp_path: Path) -> None:
     airflow_home, cdp = tmp_path / "airflow", tmp_path / "cdp"
     run_airflow(airflow_home, cdp, "db", "migrate")
-    inbox = _Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     base = {
         **airflow_env(airflow_home, cdp),
         "CDPFLOW_SMTP_HOST": "127.0.0.1",
@@ -148,49 +125,46 @@ def test_aws_cost_explorer_figure_is_added_when_credentials_exist(tmp_path: Path
         for k, v in base.items()
         if not k.startswith("AWS_ACCESS") and k != "AWS_SECRET_ACCESS_KEY"
     }
-    controller.start()
-    try:
-        with CostExplorer("AKIDCDPFLOWTEST", {("app", "cdpflow"): "12.34"}) as ce:
-            signed = {
-                **base,
-                "CDPFLOW_AWS_CE_ENDPOINT": ce.url,
-                "AWS_ACCESS_KEY_ID": "AKIDCDPFLOWTEST",
-                "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+    explorer = CostExplorer("AKIDCDPFLOWTEST", {("app", "cdpflow"): "12.34"})
+    with smtp_inbox(port) as inbox, explorer as ce:
+        signed = {
+            **base,
+            "CDPFLOW_AWS_CE_ENDPOINT": ce.url,
+            "AWS_ACCESS_KEY_ID": "AKIDCDPFLOWTEST",
+            "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+        }
+        done = subprocess.run(
+            [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+            env=signed,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert ce.requests == [
+            {
+                "TimePeriod": {"Start": "2026-02-01", "End": "2026-03-01"},
+                "Granularity": "MONTHLY",
+                "Metrics": ["UnblendedCost"],
+                "Filter": {
+                    "Tags": {"Key": "app", "Values": ["cdpflow"], "MatchOptions": ["EQUALS"]}
+                },
             }
-            done = subprocess.run(
-                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
-                env=signed,
-                capture_output=True,
-                text=True,
-            )
-            assert done.returncode == 0, done.stderr
-            assert ce.requests == [
-                {
-                    "TimePeriod": {"Start": "2026-02-01", "End": "2026-03-01"},
-                    "Granularity": "MONTHLY",
-                    "Metrics": ["UnblendedCost"],
-                    "Filter": {
-                        "Tags": {"Key": "app", "Values": ["cdpflow"], "MatchOptions": ["EQUALS"]}
-                    },
-                }
-            ]
-            wrong_key = subprocess.run(
-                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
-                env={**signed, "AWS_ACCESS_KEY_ID": "AKIDSOMEONEELSE"},
-                capture_output=True,
-                text=True,
-            )
-            assert wrong_key.returncode != 0 and "UnrecognizedClientException" in wrong_key.stderr
-            unsigned = subprocess.run(
-                [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
-                env={**base, "CDPFLOW_AWS_CE_ENDPOINT": ce.url},
-                capture_output=True,
-                text=True,
-            )
-            assert unsigned.returncode == 0, unsigned.stderr
-            assert len(ce.requests) == 1  # no credentials: Cost Explorer is not asked
-    finally:
-        controller.stop()
+        ]
+        wrong_key = subprocess.run(
+            [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+            env={**signed, "AWS_ACCESS_KEY_ID": "AKIDSOMEONEELSE"},
+            capture_output=True,
+            text=True,
+        )
+        assert wrong_key.returncode != 0 and "UnrecognizedClientException" in wrong_key.stderr
+        unsigned = subprocess.run(
+            [str(BIN / "cdpflow"), "run", "billing", "--start", "2026-02-01"],
+            env={**base, "CDPFLOW_AWS_CE_ENDPOINT": ce.url},
+            capture_output=True,
+            text=True,
+        )
+        assert unsigned.returncode == 0, unsigned.stderr
+        assert len(ce.requests) == 1  # no credentials: Cost Explorer is not asked
     assert len(inbox.messages) == 2
     with_aws = inbox.messages[0][1].get_body(("plain",)).get_content()
     assert "AWS Cost Explorer: $12.3400" in with_aws and "tagged app=cdpflow" in with_aws

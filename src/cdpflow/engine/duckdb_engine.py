@@ -70,14 +70,7 @@ class DuckDBEngine:
                  FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 122880)"""
         )
         files = sorted(out_dir.rglob("*.parquet"))
-        if not files:
-            return []
-        listed = ", ".join(literal(str(f)) for f in files)
-        counts = dict(
-            self.con.execute(
-                f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
-            ).fetchall()
-        )
+        counts = self._row_counts(files)
         staged = []
         for path in files:
             part = path.parent.parent.name.split("=", 1)[1]
@@ -113,15 +106,16 @@ class DuckDBEngine:
         finally:
             self.con.execute("SET preserve_insertion_order = false")
         files = sorted(out_dir.glob("*.parquet"))
+        counts = self._row_counts(files)
+        return [(f, counts[str(f)]) for f in files]
+
+    def _row_counts(self, files: Sequence[Path]) -> dict[str, int]:
+        """Rows per Parquet file, from the files' footers."""
         if not files:
-            return []
+            return {}
         listed = ", ".join(literal(str(f)) for f in files)
-        counts = dict(
-            self.con.execute(
-                f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
-            ).fetchall()
-        )
-        return [(f, int(counts[str(f)])) for f in files]
+        query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+        return {str(name): int(rows) for name, rows in self.con.execute(query).fetchall()}
 
     # -- queries ----------------------------------------------------------------------------
 
