@@ -52,6 +52,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/events_incremental.py
+	$(BIN)/python bench/compression.py
+	$(BIN)/python bench/collector.py
 
 clean:
 	rm -rf $(VENV) cdpflow_home

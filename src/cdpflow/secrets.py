@@ -38,6 +38,10 @@ class FileSecretsStore:
     def get(self, name: str) -> str | None:
         return self._read().get(name)
 
+    def items(self) -> dict[str, str]:
+        """Every stored secret by name (for registries kept here, such as collector sources)."""
+        return self._read()
+
     def put(self, name: str, value: str) -> None:
         data = self._read()
         data[name] = value

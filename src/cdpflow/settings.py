@@ -483,6 +483,48 @@ SETTINGS: tuple[Setting, ...] = (
         _boolean,
         "Also end idle replication connections (walsenders).",
     ),
+    Setting(
+        "CDPFLOW_COLLECTOR_HOST",
+        "collector_host",
+        "127.0.0.1",
+        _text,
+        "Address `cdpflow collector` listens on (`0.0.0.0` for every interface).",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_PORT",
+        "collector_port",
+        "8090",
+        _whole_number(1, "port"),
+        "Port `cdpflow collector` listens on.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_MAX_BODY_BYTES",
+        "collector_max_body_bytes",
+        "500_000",
+        _whole_number(1024, "bytes"),
+        "A request body larger than this (as sent, and again after gzip decoding) gets 413.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_FILE_BYTES",
+        "collector_file_bytes",
+        "64_000_000",
+        _whole_number(1024, "bytes"),
+        "The collector publishes its open raw file at this compressed size (and at every hour).",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_ANONYMIZE_IP",
+        "collector_anonymize_ip",
+        "false",
+        _boolean,
+        "Store client IPs with the last octet (IPv4) or last 80 bits (IPv6) zeroed.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_CORS_ORIGINS",
+        "collector_cors_origins",
+        "*",
+        _values,
+        "Origins browsers may send events from (comma-separated; `*` for any; empty for none).",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -544,6 +586,12 @@ class Settings:
     idle_threshold_minutes: float = 30.0
     idle_include_other_users: bool = False
     idle_include_replication: bool = False
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8090
+    collector_max_body_bytes: int = 500_000
+    collector_file_bytes: int = 64_000_000
+    collector_anonymize_ip: bool = False
+    collector_cors_origins: tuple[str, ...] = ("*",)
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

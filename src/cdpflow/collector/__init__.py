@@ -1,0 +1,1 @@
+"""The event collector: an ASGI app that lands SDK traffic durably in the raw zone."""
