@@ -86,14 +86,13 @@ def run(
     with job_lock(settings, "events_incremental"):
         snapshot = tables.current(CORE_EVENTS)
         processed = dict(snapshot.properties.get("raw_hours", {})) if snapshot else {}
-        todo = select_hours(
-            list_raw_hours(lake), processed, interval or Interval(), now or datetime.now(UTC)
-        )
+        raw_hours = list_raw_hours(lake)
+        todo = select_hours(raw_hours, processed, interval or Interval(), now or datetime.now(UTC))
         if not todo:
             result.core_events_version = snapshot.version if snapshot else None
             return result
         shared = [s.files for s in (snapshot, tables.current(QUARANTINE_EVENTS)) if s]
-        units = _units(todo, list_raw_hours(lake), [f for files in shared for f in files])
+        units = _units(todo, raw_hours, [f for files in shared for f in files])
         total = sum(h.bytes for unit in units for h in unit)
         engine = open_engine(settings, lake)
         try:
