@@ -613,7 +613,14 @@ class Settings:
 def _shown(setting: Setting, value: Any) -> str:
     if setting.secret:
         return MASK if value else ""
-    text = ",".join(value) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        text = ",".join(value)
+    elif isinstance(value, Mapping):  # shown as it is written: key=value pairs
+        text = ",".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+        )
+    else:
+        text = str(value)
     if "://" in text:
         return mask_url(text)
     return text

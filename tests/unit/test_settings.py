@@ -82,6 +82,11 @@ def test_cdpflow_home_comes_from_the_environment(tmp_path: Path) -> None:
         ("AIRFLOW_START_DATE", "yesterday", "AIRFLOW_START_DATE has value `yesterday`"),
         ("SUPERSET_BASE_URL", "localhost:8088", "http"),
         ("AIRFLOW_DAG_FAILED_EMAIL", "ops-at-example", "email"),
+        ("CDPFLOW_INSTANCE_HOURLY_PRICES", "m4.large=cheap", "a price in USD"),
+        ("CDPFLOW_INSTANCE_HOURLY_PRICES", "m4.large", "instance=price pairs"),
+        ("CDPFLOW_STORAGE_GB_MONTH_PRICE", "-1", "a price in USD"),
+        ("CDPFLOW_AWS_COST_TAG", "cdpflow", "`key=value`"),
+        ("CDPFLOW_SMTP_PORT", "smtp", "a whole number of port"),
     ],
 )
 def test_a_bad_value_fails_at_load_naming_key_and_value(
@@ -122,3 +127,12 @@ def test_valid_cron_expressions(expr: str) -> None:
 @pytest.mark.parametrize("expr", ["* * * *", "0 24 * * *", "*/0 * * * *", "0 0 5-1 * *", "@often"])
 def test_invalid_cron_expressions(expr: str) -> None:
     assert cron_problem(expr) is not None
+
+
+def test_price_list_is_shown_as_it_is_written(tmp_path: Path) -> None:
+    s = load_settings(
+        env={"CDPFLOW_INSTANCE_HOURLY_PRICES": "m4.large=0.10, c5.2xlarge=0.34"}, home=tmp_path
+    )
+    assert s.instance_hourly_prices == {"m4.large": 0.10, "c5.2xlarge": 0.34}
+    shown = dict((k, v) for k, v, _ in s.describe())
+    assert shown["CDPFLOW_INSTANCE_HOURLY_PRICES"] == "m4.large=0.1,c5.2xlarge=0.34"
