@@ -98,35 +98,44 @@ def stitch(
 
     # Every identifier, of a row or at the end of a link, becomes an integer key.
     n_nodes, n_edges = nodes.num_rows, edges.num_rows
+    _release()  # what reading the input left in Arrow's pool
     keys = _Keys(
         [nodes["identifier_type"], edges["left_type"], edges["right_type"]],
         [nodes["identifier_value"], edges["left_value"], edges["right_value"]],
     )
+    _release()  # the interning's intermediates
     idx = keys.of_rows
     n = len(keys.key_type)
     nk, el, er = idx[:n_nodes], idx[n_nodes : n_nodes + n_edges], idx[n_nodes + n_edges :]
     del idx
 
     # One row per identifier: its earliest sighting (and that one's source), its latest.
-    first = micros(nodes["first_seen_at"])
-    last = micros(nodes["last_seen_at"], fill=0)
-    src_idx, sources = ranked(nodes["source"])
     present = np.zeros(n, dtype=bool)
     present[nk] = True
-    if int(present.sum()) == n_nodes:  # each identifier once (always so in a full build)
-        rows, row_key, first_r, last_r, src_r = np.arange(n_nodes), nk, first, last, src_idx
-    else:
-        row_key, rows, first_r, last_r, src_r = earliest(nk, first, last, src_idx)
+    # Each identifier once (always so in a full build): the rows serve as they are, and only
+    # first_seen_at is needed; the latest sighting and the sources are computed only otherwise.
+    as_given = int(present.sum()) == n_nodes
     first_k = np.full(n, NO_TIME, dtype=np.int64)
-    first_k[row_key] = first_r
+    if as_given:
+        rows, row_key = np.arange(n_nodes), nk
+        first_k[row_key] = micros(nodes["first_seen_at"])
+    else:
+        first = micros(nodes["first_seen_at"])
+        last = micros(nodes["last_seen_at"], fill=0)
+        src_idx, sources = ranked(nodes["source"])
+        row_key, rows, first_r, last_r, src_r = earliest(nk, first, last, src_idx)
+        del first, last, src_idx
+        first_k[row_key] = first_r
 
     key_type, type_names = keys.key_type, keys.type_names
 
-    old_id_k = np.full(n, -1, dtype=np.int64)
+    old_id_k = np.full(n if n_old else 0, -1, dtype=np.int64)
     old_gu_idx, old_gus = intern(old["global_user_id"].fill_null(""))
-    old_id_k[nk[:n_old]] = old_gu_idx
-    old_held_k = np.zeros(n, dtype=bool)
-    old_held_k[nk[:n_old]] = old["held_out"].fill_null(False).to_numpy(zero_copy_only=False)
+    old_held_k = np.zeros(n if n_old else 0, dtype=bool)
+    if n_old:
+        old_id_k[nk[:n_old]] = old_gu_idx
+        old_held_k[nk[:n_old]] = old["held_out"].fill_null(False).to_numpy(zero_copy_only=False)
+    del old_gu_idx
 
     # Distinct links (self links dropped), and those this run sees first.
     lo, hi = np.minimum(el, er), np.maximum(el, er)
@@ -159,7 +168,8 @@ def stitch(
         over.append((above, t, counts[above], cap))
         held[above] = True
         del counts
-    del type_la, type_rb
+    del type_la, type_rb, key_type
+    _release()  # before the components' peak
 
     # People: connected components over the links between identifiers not held out.
     use = present[la] & present[rb] & ~held[la] & ~held[rb]
@@ -179,9 +189,8 @@ def stitch(
     comp_pos = np.full(n_comp, -1, dtype=np.int64)
     comp_pos[comps] = np.arange(len(comps))
     gu_pos = comp_pos[labels]  # position in comp_ids of each key's person
-
-    as_given = len(rows) == n_nodes  # one row per identifier: the columns serve as they are
-    del first, last, src_idx
+    del keys, comps, anchors, comp_pos  # the interned strings: the largest arrays left
+    _release()
 
     def column(name: str) -> pa.ChunkedArray:
         return nodes[name] if as_given else nodes[name].take(rows)
@@ -199,7 +208,7 @@ def stitch(
         schema=IDENTITIES,
     )
     merges = _merges(row_key, labels, n_comp, first_k, old_id_k, old_gus, comp_ids, gu_pos, now)
-    newly = held[row_key] & ~old_held_k[row_key]
+    newly = held[row_key] & ~old_held_k[row_key] if n_old else held[row_key]
     keys_newly, rows_newly = row_key[newly], rows[newly]
     over_type, over_count, over_cap = _over_caps(over, keys_newly)
     conflicts = pa.table(
@@ -215,6 +224,12 @@ def stitch(
         schema=IDENTITY_CONFLICTS,
     )
     return StitchResult(identities, new_edges, merges, conflicts, len(comp_ids))
+
+
+def _release() -> None:
+    """Hand the buffers Arrow freed back to the system: its allocator keeps them for reuse,
+    which on a full build would add hundreds of MiB to the peak."""
+    pa.default_memory_pool().release_unused()
 
 
 def _over_caps(
@@ -269,6 +284,8 @@ def _merges(
     now: datetime,
 ) -> pa.Table:
     """Old ids that no longer exist, each with the id of its earliest member's person now."""
+    if len(old_id_k) == 0:  # nothing stored before
+        return IDENTITY_MERGES.empty_table()
     had = p[old_id_k[p] >= 0]
     if len(had) == 0:
         return IDENTITY_MERGES.empty_table()
