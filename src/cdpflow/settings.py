@@ -100,6 +100,16 @@ def _cost_tag(key: str, raw: Any) -> str:
     return text
 
 
+def _choice(*allowed: str) -> Callable[[str, Any], str]:
+    def parse(key: str, raw: Any) -> str:
+        text = _text(key, raw).lower()
+        if text not in allowed:
+            raise ConfigError(key, raw, "one of: " + ", ".join(allowed))
+        return text
+
+    return parse
+
+
 def _url(key: str, raw: Any) -> str:
     text = _text(key, raw)
     if text and not re.match(r"^https?://[^/\s]+", text):
@@ -409,6 +419,21 @@ SETTINGS: tuple[Setting, ...] = (
         " the month's figure from AWS Cost Explorer.",
     ),
     Setting(
+        "CDPFLOW_SECRETS_BACKEND",
+        "secrets_backend",
+        "file",
+        _choice("file", "aws"),
+        "Where the Airflow admin password is kept: `file` ($CDPFLOW_HOME/secrets.json, mode 600)"
+        " or `aws` (AWS Secrets Manager, secret `airflow_password`, region AWS_REGION).",
+    ),
+    Setting(
+        "CDPFLOW_AWS_SECRETS_ENDPOINT",
+        "aws_secrets_endpoint",
+        "",
+        _url,
+        "Secrets Manager endpoint override (a VPC endpoint or a test server).",
+    ),
+    Setting(
         "CDPFLOW_AWS_CE_ENDPOINT",
         "aws_ce_endpoint",
         "",
@@ -576,6 +601,8 @@ class Settings:
     instance_hourly_prices: Mapping[str, float] = field(default_factory=dict)
     storage_gb_month_price: float = 0.023
     aws_cost_tag: str = ""
+    secrets_backend: str = "file"
+    aws_secrets_endpoint: str = ""
     aws_ce_endpoint: str = ""
     id_mapping_file: str = ""
     id_click_ids: tuple[str, ...] = ()

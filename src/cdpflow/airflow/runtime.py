@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER
-from cdpflow.secrets import AIRFLOW_PASSWORD, open_secrets
+from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets
 from cdpflow.settings import Settings
 
 ADMIN = "admin"
@@ -20,7 +20,7 @@ def airflow_environment(settings: Settings, port: int = 8080) -> dict[str, str]:
     home = settings.home / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "passwords.json"
-    password = open_secrets(settings).get_or_create(AIRFLOW_PASSWORD)
+    password = admin_secrets(settings).get_or_create(AIRFLOW_PASSWORD)
     fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump({ADMIN: password}, handle)

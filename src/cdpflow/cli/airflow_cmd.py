@@ -7,7 +7,7 @@ import shutil
 
 import click
 
-from cdpflow.secrets import AIRFLOW_PASSWORD, open_secrets
+from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets, open_secrets
 
 
 @click.command("dags-folder")
@@ -46,7 +46,9 @@ def secrets_group() -> None:
 @click.pass_obj
 def secrets_get(obj: object, name: str) -> None:
     """Print the secret NAME (e.g. airflow_password)."""
-    value = open_secrets(obj.settings).get(name)  # type: ignore[attr-defined]
+    settings = obj.settings  # type: ignore[attr-defined]
+    store = admin_secrets(settings) if name == AIRFLOW_PASSWORD else open_secrets(settings)
+    value = store.get(name)
     if value is None:
         raise click.ClickException(
             f"No secret named `{name}` yet; `cdpflow airflow` creates airflow_password."

@@ -17,7 +17,7 @@ from cdpflow.jobs import Interval, events_incremental, job_lock
 from cdpflow.lake.raw import RAW_EVENTS
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
-from cdpflow.secrets import AIRFLOW_PASSWORD, open_secrets
+from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets, describe_store
 from cdpflow.settings import SETTINGS, Settings
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,11 @@ def run(
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(config_template(settings))
         result.actions.append(f"wrote {config} (every setting, commented, at its default)")
-    secrets = open_secrets(settings)
+    secrets = admin_secrets(settings)
     if secrets.get(AIRFLOW_PASSWORD) is None:
         secrets.get_or_create(AIRFLOW_PASSWORD)
         result.actions.append(
-            f"generated the Airflow admin password into {secrets.path} "
+            f"generated the Airflow admin password into {describe_store(secrets)} "
             f"(`cdpflow secrets get {AIRFLOW_PASSWORD}`)"
         )
     with job_lock(settings, "events_incremental"):
