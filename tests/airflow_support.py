@@ -47,3 +47,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def generate_sample(env: dict[str, str], visitors: int) -> None:
+    """One day of sample traffic (ending 2026-11-20) landed in the env's CDPFLOW_HOME."""
+    subprocess.run(
+        [
+            str(BIN / "cdpflow"),
+            "generate-sample",
+            "--days",
+            "1",
+            "--visitors",
+            str(visitors),
+            "--end",
+            "2026-11-20T00:00:00Z",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from airflow_support import BIN, airflow_env, free_port, run_airflow
+from airflow_support import BIN, airflow_env, free_port, generate_sample, run_airflow
 from fakes.smtp import smtp_inbox
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER
@@ -26,12 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("airflow")
-    _airflow(home, home / "cdp", "db", "migrate")
+    run_airflow(home, home / "cdp", "db", "migrate")
     return home
-
-
-_env = airflow_env
-_airflow = run_airflow
 
 
 DAGBAG = """
@@ -48,7 +44,7 @@ print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}
 def _dagbag(airflow_home: Path, tmp_path: Path, **extra: str) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", DAGBAG.format(folder=str(DAGS_FOLDER))],
-        env=_env(airflow_home, tmp_path / "cdp", **extra),
+        env=airflow_env(airflow_home, tmp_path / "cdp", **extra),
         capture_output=True,
         text=True,
         timeout=120,
@@ -96,24 +92,10 @@ def test_a_bad_variable_is_an_import_error_naming_it(airflow_home: Path, tmp_pat
 
 def test_events_incremental_runs_through_airflow(airflow_home: Path, tmp_path: Path) -> None:
     cdp = tmp_path / "cdp"
-    env = _env(airflow_home, cdp)
-    subprocess.run(
-        [
-            str(BIN / "cdpflow"),
-            "generate-sample",
-            "--days",
-            "1",
-            "--visitors",
-            "40",
-            "--end",
-            "2026-11-20T00:00:00Z",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    _airflow(airflow_home, cdp, "dags", "reserialize")
-    run = _airflow(airflow_home, cdp, "dags", "test", "events_incremental")
+    env = airflow_env(airflow_home, cdp)
+    generate_sample(env, 40)
+    run_airflow(airflow_home, cdp, "dags", "reserialize")
+    run = run_airflow(airflow_home, cdp, "dags", "test", "events_incremental")
     assert "state=success" in run.stdout + run.stderr
     counted = subprocess.run(
         [str(BIN / "cdpflow"), "sql", "SELECT count(*) AS n FROM core_events", "--format", "json"],
@@ -125,18 +107,15 @@ def test_events_incremental_runs_through_airflow(airflow_home: Path, tmp_path: P
     assert json.loads(counted.stdout)[0]["n"] > 100
 
 
-_free_port = free_port
-
-
 def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_path: Path) -> None:
     cdp = tmp_path / "cdp"
     latest = cdp / "lake" / "core_events" / "_snapshots" / "LATEST"
     latest.parent.mkdir(parents=True)
     latest.write_text("not a version")  # a damaged table: the job fails
-    port = _free_port()
+    port = free_port()
     with smtp_inbox(port) as inbox:
-        _airflow(airflow_home, cdp, "dags", "reserialize")
-        run = _airflow(
+        run_airflow(airflow_home, cdp, "dags", "reserialize")
+        run = run_airflow(
             airflow_home,
             cdp,
             "dags",
@@ -173,7 +152,7 @@ def _login(port: int, password: str) -> tuple[int, dict]:
 
 def test_admin_logs_in_with_the_password_from_the_secrets_store(tmp_path: Path) -> None:
     settings = load_settings(env={}, home=tmp_path / "cdp")
-    port = _free_port()
+    port = free_port()
     env = airflow_environment(settings, port)
     subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from airflow_support import BIN, airflow_env, free_port, run_airflow
+from airflow_support import BIN, airflow_env, free_port, generate_sample, run_airflow
 from fakes.cost_explorer import CostExplorer
 from fakes.smtp import smtp_inbox
 
@@ -29,21 +29,7 @@ def test_monthly_cost_report_is_emailed_with_its_figures(tmp_path: Path) -> None
     airflow_home, cdp = tmp_path / "airflow", tmp_path / "cdp"
     run_airflow(airflow_home, cdp, "db", "migrate")
     env = airflow_env(airflow_home, cdp)
-    subprocess.run(
-        [
-            str(BIN / "cdpflow"),
-            "generate-sample",
-            "--days",
-            "1",
-            "--visitors",
-            "30",
-            "--end",
-            "2026-11-20T00:00:00Z",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    generate_sample(env, 30)
     run_airflow(airflow_home, cdp, "dags", "reserialize")
     run_airflow(airflow_home, cdp, "dags", "test", "events_incremental")
     run_airflow(airflow_home, cdp, "dags", "test", "compression")

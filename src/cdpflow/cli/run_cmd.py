@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from datetime import datetime
 
 import click
 
@@ -12,7 +13,7 @@ from cdpflow.jobs import JOBS, Interval
 from cdpflow.lake.importer import parse_time
 
 
-def _moment(name: str, text: str | None):  # type: ignore[no-untyped-def]
+def _moment(name: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     moment = parse_time(text)

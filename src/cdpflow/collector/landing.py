@@ -32,6 +32,7 @@ from typing import Protocol
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.lake.raw import RAW_EVENTS, hour_dir, hour_of
+from cdpflow.lake.storage import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ class FileSink:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if self.fsync:
-            _fsync_dir(directory)  # the name itself survives a crash
+            fsync_dir(directory)  # the name itself survives a crash
         handle = _OpenFile(hour, tmp, directory / name, fd)
         self._files[hour] = handle
         return handle
@@ -254,7 +255,7 @@ class FileSink:
             if handle.size:
                 os.rename(handle.tmp, handle.final)
                 if self.fsync:
-                    _fsync_dir(handle.final.parent)
+                    fsync_dir(handle.final.parent)
                 self.stats.published.append(str(handle.final.relative_to(self.root)))
             else:
                 os.unlink(handle.tmp)
@@ -291,14 +292,6 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def recover(lake_root: str | Path) -> list[Path]:
@@ -339,7 +332,7 @@ def recover_file(tmp: Path) -> Path | None:
         os.fsync(fd)
         final = tmp.with_name(tmp.name[1 : -len(OPEN_SUFFIX)])
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return final
     finally:
         os.close(fd)

@@ -101,7 +101,7 @@ class Lake:
             handle.close()
             self.fs.mv(self.full(tmp), self.full(rel))
             if self.is_local:
-                _fsync_dir(self.full(parent))
+                fsync_dir(self.full(parent))
         except BaseException:
             handle.close()
             self.remove(tmp)
@@ -135,7 +135,7 @@ class Lake:
             return False
         finally:
             os.unlink(tmp)
-        _fsync_dir(parent)
+        fsync_dir(parent)
         return True
 
     def put(self, local_path: Path, rel: str) -> None:
@@ -153,7 +153,8 @@ class Lake:
         local_path.unlink()
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename or a new file in `path` survive a crash (the directory entry itself)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
