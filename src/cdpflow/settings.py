@@ -334,6 +334,48 @@ SETTINGS: tuple[Setting, ...] = (
         "Days either side of a new event's date searched for an earlier copy of it.",
     ),
     Setting(
+        "CDPFLOW_ANALYTICS_MEMORY_BYTES",
+        "analytics_memory_bytes",
+        "4_000_000_000",
+        _whole_number(100_000_000, "bytes"),
+        "Memory the analytics models (dbt on the engine) may use before spilling to disk.",
+    ),
+    Setting(
+        "CDPFLOW_SESSION_TIMEOUT_MINUTES",
+        "session_timeout_minutes",
+        "30",
+        _whole_number(1, "minutes"),
+        "A session ends after more than this many minutes without events.",
+    ),
+    Setting(
+        "CDPFLOW_SESSION_MAX_HOURS",
+        "session_max_hours",
+        "24",
+        _whole_number(1, "hours"),
+        "A session runs for at most this long; a longer visit is cut every that many hours.",
+    ),
+    Setting(
+        "CDPFLOW_SESSION_USE_TRACKER_ID",
+        "session_use_tracker_id",
+        "false",
+        _boolean,
+        "Also start a session where the tracker's own session id changes (Blotout sends one).",
+    ),
+    Setting(
+        "CDPFLOW_CONVERSION_EVENTS",
+        "conversion_events",
+        "Order Completed,purchase,transaction",
+        _values,
+        "Event names that count as a purchase (comma-separated); one conversion per order_id.",
+    ),
+    Setting(
+        "CDPFLOW_SITE_HOSTS",
+        "site_hosts",
+        "",
+        _values,
+        "The shop's own hosts (comma-separated); a referrer on one of them is not a referral.",
+    ),
+    Setting(
         "CDPFLOW_COMPACTION_TARGET_BYTES",
         "compaction_target_bytes",
         "128_000_000",
@@ -586,6 +628,12 @@ class Settings:
     max_event_bytes: int = 32_768
     chunk_bytes: int = 64_000_000
     dedup_window_days: int = 1
+    analytics_memory_bytes: int = 4_000_000_000
+    session_timeout_minutes: int = 30
+    session_max_hours: int = 24
+    session_use_tracker_id: bool = False
+    conversion_events: tuple[str, ...] = ("Order Completed", "purchase", "transaction")
+    site_hosts: tuple[str, ...] = ()
     compaction_target_bytes: int = 128_000_000
     temp_retention_hours: int = 24
     task_retries: int = 3

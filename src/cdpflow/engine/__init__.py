@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -101,6 +101,60 @@ class IdentityIO(Protocol):
     ) -> list[tuple[Path, int]]:
         """Write the identities table: stored rows not in `changed` (if `keep_old`) + `changed`."""
         ...
+
+
+class Warehouse(Protocol):
+    """Where the analytics models are built (see cdpflow.dbt.build); one writer at a time."""
+
+    def has_table(self, name: str) -> bool: ...
+
+    def folded_files(self) -> set[str]:
+        """core_events files (lake-relative) whose rows unique_events already holds."""
+        ...
+
+    def expose_sources(self, tables: TableStore, pending_events: Sequence[str] | None) -> None:
+        """Point the models' sources at the current table versions."""
+        ...
+
+    def mark_folded(self, paths: Sequence[str], *, replace: bool) -> None: ...
+
+    def next_batch_id(self) -> int: ...
+
+    def record_batch(self, batch_id: int) -> None: ...
+
+    def dbt_profile(self) -> dict[str, Any]:
+        """The dbt profile target that builds the models here."""
+        ...
+
+    def columns(self, model: str) -> list[tuple[str, str]]: ...
+
+    def partition_counts(
+        self, model: str, column: str, since_batch: int
+    ) -> dict[str, tuple[int, int]]:
+        """partition value -> (rows, rows written by runs after `since_batch`)."""
+        ...
+
+    def export(
+        self,
+        model: str,
+        out_dir: Path,
+        *,
+        partition_by: str | None = None,
+        values: Sequence[str] = (),
+    ) -> list[tuple[Path, int, str]]:
+        """A model's rows (those of partitions `values`) as local Parquet files."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_warehouse(settings: Settings, lake: Lake, path: Path) -> Warehouse:
+    """The analytics warehouse of the settings' engine, stored at `path`."""
+    if settings.engine == "duckdb":
+        from cdpflow.engine.duckdb_analytics import DuckDBWarehouse
+
+        return DuckDBWarehouse(settings, lake, path)
+    raise AssertionError(f"settings accepted unknown engine {settings.engine!r}")
 
 
 def identity_io(engine: Engine) -> IdentityIO:

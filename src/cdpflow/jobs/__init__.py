@@ -24,6 +24,10 @@ JOBS = (
     "id_stitching_incremental",
     "delete_idle_db_connections",
     "billing",
+    "events_unified_view",
+    "attribution",
+    "campaign",
+    "retention",
 )
 
 

@@ -1,0 +1,246 @@
+"""Build analytics models and publish them to the lake: what the analytics jobs have in common.
+
+A build (1) points the warehouse's `lake` views at the current table versions, with the core_events
+files not yet folded into unique_events as `lake.pending_events`; (2) runs `dbt build` on the
+chosen models, tests included; (3) publishes each mart to the lake as a new table version. The
+large marts are partitioned by day and only the days whose rows changed are rewritten, so an
+hourly run costs what its new data touches. Runs of all analytics jobs take turns on one lock,
+as the warehouse file has one writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdpflow.dbt.models import models_of, project_models
+from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
+from cdpflow.engine import Warehouse, open_warehouse
+from cdpflow.errors import TerminalError, TransientError
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# mart -> the day column its lake table is partitioned by (None: one file, rewritten whole)
+MARTS: dict[str, str | None] = {
+    "unique_events": "event_date",
+    "sessions": "session_date",
+    "page_views": "event_date",
+    "conversions": None,
+    "customer_360": None,
+    "attribution": None,
+    "campaign_performance": None,
+    "retention": None,
+}
+PENDING_MODEL = "stg_lake__pending_events"
+FOLDING_MODEL = "unique_events"
+LOCK_WAIT_SECONDS = 3600.0
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AnalyticsResult:
+    job: str
+    models: list[NodeResult] = field(default_factory=list)
+    tests: list[NodeResult] = field(default_factory=list)
+    pending_files: int = 0
+    full_refresh: bool = False
+    published: dict[str, tuple[int, int]] = field(default_factory=dict)  # mart -> (rows, files)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        kind = " (full build)" if self.full_refresh else ""
+        lines = [
+            f"{self.job}{kind}: {len(self.models)} model(s) built, "
+            f"{sum(t.status == 'pass' for t in self.tests)}/{len(self.tests)} tests passed, "
+            f"{self.pending_files} new core_events file(s), {self.seconds:.1f}s"
+        ]
+        for mart, (rows, files) in self.published.items():
+            lines.append(f"  {mart}: {rows:,} rows ({files} file(s) rewritten)")
+        return "\n".join(lines)
+
+
+class UpstreamNotBuilt(TerminalError):
+    def __init__(self, job: str, missing: Sequence[str]) -> None:
+        self.job = job
+        self.missing = list(missing)
+        super().__init__(
+            f"`{job}` reads {', '.join(missing)}, which no run has built yet. "
+            "Run `cdpflow run events_unified_view` first."
+        )
+
+
+class AnalyticsBusy(TransientError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"Another analytics run held the warehouse for {seconds:.0f}s; this one did nothing "
+            "and will be retried."
+        )
+
+
+def warehouse_path(settings: Settings) -> Path:
+    return settings.work_dir / "analytics" / "warehouse.duckdb"
+
+
+@contextmanager
+def analytics_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Wait for the warehouse: analytics runs of any job take turns."""
+    locks = settings.work_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / "analytics.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() - started > wait_seconds:
+                    raise AnalyticsBusy(wait_seconds) from err
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
+
+
+def build(
+    settings: Settings,
+    job: str,
+    *,
+    models: Sequence[str] | None = None,
+    full_rebuild: bool = False,
+    progress: Progress | None = None,
+) -> AnalyticsResult:
+    """Build `models` (default: every model of `job`) with their tests, then publish the marts.
+
+    Raises:
+        UpstreamNotBuilt: a model reads one another job builds, and it was never built.
+        DbtBuildFailed: a model or test failed; nothing was published.
+    """
+    started = time.monotonic()
+    chosen = list(models) if models is not None else [m.name for m in models_of(job)]
+    result = AnalyticsResult(job)
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    path = warehouse_path(settings)
+    with analytics_lock(settings):
+        warehouse = open_warehouse(settings, lake, path)
+        try:
+            full = full_rebuild or not warehouse.has_table(FOLDING_MODEL)
+            result.full_refresh = full and FOLDING_MODEL in chosen
+            _check_upstream(job, chosen, warehouse.has_table)
+            pending: list[str] | None = None
+            if PENDING_MODEL in chosen or FOLDING_MODEL in chosen:
+                core = tables.current("core_events")
+                paths = [f.path for f in core.files] if core else []
+                folded = set() if full else warehouse.folded_files()
+                pending = [p for p in paths if p not in folded]
+                result.pending_files = len(pending)
+            warehouse.expose_sources(tables, pending)
+            batch_id = warehouse.next_batch_id()
+            profile = warehouse.dbt_profile()
+        finally:
+            warehouse.close()
+
+        done = 0
+
+        def on_node(node: NodeResult) -> None:
+            nonlocal done
+            done += 1
+            log.info("%s %s: %s in %.1fs", node.kind, node.name, node.status, node.seconds)
+            if progress:
+                progress(done, done + 1)
+
+        work = write_profile(path.parent, profile)
+        built = dbt_build(
+            work,
+            chosen,
+            dbt_vars(settings),
+            batch_id=batch_id,
+            full_refresh=full_rebuild,
+            on_node=on_node,
+        )
+        result.models, result.tests = built.models, built.tests
+
+        warehouse = open_warehouse(settings, lake, path)
+        try:
+            if FOLDING_MODEL in chosen and pending is not None:
+                warehouse.mark_folded(pending, replace=full)
+            for mart in chosen:
+                if mart in MARTS:
+                    result.published[mart] = _publish(settings, tables, warehouse, mart, batch_id)
+            warehouse.record_batch(batch_id)
+        finally:
+            warehouse.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _check_upstream(job: str, chosen: Sequence[str], exists: Callable[[str], bool]) -> None:
+    models = project_models()
+    missing = sorted(
+        {
+            ref
+            for name in chosen
+            for ref in models[name].refs
+            if ref not in chosen and not exists(ref)
+        }
+    )
+    if missing:
+        raise UpstreamNotBuilt(job, missing)
+
+
+def _publish(
+    settings: Settings, tables: TableStore, wh: Warehouse, mart: str, batch_id: int
+) -> tuple[int, int]:
+    """Commit a new version of the mart's lake table; returns (rows, files written)."""
+    column = MARTS[mart]
+    base = tables.current(mart)
+    staging = settings.work_dir / "analytics" / "publish" / uuid.uuid4().hex
+    try:
+        if column is None:
+            written = wh.export(mart, staging)
+            changed = None
+        else:
+            since = int(base.properties.get("batch_id", -1)) if base else -1
+            counts = wh.partition_counts(mart, column, since)
+            stored: dict[str, int] = {}
+            for f in base.files if base else ():
+                key = f.partition.get(column, "")
+                stored[key] = stored.get(key, 0) + f.rows
+            changed = {v for v, (total, new) in counts.items() if new or stored.get(v) != total}
+            changed |= set(stored) - set(counts)
+            if not changed and base is not None:
+                return base.rows, 0
+            written = wh.export(mart, staging, partition_by=column, values=sorted(changed))
+        added = []
+        for local, rows, partition in written:
+            prefix = f"{column}={partition}/" if column else ""
+            rel = f"{prefix}part-{batch_id}-{uuid.uuid4().hex[:12]}.parquet"
+            size = local.stat().st_size
+            tables.lake.put(local, f"{mart}/{rel}")
+            where = {column: partition} if column else {}
+            added.append(DataFile(rel, rows, size, f"batch:{batch_id}", where))
+        snapshot = tables.commit(
+            mart,
+            base,
+            operation=f"dbt:{mart}",
+            add=added,
+            remove=lambda f: changed is None or f.partition.get(column or "") in changed,
+            columns=wh.columns(mart),
+            properties={"batch_id": batch_id},
+        )
+        # replaced files stay until cleanup_temp_tables, so queries reading them can finish
+        return snapshot.rows, len(added)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,59 @@
+"""The models of the bundled dbt project, read from its files without importing dbt.
+
+Airflow parses DAG files often and must not do work then, so the per-model tasks come from this
+cheap reading of the SQL files (their `tags` and `ref`s) rather than from a dbt parse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).parent / "project"
+_TAGS = re.compile(r"tags\s*=\s*\[([^\]]*)\]")
+_REF = re.compile(r"ref\(\s*['\"]([A-Za-z0-9_]+)['\"]\s*\)")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str  # staging, intermediate or marts
+    tags: tuple[str, ...]
+    refs: tuple[str, ...]
+
+
+@cache
+def project_models() -> dict[str, Model]:
+    """Every model of the project by name."""
+    models = {}
+    for path in sorted((PROJECT_DIR / "models").rglob("*.sql")):
+        text = path.read_text()
+        match = _TAGS.search(text)
+        tags = tuple(re.findall(r"['\"]([^'\"]+)['\"]", match.group(1))) if match else ()
+        refs = tuple(dict.fromkeys(_REF.findall(text)))
+        layer = path.relative_to(PROJECT_DIR / "models").parts[0]
+        models[path.stem] = Model(path.stem, layer, tags, refs)
+    return models
+
+
+def models_of(job: str) -> list[Model]:
+    """The models a job builds (tagged with its DAG id), upstream first."""
+    models = project_models()
+    chosen = {name for name, m in models.items() if job in m.tags}
+    ordered: list[Model] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        done.add(name)
+        for ref in models[name].refs:
+            if ref in chosen:
+                visit(ref)
+        ordered.append(models[name])
+
+    for name in sorted(chosen):
+        visit(name)
+    return ordered

@@ -1,0 +1,88 @@
+{{ config(tags=['campaign']) }}
+-- One row per day x source x medium x campaign: the sessions it brought, their people and
+-- purchases, and the revenue each attribution model credits to it (by the touch's day).
+{%- set models = ['first_touch', 'last_touch', 'last_non_direct', 'linear', 'position_based',
+                  'time_decay'] %}
+with
+
+sessions as (
+
+    select
+        *,
+        coalesce(global_user_id, 'device:' || device_id) as person_key,
+        coalesce(utm_campaign, '(not set)') as campaign
+    from {{ ref('sessions') }}
+
+),
+
+first_sessions as (
+
+    select session_id
+    from sessions
+    qualify row_number() over (partition by person_key order by started_at, session_id) = 1
+
+),
+
+session_totals as (
+
+    select
+        session_date as date,
+        source,
+        medium,
+        campaign,
+        count(*) as sessions,
+        count(distinct person_key) as users,
+        count(distinct person_key) filter (
+            where session_id in (select session_id from first_sessions)
+        ) as new_users,
+        count(*) filter (where is_engaged) as engaged_sessions,
+        sum(conversions) as conversions,
+        sum(revenue) as revenue
+    from sessions
+    group by all
+
+),
+
+attributed as (
+
+    select
+        cast(coalesce(touch_time, conversion_time) as date) as date,
+        source,
+        medium,
+        coalesce(utm_campaign, '(not set)') as campaign,
+        {%- for model in models %}
+        sum(revenue_credit) filter (where model = '{{ model }}') as attributed_revenue_{{ model }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from {{ ref('attribution') }}
+    group by all
+
+),
+
+final as (
+
+    select
+        coalesce(session_totals.date, attributed.date) as date,
+        coalesce(session_totals.source, attributed.source) as source,
+        coalesce(session_totals.medium, attributed.medium) as medium,
+        coalesce(session_totals.campaign, attributed.campaign) as campaign,
+        coalesce(sessions, 0) as sessions,
+        coalesce(users, 0) as users,
+        coalesce(new_users, 0) as new_users,
+        coalesce(engaged_sessions, 0) as engaged_sessions,
+        coalesce(conversions, 0) as conversions,
+        coalesce(revenue, 0) as revenue,
+        {%- for model in models %}
+        coalesce(attributed_revenue_{{ model }}, 0) as attributed_revenue_{{ model }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from session_totals
+    full outer join attributed
+        on attributed.date = session_totals.date
+        and attributed.source = session_totals.source
+        and attributed.medium = session_totals.medium
+        and attributed.campaign = session_totals.campaign
+
+)
+
+select * from final

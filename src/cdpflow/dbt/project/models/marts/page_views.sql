@@ -1,0 +1,61 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='device_id',
+        incremental_strategy='delete+insert',
+        tags=['events_unified_view'],
+    )
+}}
+-- One row per page or screen view, with the time until the next view in the same session (null
+-- for the session's last view: there is nothing to measure it against).
+with
+
+session_events as (
+
+    select * from {{ ref('int_events_sessionized') }}
+    {% if is_incremental() %}
+    where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
+    {% endif %}
+
+),
+
+views as (
+
+    select * from session_events where event_type in ('page', 'screen')
+
+),
+
+timed as (
+
+    select
+        *,
+        lead(event_time) over (partition by session_id order by event_time, event_id)
+            as next_view_at
+    from views
+
+),
+
+final as (
+
+    select
+        event_id,
+        session_id,
+        global_user_id,
+        anonymous_id,
+        device_id,
+        event_time as viewed_at,
+        event_type,
+        event_name,
+        url,
+        path,
+        page_title,
+        referrer,
+        epoch(next_view_at - event_time) as time_on_page_seconds,
+        next_view_at is null as is_exit,
+        cast(event_time as date) as event_date,
+        _batch_id
+    from timed
+
+)
+
+select * from final

@@ -1,0 +1,205 @@
+"""The analytics warehouse on DuckDB: the database file dbt-duckdb builds the models in.
+
+The dbt project reads lake tables through views in the `lake` schema, which this module points at
+the files of each table's current version before every run. The models' tables stay in the file
+between runs (that is what makes unique_events and sessions incremental), and their rows are
+published to the lake as Parquet afterwards, so every engine and BI tool reads the same files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cdpflow.engine.duckdb_engine import literal, quote
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import TableStore
+from cdpflow.settings import Settings
+
+STATE_SCHEMA = "cdpflow_state"
+# lake table -> columns it has even before it was first written
+SOURCE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "identities": sql_columns(IDENTITIES),
+    "identity_merges": sql_columns(IDENTITY_MERGES),
+}
+
+
+class DuckDBWarehouse:
+    """The warehouse file of one deployment; open it only while dbt is not running."""
+
+    def __init__(self, settings: Settings, lake: Lake, path: Path) -> None:
+        self.settings = settings
+        self.lake = lake
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(path), config=_config(settings))
+        if not lake.is_local:
+            self.con.register_filesystem(lake.fs)
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS lake")
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.folded_files (path VARCHAR PRIMARY KEY)"
+        )
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.batches "
+            "(batch_id BIGINT, finished_at TIMESTAMPTZ)"
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def has_table(self, name: str) -> bool:
+        query = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?"
+        row = self.con.execute(query, [name]).fetchone()
+        return bool(row and row[0])
+
+    def folded_files(self) -> set[str]:
+        """core_events files (lake-relative) whose rows unique_events already holds."""
+        rows = self.con.execute(f"SELECT path FROM {STATE_SCHEMA}.folded_files").fetchall()
+        return {r[0] for r in rows}
+
+    def expose_sources(self, tables: TableStore, pending_events: Sequence[str] | None) -> None:
+        """Point the `lake` views at the current files; `pending_events` (lake-relative
+        core_events paths) becomes lake.pending_events unless None (left as it is)."""
+        for name, columns in SOURCE_TABLES.items():
+            snapshot = tables.current(name)
+            uris = tables.file_uris(snapshot) if snapshot else []
+            self._view(name, uris, snapshot.columns if snapshot and snapshot.columns else columns)
+        if pending_events is not None:
+            uris = [self.lake.uri(f"core_events/{p}") for p in pending_events]
+            self._view("pending_events", uris, CORE_EVENTS_COLUMNS)
+
+    def mark_folded(self, paths: Iterable[str], *, replace: bool) -> None:
+        """Record core_events files as folded into unique_events (all of them if `replace`)."""
+        rows = [(p,) for p in paths]
+        self.con.execute("BEGIN")
+        if replace:
+            self.con.execute(f"DELETE FROM {STATE_SCHEMA}.folded_files")
+        if rows:
+            self.con.executemany(
+                f"INSERT OR IGNORE INTO {STATE_SCHEMA}.folded_files VALUES (?)", rows
+            )
+        self.con.execute("COMMIT")
+
+    def _view(self, name: str, uris: Sequence[str], columns: Iterable[tuple[str, str]]) -> None:
+        typed = ", ".join(f"CAST({quote(c)} AS {kind}) AS {quote(c)}" for c, kind in columns)
+        if uris:
+            listed = ", ".join(literal(u) for u in uris)
+            body = f"SELECT {typed} FROM read_parquet([{listed}], union_by_name = true)"
+        else:
+            nulls = ", ".join(f"CAST(NULL AS {kind}) AS {quote(c)}" for c, kind in columns)
+            body = f"SELECT {nulls} WHERE false"
+        self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(name)} AS {body}")
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def columns(self, model: str) -> list[tuple[str, str]]:
+        """(name, type) of a model's table, without cdpflow's bookkeeping columns."""
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [model],
+        ).fetchall()
+        return [(n, t) for n, t in rows if not n.startswith("_")]
+
+    def partition_counts(
+        self, model: str, column: str, since_batch: int
+    ) -> dict[str, tuple[int, int]]:
+        """partition value -> (rows, rows written by batches after `since_batch`)."""
+        rows = self.con.execute(
+            f"""SELECT CAST({quote(column)} AS VARCHAR), count(*),
+                       count(*) FILTER (WHERE _batch_id > ?)
+                FROM main.{quote(model)} GROUP BY 1""",
+            [since_batch],
+        ).fetchall()
+        return {str(value): (int(total), int(new)) for value, total, new in rows}
+
+    def row_count(self, model: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM main.{quote(model)}").fetchone()
+        return int(row[0]) if row else 0
+
+    def export(
+        self,
+        model: str,
+        out_dir: Path,
+        *,
+        partition_by: str | None = None,
+        values: Sequence[str] = (),
+    ) -> list[tuple[Path, int, str]]:
+        """Write a model's rows as Parquet under `out_dir`: all of them in one file, or, with
+        `partition_by`, those whose column is one of `values`, one file per value. Returns
+        (file, rows, partition value or "") per file; none for no rows."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        columns = ", ".join(quote(c) for c, _ in self.columns(model))
+        options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+        if partition_by is None:
+            target = out_dir / "part.parquet"
+            self.con.execute(
+                f"COPY (SELECT {columns} FROM main.{quote(model)}) "
+                f"TO {literal(str(target))} ({options})"
+            )
+            files = [(target, "")]
+        else:
+            if not values:
+                return []
+            col = quote(partition_by)
+            self.con.execute(
+                f"""COPY (SELECT {columns}, CAST({col} AS VARCHAR) AS _part
+                          FROM main.{quote(model)} WHERE CAST({col} AS VARCHAR) IN
+                          (SELECT unnest($1::VARCHAR[])))
+                    TO {literal(str(out_dir))} ({options}, PARTITION_BY (_part),
+                    FILENAME_PATTERN 'part-{{uuid}}')""",
+                [list(values)],
+            )
+            files = [(f, f.parent.name.split("=", 1)[1]) for f in sorted(out_dir.glob("_part=*/*"))]
+        counts = self._row_counts([f for f, _ in files])
+        out = [(f, counts[str(f)], part) for f, part in files if counts.get(str(f))]
+        return out
+
+    def _row_counts(self, files: Sequence[Path]) -> dict[str, int]:
+        if not files:
+            return {}
+        listed = ", ".join(literal(str(f)) for f in files)
+        query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+        return {str(name): int(rows) for name, rows in self.con.execute(query).fetchall()}
+
+    def next_batch_id(self) -> int:
+        """A number above every earlier run's, so `_batch_id > n` means "written after n"."""
+        row = self.con.execute(f"SELECT max(batch_id) FROM {STATE_SCHEMA}.batches").fetchone()
+        last = int(row[0]) if row and row[0] is not None else 0
+        return max(int(time.time() * 1000), last + 1)
+
+    def record_batch(self, batch_id: int) -> None:
+        self.con.execute(f"INSERT INTO {STATE_SCHEMA}.batches VALUES (?, now())", [batch_id])
+
+    def dbt_profile(self) -> dict[str, Any]:
+        """The dbt-duckdb profile target that builds the models in this warehouse."""
+        target: dict[str, Any] = {
+            "type": "duckdb",
+            "path": str(self.path),
+            "threads": 1,
+            "settings": _config(self.settings),
+        }
+        if not self.lake.is_local:
+            fs = self.lake.fs
+            protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+            target["filesystems"] = [{"fs": protocol, **fs.storage_options}]
+        return target
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    spill = settings.work_dir / "duckdb_spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    return {
+        "threads": settings.engine_threads,
+        "memory_limit": f"{settings.analytics_memory_bytes // 1_000_000}MB",
+        "temp_directory": str(spill),
+    }
