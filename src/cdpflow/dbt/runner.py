@@ -111,6 +111,10 @@ def dbt_build(
         str(profiles_dir / "logs"),
         "--vars",
         orjson.dumps(variables).decode(),
+        # a test runs when its models are selected or upstream of them, so a job never tests
+        # a table another job has not built yet
+        "--indirect-selection",
+        "buildable",
         "--select",
         *select,
     ]

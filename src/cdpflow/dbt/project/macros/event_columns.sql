@@ -6,7 +6,7 @@
         'referrer', 'page_title', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term',
         'utm_content', 'gclid', 'fbclid', 'msclkid', 'ttclid', 'email', 'phone', 'map_id',
         'map_provider', 'order_id', 'revenue', 'currency', 'properties', 'traits', 'user_agent',
-        'ip', 'source', 'payload_format', 'event_date', 'device_id'
+        'ip', 'source', 'payload_format', 'event_date'
     ] -%}
     {%- for col in cols %}{{ prefix }}{{ col }}{{ ", " if not loop.last }}{% endfor -%}
 {%- endmacro %}

@@ -8,7 +8,7 @@ conversions as (
 
     select
         *,
-        coalesce(global_user_id, 'device:' || device_id) as person_key
+        coalesce(global_user_id, 'device:' || anonymous_id) as person_key
     from {{ ref('conversions') }}
 
 ),
@@ -17,7 +17,7 @@ sessions as (
 
     select
         *,
-        coalesce(global_user_id, 'device:' || device_id) as person_key
+        coalesce(global_user_id, 'device:' || anonymous_id) as person_key
     from {{ ref('sessions') }}
 
 ),

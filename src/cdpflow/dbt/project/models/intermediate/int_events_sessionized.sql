@@ -1,12 +1,13 @@
 {{
     config(
         materialized='incremental',
-        unique_key='device_id',
+        unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
     )
 }}
--- One row per activity event (page, screen, track) with the session it belongs to.
+-- One row per activity event (page, screen, track) of a device (anonymous_id) with the session
+-- it belongs to. Server-side calls without a device have no session.
 -- A session ends after more than session_timeout_minutes without events (exactly the timeout does
 -- not split), and runs for at most session_max_hours: a visit longer than that is cut every
 -- session_max_hours from its first event. With honour_tracker_session_id, a change of the
@@ -19,9 +20,10 @@ events as (
 
     select * from {{ ref('unique_events') }}
     where event_type in ('page', 'screen', 'track')
+        and anonymous_id is not null
     {% if is_incremental() %}
-        and device_id in (
-            select device_id from {{ ref('unique_events') }}
+        and anonymous_id in (
+            select anonymous_id from {{ ref('unique_events') }}
             where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
         )
     {% endif %}
@@ -35,7 +37,7 @@ ordered as (
         lag(event_time) over device_timeline as previous_event_time,
         lag(tracker_session_id) over device_timeline as previous_tracker_session_id
     from events
-    window device_timeline as (partition by device_id order by event_time, event_id)
+    window device_timeline as (partition by anonymous_id order by event_time, event_id)
 
 ),
 
@@ -61,7 +63,7 @@ visits as (
     select
         *,
         sum(is_visit_start) over (
-            partition by device_id order by event_time, event_id rows unbounded preceding
+            partition by anonymous_id order by event_time, event_id rows unbounded preceding
         ) as visit_number
     from visit_starts
 
@@ -72,7 +74,7 @@ capped as (
     select
         *,
         floor(
-            epoch(event_time - min(event_time) over (partition by device_id, visit_number))
+            epoch(event_time - min(event_time) over (partition by anonymous_id, visit_number))
             / ({{ var('session_max_hours') }} * 3600)
         ) as cap_part
     from visits
@@ -83,7 +85,7 @@ numbered as (
 
     select
         *,
-        dense_rank() over (partition by device_id order by visit_number, cap_part)
+        dense_rank() over (partition by anonymous_id order by visit_number, cap_part)
             as session_number
     from capped
 
@@ -93,13 +95,12 @@ final as (
 
     select
         'ss_' || md5(
-            device_id || ':' || first_value(event_id) over (
-                partition by device_id, session_number order by event_time, event_id
+            anonymous_id || ':' || first_value(event_id) over (
+                partition by anonymous_id, session_number order by event_time, event_id
             )
         )[:24] as session_id,
         session_number,
         event_id,
-        device_id,
         anonymous_id,
         global_user_id,
         event_time,

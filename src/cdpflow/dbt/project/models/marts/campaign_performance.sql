@@ -9,7 +9,7 @@ sessions as (
 
     select
         *,
-        coalesce(global_user_id, 'device:' || device_id) as person_key,
+        coalesce(global_user_id, 'device:' || anonymous_id) as person_key,
         coalesce(utm_campaign, '(not set)') as campaign
     from {{ ref('sessions') }}
 

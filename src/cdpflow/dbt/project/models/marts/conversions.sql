@@ -1,11 +1,19 @@
 {{ config(tags=['events_unified_view']) }}
 -- One row per order: the first conversion event of each order_id (an event without an order_id
--- is its own order). The conversion event names come from CDPFLOW_CONVERSION_EVENTS.
+-- is its own order), with the session it happened in (none for a server-side call without a
+-- device). The conversion event names come from CDPFLOW_CONVERSION_EVENTS.
 with
 
 conversion_events as (
 
-    select * from {{ ref('int_events_sessionized') }}
+    select * from {{ ref('unique_events') }}
+    where {{ is_conversion('event_name') }}
+
+),
+
+sessionized as (
+
+    select event_id, session_id from {{ ref('int_events_sessionized') }}
     where is_conversion
 
 ),
@@ -20,13 +28,6 @@ first_per_order as (
 
 ),
 
-currencies as (
-
-    select event_id, currency from {{ ref('unique_events') }}
-    where event_id in (select event_id from first_per_order)
-
-),
-
 final as (
 
     select
@@ -36,13 +37,12 @@ final as (
         first_per_order.event_time as conversion_time,
         first_per_order.global_user_id,
         first_per_order.anonymous_id,
-        first_per_order.device_id,
-        first_per_order.session_id,
+        sessionized.session_id,
         coalesce(first_per_order.revenue, 0) as revenue,
-        currencies.currency,
+        first_per_order.currency,
         cast(first_per_order.event_time as date) as conversion_date
     from first_per_order
-    left join currencies on currencies.event_id = first_per_order.event_id
+    left join sessionized on sessionized.event_id = first_per_order.event_id
 
 )
 

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='device_id',
+        unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
     )
@@ -42,7 +42,6 @@ final as (
         session_id,
         global_user_id,
         anonymous_id,
-        device_id,
         event_time as viewed_at,
         event_type,
         event_name,

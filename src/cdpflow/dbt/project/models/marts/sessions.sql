@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='device_id',
+        unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
     )
@@ -40,8 +40,7 @@ aggregated as (
 
     select
         session_id,
-        device_id,
-        any_value(anonymous_id) as anonymous_id,
+        anonymous_id,
         first(global_user_id order by global_user_id is null, event_time, event_id)
             as global_user_id,
         min(event_time) as started_at,
@@ -66,7 +65,7 @@ aggregated as (
         first(tracker_session_id order by event_time, event_id) as tracker_session_id,
         any_value(_batch_id) as _batch_id
     from session_events
-    group by session_id, device_id
+    group by session_id, anonymous_id
 
 ),
 
@@ -97,7 +96,6 @@ final as (
         attributed.session_id,
         global_user_id,
         anonymous_id,
-        device_id,
         started_at,
         ended_at,
         epoch(ended_at - started_at) as duration_seconds,

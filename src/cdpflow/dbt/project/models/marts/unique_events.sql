@@ -64,7 +64,7 @@ deduplicated as (
     select *
     from candidates
     qualify row_number() over (
-        partition by event_id order by received_at, event_time, source, device_id
+        partition by event_id order by received_at, event_time, source, anonymous_id
     ) = 1
 
 ),

@@ -1,5 +1,5 @@
 {{ config(tags=['events_unified_view']) }}
--- Events as core_events holds them, with the device key sessions are built on.
+-- Events as core_events holds them (the tracker's session id renamed to say whose it is).
 with
 
 source as (
@@ -48,9 +48,7 @@ renamed as (
         ip,
         source,
         payload_format,
-        event_date,
-        -- a device is the anonymous id; server-side calls without one are their user's device
-        coalesce(anonymous_id, 'user:' || user_id) as device_id
+        event_date
 
     from source
 
