@@ -54,6 +54,7 @@ class AnalyticsResult:
     models: list[NodeResult] = field(default_factory=list)
     tests: list[NodeResult] = field(default_factory=list)
     pending_files: int = 0
+    folds: bool = False  # the run folded new core_events files into unique_events
     full_refresh: bool = False
     published: dict[str, tuple[int, int]] = field(default_factory=dict)  # mart -> (rows, files)
     seconds: float = 0.0
@@ -62,8 +63,9 @@ class AnalyticsResult:
         kind = " (full build)" if self.full_refresh else ""
         lines = [
             f"{self.job}{kind}: {len(self.models)} model(s) built, "
-            f"{sum(t.status == 'pass' for t in self.tests)}/{len(self.tests)} tests passed, "
-            f"{self.pending_files} new core_events file(s), {self.seconds:.1f}s"
+            f"{sum(t.status == 'pass' for t in self.tests)}/{len(self.tests)} tests passed"
+            + (f", {self.pending_files} new core_events file(s)" if self.folds else "")
+            + f", {self.seconds:.1f}s"
         ]
         for mart, (rows, files) in self.published.items():
             lines.append(f"  {mart}: {rows:,} rows ({files} file(s) rewritten)")
@@ -146,6 +148,7 @@ def build(
                 folded = set() if full else warehouse.folded_files()
                 pending = [p for p in paths if p not in folded]
                 result.pending_files = len(pending)
+                result.folds = True
             warehouse.expose_sources(tables, pending)
             batch_id = warehouse.next_batch_id()
             profile = warehouse.dbt_profile()

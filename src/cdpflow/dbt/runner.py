@@ -148,6 +148,7 @@ def dbt_build(
         outcome = dbtRunner(callbacks=[callback]).invoke(args)
     finally:
         _release_adapter()
+        _close_dbt_logs()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -171,3 +172,15 @@ def _release_adapter() -> None:
         if DuckDBConnectionManager._ENV is not None:
             DuckDBConnectionManager._ENV.close()
             DuckDBConnectionManager._ENV = None
+
+
+def _close_dbt_logs() -> None:
+    """Close the log files dbt opened for this invocation; dbt leaves them open otherwise."""
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    manager = get_event_manager()
+    for logger in getattr(manager, "loggers", []):
+        python_logger = getattr(logger, "_python_logger", None)
+        for handler in python_logger.handlers if python_logger else []:
+            if isinstance(handler, logging.FileHandler):
+                handler.close()

@@ -1,0 +1,133 @@
+"""Hand-built lake inputs for the analytics models: core_events rows and identities, as the
+upstream jobs would have committed them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
+from cdpflow.identity.schema import IDENTITIES, sql_columns
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.settings import Settings
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+}
+CORE_SCHEMA = pa.schema([(name, _ARROW[kind]) for name, kind in CORE_EVENTS_COLUMNS])
+
+
+def at(text: str) -> datetime:
+    """`2024-03-04 10:00:00` as a UTC time."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def event(
+    event_id: str,
+    when: str,
+    *,
+    anonymous_id: str | None = None,
+    event_type: str = "page",
+    **fields: Any,
+) -> dict[str, Any]:
+    """One core_events row; `when` is the event time, received a second later."""
+    time = at(when)
+    row: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_name": fields.pop("event_name", event_type),
+        "event_time": time,
+        "received_at": fields.pop("received_at", time.replace(microsecond=0)),
+        "anonymous_id": anonymous_id,
+        "source": "web",
+        "payload_format": "segment",
+        "event_date": time.date(),
+        "url": fields.pop("url", "https://shop.example.com" + fields.get("path", "/")),
+    }
+    row.update(fields)
+    return row
+
+
+def purchase(event_id: str, when: str, order_id: str, revenue: float, **fields: Any) -> dict:
+    return event(
+        event_id,
+        when,
+        event_type="track",
+        event_name="Order Completed",
+        order_id=order_id,
+        revenue=revenue,
+        currency="USD",
+        **fields,
+    )
+
+
+def add_events(settings: Settings, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Commit `rows` to core_events as one new file per event date (as events_incremental does)."""
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    by_date: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_date.setdefault(str(row["event_date"]), []).append(row)
+    added = []
+    for day, day_rows in sorted(by_date.items()):
+        table = pa.Table.from_pylist(
+            [{c: r.get(c) for c in CORE_SCHEMA.names} for r in day_rows], CORE_SCHEMA
+        )
+        rel = f"event_date={day}/part-{uuid.uuid4().hex[:12]}.parquet"
+        path = Path(lake.full(f"core_events/{rel}"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        added.append(
+            DataFile(rel, table.num_rows, path.stat().st_size, "test", {"event_date": day})
+        )
+    tables.commit(
+        "core_events",
+        tables.current("core_events"),
+        operation="test",
+        add=added,
+        columns=CORE_EVENTS_COLUMNS,
+    )
+
+
+def set_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, str]]]) -> None:
+    """Replace the identities table: person -> its (identifier_type, value) pairs."""
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    seen = at("2024-01-01 00:00:00")
+    rows = [
+        {
+            "identifier_type": kind,
+            "identifier_value": value,
+            "global_user_id": person,
+            "first_seen_at": seen,
+            "last_seen_at": seen,
+            "source": "test",
+            "held_out": False,
+        }
+        for person, identifiers in people.items()
+        for kind, value in identifiers
+    ]
+    table = pa.Table.from_pylist(rows, IDENTITIES)
+    rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
+    path = Path(lake.full(f"identities/{rel}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    tables.commit(
+        "identities",
+        tables.current("identities"),
+        operation="test",
+        add=[DataFile(rel, table.num_rows, path.stat().st_size)],
+        remove=lambda f: True,
+        columns=sql_columns(IDENTITIES),
+    )

@@ -1,0 +1,349 @@
+"""The analytics models on small hand-built event sets whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from analytics_support import add_events, event, purchase, set_identities
+
+from cdpflow.dbt.runner import DbtBuildFailed
+from cdpflow.engine import open_engine
+from cdpflow.jobs import attribution, campaign, events_unified_view, retention
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import TableStore
+from cdpflow.settings import Settings, load_settings
+
+
+def lake_query(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    lake = Lake(settings.lake_url)
+    engine = open_engine(settings, lake)
+    try:
+        return engine.query(sql, TableStore(lake)).to_pylist()
+    finally:
+        engine.close()
+
+
+SHOPPERS = [
+    # a device whose pages are exactly 30 minutes apart, then 30 minutes and a second
+    event(
+        "t1",
+        "2024-03-04 10:00:00",
+        anonymous_id="d-timeout",
+        path="/",
+        referrer="https://shop.example.com/elsewhere",
+    ),
+    event("t2", "2024-03-04 10:30:00", anonymous_id="d-timeout", path="/a"),
+    event("t3", "2024-03-04 11:00:01", anonymous_id="d-timeout", path="/b"),
+    # one person on two devices: an ad on the phone, then a purchase on the laptop, logged in
+    event(
+        "p1",
+        "2024-03-05 09:00:00",
+        anonymous_id="phone",
+        utm_source="facebook",
+        utm_medium="paid_social",
+        utm_campaign="spring",
+        fbclid="fb1",
+    ),
+    event("l1", "2024-03-07 20:00:00", anonymous_id="laptop", user_id="u2"),
+    purchase("l2", "2024-03-07 20:05:00", "o2", 100.0, anonymous_id="laptop", user_id="u2"),
+    # one Google ad click that converts in the same session
+    event("s1", "2024-03-06 12:00:00", anonymous_id="single", gclid="g1"),
+    event(
+        "dup", "2024-03-06 12:00:30", anonymous_id="single", path="/first-copy", received_at=None
+    ),
+    event(
+        "dup",
+        "2024-03-06 12:00:30",
+        anonymous_id="single",
+        path="/later-copy",
+        received_at="2024-03-06 13:00:00",
+    ),
+    purchase("s2", "2024-03-06 12:03:00", "o1", 50.0, anonymous_id="single"),
+    # three visits from e-mail, organic search and organic social, then a purchase
+    event(
+        "h1",
+        "2024-03-01 08:00:00",
+        anonymous_id="three",
+        utm_source="newsletter",
+        utm_medium="email",
+    ),
+    event("h2", "2024-03-03 08:00:00", anonymous_id="three", referrer="https://www.google.com/"),
+    event("h3", "2024-03-04 08:00:00", anonymous_id="three", referrer="https://l.facebook.com/"),
+    purchase("h4", "2024-03-04 08:01:00", "o3", 30.0, anonymous_id="three"),
+    # a server-side purchase by someone never seen on a device
+    purchase("v1", "2024-03-06 15:00:00", "o9", 20.0, user_id="u9"),
+    # a visit from a blog
+    event(
+        "b1", "2024-03-02 18:00:00", anonymous_id="blog", referrer="https://blog.example.org/post"
+    ),
+]
+PEOPLE = {
+    "P-timeout": [("anonymous_id", "d-timeout")],
+    "P-two": [("anonymous_id", "phone"), ("anonymous_id", "laptop"), ("user_id", "u2")],
+    "P-one": [("anonymous_id", "single")],
+    "P-three": [("anonymous_id", "three")],
+    "P-server": [("user_id", "u9")],
+    "P-blog": [("anonymous_id", "blog")],
+}
+
+
+def _fix_received(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from analytics_support import at
+
+    for row in rows:
+        if row["received_at"] is None:
+            row["received_at"] = row["event_time"]
+        elif isinstance(row["received_at"], str):
+            row["received_at"] = at(row["received_at"])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = load_settings(env={}, home=tmp_path_factory.mktemp("shop") / "home")
+    add_events(settings, _fix_received([dict(r) for r in SHOPPERS]))
+    set_identities(settings, PEOPLE)
+    events_unified_view.run(settings)
+    attribution.run(settings)
+    campaign.run(settings)
+    return settings
+
+
+def sessions_of(shop: Settings, device: str) -> list[dict[str, Any]]:
+    return lake_query(
+        shop, f"SELECT * FROM sessions WHERE anonymous_id = '{device}' ORDER BY started_at"
+    )
+
+
+def credits(shop: Settings, order_id: str, model: str) -> list[tuple[str | None, float, float]]:
+    rows = lake_query(
+        shop,
+        f"""SELECT channel, credit, revenue_credit FROM attribution
+            WHERE order_id = '{order_id}' AND model = '{model}' ORDER BY touch_number""",
+    )
+    return [(r["channel"], round(r["credit"], 6), round(r["revenue_credit"], 6)) for r in rows]
+
+
+def test_exactly_thirty_minutes_does_not_split_a_session(shop: Settings) -> None:
+    first, second = sessions_of(shop, "d-timeout")
+    assert (first["event_count"], first["duration_seconds"]) == (2, 1800)
+    assert (first["landing_page"], first["exit_page"], first["page_views"]) == ("/", "/a", 2)
+    assert second["event_count"] == 1 and second["landing_page"] == "/b"
+    # a referrer on the shop's own host is not a referral
+    assert first["channel"] == "Direct"
+
+
+def test_unique_events_keep_the_earliest_copy_with_its_person(shop: Settings) -> None:
+    rows = lake_query(shop, "SELECT event_id, path, global_user_id FROM unique_events")
+    assert len(rows) == len({r["event_id"] for r in rows}) == len(SHOPPERS) - 1
+    dup = next(r for r in rows if r["event_id"] == "dup")
+    assert dup["path"] == "/first-copy"
+    assert {r["global_user_id"] for r in rows} == set(PEOPLE)
+
+
+def test_a_person_on_two_devices_has_both_sessions(shop: Settings) -> None:
+    phone, laptop = sessions_of(shop, "phone") + sessions_of(shop, "laptop")
+    assert phone["global_user_id"] == laptop["global_user_id"] == "P-two"
+    person = lake_query(shop, "SELECT * FROM customer_360 WHERE global_user_id = 'P-two'")[0]
+    assert (person["sessions"], person["devices"], person["orders"]) == (2, 2, 1)
+    assert person["revenue"] == 100.0
+    assert (person["first_touch_channel"], person["last_touch_channel"]) == (
+        "Paid Social",
+        "Direct",
+    )
+    assert person["user_ids"] == ["u2"]
+
+
+def test_channels_follow_ga4_default_grouping(shop: Settings) -> None:
+    channels = {
+        (r["anonymous_id"], r["channel"])
+        for r in lake_query(shop, "SELECT anonymous_id, channel FROM sessions")
+    }
+    assert channels == {
+        ("d-timeout", "Direct"),
+        ("phone", "Paid Social"),
+        ("laptop", "Direct"),
+        ("single", "Paid Search"),
+        ("three", "Email"),
+        ("three", "Organic Search"),
+        ("three", "Organic Social"),
+        ("blog", "Referral"),
+    }
+
+
+def test_a_converting_session_counts_its_order_and_is_engaged(shop: Settings) -> None:
+    (session,) = sessions_of(shop, "single")
+    assert session["converted"] and session["is_engaged"] and session["revenue"] == 50.0
+    assert (session["source"], session["medium"]) == ("google", "cpc")
+
+
+def test_one_touch_takes_all_credit_under_every_model(shop: Settings) -> None:
+    for model in (
+        "first_touch",
+        "last_touch",
+        "last_non_direct",
+        "linear",
+        "position_based",
+        "time_decay",
+    ):
+        assert credits(shop, "o1", model) == [("Paid Search", 1.0, 50.0)], model
+
+
+def test_two_touch_path_across_devices(shop: Settings) -> None:
+    assert credits(shop, "o2", "first_touch") == [("Paid Social", 1.0, 100.0)]
+    assert credits(shop, "o2", "last_touch") == [("Direct", 1.0, 100.0)]
+    assert credits(shop, "o2", "last_non_direct") == [("Paid Social", 1.0, 100.0)]
+    assert credits(shop, "o2", "linear") == [("Paid Social", 0.5, 50.0), ("Direct", 0.5, 50.0)]
+    assert credits(shop, "o2", "position_based") == [
+        ("Paid Social", 0.5, 50.0),
+        ("Direct", 0.5, 50.0),
+    ]
+    # ages from each session's start to the purchase: 2 d 11 h 5 min, and 5 min
+    w1, w2 = 2 ** (-(2 + 11 / 24 + 5 / 1440) / 7), 2 ** (-(5 / 1440) / 7)
+    share = round(w1 / (w1 + w2), 6)
+    assert credits(shop, "o2", "time_decay") == [
+        ("Paid Social", share, round(100 * w1 / (w1 + w2), 6)),
+        ("Direct", round(1 - w1 / (w1 + w2), 6), round(100 * w2 / (w1 + w2), 6)),
+    ]
+
+
+def test_position_based_gives_40_20_40_over_three_touches(shop: Settings) -> None:
+    assert credits(shop, "o3", "position_based") == [
+        ("Email", 0.4, 12.0),
+        ("Organic Search", 0.2, 6.0),
+        ("Organic Social", 0.4, 12.0),
+    ]
+    assert credits(shop, "o3", "last_non_direct") == [("Organic Social", 1.0, 30.0)]
+
+
+def test_a_conversion_without_touchpoints_is_direct_not_lost(shop: Settings) -> None:
+    rows = lake_query(shop, "SELECT * FROM attribution WHERE order_id = 'o9'")
+    assert len(rows) == 6
+    assert {(r["channel"], r["session_id"], r["credit"], r["revenue_credit"]) for r in rows} == {
+        ("Direct", None, 1.0, 20.0)
+    }
+    (conversion,) = lake_query(shop, "SELECT * FROM conversions WHERE order_id = 'o9'")
+    assert conversion["session_id"] is None and conversion["global_user_id"] == "P-server"
+
+
+def test_campaign_performance_adds_up(shop: Settings) -> None:
+    rows = lake_query(shop, "SELECT * FROM campaign_performance")
+    assert sum(r["sessions"] for r in rows) == 9
+    assert sum(r["revenue"] for r in rows) == 180.0  # o9 had no session
+    for model in ("first_touch", "linear", "position_based", "time_decay"):
+        assert math.isclose(sum(r[f"attributed_revenue_{model}"] for r in rows), 200.0)
+    spring = next(r for r in rows if r["campaign"] == "spring")
+    assert (spring["source"], spring["medium"], spring["sessions"], spring["new_users"]) == (
+        "facebook",
+        "paid_social",
+        1,
+        1,
+    )
+    assert spring["attributed_revenue_first_touch"] == 100.0
+
+
+def test_late_event_lands_in_its_session_and_equals_a_full_rebuild(settings: Settings) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "late")]})
+    add_events(
+        settings,
+        [
+            event("a", "2024-03-04 10:00:00", anonymous_id="late", path="/a"),
+            event("c", "2024-03-04 10:50:00", anonymous_id="late", path="/c"),
+        ],
+    )
+    events_unified_view.run(settings)
+    assert len(lake_query(settings, "SELECT * FROM sessions")) == 2
+
+    add_events(settings, [event("b", "2024-03-04 10:25:00", anonymous_id="late", path="/b")])
+    result = events_unified_view.run(settings)
+    assert not result.full_refresh and result.pending_files == 1
+    (session,) = lake_query(settings, "SELECT * FROM sessions")
+    assert (session["event_count"], session["landing_page"], session["exit_page"]) == (
+        3,
+        "/a",
+        "/c",
+    )
+    views = lake_query(settings, "SELECT path, time_on_page_seconds FROM page_views ORDER BY 1")
+    assert [(v["path"], v["time_on_page_seconds"]) for v in views] == [
+        ("/a", 1500),
+        ("/b", 1500),
+        ("/c", None),
+    ]
+    incremental = lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions")
+    events_unified_view.run(settings, full_rebuild=True)
+    assert lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions") == incremental
+
+
+def test_a_rerun_with_nothing_new_rewrites_nothing(settings: Settings) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "x")]})
+    add_events(settings, [event("a", "2024-03-04 10:00:00", anonymous_id="x")])
+    events_unified_view.run(settings)
+    tables = TableStore(Lake(settings.lake_url))
+    before = tables.get("sessions").version
+    result = events_unified_view.run(settings)
+    assert result.published["sessions"][1] == 0 and result.published["unique_events"][1] == 0
+    assert tables.get("sessions").version == before
+
+
+def test_a_failing_dbt_test_fails_the_run_and_publishes_nothing(settings: Settings) -> None:
+    add_events(settings, [event("a", "2024-03-04 10:00:00", anonymous_id="x")])
+    set_identities(settings, {None: [("anonymous_id", "x")]})  # type: ignore[dict-item]
+    with pytest.raises(DbtBuildFailed, match="stg_lake__identities"):
+        events_unified_view.run(settings)
+    assert "sessions" not in TableStore(Lake(settings.lake_url)).names()
+
+
+def test_retention_cohorts_by_day_week_and_month(settings: Settings) -> None:
+    # 2024-03-04 is a Monday. A: Mon, Tue, next Mon. B: Mon only. C: Tue, and a purchase the
+    # next Wednesday.
+    set_identities(
+        settings,
+        {"A": [("anonymous_id", "a")], "B": [("anonymous_id", "b")], "C": [("anonymous_id", "c")]},
+    )
+    add_events(
+        settings,
+        [
+            event("a1", "2024-03-04 09:00:00", anonymous_id="a"),
+            event("a2", "2024-03-05 09:00:00", anonymous_id="a"),
+            event("a3", "2024-03-11 09:00:00", anonymous_id="a"),
+            event("b1", "2024-03-04 10:00:00", anonymous_id="b"),
+            event("c1", "2024-03-05 10:00:00", anonymous_id="c"),
+            purchase("c2", "2024-03-13 10:00:00", "oc", 5.0, anonymous_id="c"),
+        ],
+    )
+    events_unified_view.run(settings)
+    retention.run(settings)
+    rows = lake_query(settings, "SELECT * FROM retention")
+    table = {
+        (r["retention_type"], r["granularity"], str(r["cohort_start"]), r["period_number"]): (
+            r["cohort_size"],
+            r["retained_users"],
+        )
+        for r in rows
+    }
+    assert table["activity", "week", "2024-03-04", 0] == (3, 3)
+    assert table["activity", "week", "2024-03-04", 1] == (3, 2)  # A and C came back
+    assert table["activity", "day", "2024-03-04", 1] == (2, 1)  # A on Tuesday
+    assert table["activity", "day", "2024-03-04", 7] == (2, 1)  # A the next Monday
+    assert table["activity", "day", "2024-03-04", 9] == (2, 0)
+    assert ("activity", "day", "2024-03-04", 10) not in table  # past the newest data
+    assert table["activity", "day", "2024-03-05", 8] == (1, 1)  # C's purchase day
+    assert table["activity", "month", "2024-03-01", 0] == (3, 3)
+    assert table["purchase", "week", "2024-03-11", 0] == (1, 1)
+    assert not [k for k in table if k[:2] == ("purchase", "week") and k[2] < "2024-03-11"]
+    rates = {
+        r["retention_rate"]
+        for r in rows
+        if (r["granularity"], r["period_number"]) == ("week", 1)
+        and r["retention_type"] == "activity"
+    }
+    assert rates == {2 / 3}
+
+
+def test_attribution_before_the_unified_view_names_the_job_to_run(tmp_path: Path) -> None:
+    settings = load_settings(env={}, home=tmp_path / "home")
+    with pytest.raises(Exception, match="cdpflow run events_unified_view"):
+        attribution.run(settings)
