@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import TableStore
+    from cdpflow.lake.views import ViewFile
     from cdpflow.settings import Settings
 
 
@@ -72,7 +73,14 @@ class Engine(Protocol):
         ...
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:
-        """Run SQL in which lake tables are visible by name."""
+        """Run SQL in which lake tables and recorded derived views are visible by name."""
+        ...
+
+    def check_views(
+        self, tables: TableStore, views: Sequence[ViewFile]
+    ) -> tuple[list[str], dict[str, str]]:
+        """Create `views` over the lake tables (and each other): the names that worked, in an
+        order they can be created in, and view name -> error for those that did not."""
         ...
 
     def rewrite_sorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,10 @@ from cdpflow.engine.duckdb_sql import CORE_SELECT, QUARANTINE_SELECT, flatten_sq
 from cdpflow.errors import QueryError
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import Snapshot, TableStore
+from cdpflow.lake.views import ViewFile, load_catalog
 from cdpflow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def quote(identifier: str) -> str:
@@ -120,14 +124,55 @@ class DuckDBEngine:
     # -- queries ----------------------------------------------------------------------------
 
     def register_tables(self, tables: TableStore) -> list[str]:
-        """Create a view per lake table over its current snapshot's files."""
+        """Create a view per lake table over its current snapshot's files, then the derived
+        views the last derived_views run recorded."""
         names = tables.names()
         for name in names:
             snapshot = tables.get(name)
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {self._scan(snapshot, tables)}"
             )
+        for view in load_catalog(tables.lake):
+            try:
+                self._create_view(view)
+                names.append(view.name)
+            except duckdb.Error as err:  # a table it reads changed since; the others still work
+                log.warning("derived view %s (%s) is broken: %s", view.name, view.file, err)
         return names
+
+    def check_views(
+        self, tables: TableStore, views: Sequence[ViewFile]
+    ) -> tuple[list[str], dict[str, str]]:
+        lake_tables = set(tables.names())
+        for name in lake_tables:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
+                f"{self._scan(tables.get(name), tables)}"
+            )
+        errors: dict[str, str] = {}
+        created: list[str] = []
+        waiting = [v for v in views if v.name not in lake_tables]
+        for v in views:
+            if v.name in lake_tables:
+                errors[v.name] = f"`{v.name}` is a lake table; name the view something else"
+        # a view may read another: create in passes until no more succeed
+        while waiting:
+            failed = []
+            for view in waiting:
+                try:
+                    self._create_view(view)
+                    errors.pop(view.name, None)
+                    created.append(view.name)
+                except duckdb.Error as err:
+                    errors[view.name] = str(err).split("\n")[0]
+                    failed.append(view)
+            if len(failed) == len(waiting):
+                break
+            waiting = failed
+        return created, errors
+
+    def _create_view(self, view: ViewFile) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(view.name)} AS {view.sql}")
 
     def _scan(self, snapshot: Snapshot, tables: TableStore) -> str:
         uris = tables.file_uris(snapshot)

@@ -28,6 +28,7 @@ JOBS = (
     "attribution",
     "campaign",
     "retention",
+    "derived_views",
 )
 
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-RESERVED_DIRS = frozenset({"raw", "_staging", "_trash"})
+RESERVED_DIRS = frozenset({"raw", "_staging", "_trash", "_views"})
 
 
 class Lake:

@@ -1,0 +1,56 @@
+"""The analytics jobs as a user runs them: sample traffic to marts, then derived views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_cli import cdpflow
+
+pytestmark = pytest.mark.e2e
+
+
+def sql(home: Path, query: str) -> list[dict]:
+    return json.loads(cdpflow(home, "sql", query, "--format", "json").stdout)
+
+
+def test_sample_traffic_to_marts_and_derived_views(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cdpflow(home, "generate-sample", "--days", "3", "--visitors", "150", "--seed", "7")
+    for job in ("events_incremental", "id_stitching_incremental"):
+        cdpflow(home, "run", job)
+    built = cdpflow(home, "run", "events_unified_view").stdout
+    assert "(full build)" in built and "sessions:" in built
+    for job in ("attribution", "campaign", "retention"):
+        assert "tests passed" in cdpflow(home, "run", job).stdout
+
+    (core,) = sql(home, "SELECT count(DISTINCT event_id) AS n FROM core_events")
+    (unique,) = sql(home, "SELECT count(*) AS n, count(global_user_id) AS known FROM unique_events")
+    assert unique["n"] == core["n"] and unique["known"] > 0.9 * unique["n"]
+    (orders,) = sql(home, "SELECT count(*) AS n, sum(revenue) AS revenue FROM conversions")
+    assert orders["n"] > 0
+    credited = sql(
+        home,
+        "SELECT model, count(DISTINCT order_id) AS orders, sum(revenue_credit) AS revenue "
+        "FROM attribution GROUP BY 1",
+    )
+    assert len(credited) == 6
+    for row in credited:
+        assert row["orders"] == orders["n"]
+        assert row["revenue"] == pytest.approx(orders["revenue"])
+
+    views = home / "views"
+    views.mkdir()
+    (views / "channel_revenue.sql").write_text(
+        "SELECT channel, sum(revenue) AS revenue FROM sessions GROUP BY 1"
+    )
+    (views / "broken.sql").write_text("SELECT * FROM no_such_mart")
+    failed = cdpflow(home, "run", "derived_views", check=False)
+    assert failed.returncode == 1
+    assert "broken.sql" in failed.stderr and "no_such_mart" in failed.stderr
+    rows = sql(home, "SELECT sum(revenue) AS revenue FROM channel_revenue")
+    assert rows[0]["revenue"] == pytest.approx(orders["revenue"], rel=0.05)
+
+    again = cdpflow(home, "run", "events_unified_view").stdout
+    assert "(full build)" not in again and "0 new core_events file(s)" in again
