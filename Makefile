@@ -24,6 +24,10 @@ demo: setup
 	$(BIN)/cdpflow generate-sample --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 42
 	$(BIN)/cdpflow run events_incremental
 	$(BIN)/cdpflow run id_stitching_incremental
+	$(BIN)/cdpflow run events_unified_view
+	$(BIN)/cdpflow run attribution
+	$(BIN)/cdpflow run campaign
+	$(BIN)/cdpflow run retention
 	@echo; echo "== lake tables"
 	@$(BIN)/cdpflow tables
 	@echo; echo "== core_events by payload format and type"
@@ -39,6 +43,17 @@ demo: setup
 	@$(BIN)/cdpflow sql "SELECT count(DISTINCT global_user_id) AS people, count(*) AS identifiers, \
 	  count(*) FILTER (identifier_type = 'anonymous_id') AS devices, \
 	  count(*) FILTER (identifier_type = 'email') AS emails FROM identities"
+	@echo; echo "== sessions by channel (GA4 default channel grouping)"
+	@$(BIN)/cdpflow sql "SELECT channel, count(*) AS sessions, count(DISTINCT global_user_id) AS people, \
+	  round(avg(is_engaged::int) * 100, 1) AS engaged_pct, sum(conversions) AS orders, \
+	  round(sum(revenue), 2) AS revenue FROM sessions GROUP BY ALL ORDER BY sessions DESC"
+	@echo; echo "== revenue by channel under each attribution model"
+	@$(BIN)/cdpflow sql "PIVOT (SELECT channel, model, revenue_credit FROM attribution) \
+	  ON model USING round(sum(revenue_credit), 2) GROUP BY channel ORDER BY last_touch DESC"
+	@echo; echo "== weekly activity retention"
+	@$(BIN)/cdpflow sql "SELECT cohort_start, period_number, cohort_size, retained_users, \
+	  round(retention_rate * 100, 1) AS pct FROM retention WHERE retention_type = 'activity' \
+	  AND granularity = 'week' ORDER BY ALL"
 	@echo; echo "== quarantined input"
 	@$(BIN)/cdpflow sql "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY 1 ORDER BY 2 DESC"
 
