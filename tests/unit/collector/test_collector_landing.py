@@ -50,7 +50,10 @@ def test_landed_lines_stay_hidden_until_their_hour_ends(lake: Lake) -> None:
         hidden = list(Path(lake.root, hour_dir(H13)).glob(".collector-*.landing"))
         assert len(hidden) == 1 and list_raw_hours(lake) == []
         clock.now = H14 + timedelta(seconds=3)
-        sink.land_sync([(H14, b'{"n":4}')])  # the writer rotates after each commit
+        sink.land_sync([(H14, b'{"n":4}')])  # the writer rotates after the commit, soon
+        deadline = time.monotonic() + 10
+        while not list_raw_hours(lake) and time.monotonic() < deadline:
+            time.sleep(0.01)
         hours = list_raw_hours(lake)
         assert [h.key for h in hours] == ["2026-11-20T13"]
         assert _lines(lake) == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
