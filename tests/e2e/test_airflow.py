@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -15,12 +16,22 @@ import pytest
 from airflow_support import BIN, airflow_env, free_port, generate_sample, run_airflow
 from fakes.smtp import smtp_inbox
 
-from cdpflow.airflow.dag_factory import DAGS_FOLDER
+from cdpflow.airflow.dag_factory import DAGS_FOLDER, SPECS
 from cdpflow.airflow.runtime import airflow_environment
+from cdpflow.dbt.build import MARTS
+from cdpflow.dbt.models import models_of
+from cdpflow.jobs import JOBS
 from cdpflow.secrets import open_secrets
 from cdpflow.settings import load_settings
 
 pytestmark = pytest.mark.e2e
+
+# the DAG ids issue #6 asks for
+DAG_IDS = (
+    "one_time_setup", "events_incremental", "id_stitching_incremental", "events_unified_view",
+    "attribution", "campaign", "derived_views", "retention", "compression",
+    "cleanup_temp_tables", "delete_idle_db_connections", "billing",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +42,29 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 DAGBAG = """
-import json
+import json, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder={folder!r})
-print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}},
-  "dags": {{d.dag_id: {{"schedule": str(d.schedule), "catchup": d.catchup,
+
+def condition(c):
+    if c is None or not hasattr(c, "objects"):
+        return c and c.name
+    return {type(c).__name__: [condition(o) for o in c.objects]}
+
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
+  "heavy_imports": sorted(m for m in sys.modules if m.split(".")[0] in ("dbt", "duckdb")),
+  "dags": {d.dag_id: {"schedule": str(d.schedule), "catchup": d.catchup,
     "max_active_runs": d.max_active_runs, "start": d.start_date.isoformat(),
-    "retries": d.default_args.get("retries")}} for d in bag.dags.values()}}}}))
+    "retries": d.default_args.get("retries"),
+    "assets": condition(getattr(d.timetable, "asset_condition", None)),
+    "tasks": {t.task_id: {"upstream": sorted(t.upstream_task_ids),
+      "outlets": [o.name for o in t.outlets]} for t in d.tasks}} for d in bag.dags.values()}}))
 """
 
 
 def _dagbag(airflow_home: Path, tmp_path: Path, **extra: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", DAGBAG.format(folder=str(DAGS_FOLDER))],
+        [sys.executable, "-c", DAGBAG, str(DAGS_FOLDER)],
         env=airflow_env(airflow_home, tmp_path / "cdp", **extra),
         capture_output=True,
         text=True,
@@ -53,13 +74,21 @@ def _dagbag(airflow_home: Path, tmp_path: Path, **extra: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_path: Path) -> None:
-    bag = _dagbag(airflow_home, tmp_path)
+@pytest.fixture(scope="module")
+def bag(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The DAG folder as Airflow's DagBag reads it with the default settings."""
+    tmp_path = tmp_path_factory.mktemp("bag")
+    parsed = _dagbag(airflow_home, tmp_path)
+    assert not (tmp_path / "cdp").exists()  # parsing touched neither the lake nor CDPFLOW_HOME
+    return parsed
+
+
+def test_dags_import_and_schedules_follow_the_variables(
+    airflow_home: Path, bag: dict, tmp_path: Path
+) -> None:
     assert bag["errors"] == {}
     dags = bag["dags"]
-    assert {"one_time_setup", "events_incremental", "compression", "cleanup_temp_tables"} <= set(
-        dags
-    )
+    assert set(dags) == set(SPECS) == set(JOBS) == set(DAG_IDS)
     assert dags["events_incremental"]["schedule"] == "0 * * * *"
     assert dags["compression"]["schedule"] == "@daily"
     assert dags["delete_idle_db_connections"]["schedule"] == "0 */3 * * *"
@@ -81,6 +110,46 @@ def test_dags_import_and_schedules_follow_the_variables(airflow_home: Path, tmp_
     assert changed["dags"]["compression"]["start"].startswith("2024-01-01")
 
 
+def test_analytics_dags_run_a_task_per_dbt_model_when_their_inputs_change(bag: dict) -> None:
+    dags = bag["dags"]
+    assert bag["heavy_imports"] == []  # parsing imports neither dbt nor DuckDB
+    assert dags["events_unified_view"]["assets"] == {"AssetAny": ["core_events", "identities"]}
+    assert dags["attribution"]["assets"] == {"AssetAll": ["sessions", "conversions"]}
+    assert dags["retention"]["assets"] == {"AssetAll": ["unique_events", "conversions"]}
+    assert dags["campaign"]["assets"] == {"AssetAll": ["attribution"]}
+    assert dags["derived_views"]["assets"] == {"AssetAny": list(MARTS)}
+    assert dags["derived_views"]["tasks"] == {"derived_views": {"upstream": [], "outlets": []}}
+    unified = dags["events_unified_view"]["tasks"]
+    assert unified["unique_events"] == {
+        "upstream": [
+            "stg_lake__identities",
+            "stg_lake__identity_merges",
+            "stg_lake__pending_events",
+        ],
+        "outlets": ["unique_events"],
+    }
+    assert unified["int_events_sessionized"] == {"upstream": ["unique_events"], "outlets": []}
+    assert unified["sessions"] == {"upstream": ["int_events_sessionized"], "outlets": ["sessions"]}
+    assert dags["campaign"]["tasks"] == {
+        "campaign_performance": {"upstream": [], "outlets": ["campaign_performance"]}
+    }
+    for dag_id in ("events_unified_view", "attribution", "campaign", "retention"):
+        models = models_of(dag_id)
+        names = {m.name for m in models}
+        assert dags[dag_id]["tasks"] == {
+            m.name: {
+                "upstream": sorted(set(m.refs) & names),
+                "outlets": [m.name] if m.name in MARTS else [],
+            }
+            for m in models
+        }
+    # every Asset a DAG waits for is updated by some task
+    produced = {o for d in dags.values() for t in d["tasks"].values() for o in t["outlets"]}
+    for dag_id in ("events_unified_view", "attribution", "campaign", "retention", "derived_views"):
+        ((_, waited),) = dags[dag_id]["assets"].items()
+        assert set(waited) <= produced, dag_id
+
+
 def test_a_bad_variable_is_an_import_error_naming_it(airflow_home: Path, tmp_path: Path) -> None:
     bag = _dagbag(airflow_home, tmp_path, AIRFLOW_VAR_EVENTS_INCREMENTAL_SCHEDULE_INTERVAL="hourly")
     assert bag["errors"]
@@ -97,14 +166,82 @@ def test_events_incremental_runs_through_airflow(airflow_home: Path, tmp_path: P
     run_airflow(airflow_home, cdp, "dags", "reserialize")
     run = run_airflow(airflow_home, cdp, "dags", "test", "events_incremental")
     assert "state=success" in run.stdout + run.stderr
-    counted = subprocess.run(
-        [str(BIN / "cdpflow"), "sql", "SELECT count(*) AS n FROM core_events", "--format", "json"],
+    assert _lake_sql(env, "SELECT count(*) AS n FROM core_events")["n"] > 100
+
+
+def _lake_sql(env: dict[str, str], query: str) -> dict:
+    """The one row of `query` over the env's lake, through `cdpflow sql`."""
+    proc = subprocess.run(
+        [str(BIN / "cdpflow"), "sql", query, "--format", "json"],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    assert json.loads(counted.stdout)[0]["n"] > 100
+    (row,) = json.loads(proc.stdout)
+    return row
+
+
+UNIFIED = "events_unified_view"
+LAKE_CHECKS = """
+SELECT
+    (SELECT count(*) FROM unique_events) AS unique_rows,
+    (SELECT count(DISTINCT event_id) FROM unique_events) AS unique_ids,
+    (SELECT count(DISTINCT event_id) FROM core_events) AS core_ids,
+    (SELECT count(DISTINCT event_id) FROM core_events
+        WHERE event_id NOT IN (SELECT event_id FROM unique_events)) AS core_ids_missing,
+    (SELECT count(*) FROM unique_events WHERE global_user_id IS NULL) AS events_without_person,
+    (SELECT count(*) FROM sessions) AS sessions,
+    (SELECT count(*) FROM sessions WHERE global_user_id IS NULL) AS sessions_without_person,
+    (SELECT count(*) FROM page_views) AS page_views,
+    (SELECT count(*) FROM customer_360) AS customers
+"""
+
+
+def test_events_unified_view_runs_model_by_model_after_its_inputs(tmp_path: Path) -> None:
+    """events_incremental, id_stitching_incremental, then events_unified_view, each through
+    `airflow dags test`; the marts' Assets queue the DAGs that wait for them."""
+    home, cdp = tmp_path / "airflow", tmp_path / "cdp"
+    # asset events queue runs of unpaused DAGs only
+    unpaused = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
+    run_airflow(home, cdp, "db", "migrate", **unpaused)
+    generate_sample(airflow_env(home, cdp), 40)
+    run_airflow(home, cdp, "dags", "reserialize", **unpaused)
+    metadata = sqlite3.connect(home / "airflow.db")
+
+    def queued() -> set[tuple[str, str]]:
+        rows = metadata.execute(
+            "SELECT q.target_dag_id, a.name FROM asset_dag_run_queue q "
+            "JOIN asset a ON a.id = q.asset_id"
+        )
+        return set(rows.fetchall())
+
+    for dag_id in ("events_incremental", "id_stitching_incremental"):
+        run = run_airflow(home, cdp, "dags", "test", dag_id, **unpaused)
+        assert "state=success" in run.stdout + run.stderr
+    assert queued() == {(UNIFIED, "core_events"), (UNIFIED, "identities")}
+
+    run = run_airflow(home, cdp, "dags", "test", UNIFIED, **unpaused)
+    assert "state=success" in run.stdout + run.stderr
+    states = metadata.execute(
+        "SELECT task_id, state FROM task_instance WHERE dag_id = ?", (UNIFIED,)
+    ).fetchall()
+    assert dict(states) == {m.name: "success" for m in models_of(UNIFIED)}
+    assert {
+        ("attribution", "sessions"),
+        ("attribution", "conversions"),
+        ("retention", "unique_events"),
+        ("retention", "conversions"),
+        ("derived_views", "sessions"),
+    } <= queued()
+    metadata.close()
+
+    lake = _lake_sql(airflow_env(home, cdp), LAKE_CHECKS)
+    assert lake["core_ids"] > 100
+    assert lake["unique_rows"] == lake["unique_ids"] == lake["core_ids"]
+    assert lake["core_ids_missing"] == lake["events_without_person"] == 0
+    assert lake["sessions"] > 0 and lake["sessions_without_person"] == 0
+    assert lake["page_views"] > 0 and lake["customers"] > 0
 
 
 def test_a_failed_task_emails_the_configured_address(airflow_home: Path, tmp_path: Path) -> None:

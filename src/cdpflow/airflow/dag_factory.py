@@ -1,8 +1,13 @@
-"""Builds cdpflow's Airflow DAGs: one DAG per job, one task that calls the job function.
+"""Builds cdpflow's Airflow DAGs: one DAG per job.
+
+A job built by dbt (cdpflow.dbt) gets one task per model, named after it, wired by the models'
+refs, so the models show step by step; each task builds its model with that model's dbt tests,
+and a mart's task updates the Asset of its lake table. Any other job is one task calling its
+function.
 
 DAG files stay thin: each one calls `build_dag("<dag_id>")`. Parsing reads only local
-configuration (cdpflow.yaml, the environment, Airflow Variables); jobs and their heavy imports
-load when a task runs.
+configuration (cdpflow.yaml, the environment, Airflow Variables) and the dbt project's SQL files;
+jobs, dbt and their heavy imports load when a task runs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
+from cdpflow.dbt.build import MARTS
+from cdpflow.dbt.models import Model, models_of
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import JOBS, Interval
 from cdpflow.settings import SETTINGS, Settings, load_settings
@@ -24,12 +31,27 @@ DAGS_FOLDER = Path(__file__).parent / "dags"
 
 
 @dataclass(frozen=True)
+class Updates:
+    """A schedule on lake tables (Airflow Assets, named as the tables): a run once any one of
+    them is updated (`any_of`), or once each of them has been since the last run."""
+
+    tables: tuple[str, ...]
+    any_of: bool = False
+
+    def condition(self) -> Any:
+        from airflow.sdk import Asset, AssetAll, AssetAny
+
+        assets = [Asset(name) for name in self.tables]
+        return AssetAny(*assets) if self.any_of else AssetAll(*assets)
+
+
+@dataclass(frozen=True)
 class DagSpec:
-    """How one job is scheduled: a cron from settings, a preset, None (manual), or the lake
-    tables (Airflow Assets) whose updates trigger it; and the tables it updates."""
+    """How one job is scheduled: a cron from settings, a preset, None (manual), or updates of
+    lake tables; and the tables its job-wide task updates (a dbt job's marts are per task)."""
 
     description: str
-    schedule: Callable[[Settings], str | None] | tuple[str, ...]
+    schedule: Callable[[Settings], str | None] | Updates
     produces: tuple[str, ...] = ()
 
 
@@ -48,6 +70,27 @@ SPECS: dict[str, DagSpec] = {
         "Maintain the identity graph: a stable global_user_id per person.",
         lambda s: s.id_stitching_incremental_schedule_interval,
         ("identities",),
+    ),
+    "events_unified_view": DagSpec(
+        "Fold new core_events into unique_events with global_user_id; sessions, page_views, "
+        "conversions and customer_360.",
+        Updates(("core_events", "identities"), any_of=True),
+    ),
+    "attribution": DagSpec(
+        "Credit conversions to the sessions that led to them, under six attribution models.",
+        Updates(("sessions", "conversions")),
+    ),
+    "retention": DagSpec(
+        "Activity and purchase retention cohorts by day, week and month.",
+        Updates(("unique_events", "conversions")),
+    ),
+    "campaign": DagSpec(
+        "campaign_performance per day, source, medium and campaign, with attributed revenue.",
+        Updates(("attribution",)),
+    ),
+    "derived_views": DagSpec(
+        "Re-create the SQL views users keep in CDPFLOW_HOME over the marts.",
+        Updates(tuple(MARTS), any_of=True),
     ),
     "compression": DagSpec(
         "Rewrite closed partitions' small files into few sorted ones.",
@@ -87,8 +130,8 @@ def build_dag(dag_id: str) -> Any:
     spec = SPECS[dag_id]
     settings = airflow_settings()
     schedule: Any
-    if isinstance(spec.schedule, tuple):
-        schedule = [Asset(name) for name in spec.schedule]
+    if isinstance(spec.schedule, Updates):
+        schedule = spec.schedule.condition()
     else:
         schedule = spec.schedule(settings)
     start = settings.airflow_start_date
@@ -110,25 +153,52 @@ def build_dag(dag_id: str) -> Any:
         default_args=default_args,
         tags=["cdpflow"],
     ) as dag:
-
-        @task(task_id=dag_id, outlets=[Asset(name) for name in spec.produces])
-        def run_job() -> str:
-            return run_job_in_task(dag_id)
-
-        run_job()
+        models = models_of(dag_id)
+        if models:
+            add_model_tasks(dag_id, models)
+        else:
+            outlets = [Asset(name) for name in spec.produces]
+            task(task_id=dag_id, outlets=outlets)(run_job_in_task)(dag_id)
     return dag
 
 
-def run_job_in_task(dag_id: str) -> str:
-    """Run the job with fresh settings; a TerminalError fails the task without retries."""
-    from airflow.exceptions import AirflowFailException
+def add_model_tasks(dag_id: str, models: list[Model]) -> None:
+    """One task per dbt model (`models` upstream first), downstream of the models it refs."""
+    from airflow.sdk import Asset, task
+
+    tasks: dict[str, Any] = {}
+    for model in models:
+        tasks[model.name] = task(
+            task_id=model.name,
+            outlets=[Asset(model.name)] if model.name in MARTS else [],
+            doc_md=model_doc(model),
+        )(run_job_in_task)(dag_id, model.name)
+        for ref in model.refs:
+            if ref in tasks:
+                tasks[ref] >> tasks[model.name]
+
+
+def model_doc(model: Model) -> str:
+    published = f", then publishes lake table `{model.name}`" if model.name in MARTS else ""
+    return (
+        f"`dbt build --select {model.name}`: the {model.layer} model and its dbt tests{published}."
+    )
+
+
+def run_job_in_task(dag_id: str, model: str | None = None) -> str:
+    """Run the job (only dbt model `model` when given) with fresh settings; a TerminalError,
+    such as a failed dbt test, fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
 
     from cdpflow.airflow.connections import job_options
 
     job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
     settings = airflow_settings()
+    options = job_options(dag_id, settings)
+    if model is not None:
+        options["models"] = [model]
     try:
-        result = job.run(settings, Interval(), **job_options(dag_id, settings))
+        result = job.run(settings, Interval(), **options)
     except TerminalError as err:
         raise AirflowFailException(str(err)) from err
     summary = str(result.summary())
