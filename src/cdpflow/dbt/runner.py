@@ -55,7 +55,8 @@ class DbtBuildFailed(TerminalError):
         listed = "; ".join(f"{n.kind} `{n.name}` {n.status}: {n.message}" for n in failed)
         super().__init__(
             f"dbt build failed: {listed or detail}. Models downstream of it were not built and "
-            "nothing was published to the lake; fix the cause and re-run."
+            "nothing was published to the lake; fix the cause and re-run (after an upgrade "
+            "that changed a model's columns, once with --full-rebuild)."
         )
 
 

@@ -57,7 +57,11 @@ class DuckDBWarehouse:
     # -- sources ----------------------------------------------------------------------------
 
     def has_table(self, name: str) -> bool:
-        query = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?"
+        query = """SELECT count(*) FROM (
+                       SELECT table_name AS name FROM duckdb_tables() WHERE schema_name = 'main'
+                       UNION ALL
+                       SELECT view_name FROM duckdb_views() WHERE schema_name = 'main')
+                   WHERE name = ?"""
         row = self.con.execute(query, [name]).fetchone()
         return bool(row and row[0])
 
