@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -85,12 +84,8 @@ def add_events(settings: Settings, rows: Iterable[Mapping[str, Any]]) -> None:
             [{c: r.get(c) for c in CORE_SCHEMA.names} for r in day_rows], CORE_SCHEMA
         )
         rel = f"event_date={day}/part-{uuid.uuid4().hex[:12]}.parquet"
-        path = Path(lake.full(f"core_events/{rel}"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
-        added.append(
-            DataFile(rel, table.num_rows, path.stat().st_size, "test", {"event_date": day})
-        )
+        size = _write(lake, f"core_events/{rel}", table)
+        added.append(DataFile(rel, table.num_rows, size, "test", {"event_date": day}))
     tables.commit(
         "core_events",
         tables.current("core_events"),
@@ -120,14 +115,20 @@ def set_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, 
     ]
     table = pa.Table.from_pylist(rows, IDENTITIES)
     rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
-    path = Path(lake.full(f"identities/{rel}"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    size = _write(lake, f"identities/{rel}", table)
     tables.commit(
         "identities",
         tables.current("identities"),
         operation="test",
-        add=[DataFile(rel, table.num_rows, path.stat().st_size)],
+        add=[DataFile(rel, table.num_rows, size)],
         remove=lambda f: True,
         columns=sql_columns(IDENTITIES),
     )
+
+
+def _write(lake: Lake, rel: str, table: pa.Table) -> int:
+    """Write a Parquet file into the lake, local or not; returns its size."""
+    lake.makedirs(rel.rsplit("/", 1)[0])
+    with lake.open(rel, "wb") as handle:
+        pq.write_table(table, handle)
+    return lake.size(rel)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from analytics_support import add_events, event, set_identities
 from conftest import LATER
 
 from cdpflow.engine import open_engine
+from cdpflow.jobs import events_unified_view
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
@@ -49,3 +51,26 @@ def test_events_incremental_on_an_fsspec_lake(tmp_path: Path, memory_lake_url: s
     finally:
         engine.close()
     assert rows == [{"n": 3}]
+
+
+def test_analytics_models_on_an_fsspec_lake(tmp_path: Path, memory_lake_url: str) -> None:
+    settings = load_settings(env={"CDPFLOW_LAKE_URL": memory_lake_url}, home=tmp_path)
+    set_identities(settings, {"P": [("anonymous_id", "a")]})
+    add_events(
+        settings,
+        [
+            event("e1", "2026-11-20 13:00:00", anonymous_id="a", path="/"),
+            event("e2", "2026-11-20 13:10:00", anonymous_id="a", path="/cart"),
+        ],
+    )
+    events_unified_view.run(settings)
+    lake = Lake(settings.lake_url)
+    engine = open_engine(settings, lake)
+    try:
+        rows = engine.query("SELECT * FROM sessions", TableStore(lake)).to_pylist()
+    finally:
+        engine.close()
+    assert [(r["global_user_id"], r["event_count"], r["exit_page"]) for r in rows] == [
+        ("P", 2, "/cart")
+    ]
+    assert not (tmp_path / "lake").exists()
