@@ -347,3 +347,22 @@ def test_attribution_before_the_unified_view_names_the_job_to_run(tmp_path: Path
     settings = load_settings(env={}, home=tmp_path / "home")
     with pytest.raises(Exception, match="cdpflow run events_unified_view"):
         attribution.run(settings)
+
+
+@pytest.mark.parametrize(("honour", "sessions"), [("true", 2), ("false", 1)])
+def test_the_trackers_session_id_splits_sessions_when_honoured(
+    tmp_path: Path, honour: str, sessions: int
+) -> None:
+    settings = load_settings(env={"CDPFLOW_SESSION_USE_TRACKER_ID": honour}, home=tmp_path / "home")
+    set_identities(settings, {"P": [("anonymous_id", "b")]})
+    add_events(
+        settings,
+        [
+            event("a", "2024-03-04 10:00:00", anonymous_id="b", session_id="1709546400000"),
+            event("c", "2024-03-04 10:05:00", anonymous_id="b", session_id="1709546700000"),
+        ],
+    )
+    events_unified_view.run(settings)
+    rows = lake_query(settings, "SELECT tracker_session_id FROM sessions ORDER BY started_at")
+    assert len(rows) == sessions
+    assert rows[0]["tracker_session_id"] == "1709546400000"
