@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from analytics_support import add_events, event, purchase, set_identities
 
 from cdpflow.dbt.runner import DbtBuildFailed
 from cdpflow.engine import open_engine
-from cdpflow.jobs import attribution, campaign, events_unified_view, retention
+from cdpflow.jobs import attribution, campaign, compression, events_unified_view, retention
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
@@ -286,6 +287,45 @@ def test_a_rerun_with_nothing_new_rewrites_nothing(settings: Settings) -> None:
     result = events_unified_view.run(settings)
     assert result.published["sessions"][1] == 0 and result.published["unique_events"][1] == 0
     assert tables.get("sessions").version == before
+
+
+def test_an_hourly_run_writes_only_the_days_it_changed(settings: Settings) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "x")], "Q": [("anonymous_id", "y")]})
+    add_events(
+        settings,
+        [
+            event("a", "2024-03-04 10:00:00", anonymous_id="x"),
+            event("b", "2024-03-05 10:00:00", anonymous_id="x"),
+        ],
+    )
+    events_unified_view.run(settings)
+    # device x comes back on a new day, and y appears on an old one
+    add_events(
+        settings,
+        [
+            event("c", "2024-03-06 10:00:00", anonymous_id="x"),
+            event("d", "2024-03-04 12:00:00", anonymous_id="y"),
+        ],
+    )
+    result = events_unified_view.run(settings)
+    # x's stored sessions came out the same: only the new rows are written, one file a day
+    assert result.published["sessions"] == (4, 2)
+    assert result.published["unique_events"] == (4, 2)
+    snapshot = TableStore(Lake(settings.lake_url)).get("sessions")
+    files = sorted((f.partition["session_date"], f.rows) for f in snapshot.files)
+    assert files == [("2024-03-04", 1), ("2024-03-04", 1), ("2024-03-05", 1), ("2024-03-06", 1)]
+    sessions = lake_query(settings, "SELECT anonymous_id, session_date FROM sessions ORDER BY 2, 1")
+    assert [(r["anonymous_id"], str(r["session_date"])) for r in sessions] == [
+        ("x", "2024-03-04"),
+        ("y", "2024-03-04"),
+        ("x", "2024-03-05"),
+        ("x", "2024-03-06"),
+    ]
+    # compression merges the day's files; the next run still finds nothing to write
+    compression.run(settings, now=datetime(2030, 1, 1, tzinfo=UTC))
+    compacted = TableStore(Lake(settings.lake_url)).get("sessions")
+    assert len(compacted.files) == 3 and compacted.rows == 4
+    assert events_unified_view.run(settings).published["sessions"] == (4, 0)
 
 
 def test_a_failing_dbt_test_fails_the_run_and_publishes_nothing(settings: Settings) -> None:

@@ -68,7 +68,7 @@ class AnalyticsResult:
             + f", {self.seconds:.1f}s"
         ]
         for mart, (rows, files) in self.published.items():
-            lines.append(f"  {mart}: {rows:,} rows ({files} file(s) rewritten)")
+            lines.append(f"  {mart}: {rows:,} rows ({files} file(s) written)")
         return "\n".join(lines)
 
 
@@ -206,14 +206,18 @@ def _check_upstream(job: str, chosen: Sequence[str], exists: Callable[[str], boo
 def _publish(
     settings: Settings, tables: TableStore, wh: Warehouse, mart: str, batch_id: int
 ) -> tuple[int, int]:
-    """Commit a new version of the mart's lake table; returns (rows, files written)."""
+    """Commit a new version of the mart's lake table; returns (rows, files written).
+
+    A day partition whose stored rows are all still there unchanged only gains a file with its
+    new rows; one that lost or changed rows is rewritten; the others are left alone.
+    """
     column = MARTS[mart]
     base = tables.current(mart)
     staging = settings.work_dir / "analytics" / "publish" / uuid.uuid4().hex
     try:
+        rewrite: set[str] | None = None  # None: the whole table
         if column is None:
             written = wh.export(mart, staging)
-            changed = None
         else:
             since = int(base.properties.get("batch_id", -1)) if base else -1
             counts = wh.partition_counts(mart, column, since)
@@ -221,11 +225,20 @@ def _publish(
             for f in base.files if base else ():
                 key = f.partition.get(column, "")
                 stored[key] = stored.get(key, 0) + f.rows
-            changed = {v for v, (total, new) in counts.items() if new or stored.get(v) != total}
-            changed |= set(stored) - set(counts)
-            if not changed and base is not None:
+            rewrite = {v for v, (total, new) in counts.items() if stored.get(v, 0) != total - new}
+            rewrite |= set(stored) - set(counts)
+            append = {v for v, (_, new) in counts.items() if new and v not in rewrite}
+            if not rewrite and not append and base is not None:
                 return base.rows, 0
-            written = wh.export(mart, staging, partition_by=column, values=sorted(changed))
+            written = wh.export(
+                mart, staging / "rewrite", partition_by=column, values=sorted(rewrite)
+            ) + wh.export(
+                mart,
+                staging / "append",
+                partition_by=column,
+                values=sorted(append),
+                since_batch=since,
+            )
         added = []
         for local, rows, partition in written:
             prefix = f"{column}={partition}/" if column else ""
@@ -234,12 +247,13 @@ def _publish(
             tables.lake.put(local, f"{mart}/{rel}")
             where = {column: partition} if column else {}
             added.append(DataFile(rel, rows, size, f"batch:{batch_id}", where))
+        replaced = rewrite
         snapshot = tables.commit(
             mart,
             base,
             operation=f"dbt:{mart}",
             add=added,
-            remove=lambda f: changed is None or f.partition.get(column or "") in changed,
+            remove=lambda f: replaced is None or f.partition.get(column or "") in replaced,
             columns=wh.columns(mart),
             properties={"batch_id": batch_id},
         )

@@ -149,8 +149,10 @@ class Warehouse(Protocol):
         *,
         partition_by: str | None = None,
         values: Sequence[str] = (),
+        since_batch: int | None = None,
     ) -> list[tuple[Path, int, str]]:
-        """A model's rows (those of partitions `values`) as local Parquet files."""
+        """A model's rows (those of partitions `values`; written after `since_batch`) as local
+        Parquet files."""
         ...
 
     def close(self) -> None: ...

@@ -50,6 +50,10 @@ class DuckDBWarehouse:
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.batches "
             "(batch_id BIGINT, finished_at TIMESTAMPTZ)"
         )
+        self.con.execute(  # written by the models' post-hooks (macros/stamp_batch.sql)
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_builds "
+            "(model VARCHAR, batch_id BIGINT, built_at TIMESTAMPTZ)"
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -137,13 +141,17 @@ class DuckDBWarehouse:
         *,
         partition_by: str | None = None,
         values: Sequence[str] = (),
+        since_batch: int | None = None,
     ) -> list[tuple[Path, int, str]]:
         """Write a model's rows as Parquet under `out_dir`: all of them in one file, or, with
-        `partition_by`, those whose column is one of `values`, one file per value. Returns
-        (file, rows, partition value or "") per file; none for no rows."""
+        `partition_by`, those whose column is one of `values`, one file per value; with
+        `since_batch`, only rows written by later runs. Returns (file, rows, partition value or
+        "") per file; none for no rows."""
         out_dir.mkdir(parents=True, exist_ok=True)
         columns = ", ".join(quote(c) for c, _ in self.columns(model))
         options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+        # flush partitioned writes in row-group sized pieces instead of many small ones
+        self.con.execute("SET partitioned_write_flush_threshold = 122880")
         if partition_by is None:
             target = out_dir / "part.parquet"
             self.con.execute(
@@ -155,10 +163,11 @@ class DuckDBWarehouse:
             if not values:
                 return []
             col = quote(partition_by)
+            newer = "" if since_batch is None else f"AND _batch_id > {int(since_batch)}"
             self.con.execute(
                 f"""COPY (SELECT {columns}, CAST({col} AS VARCHAR) AS _part
                           FROM main.{quote(model)} WHERE CAST({col} AS VARCHAR) IN
-                          (SELECT unnest($1::VARCHAR[])))
+                          (SELECT unnest($1::VARCHAR[])) {newer})
                     TO {literal(str(out_dir))} ({options}, PARTITION_BY (_part),
                     FILENAME_PATTERN 'part-{{uuid}}')""",
                 [list(values)],
@@ -190,7 +199,9 @@ class DuckDBWarehouse:
             "type": "duckdb",
             "path": str(self.path),
             "threads": 1,
-            "settings": _config(self.settings),
+            # set once when the database opens: dbt-duckdb re-applies `settings` on every
+            # cursor, and DuckDB refuses a new temp directory once it has spilled there
+            "config_options": _config(self.settings),
         }
         if not self.lake.is_local:
             fs = self.lake.fs

@@ -28,9 +28,14 @@ from cdpflow.settings import Settings
 log = logging.getLogger(__name__)
 
 # table -> (sort column, the job whose lock guards writes to it)
+# table -> (sort order of its compacted files, the lock its writer holds)
 COMPACTED_TABLES = {
     CORE_EVENTS: ("event_time", "events_incremental"),
     QUARANTINE_EVENTS: ("received_at", "events_incremental"),
+    # hourly analytics runs add a file a day they touch (see cdpflow.dbt.build)
+    "unique_events": ("event_time", "analytics"),
+    "sessions": ("started_at", "analytics"),
+    "page_views": ("viewed_at", "analytics"),
 }
 
 

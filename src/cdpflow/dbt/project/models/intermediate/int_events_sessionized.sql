@@ -4,6 +4,7 @@
         unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
+        post_hook="{{ record_build() }}",
     )
 }}
 -- One row per activity event (page, screen, track) of a device (anonymous_id) with the session
@@ -16,7 +17,7 @@
 -- late event lands in the right session however late it arrives.
 with
 
-events as (
+events as not materialized (
 
     select * from {{ ref('unique_events') }}
     where event_type in ('page', 'screen', 'track')
@@ -24,9 +25,17 @@ events as (
     {% if is_incremental() %}
         and anonymous_id in (
             select anonymous_id from {{ ref('unique_events') }}
-            where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
+            where {{ written_since_last_build() }}
         )
     {% endif %}
+
+),
+
+-- the windows run over four narrow columns; the wide ones join back once at the end (sorting
+-- wide rows spills the whole table to disk)
+timeline as (
+
+    select event_id, anonymous_id, event_time, tracker_session_id from events
 
 ),
 
@@ -36,7 +45,7 @@ ordered as (
         *,
         lag(event_time) over device_timeline as previous_event_time,
         lag(tracker_session_id) over device_timeline as previous_tracker_session_id
-    from events
+    from timeline
     window device_timeline as (partition by anonymous_id order by event_time, event_id)
 
 ),
@@ -62,22 +71,12 @@ visits as (
 
     select
         *,
-        sum(is_visit_start) over (
-            partition by anonymous_id order by event_time, event_id rows unbounded preceding
-        ) as visit_number
+        sum(is_visit_start) over so_far as visit_number,
+        max(case when is_visit_start = 1 then event_time end) over so_far as visit_started_at
     from visit_starts
-
-),
-
-capped as (
-
-    select
-        *,
-        floor(
-            epoch(event_time - min(event_time) over (partition by anonymous_id, visit_number))
-            / ({{ var('session_max_hours') }} * 3600)
-        ) as cap_part
-    from visits
+    window so_far as (
+        partition by anonymous_id order by event_time, event_id rows unbounded preceding
+    )
 
 ),
 
@@ -85,46 +84,64 @@ numbered as (
 
     select
         *,
-        dense_rank() over (partition by anonymous_id order by visit_number, cap_part)
-            as session_number
-    from capped
+        dense_rank() over (
+            partition by anonymous_id
+            order by
+                visit_number,
+                floor(
+                    epoch(event_time - visit_started_at)
+                    / ({{ var('session_max_hours') }} * 3600)
+                )
+        ) as session_number
+    from visits
+
+),
+
+sessionized as (
+
+    select
+        event_id,
+        session_number,
+        'ss_' || md5(
+            anonymous_id || ':' || first_value(event_id) over (
+                partition by anonymous_id, session_number order by event_time, event_id
+            )
+        )[:24] as session_id
+    from numbered
 
 ),
 
 final as (
 
     select
-        'ss_' || md5(
-            anonymous_id || ':' || first_value(event_id) over (
-                partition by anonymous_id, session_number order by event_time, event_id
-            )
-        )[:24] as session_id,
-        session_number,
-        event_id,
-        anonymous_id,
-        global_user_id,
-        event_time,
-        event_type,
-        event_name,
-        url,
-        path,
-        referrer,
-        page_title,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_term,
-        utm_content,
-        gclid,
-        fbclid,
-        msclkid,
-        ttclid,
-        tracker_session_id,
-        order_id,
-        revenue,
-        {{ is_conversion('event_name') }} as is_conversion,
+        sessionized.session_id,
+        sessionized.session_number,
+        events.event_id,
+        events.anonymous_id,
+        events.global_user_id,
+        events.event_time,
+        events.event_type,
+        events.event_name,
+        events.url,
+        events.path,
+        events.referrer,
+        events.page_title,
+        events.utm_source,
+        events.utm_medium,
+        events.utm_campaign,
+        events.utm_term,
+        events.utm_content,
+        events.gclid,
+        events.fbclid,
+        events.msclkid,
+        events.ttclid,
+        events.tracker_session_id,
+        events.order_id,
+        events.revenue,
+        {{ is_conversion('events.event_name') }} as is_conversion,
         cast({{ env_var('CDPFLOW_BATCH_ID', '0') }} as bigint) as _batch_id
-    from numbered
+    from events
+    inner join sessionized on sessionized.event_id = events.event_id
 
 )
 

@@ -4,6 +4,7 @@
         unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
+        post_hook="{{ record_build() }}",
     )
 }}
 -- One row per page or screen view, with the time until the next view in the same session (null
@@ -14,7 +15,7 @@ session_events as (
 
     select * from {{ ref('int_events_sessionized') }}
     {% if is_incremental() %}
-    where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
+    where {{ written_since_last_build() }}
     {% endif %}
 
 ),
@@ -51,10 +52,9 @@ final as (
         referrer,
         epoch(next_view_at - event_time) as time_on_page_seconds,
         next_view_at is null as is_exit,
-        cast(event_time as date) as event_date,
-        _batch_id
+        cast(event_time as date) as event_date
     from timed
 
 )
 
-select * from final
+{{ stamp_batch('final', 'event_id') }}

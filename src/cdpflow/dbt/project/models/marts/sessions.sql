@@ -4,6 +4,7 @@
         unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
+        post_hook="{{ record_build() }}",
     )
 }}
 -- One row per session: a device's visit, with where it came from and what it was worth.
@@ -13,7 +14,7 @@ session_events as (
 
     select * from {{ ref('int_events_sessionized') }}
     {% if is_incremental() %}
-    where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
+    where {{ written_since_last_build() }}
     {% endif %}
 
 ),
@@ -62,8 +63,7 @@ aggregated as (
         first(fbclid order by event_time, event_id) as fbclid,
         first(msclkid order by event_time, event_id) as msclkid,
         first(ttclid order by event_time, event_id) as ttclid,
-        first(tracker_session_id order by event_time, event_id) as tracker_session_id,
-        any_value(_batch_id) as _batch_id
+        first(tracker_session_id order by event_time, event_id) as tracker_session_id
     from session_events
     group by session_id, anonymous_id
 
@@ -121,11 +121,10 @@ final as (
         coalesce(order_totals.conversions, 0) as conversions,
         coalesce(order_totals.revenue, 0) as revenue,
         tracker_session_id,
-        cast(started_at as date) as session_date,
-        _batch_id
+        cast(started_at as date) as session_date
     from attributed
     left join order_totals on order_totals.session_id = attributed.session_id
 
 )
 
-select * from final
+{{ stamp_batch('final', 'session_id') }}

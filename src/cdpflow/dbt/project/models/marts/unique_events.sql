@@ -11,7 +11,7 @@
 -- here competes with the new ones, and rows whose person merged away are resolved again.
 with
 
-pending as (
+pending as not materialized (
 
     select {{ event_columns() }} from {{ ref('stg_lake__pending_events') }}
 
@@ -32,7 +32,7 @@ merges as (
 
 {% if is_incremental() %}
 
-stored as (
+stored as not materialized (
 
     select {{ event_columns() }} from {{ this }}
     where event_id in (select event_id from pending)
@@ -41,7 +41,7 @@ stored as (
 
 ),
 
-candidates as (
+candidates as not materialized (
 
     select * from pending
     union all
@@ -51,7 +51,7 @@ candidates as (
 
 {% else %}
 
-candidates as (
+candidates as not materialized (
 
     select * from pending
 
@@ -59,66 +59,76 @@ candidates as (
 
 {% endif %}
 
-deduplicated as (
+-- only ids with several copies go through the window: sorting all rows, wide as they are,
+-- would spill the whole table to disk
+copied as (
 
-    select *
-    from candidates
+    select event_id from candidates group by event_id having count(*) > 1
+
+),
+
+deduplicated as not materialized (
+
+    select * from candidates
+    where event_id not in (select event_id from copied)
+    union all
+    select * from candidates
+    where event_id in (select event_id from copied)
     qualify row_number() over (
         partition by event_id order by received_at, event_time, source, anonymous_id
     ) = 1
 
 ),
 
--- the person of an event: through its user_id, else its email, else its device; identifiers
--- held out of merges (a device shared by many logins) are used only when nothing else is
-resolved as (
+-- the person of each combination of identifiers (far fewer than events): through the user_id,
+-- else the email, else the device; identifiers held out of merges (a device shared by many
+-- logins) are used only when nothing else is
+identifier_sets as (
+
+    select distinct user_id, email, anonymous_id from deduplicated
+
+),
+
+people as (
 
     select
-        deduplicated.*,
+        identifier_sets.*,
         coalesce(
+            case when not by_user.held_out then by_user.global_user_id end,
+            case when not by_email.held_out then by_email.global_user_id end,
+            case when not by_device.held_out then by_device.global_user_id end,
             by_user.global_user_id,
             by_email.global_user_id,
-            by_device.global_user_id,
-            held_by_user.global_user_id,
-            held_by_email.global_user_id,
-            held_by_device.global_user_id
+            by_device.global_user_id
         ) as global_user_id
-    from deduplicated
+    from identifier_sets
     left join identities as by_user
         on by_user.identifier_type = 'user_id'
-        and by_user.identifier_value = deduplicated.user_id
-        and not by_user.held_out
+        and by_user.identifier_value = identifier_sets.user_id
     left join identities as by_email
         on by_email.identifier_type = 'email'
-        and by_email.identifier_value = deduplicated.email
-        and not by_email.held_out
+        and by_email.identifier_value = identifier_sets.email
     left join identities as by_device
         on by_device.identifier_type = 'anonymous_id'
-        and by_device.identifier_value = deduplicated.anonymous_id
-        and not by_device.held_out
-    left join identities as held_by_user
-        on held_by_user.identifier_type = 'user_id'
-        and held_by_user.identifier_value = deduplicated.user_id
-        and held_by_user.held_out
-    left join identities as held_by_email
-        on held_by_email.identifier_type = 'email'
-        and held_by_email.identifier_value = deduplicated.email
-        and held_by_email.held_out
-    left join identities as held_by_device
-        on held_by_device.identifier_type = 'anonymous_id'
-        and held_by_device.identifier_value = deduplicated.anonymous_id
-        and held_by_device.held_out
+        and by_device.identifier_value = identifier_sets.anonymous_id
+
+),
+
+resolved as (
+
+    select deduplicated.*, people.global_user_id
+    from deduplicated
+    left join people
+        on people.anonymous_id is not distinct from deduplicated.anonymous_id
+        and people.user_id is not distinct from deduplicated.user_id
+        and people.email is not distinct from deduplicated.email
 
 ),
 
 final as (
 
-    select
-        {{ event_columns() }},
-        global_user_id,
-        cast({{ env_var('CDPFLOW_BATCH_ID', '0') }} as bigint) as _batch_id
-    from resolved
+    select {{ event_columns() }}, global_user_id from resolved
 
 )
 
-select * from final
+{{ stamp_batch('final', 'event_id') }}

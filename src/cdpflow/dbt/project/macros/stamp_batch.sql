@@ -1,0 +1,40 @@
+{#
+  Select `rows` (a CTE without _batch_id) with the run's batch id on rows that are new or
+  changed; in an incremental run a row equal to its stored version (same `key`, same values)
+  keeps the stored batch id. Publishing rewrites only what carries a newer batch id, so a device
+  recomputed whole does not rewrite the days on which nothing changed.
+#}
+{% macro stamp_batch(rows, key) -%}
+    {%- set batch = "cast(" ~ env_var('CDPFLOW_BATCH_ID', '0') ~ " as bigint)" -%}
+    {%- if is_incremental() %}
+    select
+        fingerprinted.* exclude (_fingerprint),
+        case
+            when stored._fingerprint = fingerprinted._fingerprint then stored._batch_id
+            else {{ batch }}
+        end as _batch_id
+    from (select *, hash(*columns(*)) as _fingerprint from {{ rows }}) as fingerprinted
+    left join (
+        select {{ key }}, _batch_id, hash(*columns(* exclude (_batch_id))) as _fingerprint
+        from {{ this }}
+        where {{ key }} in (select {{ key }} from {{ rows }})
+    ) as stored
+        on stored.{{ key }} = fingerprinted.{{ key }}
+    {%- else %}
+    select *, {{ batch }} as _batch_id from {{ rows }}
+    {%- endif %}
+{%- endmacro %}
+
+{# Rows of an upstream model written since this model last built successfully. #}
+{% macro written_since_last_build() -%}
+    _batch_id > (
+        select coalesce(max(batch_id), -1) from cdpflow_state.model_builds
+        where model = '{{ this.identifier }}'
+    )
+{%- endmacro %}
+
+{# post_hook: remember this run's batch as the model's last successful build. #}
+{% macro record_build() -%}
+    insert into cdpflow_state.model_builds
+    values ('{{ this.identifier }}', cast({{ env_var('CDPFLOW_BATCH_ID', '0') }} as bigint), now())
+{%- endmacro %}
