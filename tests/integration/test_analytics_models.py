@@ -406,3 +406,21 @@ def test_the_trackers_session_id_splits_sessions_when_honoured(
     rows = lake_query(settings, "SELECT tracker_session_id FROM sessions ORDER BY started_at")
     assert len(rows) == sessions
     assert rows[0]["tracker_session_id"] == "1709546400000"
+
+
+def test_a_changed_session_setting_rebuilds_the_sessions(settings: Settings) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "x")]})
+    add_events(
+        settings,
+        [
+            event("a", "2024-03-04 10:00:00", anonymous_id="x"),
+            event("b", "2024-03-04 10:25:00", anonymous_id="x"),
+        ],
+    )
+    events_unified_view.run(settings)
+    assert len(lake_query(settings, "SELECT * FROM sessions")) == 1
+    shorter = load_settings(env={"CDPFLOW_SESSION_TIMEOUT_MINUTES": "20"}, home=settings.home)
+    result = events_unified_view.run(shorter)
+    assert result.full_refresh
+    assert len(lake_query(shorter, "SELECT * FROM sessions")) == 2
+    assert not events_unified_view.run(shorter).full_refresh

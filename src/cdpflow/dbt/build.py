@@ -11,6 +11,7 @@ as the warehouse file has one writer.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
@@ -21,7 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdpflow.dbt.models import models_of, project_models
+import orjson
+
+from cdpflow.dbt.models import PROJECT_DIR, models_of, project_models
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
 from cdpflow.engine import Warehouse, open_warehouse
 from cdpflow.errors import TerminalError, TransientError
@@ -138,6 +141,14 @@ def build(
     with analytics_lock(settings):
         warehouse = open_warehouse(settings, lake, path)
         try:
+            code = {name: code_hash(name, settings) for name in chosen}
+            stored = warehouse.code_hashes()
+            # a model whose SQL, macros or settings changed (an upgrade, a new session timeout)
+            # is rebuilt from scratch, with the models built with it
+            changed = sorted(m for m in chosen if stored.get(m) != code[m])
+            if changed and stored:
+                log.info("rebuilding from scratch: %s changed since built", ", ".join(changed))
+            full_rebuild = full_rebuild or bool(changed)
             full = full_rebuild or not warehouse.has_table(FOLDING_MODEL)
             result.full_refresh = full and FOLDING_MODEL in chosen
             _check_upstream(job, chosen, warehouse.has_table)
@@ -183,10 +194,23 @@ def build(
                 if mart in MARTS:
                     result.published[mart] = _publish(settings, tables, warehouse, mart, batch_id)
             warehouse.record_batch(batch_id)
+            warehouse.record_code(code)
         finally:
             warehouse.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def code_hash(model: str, settings: Settings) -> str:
+    """Fingerprint of what a model's rows depend on besides data: its SQL, every macro, the
+    project file and the settings passed as vars."""
+    digest = hashlib.sha256()
+    files = [PROJECT_DIR / "dbt_project.yml", *sorted((PROJECT_DIR / "macros").glob("*.sql"))]
+    files += sorted((PROJECT_DIR / "models").rglob(f"{model}.sql"))
+    for path in files:
+        digest.update(path.read_bytes())
+    digest.update(orjson.dumps(dbt_vars(settings), option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()[:16]
 
 
 def _check_upstream(job: str, chosen: Sequence[str], exists: Callable[[str], bool]) -> None:

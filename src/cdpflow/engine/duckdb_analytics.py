@@ -50,6 +50,10 @@ class DuckDBWarehouse:
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.batches "
             "(batch_id BIGINT, finished_at TIMESTAMPTZ)"
         )
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_code "
+            "(model VARCHAR PRIMARY KEY, code_hash VARCHAR)"
+        )
         self.con.execute(  # written by the models' post-hooks (macros/stamp_batch.sql)
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_builds "
             "(model VARCHAR, batch_id BIGINT, built_at TIMESTAMPTZ)"
@@ -149,7 +153,7 @@ class DuckDBWarehouse:
         "") per file; none for no rows."""
         out_dir.mkdir(parents=True, exist_ok=True)
         columns = ", ".join(quote(c) for c, _ in self.columns(model))
-        options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+        options = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
         # flush partitioned writes in row-group sized pieces instead of many small ones
         self.con.execute("SET partitioned_write_flush_threshold = 122880")
         if partition_by is None:
@@ -189,6 +193,16 @@ class DuckDBWarehouse:
         row = self.con.execute(f"SELECT max(batch_id) FROM {STATE_SCHEMA}.batches").fetchone()
         last = int(row[0]) if row and row[0] is not None else 0
         return max(int(time.time() * 1000), last + 1)
+
+    def code_hashes(self) -> dict[str, str]:
+        """model -> fingerprint of the code and settings it was last built with."""
+        rows = self.con.execute(f"SELECT model, code_hash FROM {STATE_SCHEMA}.model_code")
+        return dict(rows.fetchall())
+
+    def record_code(self, hashes: dict[str, str]) -> None:
+        self.con.executemany(
+            f"INSERT OR REPLACE INTO {STATE_SCHEMA}.model_code VALUES (?, ?)", list(hashes.items())
+        )
 
     def record_batch(self, batch_id: int) -> None:
         self.con.execute(f"INSERT INTO {STATE_SCHEMA}.batches VALUES (?, now())", [batch_id])

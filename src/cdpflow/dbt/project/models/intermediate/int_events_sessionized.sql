@@ -35,7 +35,7 @@ events as not materialized (
 -- wide rows spills the whole table to disk)
 timeline as (
 
-    select event_id, anonymous_id, event_time, tracker_session_id from events
+    select event_id, anonymous_id, event_time, event_type, tracker_session_id from events
 
 ),
 
@@ -97,17 +97,32 @@ numbered as (
 
 ),
 
+first_events as (
+
+    select
+        event_id,
+        session_number,
+        first_value(event_id) over session_timeline as first_event_id,
+        -- for page and screen views: when the session's next view came (time on page)
+        lead(case when event_type in ('page', 'screen') then event_time end ignore nulls)
+            over session_timeline as next_view_at,
+        anonymous_id
+    from numbered
+    window session_timeline as (
+        partition by anonymous_id, session_number order by event_time, event_id
+    )
+
+),
+
 sessionized as (
 
     select
         event_id,
         session_number,
-        'ss_' || md5(
-            anonymous_id || ':' || first_value(event_id) over (
-                partition by anonymous_id, session_number order by event_time, event_id
-            )
-        )[:24] as session_id
-    from numbered
+        'ss_' || md5(anonymous_id || ':' || first_event_id)[:24] as session_id,
+        event_id = first_event_id as is_session_start,
+        next_view_at
+    from first_events
 
 ),
 
@@ -116,6 +131,8 @@ final as (
     select
         sessionized.session_id,
         sessionized.session_number,
+        sessionized.is_session_start,
+        sessionized.next_view_at,
         events.event_id,
         events.anonymous_id,
         events.global_user_id,

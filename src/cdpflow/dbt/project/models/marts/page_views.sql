@@ -26,16 +26,6 @@ views as (
 
 ),
 
-timed as (
-
-    select
-        *,
-        lead(event_time) over (partition by session_id order by event_time, event_id)
-            as next_view_at
-    from views
-
-),
-
 final as (
 
     select
@@ -53,7 +43,7 @@ final as (
         epoch(next_view_at - event_time) as time_on_page_seconds,
         next_view_at is null as is_exit,
         cast(event_time as date) as event_date
-    from timed
+    from views
 
 )
 

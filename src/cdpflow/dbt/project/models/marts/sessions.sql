@@ -37,35 +37,54 @@ order_totals as (
 
 ),
 
-aggregated as (
+-- the landing event carries the session's traffic source
+landings as (
+
+    select
+        session_id,
+        url as landing_url,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_term,
+        utm_content,
+        gclid,
+        fbclid,
+        msclkid,
+        ttclid,
+        tracker_session_id
+    from session_events
+    where is_session_start
+
+),
+
+totals as (
 
     select
         session_id,
         anonymous_id,
-        first(global_user_id order by global_user_id is null, event_time, event_id)
-            as global_user_id,
+        -- the person of the session's first event that has one
+        arg_min(global_user_id, event_time) as global_user_id,
         min(event_time) as started_at,
         max(event_time) as ended_at,
         count(*) as event_count,
         count(*) filter (where event_type in ('page', 'screen')) as page_views,
-        first(coalesce(path, url) order by event_time, event_id)
+        -- keyed by time alone: a struct key (time, event_id) makes these several times slower
+        arg_min(coalesce(path, url), event_time)
             filter (where event_type in ('page', 'screen')) as landing_page,
-        last(coalesce(path, url) order by event_time, event_id)
-            filter (where event_type in ('page', 'screen')) as exit_page,
-        first(url order by event_time, event_id) as landing_url,
-        first(referrer order by event_time, event_id) as referrer,
-        first(utm_source order by event_time, event_id) as utm_source,
-        first(utm_medium order by event_time, event_id) as utm_medium,
-        first(utm_campaign order by event_time, event_id) as utm_campaign,
-        first(utm_term order by event_time, event_id) as utm_term,
-        first(utm_content order by event_time, event_id) as utm_content,
-        first(gclid order by event_time, event_id) as gclid,
-        first(fbclid order by event_time, event_id) as fbclid,
-        first(msclkid order by event_time, event_id) as msclkid,
-        first(ttclid order by event_time, event_id) as ttclid,
-        first(tracker_session_id order by event_time, event_id) as tracker_session_id
+        arg_max(coalesce(path, url), event_time)
+            filter (where event_type in ('page', 'screen')) as exit_page
     from session_events
     group by session_id, anonymous_id
+
+),
+
+aggregated as (
+
+    select totals.*, landings.* exclude (session_id)
+    from totals
+    inner join landings on landings.session_id = totals.session_id
 
 ),
 

@@ -89,6 +89,30 @@ identifier_sets as (
 
 ),
 
+-- the identities of those identifiers, found in one pass over the identities table
+wanted as (
+
+    select distinct identifier_type, identifier_value from (
+        select 'user_id' as identifier_type, user_id as identifier_value from identifier_sets
+        union all
+        select 'email', email from identifier_sets
+        union all
+        select 'anonymous_id', anonymous_id from identifier_sets
+    )
+    where identifier_value is not null
+
+),
+
+relevant_identities as materialized (
+
+    select identities.*
+    from identities
+    semi join wanted
+        on wanted.identifier_type = identities.identifier_type
+        and wanted.identifier_value = identities.identifier_value
+
+),
+
 people as (
 
     select
@@ -102,13 +126,13 @@ people as (
             by_device.global_user_id
         ) as global_user_id
     from identifier_sets
-    left join identities as by_user
+    left join relevant_identities as by_user
         on by_user.identifier_type = 'user_id'
         and by_user.identifier_value = identifier_sets.user_id
-    left join identities as by_email
+    left join relevant_identities as by_email
         on by_email.identifier_type = 'email'
         and by_email.identifier_value = identifier_sets.email
-    left join identities as by_device
+    left join relevant_identities as by_device
         on by_device.identifier_type = 'anonymous_id'
         and by_device.identifier_value = identifier_sets.anonymous_id
 
