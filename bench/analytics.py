@@ -26,9 +26,7 @@ the cached files, with snapshots committed through TableStore. Then:
    new identities version, then the four jobs run again.
 
 Engine settings come from the usual env vars (CDPFLOW_ANALYTICS_MEMORY_BYTES,
-CDPFLOW_ENGINE_THREADS, ...). The profile's DuckDB settings are passed to dbt-duckdb at connect
-time unless --no-workaround (see _connect_time_settings: as cdpflow writes the profile, a build
-that spills fails).
+CDPFLOW_ENGINE_THREADS, ...).
 """
 
 from __future__ import annotations
@@ -45,7 +43,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -869,35 +866,9 @@ def _reset_hwm() -> None:
         refs.write("5")
 
 
-def _connect_time_settings() -> Callable[[], bool]:
-    """Work around a failure at scale: dbt-duckdb runs `SET <key> = ...` for every entry of the
-    profile's `settings` on each new cursor, and DuckDB refuses `SET temp_directory` once a query
-    has spilled ("Cannot switch temporary directory after the current one has been used"), so the
-    first node after a spill fails. Passed as `config_options` they are set once, at connect.
-    Returns: whether the profile needed it (not once cdpflow's profile does this itself)."""
-    from cdpflow.engine.duckdb_analytics import DuckDBWarehouse
-
-    original = DuckDBWarehouse.dbt_profile
-    needed = False
-
-    def dbt_profile(self: DuckDBWarehouse) -> dict[str, Any]:
-        nonlocal needed
-        target = original(self)
-        if "temp_directory" in (target.get("settings") or {}):
-            needed = True
-            target["config_options"] = {**target.get("config_options", {}), **target["settings"]}
-            del target["settings"]
-        return target
-
-    DuckDBWarehouse.dbt_profile = dbt_profile  # type: ignore[method-assign]
-    return lambda: needed
-
-
-def child_job(job: str, workaround: str, home: str) -> dict[str, Any]:
+def child_job(job: str, home: str) -> dict[str, Any]:
     """Run one analytics job; dbt's seconds and the peak RSS of each node."""
     from cdpflow.settings import load_settings
-
-    applied = _connect_time_settings() if workaround == "on" else lambda: False
 
     peaks: dict[str, float] = {}
     ends: dict[str, float] = {}  # seconds from the start of the run to the end of each node
@@ -932,7 +903,6 @@ def child_job(job: str, workaround: str, home: str) -> dict[str, Any]:
         "published": result.published,
         "peaks": peaks,
         "ends": ends,
-        "workaround": applied(),
         "peak_mib": max(peaks.values()),
     }
 
@@ -1018,11 +988,7 @@ def run_jobs(title: str, home: Path, args: argparse.Namespace) -> list[tuple[str
     print(f"\n{title}", flush=True)
     results = []
     for job in JOBS:
-        r = measure(["job", job, "off" if args.no_workaround else "on"], home)
-        if r["workaround"] and job == JOBS[0]:
-            print(
-                "note: the profile's DuckDB settings are passed at connect time (--no-workaround)"
-            )
+        r = measure(["job", job], home)
         results.append((job, r))
         nodes = r["nodes"]
         models = [n for n in nodes if n[1] == "model"]
@@ -1068,11 +1034,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the run's CDPFLOW_HOME")
     parser.add_argument("--tests", action="store_true", help="list every dbt test's figures")
-    parser.add_argument(
-        "--no-workaround",
-        action="store_true",
-        help="run the profile as cdpflow writes it (see _connect_time_settings)",
-    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
