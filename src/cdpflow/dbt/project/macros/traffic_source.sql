@@ -34,12 +34,12 @@
     [{%- for h in hosts %}'{{ h | lower | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}]::varchar[]
 {%- endmacro %}
 
-{% macro referrer_host(referrer, url) -%}
+{# The referring host unless it is the shop's own (hosts as url_host gives them). #}
+{% macro external_host(referring_host, landing_host) -%}
     case
-        when {{ url_host(referrer) }} is null then null
-        when {{ url_host(referrer) }} = {{ url_host(url) }} then null
-        when list_contains({{ site_hosts_list() }}, {{ url_host(referrer) }}) then null
-        else {{ url_host(referrer) }}
+        when {{ referring_host }} = {{ landing_host }} then null
+        when list_contains({{ site_hosts_list() }}, {{ referring_host }}) then null
+        else {{ referring_host }}
     end
 {%- endmacro %}
 

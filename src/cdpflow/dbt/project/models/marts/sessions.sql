@@ -88,12 +88,22 @@ aggregated as (
 
 ),
 
-sourced as (
+hosts as (
 
     select
         *,
-        {{ referrer_host('referrer', 'landing_url') }} as referrer_host
+        {{ url_host('referrer') }} as referring_host,
+        {{ url_host('landing_url') }} as landing_host
     from aggregated
+
+),
+
+sourced as (
+
+    select
+        * exclude (referring_host, landing_host),
+        {{ external_host('referring_host', 'landing_host') }} as referrer_host
+    from hosts
 
 ),
 
