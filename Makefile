@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/python bench/events_incremental.py
 	$(BIN)/python bench/compression.py
 	$(BIN)/python bench/collector.py
+	$(BIN)/python bench/analytics.py
 
 clean:
 	rm -rf $(VENV) cdpflow_home
