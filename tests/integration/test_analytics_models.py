@@ -424,3 +424,32 @@ def test_a_changed_session_setting_rebuilds_the_sessions(settings: Settings) -> 
     assert result.full_refresh
     assert len(lake_query(shorter, "SELECT * FROM sessions")) == 2
     assert not events_unified_view.run(shorter).full_refresh
+
+
+def test_a_visit_is_cut_24_hours_after_its_first_event(tmp_path: Path) -> None:
+    # a 10-hour timeout makes events 9 hours apart one visit; the cap cuts it at 24 hours
+    settings = load_settings(env={"CDPFLOW_SESSION_TIMEOUT_MINUTES": "600"}, home=tmp_path / "home")
+    set_identities(settings, {"P": [("anonymous_id", "k")]})
+    add_events(
+        settings,
+        [
+            event(f"k{n}", when, anonymous_id="k")
+            for n, when in enumerate(
+                [
+                    "2024-03-01 00:00:00",
+                    "2024-03-01 09:00:00",
+                    "2024-03-01 18:00:00",
+                    "2024-03-02 03:00:00",
+                    "2024-03-02 12:00:00",
+                ]
+            )
+        ],
+    )
+    events_unified_view.run(settings)
+    rows = lake_query(
+        settings, "SELECT event_count, duration_seconds FROM sessions ORDER BY started_at"
+    )
+    assert [(r["event_count"], r["duration_seconds"]) for r in rows] == [
+        (3, 18 * 3600),
+        (2, 9 * 3600),
+    ]
