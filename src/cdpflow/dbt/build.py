@@ -28,6 +28,7 @@ from cdpflow.dbt.models import PROJECT_DIR, models_of, project_models
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
 from cdpflow.engine import Warehouse, open_warehouse
 from cdpflow.errors import TerminalError, TransientError
+from cdpflow.jobs import Interval
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
@@ -91,6 +92,28 @@ class AnalyticsBusy(TransientError):
             f"Another analytics run held the warehouse for {seconds:.0f}s; this one did nothing "
             "and will be retried."
         )
+
+
+def job_run(job: str) -> Callable[..., AnalyticsResult]:
+    """The `run` function of an analytics job: its models with their dbt tests, then publish."""
+
+    def run(
+        settings: Settings,
+        interval: Interval | None = None,
+        *,
+        models: Sequence[str] | None = None,
+        full_rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> AnalyticsResult:
+        """Build the job's models (or just `models`) with their dbt tests and publish the marts.
+
+        The models read whatever their inputs hold now, so `interval` is not used.
+        """
+        return build(settings, job, models=models, full_rebuild=full_rebuild, progress=progress)
+
+    run.__qualname__ = run.__name__ = "run"
+    run.__module__ = f"cdpflow.jobs.{job}"
+    return run
 
 
 def warehouse_path(settings: Settings) -> Path:
