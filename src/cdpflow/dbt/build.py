@@ -3,22 +3,20 @@
 A build (1) points the warehouse's `lake` views at the current table versions, with the core_events
 files not yet folded into unique_events as `lake.pending_events`; (2) runs `dbt build` on the
 chosen models, tests included; (3) publishes each mart to the lake as a new table version. The
-large marts are partitioned by day and only the days whose rows changed are rewritten, so an
-hourly run costs what its new data touches. Runs of all analytics jobs take turns on one lock,
-as the warehouse file has one writer.
+large marts are partitioned by day: a day that only gained rows gets a file of them, a day that
+lost or changed rows is rewritten, the others are left alone, so an hourly run costs what its new
+data touches. Runs of all analytics jobs take turns on one lock, as the warehouse file has one
+writer.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
-import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +25,8 @@ import orjson
 from cdpflow.dbt.models import PROJECT_DIR, models_of, project_models
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
 from cdpflow.engine import Warehouse, open_warehouse
-from cdpflow.errors import TerminalError, TransientError
-from cdpflow.jobs import Interval
+from cdpflow.errors import TerminalError
+from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
@@ -48,6 +46,9 @@ MARTS: dict[str, str | None] = {
 }
 PENDING_MODEL = "stg_lake__pending_events"
 FOLDING_MODEL = "unique_events"
+# the warehouse has one writer: analytics runs of any job (and compression of the marts) take
+# turns on this lock
+ANALYTICS_LOCK = "analytics"
 LOCK_WAIT_SECONDS = 3600.0
 Progress = Callable[[int, int], None]
 
@@ -86,14 +87,6 @@ class UpstreamNotBuilt(TerminalError):
         )
 
 
-class AnalyticsBusy(TransientError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"Another analytics run held the warehouse for {seconds:.0f}s; this one did nothing "
-            "and will be retried."
-        )
-
-
 def job_run(job: str) -> Callable[..., AnalyticsResult]:
     """The `run` function of an analytics job: its models with their dbt tests, then publish."""
 
@@ -120,27 +113,6 @@ def warehouse_path(settings: Settings) -> Path:
     return settings.work_dir / "analytics" / "warehouse.duckdb"
 
 
-@contextmanager
-def analytics_lock(settings: Settings, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Wait for the warehouse: analytics runs of any job take turns."""
-    locks = settings.work_dir / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    fd = os.open(locks / "analytics.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    started = time.monotonic()
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as err:
-                if time.monotonic() - started > wait_seconds:
-                    raise AnalyticsBusy(wait_seconds) from err
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)
-
-
 def build(
     settings: Settings,
     job: str,
@@ -161,7 +133,7 @@ def build(
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
     path = warehouse_path(settings)
-    with analytics_lock(settings):
+    with job_lock(settings, ANALYTICS_LOCK, wait_seconds=LOCK_WAIT_SECONDS):
         warehouse = open_warehouse(settings, lake, path)
         try:
             code = {name: code_hash(name, settings) for name in chosen}

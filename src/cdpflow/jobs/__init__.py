@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,16 +51,22 @@ class JobAlreadyRunning(TransientError):
 
 
 @contextmanager
-def job_lock(settings: Settings, job: str) -> Iterator[None]:
-    """Hold the job's lock so two runs of one job never write the same tables at once."""
+def job_lock(settings: Settings, job: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the job's lock so two runs of one job never write the same tables at once; wait up
+    to `wait_seconds` for it (runs that merely take turns wait, a second run of a job does not)."""
     locks = settings.work_dir / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     fd = os.open(locks / f"{job}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    deadline = time.monotonic() + wait_seconds
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise JobAlreadyRunning(job) from err
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise JobAlreadyRunning(job) from err
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)

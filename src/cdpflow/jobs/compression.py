@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cdpflow.dbt.build import ANALYTICS_LOCK
 from cdpflow.engine import Engine, open_engine
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
@@ -33,9 +34,9 @@ COMPACTED_TABLES = {
     CORE_EVENTS: ("event_time", "events_incremental"),
     QUARANTINE_EVENTS: ("received_at", "events_incremental"),
     # hourly analytics runs add a file a day they touch (see cdpflow.dbt.build)
-    "unique_events": ("event_time", "analytics"),
-    "sessions": ("started_at", "analytics"),
-    "page_views": ("viewed_at", "analytics"),
+    "unique_events": ("event_time", ANALYTICS_LOCK),
+    "sessions": ("started_at", ANALYTICS_LOCK),
+    "page_views": ("viewed_at", ANALYTICS_LOCK),
 }
 
 
