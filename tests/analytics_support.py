@@ -40,14 +40,16 @@ def event(
     event_type: str = "page",
     **fields: Any,
 ) -> dict[str, Any]:
-    """One core_events row; `when` is the event time, received a second later."""
+    """One core_events row; `when` is the event time, also its receive time unless
+    `received_at` (same format) says otherwise."""
     time = at(when)
+    received = fields.pop("received_at", None)
     row: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
         "event_name": fields.pop("event_name", event_type),
         "event_time": time,
-        "received_at": fields.pop("received_at", time.replace(microsecond=0)),
+        "received_at": at(received) if received else time,
         "anonymous_id": anonymous_id,
         "source": "web",
         "payload_format": "segment",

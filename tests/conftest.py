@@ -40,13 +40,16 @@ def land(lake: Lake) -> Callable[[Iterable[Received]], None]:
     return land_
 
 
-@pytest.fixture
-def query(settings: Settings, lake: Lake) -> Callable[[str], list[dict[str, Any]]]:
-    def query_(sql: str) -> list[dict[str, Any]]:
-        engine = open_engine(settings, lake)
-        try:
-            return engine.query(sql, TableStore(lake)).to_pylist()
-        finally:
-            engine.close()
+def lake_query(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    """Rows of `sql` over the lake of `settings`, as a user's `cdpflow sql` sees them."""
+    lake = Lake(settings.lake_url)
+    engine = open_engine(settings, lake)
+    try:
+        return engine.query(sql, TableStore(lake)).to_pylist()
+    finally:
+        engine.close()
 
-    return query_
+
+@pytest.fixture
+def query(settings: Settings) -> Callable[[str], list[dict[str, Any]]]:
+    return lambda sql: lake_query(settings, sql)

@@ -9,23 +9,13 @@ from typing import Any
 
 import pytest
 from analytics_support import add_events, event, purchase, set_identities
+from conftest import lake_query
 
 from cdpflow.dbt.runner import DbtBuildFailed
-from cdpflow.engine import open_engine
 from cdpflow.jobs import attribution, campaign, compression, events_unified_view, retention
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
-
-
-def lake_query(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    lake = Lake(settings.lake_url)
-    engine = open_engine(settings, lake)
-    try:
-        return engine.query(sql, TableStore(lake)).to_pylist()
-    finally:
-        engine.close()
-
 
 SHOPPERS = [
     # a device whose pages are exactly 30 minutes apart, then 30 minutes and a second
@@ -52,9 +42,7 @@ SHOPPERS = [
     purchase("l2", "2024-03-07 20:05:00", "o2", 100.0, anonymous_id="laptop", user_id="u2"),
     # one Google ad click that converts in the same session
     event("s1", "2024-03-06 12:00:00", anonymous_id="single", gclid="g1"),
-    event(
-        "dup", "2024-03-06 12:00:30", anonymous_id="single", path="/first-copy", received_at=None
-    ),
+    event("dup", "2024-03-06 12:00:30", anonymous_id="single", path="/first-copy"),
     event(
         "dup",
         "2024-03-06 12:00:30",
@@ -91,21 +79,10 @@ PEOPLE = {
 }
 
 
-def _fix_received(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from analytics_support import at
-
-    for row in rows:
-        if row["received_at"] is None:
-            row["received_at"] = row["event_time"]
-        elif isinstance(row["received_at"], str):
-            row["received_at"] = at(row["received_at"])
-    return rows
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = load_settings(env={}, home=tmp_path_factory.mktemp("shop") / "home")
-    add_events(settings, _fix_received([dict(r) for r in SHOPPERS]))
+    add_events(settings, SHOPPERS)
     set_identities(settings, PEOPLE)
     events_unified_view.run(settings)
     attribution.run(settings)

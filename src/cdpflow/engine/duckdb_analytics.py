@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from cdpflow.engine.duckdb_engine import literal, quote
+from cdpflow.engine.duckdb_engine import literal, parquet_row_counts, quote
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
 from cdpflow.lake.storage import Lake
@@ -134,10 +134,6 @@ class DuckDBWarehouse:
         ).fetchall()
         return {str(value): (int(total), int(new)) for value, total, new in rows}
 
-    def row_count(self, model: str) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM main.{quote(model)}").fetchone()
-        return int(row[0]) if row else 0
-
     def export(
         self,
         model: str,
@@ -177,16 +173,9 @@ class DuckDBWarehouse:
                 [list(values)],
             )
             files = [(f, f.parent.name.split("=", 1)[1]) for f in sorted(out_dir.glob("_part=*/*"))]
-        counts = self._row_counts([f for f, _ in files])
+        counts = parquet_row_counts(self.con, [f for f, _ in files])
         out = [(f, counts[str(f)], part) for f, part in files if counts.get(str(f))]
         return out
-
-    def _row_counts(self, files: Sequence[Path]) -> dict[str, int]:
-        if not files:
-            return {}
-        listed = ", ".join(literal(str(f)) for f in files)
-        query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
-        return {str(name): int(rows) for name, rows in self.con.execute(query).fetchall()}
 
     def next_batch_id(self) -> int:
         """A number above every earlier run's, so `_batch_id > n` means "written after n"."""

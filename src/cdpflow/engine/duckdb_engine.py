@@ -30,6 +30,15 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def parquet_row_counts(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> dict[str, int]:
+    """Rows per Parquet file (by path), from the files' footers."""
+    if not files:
+        return {}
+    listed = ", ".join(literal(str(f)) for f in files)
+    query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
+    return {str(name): int(rows) for name, rows in con.execute(query).fetchall()}
+
+
 class DuckDBEngine:
     name = "duckdb"
 
@@ -74,7 +83,7 @@ class DuckDBEngine:
                  FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 122880)"""
         )
         files = sorted(out_dir.rglob("*.parquet"))
-        counts = self._row_counts(files)
+        counts = parquet_row_counts(self.con, files)
         staged = []
         for path in files:
             part = path.parent.parent.name.split("=", 1)[1]
@@ -110,16 +119,8 @@ class DuckDBEngine:
         finally:
             self.con.execute("SET preserve_insertion_order = false")
         files = sorted(out_dir.glob("*.parquet"))
-        counts = self._row_counts(files)
+        counts = parquet_row_counts(self.con, files)
         return [(f, counts[str(f)]) for f in files]
-
-    def _row_counts(self, files: Sequence[Path]) -> dict[str, int]:
-        """Rows per Parquet file, from the files' footers."""
-        if not files:
-            return {}
-        listed = ", ".join(literal(str(f)) for f in files)
-        query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
-        return {str(name): int(rows) for name, rows in self.con.execute(query).fetchall()}
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from cdpflow.engine.duckdb_engine import parquet_row_counts
 from cdpflow.identity.prepare import OBSERVATIONS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_EDGES
 
@@ -143,10 +144,5 @@ class DuckDBIdentityIO:
         files = sorted(out_dir.rglob("*.parquet"))
         if not files:
             return []
-        counts = dict(
-            self.con.execute(
-                "SELECT file_name, num_rows FROM parquet_file_metadata($files)",
-                {"files": [str(f) for f in files]},
-            ).fetchall()
-        )
-        return [(f, int(counts[str(f)])) for f in files]
+        counts = parquet_row_counts(self.con, files)
+        return [(f, counts[str(f)]) for f in files]
