@@ -18,6 +18,7 @@ import duckdb
 from cdpflow.engine.duckdb_engine import literal, parquet_row_counts, quote
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
+from cdpflow.lake.merge_on_read import scan_sql
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings
@@ -82,9 +83,8 @@ class DuckDBWarehouse:
         """Point the `lake` views at the current files; `pending_events` (lake-relative
         core_events paths) becomes lake.pending_events unless None (left as it is)."""
         for name, columns in SOURCE_TABLES.items():
-            snapshot = tables.current(name)
-            uris = tables.file_uris(snapshot) if snapshot else []
-            self._view(name, uris, snapshot.columns if snapshot and snapshot.columns else columns)
+            body = scan_sql(tables, tables.current(name), columns)
+            self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(name)} AS {body}")
         if pending_events is not None:
             uris = [self.lake.uri(f"core_events/{p}") for p in pending_events]
             self._view("pending_events", uris, CORE_EVENTS_COLUMNS)

@@ -14,6 +14,7 @@ import pyarrow as pa
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_sql import CORE_SELECT, QUARANTINE_SELECT, flatten_sql
 from cdpflow.errors import QueryError
+from cdpflow.lake.merge_on_read import scan_sql
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import Snapshot, TableStore
 from cdpflow.lake.views import ViewFile, load_catalog
@@ -176,14 +177,7 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(view.name)} AS {view.sql}")
 
     def _scan(self, snapshot: Snapshot, tables: TableStore) -> str:
-        uris = tables.file_uris(snapshot)
-        if uris:
-            listed = ", ".join(literal(u) for u in uris)
-            return f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
-        columns = ", ".join(
-            f"CAST(NULL AS {kind}) AS {quote(name)}" for name, kind in snapshot.columns
-        )
-        return f"SELECT {columns or 'NULL AS empty'} WHERE false"
+        return scan_sql(tables, snapshot)
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:
         names = self.register_tables(tables)

@@ -22,6 +22,8 @@ from cdpflow.lake.storage import RESERVED_DIRS, Lake
 
 SNAPSHOTS_DIR = "_snapshots"
 LATEST = "LATEST"
+# merge-on-read tables (lake.merge_on_read): delta files' partition, and the base rows they replace
+LAYER, DELTA_LAYER, SUPERSEDED_ROWS = "layer", "delta", "superseded_rows"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,10 @@ class Snapshot:
 
     @property
     def rows(self) -> int:
-        return sum(f.rows for f in self.files)
+        """Rows a reader sees: merge-on-read delta rows stand in for the base rows they replace."""
+        has_delta = any(f.partition.get(LAYER) == DELTA_LAYER for f in self.files)
+        superseded = int(self.properties.get(SUPERSEDED_ROWS, 0)) if has_delta else 0
+        return sum(f.rows for f in self.files) - superseded
 
     @property
     def total_bytes(self) -> int:
