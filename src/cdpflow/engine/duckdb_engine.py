@@ -196,16 +196,12 @@ class DuckDBEventsBatch:
         self._created = False
 
     def add(self, lines: pa.Table) -> FlattenCounts:
-        *prepare, select = flatten_sql("raw_lines", self.engine.settings.max_event_bytes)
+        select = flatten_sql("raw_lines", self.engine.settings.max_event_bytes)
         self.con.register("raw_lines", lines)
         try:
-            for statement in prepare:
-                self.con.execute(statement)
             self.con.execute("CREATE OR REPLACE TEMP TABLE _flat AS " + select)
         finally:
             self.con.unregister("raw_lines")
-            for temp in ("_classified", "_items", "_seg", "_bo"):
-                self.con.execute(f"DROP TABLE IF EXISTS {temp}")
         events = f"""SELECT raw_hour, raw_file, line_no, item_index, {CORE_SELECT}
                      FROM _flat WHERE reason_code IS NULL"""
         quarantine = """SELECT raw_hour, reason_code, reason, raw, event_id, source, received_at,

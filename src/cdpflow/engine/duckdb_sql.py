@@ -1,145 +1,139 @@
 """DuckDB SQL that flattens raw landing lines into core_events rows and quarantine rows.
 
-Each JSON document is parsed as few times as possible: one `json_extract_string` with a list of
-paths parses a document once and returns every field. The field paths come from the payload
-specs (Segment's HTTP tracking spec, the Blotout SDK payload); the rules are in comments.
+One statement, one parse per JSON document: `json_transform` turns a line into a STRUCT holding
+its receive metadata, its envelope and every field a single Segment message needs; batch items,
+Blotout events and the small `properties`/`traits`/`additionalData` objects are parsed once more
+each, into their own STRUCTs. The parsed lines are materialized once (a filter over a parse would
+otherwise repeat the parse); everything after is narrow projections. The field paths come from
+the payload specs (Segment's HTTP tracking spec, the Blotout SDK payload); the rules are in
+comments.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS, SEGMENT_TYPES
 
 # Receive metadata and envelope fields, read once per line.
 HEAD_PATHS = {
-    "received_at": "$._cdp.received_at",
-    "source": "$._cdp.source",
-    "forced_format": "$._cdp.format",
-    "meta_ip": "$._cdp.ip",
-    "meta_user_agent": "$._cdp.user_agent",
-    "visitor_id": "$._cdp.visitor_id",
-    "size": "$._cdp.size",
-    "landed_text": "$._raw",
-    "envelope_sent_at": "$.sentAt",
-    "bo_user_agent": "$.meta.user_agent",
-    "bo_referrer": "$.meta.referrer",
-    "bo_page_title": "$.meta.page_title",
-    "bo_search": "$.meta.search",
+    "received_at": "_cdp.received_at",
+    "source": "_cdp.source",
+    "forced_format": "_cdp.format",
+    "meta_ip": "_cdp.ip",
+    "meta_user_agent": "_cdp.user_agent",
+    "visitor_id": "_cdp.visitor_id",
+    "size": "_cdp.size",
+    "landed_text": "_raw",
+    "envelope_sent_at": "sentAt",
+    "bo_user_agent": "meta.user_agent",
+    "bo_referrer": "meta.referrer",
+    "bo_page_title": "meta.page_title",
+    "bo_search": "meta.search",
 }
-
 SEGMENT_PATHS = {
-    "type": "$.type",
-    "message_id": "$.messageId",
-    "anonymous_id": "$.anonymousId",
-    "user_id": "$.userId",
-    "previous_id": "$.previousId",
-    "group_id": "$.groupId",
-    "event": "$.event",
-    "name": "$.name",
-    "timestamp": "$.timestamp",
-    "original_timestamp": "$.originalTimestamp",
-    "sent_at": "$.sentAt",
-    "session_id": "$.context.sessionId",
-    "page_url": "$.context.page.url",
-    "page_path": "$.context.page.path",
-    "page_referrer": "$.context.page.referrer",
-    "page_title": "$.context.page.title",
-    "page_search": "$.context.page.search",
-    "campaign_source": "$.context.campaign.source",
-    "campaign_medium": "$.context.campaign.medium",
-    "campaign_name": "$.context.campaign.name",
-    "campaign_term": "$.context.campaign.term",
-    "campaign_content": "$.context.campaign.content",
-    "context_traits_email": "$.context.traits.email",
-    "context_traits_phone": "$.context.traits.phone",
-    "context_user_agent": "$.context.userAgent",
-    "context_ip": "$.context.ip",
-    "properties": "$.properties",
-    "traits": "$.traits",
+    "type": "type",
+    "message_id": "messageId",
+    "anonymous_id": "anonymousId",
+    "user_id": "userId",
+    "previous_id": "previousId",
+    "group_id": "groupId",
+    "event": "event",
+    "name": "name",
+    "timestamp": "timestamp",
+    "original_timestamp": "originalTimestamp",
+    "sent_at": "sentAt",
+    "session_id": "context.sessionId",
+    "page_url": "context.page.url",
+    "page_path": "context.page.path",
+    "page_referrer": "context.page.referrer",
+    "page_title": "context.page.title",
+    "page_search": "context.page.search",
+    "campaign_source": "context.campaign.source",
+    "campaign_medium": "context.campaign.medium",
+    "campaign_name": "context.campaign.name",
+    "campaign_term": "context.campaign.term",
+    "campaign_content": "context.campaign.content",
+    "context_traits_email": "context.traits.email",
+    "context_traits_phone": "context.traits.phone",
+    "context_user_agent": "context.userAgent",
+    "context_ip": "context.ip",
+    "properties": "properties",
+    "traits": "traits",
 }
 # Read from the `properties` and `traits` objects once they are split off the message.
 PROPERTY_PATHS = {
-    "prop_url": "$.url",
-    "prop_path": "$.path",
-    "prop_referrer": "$.referrer",
-    "prop_title": "$.title",
-    "prop_search": "$.search",
-    "prop_name": "$.name",
-    "prop_email": "$.email",
-    "prop_order_id": "$.order_id",
-    "prop_order_id_camel": "$.orderId",
-    "prop_transaction_id": "$.transaction_id",
-    "prop_revenue": "$.revenue",
-    "prop_total": "$.total",
-    "prop_value": "$.value",
-    "prop_currency": "$.currency",
+    "prop_url": "url",
+    "prop_path": "path",
+    "prop_referrer": "referrer",
+    "prop_title": "title",
+    "prop_search": "search",
+    "prop_name": "name",
+    "prop_email": "email",
+    "prop_order_id": "order_id",
+    "prop_order_id_camel": "orderId",
+    "prop_transaction_id": "transaction_id",
+    "prop_revenue": "revenue",
+    "prop_total": "total",
+    "prop_value": "value",
+    "prop_currency": "currency",
 }
-TRAIT_PATHS = {"traits_email": "$.email", "traits_phone": "$.phone"}
-# Whole objects kept as JSON text; every other field is read as a string.
-_JSON_FIELDS = {"$.properties", "$.traits"}
-_ARRAY_FIELDS = {"batch_items": "$.batch", "event_items": "$.events"}
-
+TRAIT_PATHS = {"traits_email": "email", "traits_phone": "phone"}
 BLOTOUT_PATHS = {
-    "mid": "$.mid",
-    "evn": "$.evn",
-    "evt": "$.evt",
-    "scrn": "$.scrn",
-    "session_id": "$.session_id",
-    "userid": "$.userid",
-    "data": "$.additionalData",
-    "data_path": "$.additionalData.path",
-    "transaction_id": "$.additionalData.transaction_id",
-    "transaction_total": "$.additionalData.transaction_total",
-    "transaction_currency": "$.additionalData.transaction_currency",
-    "persona_id": "$.additionalData.persona_id",
-    "persona_email": "$.additionalData.persona_email",
-    "persona_number": "$.additionalData.persona_number",
-    "map_id": "$.additionalData.map_id",
-    "map_provider": "$.additionalData.map_provider",
+    "mid": "mid",
+    "evn": "evn",
+    "evt": "evt",
+    "scrn": "scrn",
+    "session_id": "session_id",
+    "userid": "userid",
+    "data": "additionalData",
 }
+# Read from a Blotout event's `additionalData` object.
+BLOTOUT_DATA_PATHS = {
+    "data_path": "path",
+    "transaction_id": "transaction_id",
+    "transaction_total": "transaction_total",
+    "transaction_currency": "transaction_currency",
+    "persona_id": "persona_id",
+    "persona_email": "persona_email",
+    "persona_number": "persona_number",
+    "map_id": "map_id",
+    "map_provider": "map_provider",
+}
+# Whole objects kept as JSON text; arrays exploded into items; every other field is a string.
+_JSON_FIELDS = {"properties", "traits", "additionalData"}
+_ARRAY_FIELDS = {"batch", "events"}
 
 
-def _line_struct() -> str:
-    """The STRUCT type `json_transform` parses a whole raw line into, in one pass."""
-    tree: dict[str, Any] = {}
-    typed = [(p, "VARCHAR") for p in HEAD_PATHS.values()]
-    typed += [(p, "JSON" if p in _JSON_FIELDS else "VARCHAR") for p in SEGMENT_PATHS.values()]
-    typed += [(p, "JSON[]") for p in _ARRAY_FIELDS.values()]
-    for path, kind in typed:
-        *parents, leaf = path.removeprefix("$.").split(".")
+def _struct_type(*paths: Sequence[str]) -> str:
+    """The STRUCT type, as `json_transform` takes it, that holds every path in one parse."""
+    tree: dict[str, object] = {}
+    for path in (p for group in paths for p in group):
+        *parents, leaf = path.split(".")
         node = tree
         for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = kind
-    return json.dumps(tree, separators=(",", ":"))
+            node = node.setdefault(key, {})  # type: ignore[assignment]
+        kind = "JSON" if leaf in _JSON_FIELDS else "VARCHAR"
+        node[leaf] = "JSON[]" if leaf in _ARRAY_FIELDS else kind  # type: ignore[index]
+    return "'" + json.dumps(tree, separators=(",", ":")) + "'"
 
 
-def _struct_fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
-    """Name struct members by their JSON path; empty strings become NULL."""
-    out = []
-    for name, path in paths.items():
-        access = alias + "".join(f"['{key}']" for key in path.removeprefix("$.").split("."))
-        out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
-    return ",\n    ".join(out)
-
-
-def _extract_expr(doc: str, paths: dict[str, str]) -> str:
-    """`json_extract_string(doc, [...])`: every path in one parse."""
-    listed = ", ".join(f"'{p}'" for p in paths.values())
-    return f"json_extract_string({doc}, [{listed}])"
-
-
-def _extract(doc: str, alias: str, paths: dict[str, str]) -> str:
-    return f"{_extract_expr(doc, paths)} AS {alias}"
+LINE_STRUCT = _struct_type(HEAD_PATHS.values(), SEGMENT_PATHS.values(), _ARRAY_FIELDS)
+SEGMENT_STRUCT = _struct_type(SEGMENT_PATHS.values())
+PROPERTY_STRUCT = _struct_type(PROPERTY_PATHS.values())
+TRAIT_STRUCT = _struct_type(TRAIT_PATHS.values())
+BLOTOUT_STRUCT = _struct_type(BLOTOUT_PATHS.values())
+BLOTOUT_DATA_STRUCT = _struct_type(BLOTOUT_DATA_PATHS.values())
 
 
 def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
-    """Name the list elements: `alias[1] AS prefix_name, ...`; empty strings become NULL."""
-    return ",\n    ".join(
-        f"nullif({alias}[{i}], '') AS {prefix}{name}" for i, name in enumerate(paths, 1)
-    )
+    """Name the struct members by their JSON path; empty strings become NULL."""
+    out = []
+    for name, path in paths.items():
+        access = alias + "".join(f"['{key}']" for key in path.split("."))
+        out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
+    return ",\n    ".join(out)
 
 
 def _param(query: str, name: str) -> str:
@@ -162,172 +156,136 @@ def _query_of(url: str) -> str:
     return f"nullif(regexp_extract({url}, '\\?([^#]*)', 1), '')"
 
 
+def _first(*values: str) -> str:
+    """`coalesce` that evaluates a value only where those before it are NULL (DuckDB's
+    `coalesce` evaluates every argument, so a regex fallback would run on every row)."""
+    *tried, last = values
+    whens = " ".join(f"WHEN {v} IS NOT NULL THEN {v}" for v in tried)
+    return f"CASE {whens} ELSE {last} END"
+
+
 def _is_object(text: str) -> str:
     return f"({text} IS NULL OR starts_with({text}, '{{'))"
+
+
+def _checks(rules: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """SQL for ordered validation rules (condition, reason_code, reason text).
+
+    Returns the number of the first rule a row breaks (NULL for a good row), and the code and
+    the text of that rule as CASEs on that number, so the conditions run once per row and the
+    text is built only for bad rows.
+    """
+    broken = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(rules, 1))
+    codes = " ".join(f"WHEN {i} THEN '{code}'" for i, (_, code, _) in enumerate(rules, 1))
+    texts = " ".join(f"WHEN {i} THEN {text}" for i, (_, _, text) in enumerate(rules, 1))
+    return (
+        f"CASE {broken} END",
+        f"CASE broken_rule {codes} END",
+        f"CASE broken_rule {texts} END",
+    )
 
 
 # Blotout's evt is epoch milliseconds; outside 2000-2100 it is a unit mistake or garbage.
 _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
 _SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
+_UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Segment's context.campaign names of the same five (campaign.name is utm_campaign).
+_UTM_OF = tuple(zip(("source", "medium", "name", "term", "content"), _UTM, strict=True))
+_CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
+# Columns of one item (an event, or a line that is none) shared by every branch.
+_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts"
 
 
-def flatten_sql(lines: str, max_event_bytes: int) -> list[str]:
-    """Statements over `lines` (raw_hour, raw_file, line_no, line); the last returns one row
-    per event.
+def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
+    revenue = "coalesce(s_prop_revenue, s_prop_total)"
+    timestamp = "coalesce(s_original_timestamp, s_timestamp)"
+    return [
+        ("item_type <> 'OBJECT'", "not_an_object", "'batch item is a JSON ' || lower(item_type)"),
+        (
+            f"event_bytes > {max_event_bytes}",
+            "too_large",
+            f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
+        ),
+        ("s_message_id IS NULL", "missing_id", "'messageId is missing'"),
+        (
+            "starts_with(s_message_id, '{') OR starts_with(s_message_id, '[')",
+            "wrong_type",
+            "'messageId must be a string'",
+        ),
+        ("type_ IS NULL", "missing_field", "'type is missing'"),
+        (
+            f"type_ NOT IN ({_SEGMENT_TYPE_LIST})",
+            "wrong_type",
+            f"'type `' || s_type || '` is not one of {', '.join(SEGMENT_TYPES)}'",
+        ),
+        (f"{timestamp} IS NULL", "missing_timestamp", "'timestamp is missing'"),
+        (
+            "client_ts IS NULL",
+            "invalid_timestamp",
+            f"'timestamp `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time'",
+        ),
+        (
+            "s_anonymous_id IS NULL AND s_user_id IS NULL",
+            "missing_field",
+            "'anonymousId and userId are both missing'",
+        ),
+        ("type_ = 'track' AND s_event IS NULL", "missing_field", "'track call without `event`'"),
+        (
+            "type_ = 'alias' AND s_previous_id IS NULL",
+            "missing_field",
+            "'alias call without `previousId`'",
+        ),
+        (f"NOT {_is_object('s_properties')}", "wrong_type", "'properties must be an object'"),
+        (f"NOT {_is_object('s_traits')}", "wrong_type", "'traits must be an object'"),
+        (
+            f"{revenue} IS NOT NULL AND try_cast({revenue} AS DOUBLE) IS NULL",
+            "wrong_type",
+            f"'properties.revenue `' || left({revenue}, 64) || '` is not a number'",
+        ),
+    ]
 
-    Rows carry `reason_code`: NULL for a good event (its core_events columns filled), or why it
-    goes to quarantine (with `reason` and `raw`).
-    """
-    core_columns = ",\n    ".join(
-        "CAST(event_time AS DATE) AS event_date"
-        if name == "event_date"
-        else f"CAST({name} AS {'VARCHAR' if kind == 'JSON' else kind}) AS {name}"
-        for name, kind in CORE_EVENTS_COLUMNS
-    )
-    # Each statement is materialized: DuckDB would otherwise inline a JSON parse or a regex
-    # into every expression and filter that reads its result, and repeat it.
-    # A line is parsed once, into a STRUCT holding the receive metadata, the envelope, and every
-    # field a single Segment message needs; only batch items and Blotout events parse again.
-    segment_columns = [f"s_{name}" for name in SEGMENT_PATHS]
-    classify = f"""
-CREATE OR REPLACE TEMP TABLE _classified AS
-WITH parsed AS (
-  SELECT raw_hour, raw_file, line_no, line,
-    (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) AS looks_like_object,
-    try(json_transform(line, '{_line_struct()}')) AS r
-  FROM {lines}
-  WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
-),
-fields AS (
-  SELECT raw_hour, raw_file, line_no, line,
-    r IS NOT NULL AND looks_like_object AS is_json,
-    {_struct_fields("r", HEAD_PATHS)},
-    {_struct_fields("r", SEGMENT_PATHS, "s_")},
-    r['batch'] AS batch_items,
-    r['events'] AS event_items
-  FROM parsed
-)
-SELECT *,
-  CASE
-    WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-    WHEN forced_format = 'blotout' OR (forced_format IS NULL AND event_items IS NOT NULL)
-      THEN CASE WHEN event_items IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-    WHEN batch_items IS NOT NULL THEN 'segment_batch'
-    WHEN forced_format = 'segment' OR s_type IS NOT NULL OR s_message_id IS NOT NULL
-      THEN 'segment'
-    ELSE 'unknown'
-  END AS kind,
-  try_cast(received_at AS TIMESTAMPTZ) AS received_ts
-FROM fields
-"""
-    # One row per event: single Segment messages are their own item (no re-serialisation);
-    # batch envelopes and Blotout payloads are exploded into their items.
-    explode = """
-CREATE OR REPLACE TEMP TABLE _items AS
-  SELECT c.* EXCLUDE (line, batch_items, event_items), line AS item, 0::BIGINT AS item_index
-  FROM _classified c WHERE kind IN ('segment', 'invalid', 'unknown')
-  UNION ALL
-  SELECT c.* EXCLUDE (line, arr), unnest(arr)::VARCHAR AS item,
-         generate_subscripts(arr, 1)::BIGINT AS item_index
-  FROM (
-    SELECT * EXCLUDE (batch_items, event_items),
-      CASE kind WHEN 'segment_batch' THEN batch_items ELSE event_items END AS arr
-    FROM _classified WHERE kind IN ('segment_batch', 'blotout')
-  ) c
-"""
-    segment = f"""
-CREATE OR REPLACE TEMP TABLE _seg AS
-WITH batch_raw AS (
-  SELECT * EXCLUDE ({", ".join(segment_columns)}), {_extract("item", "s", SEGMENT_PATHS)}
-  FROM _items WHERE kind = 'segment_batch'
-),
-messages AS (
-  SELECT *, 'OBJECT' AS item_type FROM _items WHERE kind = 'segment'
-  UNION ALL BY NAME
-  SELECT * EXCLUDE (s), {_fields("s", SEGMENT_PATHS, "s_")},
-    CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
-  FROM batch_raw
-),
-with_objects AS (
-  SELECT *, {_extract("s_properties", "p", PROPERTY_PATHS)},
-    {_extract("s_traits", "tr", TRAIT_PATHS)}
-  FROM messages
-),
-seg AS (
-  SELECT * EXCLUDE (p, tr), {_fields("p", PROPERTY_PATHS, "s_")},
-    {_fields("tr", TRAIT_PATHS, "s_")}
-  FROM with_objects
-),
-seg2 AS (
-  SELECT *,
-    coalesce(s_page_url, s_prop_url) AS url_,
-    try_cast(coalesce(s_original_timestamp, s_timestamp) AS TIMESTAMPTZ) AS client_ts,
-    try_cast(coalesce(s_sent_at, envelope_sent_at) AS TIMESTAMPTZ) AS sent_ts,
-    lower(s_type) AS type_
-  FROM seg
-)
-SELECT *, coalesce(s_page_search, s_prop_search, {_query_of("url_")}) AS query_
-FROM seg2
-"""
-    blotout = f"""
-CREATE OR REPLACE TEMP TABLE _bo AS
-WITH bo_raw AS (
-  SELECT *, {_extract("item", "b", BLOTOUT_PATHS)},
-         CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type
-  FROM _items WHERE kind = 'blotout'
-)
-SELECT * EXCLUDE (b), {_fields("b", BLOTOUT_PATHS, "b_")},
-    coalesce(bo_search, {_query_of("nullif(b[4], '')")}) AS query_
-FROM bo_raw
-"""
-    flatten = f"""
-WITH segment_events AS (
-  SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
-    item AS raw,
-    CASE
-      WHEN item_type <> 'OBJECT' THEN 'not_an_object'
-      WHEN coalesce(CASE WHEN item_index = 0 THEN try_cast(size AS BIGINT) END,
-                    strlen(item)) > {max_event_bytes} THEN 'too_large'
-      WHEN s_message_id IS NULL THEN 'missing_id'
-      WHEN starts_with(s_message_id, '{{') OR starts_with(s_message_id, '[') THEN 'wrong_type'
-      WHEN type_ IS NULL THEN 'missing_field'
-      WHEN type_ NOT IN ({_SEGMENT_TYPE_LIST}) THEN 'wrong_type'
-      WHEN coalesce(s_original_timestamp, s_timestamp) IS NULL THEN 'missing_timestamp'
-      WHEN client_ts IS NULL THEN 'invalid_timestamp'
-      WHEN s_anonymous_id IS NULL AND s_user_id IS NULL THEN 'missing_field'
-      WHEN type_ = 'track' AND s_event IS NULL THEN 'missing_field'
-      WHEN type_ = 'alias' AND s_previous_id IS NULL THEN 'missing_field'
-      WHEN NOT {_is_object("s_properties")} OR NOT {_is_object("s_traits")} THEN 'wrong_type'
-      WHEN coalesce(s_prop_revenue, s_prop_total) IS NOT NULL
-        AND try_cast(coalesce(s_prop_revenue, s_prop_total) AS DOUBLE) IS NULL THEN 'wrong_type'
-    END AS reason_code,
-    CASE
-      WHEN item_type <> 'OBJECT' THEN 'batch item is a JSON ' || lower(item_type)
-      WHEN coalesce(CASE WHEN item_index = 0 THEN try_cast(size AS BIGINT) END,
-                    strlen(item)) > {max_event_bytes}
-        THEN 'event is ' || coalesce(CASE WHEN item_index = 0 THEN try_cast(size AS BIGINT) END,
-                    strlen(item)) || ' bytes; the limit is {max_event_bytes}'
-      WHEN s_message_id IS NULL THEN 'messageId is missing'
-      WHEN starts_with(s_message_id, '{{') OR starts_with(s_message_id, '[')
-        THEN 'messageId must be a string'
-      WHEN type_ IS NULL THEN 'type is missing'
-      WHEN type_ NOT IN ({_SEGMENT_TYPE_LIST})
-        THEN 'type `' || s_type || '` is not one of {", ".join(SEGMENT_TYPES)}'
-      WHEN coalesce(s_original_timestamp, s_timestamp) IS NULL THEN 'timestamp is missing'
-      WHEN client_ts IS NULL
-        THEN 'timestamp `' || left(coalesce(s_original_timestamp, s_timestamp), 64)
-             || '` is not an ISO-8601 date-time'
-      WHEN s_anonymous_id IS NULL AND s_user_id IS NULL
-        THEN 'anonymousId and userId are both missing'
-      WHEN type_ = 'track' AND s_event IS NULL THEN 'track call without `event`'
-      WHEN type_ = 'alias' AND s_previous_id IS NULL THEN 'alias call without `previousId`'
-      WHEN NOT {_is_object("s_properties")} THEN 'properties must be an object'
-      WHEN NOT {_is_object("s_traits")} THEN 'traits must be an object'
-      WHEN coalesce(s_prop_revenue, s_prop_total) IS NOT NULL
-        AND try_cast(coalesce(s_prop_revenue, s_prop_total) AS DOUBLE) IS NULL
-        THEN 'properties.revenue `' || left(coalesce(s_prop_revenue, s_prop_total), 64)
-             || '` is not a number'
-    END AS reason,
+
+def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
+    return [
+        (
+            "item_type <> 'OBJECT'",
+            "not_an_object",
+            "'Blotout event is a JSON ' || lower(item_type)",
+        ),
+        (
+            f"strlen(item) > {max_event_bytes}",
+            "too_large",
+            f"'event is ' || strlen(item) || ' bytes; the limit is {max_event_bytes}'",
+        ),
+        ("b_mid IS NULL", "missing_id", "'mid is missing'"),
+        ("b_evn IS NULL", "missing_field", "'evn (event name) is missing'"),
+        ("b_evt IS NULL", "missing_timestamp", "'evt (event time) is missing'"),
+        (
+            "evt_ms IS NULL",
+            "invalid_timestamp",
+            "'evt `' || left(b_evt, 64) || '` is not milliseconds since the epoch (2000-2100)'",
+        ),
+        (
+            "coalesce(b_userid, visitor_id) IS NULL",
+            "missing_field",
+            "'no visitor id: userid is missing and no _trends_user_id cookie was received'",
+        ),
+        (f"NOT {_is_object('b_data')}", "wrong_type", "'additionalData must be an object'"),
+        (
+            "b_transaction_total IS NOT NULL AND try_cast(b_transaction_total AS DOUBLE) IS NULL",
+            "wrong_type",
+            "'transaction_total `' || left(b_transaction_total, 64) || '` is not a number'",
+        ),
+    ]
+
+
+def _segment_events(items: str, max_event_bytes: int) -> str:
+    """Segment messages of `items` (item columns, the message STRUCT `m`, its text `item`,
+    `item_type` and `event_bytes`) as event rows."""
+    broken, code, text = _checks(_segment_rules(max_event_bytes))
+    return f"""
+SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
+    {code} AS reason_code, {text} AS reason,
     s_message_id AS event_id,
     type_ AS event_type,
     CASE type_ WHEN 'track' THEN s_event
@@ -346,18 +304,11 @@ WITH segment_events AS (
     s_group_id AS group_id,
     s_session_id AS session_id,
     url_ AS url,
-    coalesce(s_page_path, s_prop_path, {_url_path("url_")}) AS path,
+    {_first("s_page_path", "s_prop_path", _url_path("url_"))} AS path,
     coalesce(s_page_referrer, s_prop_referrer) AS referrer,
     coalesce(s_page_title, s_prop_title) AS page_title,
-    coalesce(s_campaign_source, {_param("query_", "utm_source")}) AS utm_source,
-    coalesce(s_campaign_medium, {_param("query_", "utm_medium")}) AS utm_medium,
-    coalesce(s_campaign_name, {_param("query_", "utm_campaign")}) AS utm_campaign,
-    coalesce(s_campaign_term, {_param("query_", "utm_term")}) AS utm_term,
-    coalesce(s_campaign_content, {_param("query_", "utm_content")}) AS utm_content,
-    {_param("query_", "gclid")} AS gclid,
-    {_param("query_", "fbclid")} AS fbclid,
-    {_param("query_", "msclkid")} AS msclkid,
-    {_param("query_", "ttclid")} AS ttclid,
+    {", ".join(f"{_first(f's_campaign_{c}', _param('query_', u))} AS {u}" for c, u in _UTM_OF)},
+    {", ".join(f"{_param('query_', c)} AS {c}" for c in _CLICK_IDS)},
     nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')
       AS email,
     nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone,
@@ -371,45 +322,40 @@ WITH segment_events AS (
     coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
-  FROM _seg
-),
-blotout_events AS (
-  SELECT raw_hour, raw_file, line_no, item_index, source, received_ts,
-    item AS raw,
-    CASE
-      WHEN item_type <> 'OBJECT' THEN 'not_an_object'
-      WHEN strlen(item) > {max_event_bytes} THEN 'too_large'
-      WHEN b_mid IS NULL THEN 'missing_id'
-      WHEN b_evn IS NULL THEN 'missing_field'
-      WHEN b_evt IS NULL THEN 'missing_timestamp'
-      WHEN NOT coalesce(try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}, false)
-        THEN 'invalid_timestamp'
-      WHEN coalesce(b_userid, visitor_id) IS NULL THEN 'missing_field'
-      WHEN NOT {_is_object("b_data")} THEN 'wrong_type'
-      WHEN b_transaction_total IS NOT NULL AND try_cast(b_transaction_total AS DOUBLE) IS NULL
-        THEN 'wrong_type'
-    END AS reason_code,
-    CASE
-      WHEN item_type <> 'OBJECT' THEN 'Blotout event is a JSON ' || lower(item_type)
-      WHEN strlen(item) > {max_event_bytes}
-        THEN 'event is ' || strlen(item) || ' bytes; the limit is {max_event_bytes}'
-      WHEN b_mid IS NULL THEN 'mid is missing'
-      WHEN b_evn IS NULL THEN 'evn (event name) is missing'
-      WHEN b_evt IS NULL THEN 'evt (event time) is missing'
-      WHEN NOT coalesce(try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}, false)
-        THEN 'evt `' || left(b_evt, 64) || '` is not milliseconds since the epoch (2000-2100)'
-      WHEN coalesce(b_userid, visitor_id) IS NULL
-        THEN 'no visitor id: userid is missing and no _trends_user_id cookie was received'
-      WHEN NOT {_is_object("b_data")} THEN 'additionalData must be an object'
-      WHEN b_transaction_total IS NOT NULL AND try_cast(b_transaction_total AS DOUBLE) IS NULL
-        THEN 'transaction_total `' || left(b_transaction_total, 64) || '` is not a number'
-    END AS reason,
+FROM (
+  SELECT *, {broken} AS broken_rule
+  FROM (
+    SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_
+    FROM (
+      SELECT * EXCLUDE (p, tr), {_fields("p", PROPERTY_PATHS, "s_")},
+        {_fields("tr", TRAIT_PATHS, "s_")},
+        coalesce(s_page_url, nullif(p['url'], '')) AS url_,
+        try_cast({"coalesce(s_original_timestamp, s_timestamp)"} AS TIMESTAMPTZ) AS client_ts,
+        try_cast(coalesce(s_sent_at, envelope_sent_at) AS TIMESTAMPTZ) AS sent_ts,
+        lower(s_type) AS type_
+      FROM (
+        SELECT * EXCLUDE (m), {_fields("m", SEGMENT_PATHS, "s_")},
+          json_transform(m['properties'], {PROPERTY_STRUCT}) AS p,
+          json_transform(m['traits'], {TRAIT_STRUCT}) AS tr
+        FROM {items}
+      )
+    )
+  )
+)"""
+
+
+def _blotout_events(items: str, max_event_bytes: int) -> str:
+    """Blotout events of `items` (item columns, the event STRUCT `b`, its text `item`,
+    `item_type`, and the envelope's meta) as event rows."""
+    broken, code, text = _checks(_blotout_rules(max_event_bytes))
+    return f"""
+SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
+    {code} AS reason_code, {text} AS reason,
     b_mid AS event_id,
     CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END
       AS event_type,
     b_evn AS event_name,
-    CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}
-         THEN to_timestamp(try_cast(b_evt AS DOUBLE) / 1000) END AS event_time,
+    to_timestamp(evt_ms / 1000) AS event_time,
     received_ts AS received_at,
     NULL AS sent_at,
     coalesce(b_userid, visitor_id) AS anonymous_id,
@@ -418,18 +364,10 @@ blotout_events AS (
     NULL AS group_id,
     b_session_id AS session_id,
     b_scrn AS url,
-    coalesce(b_data_path, {_url_path("b_scrn")}) AS path,
+    {_first("b_data_path", _url_path("b_scrn"))} AS path,
     bo_referrer AS referrer,
     bo_page_title AS page_title,
-    {_param("query_", "utm_source")} AS utm_source,
-    {_param("query_", "utm_medium")} AS utm_medium,
-    {_param("query_", "utm_campaign")} AS utm_campaign,
-    {_param("query_", "utm_term")} AS utm_term,
-    {_param("query_", "utm_content")} AS utm_content,
-    {_param("query_", "gclid")} AS gclid,
-    {_param("query_", "fbclid")} AS fbclid,
-    {_param("query_", "msclkid")} AS msclkid,
-    {_param("query_", "ttclid")} AS ttclid,
+    {", ".join(f"{_param('query_', c)} AS {c}" for c in _UTM + _CLICK_IDS)},
     nullif(lower(trim(b_persona_email)), '') AS email,
     nullif(trim(b_persona_number), '') AS phone,
     CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id,
@@ -442,32 +380,122 @@ blotout_events AS (
     coalesce(bo_user_agent, meta_user_agent) AS user_agent,
     meta_ip AS ip,
     'blotout' AS payload_format
-  FROM _bo
+FROM (
+  SELECT *, {broken} AS broken_rule
+  FROM (
+    SELECT *, {_first("bo_search", _query_of("b_scrn"))} AS query_,
+      CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}
+           THEN try_cast(b_evt AS DOUBLE) END AS evt_ms
+    FROM (
+      SELECT * EXCLUDE (d), {_fields("d", BLOTOUT_DATA_PATHS, "b_")}
+      FROM (
+        SELECT * EXCLUDE (b), {_fields("b", BLOTOUT_PATHS, "b_")},
+          json_transform(b['additionalData'], {BLOTOUT_DATA_STRUCT}) AS d
+        FROM {items}
+      )
+    )
+  )
+)"""
+
+
+_BLOTOUT_ENVELOPE = "visitor_id, bo_user_agent, bo_referrer, bo_page_title, bo_search"
+
+
+def _exploded(kind: str, array: str, envelope: str, struct: str, alias: str) -> str:
+    """One row per item of the `array` of `kind` lines: its text, its JSON type, and its fields
+    parsed into `alias`; the line's receive metadata and `envelope` columns carried along."""
+    return f"""
+SELECT * EXCLUDE (item_list),
+  CASE WHEN starts_with(item, '{{') THEN 'OBJECT' ELSE json_type(item) END AS item_type,
+  try(json_transform(item, {struct})) AS {alias}
+FROM (
+  SELECT *, unnest(item_list)::VARCHAR AS item,
+    generate_subscripts(item_list, 1)::BIGINT AS item_index
+  FROM (
+    SELECT raw_hour, raw_file, line_no, source, received_ts, meta_user_agent, meta_ip,
+      {envelope}, r['{array}'] AS item_list
+    FROM parsed WHERE kind = '{kind}'
+  )
+)"""
+
+
+def flatten_sql(lines: str, max_event_bytes: int) -> str:
+    """A SELECT over `lines` (raw_hour, raw_file, line_no, line) returning one row per event.
+
+    Rows carry `reason_code`: NULL for a good event (its core_events columns filled), or why it
+    goes to quarantine (with `reason` and `raw`).
+    """
+    core_columns = ",\n  ".join(
+        "CAST(event_time AS DATE) AS event_date"
+        if name == "event_date"
+        else f"CAST({name} AS {'VARCHAR' if kind == 'JSON' else kind}) AS {name}"
+        for name, kind in CORE_EVENTS_COLUMNS
+    )
+    return f"""
+WITH parsed AS MATERIALIZED (
+  SELECT *,
+    CASE
+      WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
+      WHEN forced_format = 'blotout' OR (forced_format IS NULL AND r['events'] IS NOT NULL)
+        THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+      WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
+      WHEN forced_format = 'segment' OR nullif(r['type'], '') IS NOT NULL
+           OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
+      ELSE 'unknown'
+    END AS kind,
+    try_cast(received_at AS TIMESTAMPTZ) AS received_ts
+  FROM (
+    SELECT raw_hour, raw_file, line_no, line, r,
+      r IS NOT NULL AND looks_like_object AS is_json,
+      {_fields("r", HEAD_PATHS)}
+    FROM (
+      SELECT raw_hour, raw_file, line_no, line,
+        (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) AS looks_like_object,
+        try(json_transform(line, {LINE_STRUCT})) AS r
+      FROM {lines}
+      WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
+    )
+  )
+),
+-- A single message is its own item: its STRUCT is the line's, and it is not re-serialised.
+single_messages AS (
+  SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")}, meta_user_agent,
+    meta_ip, envelope_sent_at, line AS item, 'OBJECT' AS item_type,
+    coalesce(try_cast(size AS BIGINT), strlen(line)) AS event_bytes, r AS m
+  FROM parsed WHERE kind = 'segment'
+),
+batch_items AS (
+  SELECT *, strlen(item) AS event_bytes
+  FROM ({_exploded("segment_batch", "batch", "envelope_sent_at", SEGMENT_STRUCT, "m")})
+),
+blotout_items AS (
+  {_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")}
 ),
 unreadable AS (
-  SELECT raw_hour, raw_file, line_no, item_index, source, received_ts AS received_at,
-    rtrim(coalesce(landed_text, item), chr(10) || chr(13)) AS raw,
+  SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")},
+    rtrim(coalesce(landed_text, line), chr(10) || chr(13)) AS raw,
     CASE kind WHEN 'invalid' THEN 'invalid_json' ELSE 'unknown_format' END AS reason_code,
     CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
-         WHEN NOT is_json AND json_valid(item) THEN 'the line is JSON, but not an object'
+         WHEN NOT is_json AND json_valid(line) THEN 'the line is JSON, but not an object'
          WHEN NOT is_json THEN 'the line is not valid JSON'
          WHEN kind = 'unknown' AND forced_format = 'blotout'
               THEN 'imported as blotout, but `events` is not an array'
          ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
-    END AS reason
-  FROM _items WHERE kind IN ('invalid', 'unknown')
+    END AS reason,
+    received_ts AS received_at
+  FROM parsed WHERE kind IN ('invalid', 'unknown')
 ),
 all_events AS (
-  SELECT * FROM segment_events
-  UNION ALL BY NAME SELECT * FROM blotout_events
+  {_segment_events("single_messages", max_event_bytes)}
+  UNION ALL BY NAME {_segment_events("batch_items", max_event_bytes)}
+  UNION ALL BY NAME {_blotout_events("blotout_items", max_event_bytes)}
   UNION ALL BY NAME SELECT * FROM unreadable
 )
 SELECT raw_hour, raw_file, line_no, item_index, reason_code, reason,
-    CASE WHEN reason_code IS NOT NULL THEN rtrim(raw, chr(10) || chr(13)) END AS raw,
-    {core_columns}
+  CASE WHEN reason_code IS NOT NULL THEN rtrim(raw, chr(10) || chr(13)) END AS raw,
+  {core_columns}
 FROM all_events
 """
-    return [classify, explode, segment, blotout, flatten]
 
 
 CORE_SELECT = ", ".join(
