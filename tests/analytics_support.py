@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, sql_columns
+from cdpflow.identity.store import IDENTITY_KEY
+from cdpflow.lake.merge_on_read import base_files, delta_file, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
@@ -101,6 +103,45 @@ def set_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, 
     """Replace the identities table: person -> its (identifier_type, value) pairs."""
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
+    table = _identity_rows(people)
+    rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
+    size = _write(lake, f"identities/{rel}", table)
+    tables.commit(
+        "identities",
+        tables.current("identities"),
+        operation="test",
+        add=[DataFile(rel, table.num_rows, size)],
+        remove=lambda f: True,
+        columns=sql_columns(IDENTITIES),
+    )
+
+
+def update_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, str]]]) -> None:
+    """Re-assign identifiers to people as an identity run does: a merge-on-read delta over the
+    identities table's base (the rows readers see change; the base files stay)."""
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    current = tables.get("identities")
+    delta = _identity_rows(people)
+    stored = pa.concat_tables(
+        [pq.read_table(lake.open(f"identities/{f.path}", "rb")) for f in base_files(current)]
+    )
+    stored_keys = set(zip(*(stored[c].to_pylist() for c in IDENTITY_KEY), strict=True))
+    superseded = len(
+        stored_keys & set(zip(*(delta[c].to_pylist() for c in IDENTITY_KEY), strict=True))
+    )
+    rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
+    size = _write(lake, f"identities/{rel}", delta)
+    tables.commit(
+        "identities",
+        current,
+        operation="test",
+        add=[delta_file(rel, delta.num_rows, size, "test")],
+        properties=layout_properties(IDENTITY_KEY, superseded),
+    )
+
+
+def _identity_rows(people: Mapping[str, Iterable[tuple[str, str]]]) -> pa.Table:
     seen = at("2024-01-01 00:00:00")
     rows = [
         {
@@ -115,17 +156,7 @@ def set_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, 
         for person, identifiers in people.items()
         for kind, value in identifiers
     ]
-    table = pa.Table.from_pylist(rows, IDENTITIES)
-    rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
-    size = _write(lake, f"identities/{rel}", table)
-    tables.commit(
-        "identities",
-        tables.current("identities"),
-        operation="test",
-        add=[DataFile(rel, table.num_rows, size)],
-        remove=lambda f: True,
-        columns=sql_columns(IDENTITIES),
-    )
+    return pa.Table.from_pylist(rows, IDENTITIES)
 
 
 def _write(lake: Lake, rel: str, table: pa.Table) -> int:

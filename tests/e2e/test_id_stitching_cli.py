@@ -38,6 +38,37 @@ def test_sample_traffic_and_shop_export_become_people(tmp_path: Path) -> None:
     for name in ("identities", "identity_edges"):
         assert name in tables
 
+    # A later run joins a new device to a stored customer: it writes only the changed rows, as
+    # a delta over the stored table, and readers still see one row per identifier.
+    (customer,) = json.loads(
+        cdpflow(home, "sql", "--format", "json", "SELECT min(identifier_value) AS v "
+                "FROM identities WHERE identifier_type = 'user_id'").stdout
+    )  # fmt: skip
+    login = {"type": "identify", "messageId": "late-login", "anonymousId": "new-device",
+             "userId": customer["v"], "timestamp": "2026-11-21T03:04:05Z",
+             "receivedAt": "2026-11-21T03:04:06Z"}  # fmt: skip
+    (tmp_path / "login.jsonl").write_text(json.dumps(login) + "\n")
+    cdpflow(home, "import-events", str(tmp_path / "login.jsonl"))
+    cdpflow(home, "run", "events_incremental")
+    later = cdpflow(home, "run", "id_stitching_incremental").stdout
+    assert (
+        "joined by the new links" in later and "wrote 2 changed identifiers as the delta" in later
+    )
+    counted = cdpflow(
+        home,
+        "sql",
+        "--format",
+        "json",
+        f"""SELECT count(*) AS n, count(DISTINCT (identifier_type, identifier_value)) AS keys,
+                   count(DISTINCT global_user_id) FILTER (
+                     WHERE identifier_value IN ('new-device', '{customer["v"]}')) AS people
+            FROM identities""",
+    ).stdout
+    ((n, keys, people),) = [tuple(r.values()) for r in json.loads(counted)]
+    assert n == keys and people == 1
+    listed = re.search(r"^identities\s+([\d,]+)", cdpflow(home, "tables").stdout, re.M)
+    assert listed and int(listed.group(1).replace(",", "")) == n
+
     rebuilt = cdpflow(home, "run", "id_stitching_incremental", "--full-rebuild").stdout
     assert "(full rebuild)" in rebuilt
     refused = cdpflow(home, "run", "events_incremental", "--full-rebuild", check=False)

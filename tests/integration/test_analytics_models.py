@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analytics_support import add_events, event, purchase, set_identities
+from analytics_support import add_events, event, purchase, set_identities, update_identities
 from conftest import lake_query
 
 from cdpflow.dbt.runner import DbtBuildFailed
@@ -69,6 +69,7 @@ SHOPPERS = [
         "b1", "2024-03-02 18:00:00", anonymous_id="blog", referrer="https://blog.example.org/post"
     ),
 ]
+LATER = [("anonymous_id", "laptop"), ("user_id", "u2")]
 PEOPLE = {
     "P-timeout": [("anonymous_id", "d-timeout")],
     "P-two": [("anonymous_id", "phone"), ("anonymous_id", "laptop"), ("user_id", "u2")],
@@ -83,7 +84,10 @@ PEOPLE = {
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = load_settings(env={}, home=tmp_path_factory.mktemp("shop") / "home")
     add_events(settings, SHOPPERS)
-    set_identities(settings, PEOPLE)
+    # as identity runs leave it: the laptop and its login first a person of their own, then
+    # joined to the phone by a later run's delta over the stored base
+    set_identities(settings, {**PEOPLE, "P-two": [("anonymous_id", "phone")], "P-later": LATER})
+    update_identities(settings, {"P-two": LATER})
     events_unified_view.run(settings)
     attribution.run(settings)
     campaign.run(settings)

@@ -11,6 +11,7 @@ from conftest import LATER
 from cdpflow.engine import open_engine
 from cdpflow.identity.ids import person_id
 from cdpflow.jobs import events_incremental, id_stitching_incremental
+from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
@@ -206,6 +207,60 @@ def test_a_later_run_reads_only_new_files_and_records_the_merge(settings, land, 
     incremental = _identities(query)
     rebuilt = id_stitching_incremental.run(settings, now=LATER, full_rebuild=True)
     assert rebuilt.full_rebuild and _identities(query) == incremental
+
+
+def _layers(settings: Settings) -> tuple[int, int]:
+    """(base files, delta files) of the identities table."""
+    snapshot = TableStore(Lake(settings.lake_url)).get("identities")
+    return len(base_files(snapshot)), len(delta_files(snapshot))
+
+
+def test_runs_write_only_what_changed_and_readers_see_one_row_per_identifier(
+    settings, land, query, monkeypatch
+) -> None:
+    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
+    people = [_seg(f"v{i}", T, anonymousId=f"dev-{i}", userId=f"u-{i}") for i in range(20)]
+    land([Received(T, "web", m) for m in people])
+    assert _stitch(settings).folded  # the first run writes the base
+    later = T + timedelta(hours=2)
+    for n, (device, login) in enumerate([("dev-new", "u-1"), ("dev-1", "u-2"), ("dev-3", "u-4")]):
+        at = later + timedelta(hours=n)
+        land([Received(at, "web", _seg(f"m{n}", at, anonymousId=device, userId=login))])
+        result = _stitch(settings)
+        assert result.joined_by_new_links and not result.folded
+        assert 0 < result.changed < result.identifiers_in_scope  # unchanged rows not written
+    assert _layers(settings) == (1, 1)  # the base of the first run, one delta over it
+    counts = query(
+        """SELECT count(*) AS n, count(DISTINCT (identifier_type, identifier_value)) AS keys
+           FROM identities"""
+    )
+    assert counts == [{"n": 41, "keys": 41}] and result.identities == 41
+    people_now = _people(query)
+    assert people_now[("anonymous_id", "dev-new")] == people_now[("user_id", "u-2")]
+    assert people_now[("anonymous_id", "dev-1")] == person_id("anonymous_id", "dev-1")
+    assert people_now[("anonymous_id", "dev-3")] != people_now[("anonymous_id", "dev-1")]
+
+    incremental = _identities(query)
+    rebuilt = id_stitching_incremental.run(settings, now=LATER, full_rebuild=True)
+    assert rebuilt.folded and _layers(settings) == (1, 0)
+    assert _identities(query) == incremental
+
+
+def test_the_delta_is_folded_into_the_base_once_it_passes_its_share(
+    settings, land, query, monkeypatch
+) -> None:
+    land([Received(T, "web", _seg(f"v{i}", T, anonymousId=f"dev-{i}")) for i in range(10)])
+    _stitch(settings)
+    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 0.2)
+    later = T + timedelta(hours=1)
+    land([Received(later, "web", _seg("w1", later, anonymousId="dev-1", userId="u-1"))])
+    assert not _stitch(settings).folded  # 2 changed rows: within 20% of 10
+    assert _layers(settings) == (1, 1)
+    land([Received(later, "web", _seg("w2", later, anonymousId="dev-2", userId="u-2"))])
+    result = _stitch(settings)
+    assert result.folded and _layers(settings) == (1, 0)  # 4 rows in the delta: past 20%
+    assert query("SELECT count(*) AS n FROM identities") == [{"n": 12}] and result.identities == 12
+    assert _people(query)[("user_id", "u-2")] == person_id("anonymous_id", "dev-2")
 
 
 def _sample(settings: Settings, land, spec: SampleSpec) -> None:  # type: ignore[no-untyped-def]

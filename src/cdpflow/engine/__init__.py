@@ -51,8 +51,13 @@ class EventsOutput:
 class EventsBatch(Protocol):
     """Raw lines of a group of hours, flattened chunk by chunk, then written once."""
 
-    def add(self, lines: pa.Table) -> FlattenCounts:
-        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line)."""
+    def add(self, lines: pa.Table) -> None:
+        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line); an engine
+        may do it in the background, so this can return before the chunk is done."""
+        ...
+
+    def flattened(self) -> FlattenCounts:
+        """What the chunks added turned into, once every one of them is done."""
         ...
 
     def event_date_range(self) -> tuple[str, str] | None:
@@ -100,14 +105,25 @@ class IdentityIO(Protocol):
         """Identifiers seen together on the events of core_events `files` (graph.OBSERVATIONS)."""
         ...
 
-    def load_scope(self, tables: TableStore, touched: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Stored identities of the people of `touched` identifiers, and their stored links."""
+    def load_people(self, tables: TableStore, touched: pa.Table) -> pa.Table:
+        """Stored identities of every member of the people of `touched` identifiers."""
+        ...
+
+    def load_links(self, tables: TableStore, ends: pa.Table) -> pa.Table:
+        """The ends (identity.schema.LINK_ENDS) of stored links with an end among `ends`."""
         ...
 
     def write_identities(
         self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
     ) -> list[tuple[Path, int]]:
-        """Write the identities table: stored rows not in `changed` (if `keep_old`) + `changed`."""
+        """Write identities as one base: the rows readers see not in `changed` (if `keep_old`)
+        plus `changed`."""
+        ...
+
+    def write_identities_delta(
+        self, tables: TableStore, changed: pa.Table, out_dir: Path
+    ) -> list[tuple[Path, int]]:
+        """Write identities' new delta: the stored delta's rows not in `changed` + `changed`."""
         ...
 
 

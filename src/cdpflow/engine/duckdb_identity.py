@@ -2,7 +2,8 @@
 
 The graph itself is computed in `cdpflow.identity.graph`; this module only moves rows: it reduces
 core_events files to the distinct combinations of identifiers seen together, loads the part of
-the stored graph a run touches, and rewrites the identities table around the changed rows.
+the stored graph a run touches, and writes the identities table's changed rows: as a new delta
+(`lake.merge_on_read`), or folded with everything else into a new base.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from cdpflow.engine.duckdb_engine import parquet_row_counts
+from cdpflow.engine.duckdb_engine import literal, parquet_row_counts
 from cdpflow.identity.prepare import OBSERVATIONS
-from cdpflow.identity.schema import IDENTITIES, IDENTITY_EDGES
+from cdpflow.identity.schema import IDENTITIES, LINK_ENDS
+from cdpflow.lake.merge_on_read import delta_files
 
 if TYPE_CHECKING:
     from cdpflow.engine.duckdb_engine import DuckDBEngine
@@ -75,12 +77,10 @@ class DuckDBIdentityIO:
         table = self.con.sql(sql, params={"files": list(files)}).to_arrow_table()
         return table.cast(OBSERVATIONS)
 
-    def load_scope(self, tables: TableStore, touched: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Stored identities of the people `touched` identifiers belong to, and every stored
-        link with an end among those identifiers or the touched ones."""
-        names = self.engine.register_tables(tables)
-        if "identities" not in names:
-            return IDENTITIES.empty_table(), IDENTITY_EDGES.empty_table()
+    def load_people(self, tables: TableStore, touched: pa.Table) -> pa.Table:
+        """Stored identities of every member of the people `touched` identifiers belong to."""
+        if "identities" not in self.engine.register_tables(tables):
+            return IDENTITIES.empty_table()
         self.con.register("_touched", touched.select(["identifier_type", "identifier_value"]))
         try:
             members = self.con.sql(
@@ -94,48 +94,83 @@ class DuckDBIdentityIO:
                 SELECT i.* FROM identities i SEMI JOIN hit ON i.global_user_id = hit.global_user_id
                 """
             ).to_arrow_table()
-            if "identity_edges" not in names:
-                return members, IDENTITY_EDGES.empty_table()
-            self.con.register("_members", members.select(["identifier_type", "identifier_value"]))
-            edges = self.con.sql(
-                """
-                WITH scope AS (
-                  SELECT identifier_type AS t, identifier_value AS v FROM _members
-                  UNION SELECT identifier_type, identifier_value FROM _touched
-                )
-                SELECT e.* FROM identity_edges e
-                  SEMI JOIN scope s ON e.left_type = s.t AND e.left_value = s.v
-                UNION ALL
-                SELECT e.* FROM identity_edges e
-                  SEMI JOIN scope s ON e.right_type = s.t AND e.right_value = s.v
-                """
-            ).to_arrow_table()
-            self.con.unregister("_members")
         finally:
             self.con.unregister("_touched")
-        return members.select(IDENTITIES.names).cast(IDENTITIES), edges.cast(IDENTITY_EDGES)
+        return members.select(IDENTITIES.names).cast(IDENTITIES)
+
+    def load_links(self, tables: TableStore, ends: pa.Table) -> pa.Table:
+        """The two ends (LINK_ENDS) of every stored link with an end among the `ends`
+        identifiers; a link with both ends there comes twice.
+
+        One scan of identity_edges picks the links with a matching value at either end, then
+        the few candidates are matched on type and value.
+        """
+        if "identity_edges" not in self.engine.register_tables(tables):
+            return LINK_ENDS.empty_table()
+        self.con.register("_ends", ends.select(["identifier_type", "identifier_value"]))
+        try:
+            links = self.con.sql(
+                """
+                WITH scope AS MATERIALIZED (
+                  SELECT DISTINCT identifier_type AS t, identifier_value AS v FROM _ends
+                ), candidates AS MATERIALIZED (
+                  SELECT left_type, left_value, right_type, right_value FROM identity_edges
+                  WHERE left_value IN (SELECT v FROM scope) OR right_value IN (SELECT v FROM scope)
+                )
+                SELECT c.* FROM candidates c
+                  SEMI JOIN scope s ON c.left_type = s.t AND c.left_value = s.v
+                UNION ALL
+                SELECT c.* FROM candidates c
+                  SEMI JOIN scope s ON c.right_type = s.t AND c.right_value = s.v
+                """
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_ends")
+        return links.cast(LINK_ENDS)
 
     def write_identities(
         self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
     ) -> list[tuple[Path, int]]:
-        """Write the identities table anew: the stored rows not in `changed` (when `keep_old`),
-        plus `changed`. Returns (local file, rows) per file written."""
+        """Write the identities table anew as one base: every row readers see now that is not in
+        `changed` (when `keep_old`), plus `changed`. Returns (local file, rows) per file."""
+        names = self.engine.register_tables(tables) if keep_old else []
+        old = "SELECT * FROM identities" if "identities" in names else None
+        return self._write(old, changed, out_dir)
+
+    def write_identities_delta(
+        self, tables: TableStore, changed: pa.Table, out_dir: Path
+    ) -> list[tuple[Path, int]]:
+        """Write the identities table's new delta (see `lake.merge_on_read`): the stored delta's
+        rows not in `changed`, plus `changed`. Returns (local file, rows) per file."""
+        snapshot = tables.current("identities")
+        stored = (
+            [tables.lake.uri(f"identities/{f.path}") for f in delta_files(snapshot)]
+            if snapshot
+            else []
+        )
+        old = None
+        if stored:
+            listed = ", ".join(literal(u) for u in stored)
+            old = f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        return self._write(old, changed, out_dir)
+
+    def _write(self, old: str | None, changed: pa.Table, out_dir: Path) -> list[tuple[Path, int]]:
+        """Write the rows of the `old` query whose identifier is not in `changed`, and `changed`."""
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
-        names = self.engine.register_tables(tables) if keep_old else []
         self.con.register("_changed", changed.select(IDENTITIES.names))
         try:
             select = "SELECT * FROM _changed"
-            if "identities" in names:
+            if old is not None:
                 cols = ", ".join(IDENTITIES.names)
                 select = f"""
-                    SELECT {cols} FROM identities i ANTI JOIN _changed c
+                    SELECT {cols} FROM ({old}) i ANTI JOIN _changed c
                       ON i.identifier_type = c.identifier_type
                      AND i.identifier_value = c.identifier_value
                     UNION ALL {select}"""
             self.con.execute(
-                f"COPY ({select}) TO $out (FORMAT parquet, COMPRESSION zstd, "
+                f"COPY ({select}) TO $out (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, "
                 "FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{uuid}', ROW_GROUP_SIZE 122880)",
                 {"out": str(out_dir)},
             )

@@ -39,6 +39,7 @@ from cdpflow.identity.schema import (
     IDENTITY_CONFLICTS,
     IDENTITY_EDGES,
     IDENTITY_MERGES,
+    LINK_ENDS,
     TS,
 )
 
@@ -69,7 +70,8 @@ def stitch(
     Args:
         old_identities: stored rows of every identifier in scope: those `new` touches and all
             members of their people (empty for a full build).
-        old_edges: stored links with an end in `old_identities`.
+        old_edges: stored links (LINK_ENDS, or whole IDENTITY_EDGES rows) with an end in
+            `old_identities`.
         new: this run's sightings and links.
         cap_for: the most identifiers of a type one identifier may link to (None: no limit).
         now: when merges and conflicts are recorded.
@@ -84,8 +86,8 @@ def stitch(
     )
     edges = pa.concat_tables(
         [
-            old_edges.select(IDENTITY_EDGES.names).cast(IDENTITY_EDGES),
-            new.pairs.select(IDENTITY_EDGES.names).cast(IDENTITY_EDGES),
+            old_edges.select(LINK_ENDS.names).cast(LINK_ENDS),
+            new.pairs.select(LINK_ENDS.names).cast(LINK_ENDS),
         ]
     )
     n_old, n_old_edges = old.num_rows, old_edges.num_rows
@@ -99,7 +101,7 @@ def stitch(
     # Every identifier, of a row or at the end of a link, becomes an integer key.
     n_nodes, n_edges = nodes.num_rows, edges.num_rows
     _release()  # what reading the input left in Arrow's pool
-    keys = _Keys(
+    keys = Keys(
         [nodes["identifier_type"], edges["left_type"], edges["right_type"]],
         [nodes["identifier_value"], edges["left_value"], edges["right_value"]],
     )
@@ -149,7 +151,7 @@ def stitch(
     if n_old_edges:
         fresh = fresh & ~np.isin(code[n_old_edges:], distinct(code[:n_old_edges]))
     del code, ok
-    new_edges = edges.slice(n_old_edges)
+    new_edges = new.pairs.select(IDENTITY_EDGES.names).cast(IDENTITY_EDGES)
     if not fresh.all():
         new_edges = new_edges.filter(pa.array(fresh))
 
@@ -180,7 +182,7 @@ def stitch(
     n_comp, labels = connected_components(graph, directed=False)
     del graph
 
-    comps, anchors = _anchors(labels, n_comp, row_key, first_k, keys)
+    comps, anchors = component_anchors(labels, n_comp, row_key, first_k, keys)
     batches = range(0, len(anchors), ID_BATCH)  # bounds the memory of the anchors' strings
     comp_ids = pa.concat_arrays(
         [pa.array([], pa.string())]
@@ -246,8 +248,8 @@ def _over_caps(
     return info[0][at].astype(np.int64), info[1][at].astype(np.int64), info[2][at].astype(np.int64)
 
 
-def _anchors(
-    labels: np.ndarray, n_comp: int, p: np.ndarray, first_k: np.ndarray, keys: _Keys
+def component_anchors(
+    labels: np.ndarray, n_comp: int, p: np.ndarray, first_k: np.ndarray, keys: Keys
 ) -> tuple[np.ndarray, np.ndarray]:
     """(component, key) of each component's earliest identifier: by first_seen, then key."""
     if len(p) == 0:
@@ -314,7 +316,7 @@ def _merges(
     )
 
 
-class _Keys:
+class Keys:
     """Integer keys of (type, value) identifiers, without building a string per row.
 
     Values are interned once; a value seen under one type (nearly all) is its own key, and the

@@ -31,6 +31,9 @@ IDENTITY_EDGES = pa.schema(
     ]
 )
 
+# The two identifiers of a link: all the graph needs of the stored links.
+LINK_ENDS = pa.schema(list(IDENTITY_EDGES)[:4])
+
 # One row per global_user_id that stopped existing: whose id it became, and when.
 IDENTITY_MERGES = pa.schema(
     [

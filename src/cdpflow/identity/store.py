@@ -1,14 +1,16 @@
 """The identity graph in the lake: four tables and the state of what has been read.
 
 `identities` is the graph's state: its snapshot's properties record which core_events files and
-offline files were already read, so the state and the data are committed together.
+offline files were already read, so the state and the data are committed together. It is a
+merge-on-read table (`lake.merge_on_read`): a run publishes its changed rows as a new delta over
+the base and folds them into a new base only once the delta has grown.
 `identity_edges`, `identity_merges` and `identity_conflicts` grow by one file per run.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from cdpflow.identity.schema import (
     IDENTITY_MERGES,
     sql_columns,
 )
+from cdpflow.lake.merge_on_read import delta_file, is_delta, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 
@@ -30,6 +33,7 @@ IDENTITIES_TABLE = "identities"
 EDGES_TABLE = "identity_edges"
 MERGES_TABLE = "identity_merges"
 CONFLICTS_TABLE = "identity_conflicts"
+IDENTITY_KEY = ("identifier_type", "identifier_value")  # one row per key in identities
 SCHEMAS = {
     IDENTITIES_TABLE: IDENTITIES,
     EDGES_TABLE: IDENTITY_EDGES,
@@ -91,25 +95,46 @@ class IdentityStore:
             remove=lambda f: True,
             columns=sql_columns(SCHEMAS[table]),
         )
-        self._drop(base)
+        self._drop(base, lambda f: True)
         return snapshot
 
-    def replace_identities(
-        self, files: list[tuple[Path, int]], state: ReadState, operation: str
+    def commit_identities(
+        self,
+        files: list[tuple[Path, int]],
+        *,
+        delta: bool,
+        rows: int,
+        state: ReadState,
+        operation: str,
     ) -> Snapshot:
-        """Publish the rewritten identities files with the read state, in one commit."""
+        """Publish identities files with the read state, in one commit: as the new delta (the
+        base stays), or as a new base replacing every file.
+
+        Args:
+            files: (local file, rows) of the written files.
+            delta: whether `files` are the new delta rather than a whole new base.
+            rows: the rows readers see in the new version (one per identifier).
+        """
         base = self.tables.current(IDENTITIES_TABLE)
-        add = [self._publish_file(IDENTITIES_TABLE, path, rows) for path, rows in files]
+        published = [self._publish_file(IDENTITIES_TABLE, path, n) for path, n in files]
+        add = (
+            [delta_file(f.path, f.rows, f.bytes, f.owner) for f in published]
+            if delta
+            else published
+        )
+        replaced = is_delta if delta else (lambda f: True)
+        kept = [f for f in (base.files if base else ()) if not replaced(f)]
+        superseded = sum(f.rows for f in kept + add) - rows
         snapshot = self.tables.commit(
             IDENTITIES_TABLE,
             base,
             operation=operation,
             add=add,
-            remove=lambda f: True,
+            remove=replaced,
             columns=sql_columns(IDENTITIES),
-            properties=state.properties(),
+            properties={**state.properties(), **layout_properties(IDENTITY_KEY, superseded)},
         )
-        self._drop(base)
+        self._drop(base, replaced)
         return snapshot
 
     def _publish_arrow(self, table: str, rows: pa.Table) -> DataFile:
@@ -124,9 +149,10 @@ class IdentityStore:
         self.lake.put(local, f"{table}/{rel}")
         return DataFile(rel, rows, size, owner="id_stitching_incremental")
 
-    def _drop(self, base: Snapshot | None) -> None:
+    def _drop(self, base: Snapshot | None, replaced: Callable[[DataFile], bool]) -> None:
         """Delete the files a commit replaced; the new snapshot no longer refers to them."""
         if base is None:
             return
         for f in base.files:
-            self.lake.remove(f"{base.table}/{f.path}")
+            if replaced(f):
+                self.lake.remove(f"{base.table}/{f.path}")

@@ -2,9 +2,10 @@
 
 A run reads only what is new since the last one: core_events files not read yet and offline
 files whose fingerprint changed. It loads from the stored graph only the people those new
-identifiers belong to (with their links), recomputes just those people, and commits the
-identities table with the read state in one snapshot. The ids come from a rule on the data
-(see `cdpflow.identity.graph`), so the result equals a full rebuild over the same data.
+identifiers belong to, recomputes just those people (joining them by the new links, or from all
+their links when a cap is involved), and commits the rows that changed as identities' delta
+with the read state in one snapshot. The ids come from a rule on the data (see
+`cdpflow.identity.graph`), so the result equals a full rebuild over the same data.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdpflow.engine import Engine, identity_io, open_engine
+from cdpflow.engine import Engine, IdentityIO, identity_io, open_engine
+from cdpflow.identity.changes import Recomputed, recomputed
 from cdpflow.identity.config import IdentityConfig, load_identity_config
-from cdpflow.identity.graph import stitch
+from cdpflow.identity.graph import CapFor, stitch
 from cdpflow.identity.prepare import JUNK, OBSERVATIONS, Prepared, prepare
-from cdpflow.identity.schema import IDENTITIES, IDENTITY_CONFLICTS, IDENTITY_EDGES, TS
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_CONFLICTS, LINK_ENDS, TS
 from cdpflow.identity.sources import pending_files, read_observations
 from cdpflow.identity.store import (
     CONFLICTS_TABLE,
@@ -34,9 +37,11 @@ from cdpflow.identity.store import (
     IdentityStore,
     ReadState,
 )
+from cdpflow.identity.unite import unite
 from cdpflow.jobs import Interval, job_lock
+from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import TableStore
+from cdpflow.lake.tables import Snapshot, TableStore
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,9 @@ log = logging.getLogger(__name__)
 JOB = "id_stitching_incremental"
 CORE_EVENTS = "core_events"
 MAP_PREFIX = "@map:"
+# identities' delta is folded into a new base once it would hold this share of the base's rows:
+# every reader pays for the delta (an anti-join), and every run rewrites it
+FOLD_FRACTION = 0.2
 Progress = Callable[[int, int], None]
 
 
@@ -64,18 +72,24 @@ class IdStitchingResult:
     seconds: float = 0.0
     identities_version: int | None = None
     full_rebuild: bool = False
+    joined_by_new_links: bool = False
+    changed: int = 0
+    folded: bool = False
 
     def summary(self) -> str:
         if not (self.core_files or self.offline_files):
             return f"{JOB}: nothing new to read."
         kind = "full rebuild" if self.full_rebuild else "incremental"
+        how = "joined by the new links" if self.joined_by_new_links else "from all their links"
+        where = "into a new base" if self.folded else "as the delta"
         return (
             f"{JOB} ({kind}): read {self.core_files} core_events file(s) and "
             f"{self.offline_files} offline file(s), {self.records:,} identifier records; "
             f"recomputed {self.identifiers_in_scope:,} identifiers in "
-            f"{self.people_in_scope:,} people; {self.new_edges:,} new links, "
+            f"{self.people_in_scope:,} people ({how}); {self.new_edges:,} new links, "
             f"{self.merges:,} merges, {self.held_out:,} held out, {self.junk_values:,} junk "
-            f"values; now {self.identities:,} identifiers in {self.seconds:.1f}s"
+            f"values; wrote {self.changed:,} changed identifiers {where}; "
+            f"now {self.identities:,} identifiers in {self.seconds:.1f}s"
         )
 
 
@@ -126,18 +140,16 @@ def run(
             result.records = len(pc.unique(observations["record"]))
             _step(progress, 2)
             prepared = prepare(observations, config.blocklist)
-            touched = prepared.sightings.select(["identifier_type", "identifier_value"])
-            if full_rebuild:
-                old_ids, old_edges = IDENTITIES.empty_table(), IDENTITY_EDGES.empty_table()
-            else:
-                old_ids, old_edges = io.load_scope(tables, touched)
             _step(progress, 3)
-            stitched = stitch(old_ids, old_edges, prepared, config.cap_for, now)
+            done = recompute(io, tables, prepared, config.cap_for, now, full_rebuild=full_rebuild)
+            stitched = done.stitched
             result.identifiers_in_scope = stitched.identities.num_rows
             result.people_in_scope = stitched.components
+            result.joined_by_new_links = done.united
             result.new_edges = stitched.new_edges.num_rows
             result.merges = stitched.merges.num_rows
             result.held_out = stitched.conflicts.num_rows
+            result.changed = done.changed.num_rows
             _step(progress, 4)
 
             store = IdentityStore(lake, tables, staging)
@@ -151,16 +163,16 @@ def run(
                 store.append(EDGES_TABLE, stitched.new_edges, JOB)
                 store.append(CONFLICTS_TABLE, conflicts, JOB)
             store.append(MERGES_TABLE, stitched.merges, JOB)
-            files = io.write_identities(
-                tables, stitched.identities, staging / "identities", keep_old=not full_rebuild
-            )
             # Every current core_events file has now been read; files no longer in the table
             # drop out of the state, so it stays as large as the table's file list.
             read = ReadState(
                 frozenset(core_paths),
                 {**state.offline_files, **{str(f.path): f.fingerprint for f in offline}},
             )
-            snapshot = store.replace_identities(files, read, JOB)
+            snapshot = publish_identities(
+                io, store, tables, done, read, staging, full_rebuild=full_rebuild
+            )
+            result.folded = not delta_files(snapshot)
             result.identities_version = snapshot.version
             result.identities = snapshot.rows
             _step(progress, 5)
@@ -170,6 +182,62 @@ def run(
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
+
+
+def recompute(
+    io: IdentityIO,
+    tables: TableStore,
+    prepared: Prepared,
+    cap_for: CapFor,
+    now: datetime,
+    *,
+    full_rebuild: bool,
+) -> Recomputed:
+    """Recompute the people `prepared`'s identifiers touch.
+
+    Usually the new links only join stored people, and `unite` needs just the touched people's
+    rows and the touched identifiers' own links. When a new link would take an identifier over
+    a cap or touches a held-out one, people may split: then every link of the touched people is
+    loaded and `stitch` recomputes them, as a full build would.
+    """
+    if full_rebuild or tables.current(IDENTITIES_TABLE) is None:
+        nothing = IDENTITIES.empty_table()
+        return recomputed(nothing, stitch(nothing, LINK_ENDS.empty_table(), prepared, cap_for, now))
+    touched = prepared.sightings.select(["identifier_type", "identifier_value"])
+    members = io.load_people(tables, touched)
+    united = unite(members, io.load_links(tables, touched), prepared, cap_for, now)
+    if united is not None:
+        return united
+    scope = pa.concat_tables([members.select(touched.column_names), touched])
+    return recomputed(
+        members, stitch(members, io.load_links(tables, scope), prepared, cap_for, now)
+    )
+
+
+def publish_identities(
+    io: IdentityIO,
+    store: IdentityStore,
+    tables: TableStore,
+    done: Recomputed,
+    state: ReadState,
+    staging: Path,
+    *,
+    full_rebuild: bool,
+) -> Snapshot:
+    """Commit the changed rows with the read state: as the new delta over the stored base, or
+    folded with it into a new base once the delta would pass FOLD_FRACTION of the base's rows
+    (and on a rebuild or the first run)."""
+    snapshot = tables.current(IDENTITIES_TABLE)
+    keep = snapshot is not None and not full_rebuild
+    rows = (snapshot.rows if snapshot and keep else 0) + done.added
+    out = staging / "identities"
+    if snapshot and keep:
+        delta_rows = sum(f.rows for f in delta_files(snapshot)) + done.changed.num_rows
+        if delta_rows <= FOLD_FRACTION * sum(f.rows for f in base_files(snapshot)):
+            files = io.write_identities_delta(tables, done.changed, out)
+            return store.commit_identities(files, delta=True, rows=rows, state=state, operation=JOB)
+    files = io.write_identities(tables, done.changed, out, keep_old=keep)
+    return store.commit_identities(files, delta=False, rows=rows, state=state, operation=JOB)
 
 
 def _step(progress: Progress | None, done: int, total: int = 5) -> None:

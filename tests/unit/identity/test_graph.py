@@ -12,10 +12,12 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdpflow.identity.changes import Recomputed, recomputed
 from cdpflow.identity.graph import stitch
 from cdpflow.identity.ids import SEP, person_id
 from cdpflow.identity.prepare import OBSERVATIONS, prepare
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_EDGES
+from cdpflow.identity.unite import unite
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Record = tuple[int, Sequence[tuple[str, str]]]  # (minute, identifiers seen together)
@@ -53,7 +55,9 @@ def _keys(table: pa.Table, t: str, v: str) -> pa.Array:
 
 
 class Graph:
-    """The job's incremental loop without a lake: load the touched people, stitch, replace."""
+    """The job's incremental loop without a lake: load the touched people, join them by the new
+    links where that is enough (`unite`, checked against `stitch` every time), else recompute
+    them from all their links, and keep the changed rows."""
 
     def __init__(self, cap_for=cap_3) -> None:  # type: ignore[no-untyped-def]
         self.cap_for = cap_for
@@ -63,6 +67,7 @@ class Graph:
         self.conflicts: list[dict] = []
         self.records = 0
         self.scopes: list[int] = []
+        self.paths: list[str] = []
 
     def run(self, records: Sequence[Record], now: datetime = T0) -> None:
         prepared = prepare(observations(records, self.records))
@@ -75,18 +80,34 @@ class Graph:
         scope = pa.chunked_array(
             [_keys(members, "identifier_type", "identifier_value"), touched]
         ).combine_chunks()
-        near = pc.or_(
-            pc.is_in(_keys(self.edges, "left_type", "left_value"), value_set=scope),
-            pc.is_in(_keys(self.edges, "right_type", "right_value"), value_set=scope),
-        )
-        result = stitch(members, self.edges.filter(near), prepared, self.cap_for, now)
+        full = recomputed(members, stitch(members, self._links(scope), prepared, self.cap_for, now))
+        done = unite(members, self._links(touched), prepared, self.cap_for, now)
+        if done is None:
+            done = full
+            self.paths.append("stitch")
+        else:
+            _assert_same(done, full)
+            self.paths.append("unite")
+        result = done.stitched
         self.scopes.append(result.identities.num_rows)
-        changed = _keys(result.identities, "identifier_type", "identifier_value")
-        kept = ids.filter(pc.invert(pc.is_in(own, value_set=changed)))
-        self.identities = pa.concat_tables([kept, result.identities])
+        assert done.added == result.identities.num_rows - members.num_rows
+        keys = _keys(done.changed, "identifier_type", "identifier_value")
+        kept = ids.filter(pc.invert(pc.is_in(own, value_set=keys)))
+        self.identities = pa.concat_tables([kept, done.changed])
         self.edges = pa.concat_tables([self.edges, result.new_edges])
         self.merges += result.merges.to_pylist()
         self.conflicts += result.conflicts.to_pylist()
+
+    def _links(self, ends: pa.Array) -> pa.Table:
+        """Stored links with an end in `ends`, as the engine loads them (once per end)."""
+        return pa.concat_tables(
+            [
+                self.edges.filter(
+                    pc.is_in(_keys(self.edges, f"{side}_type", f"{side}_value"), ends)
+                )
+                for side in ("left", "right")
+            ]
+        )
 
     def ids(self) -> dict[tuple[str, str], str]:
         return {
@@ -104,6 +125,18 @@ class Graph:
         return sorted(
             self.identities.to_pylist(), key=lambda r: (r["identifier_type"], r["identifier_value"])
         )
+
+
+def _sorted(table: pa.Table) -> list[dict]:
+    return sorted(table.to_pylist(), key=lambda r: tuple(str(v) for v in r.values()))
+
+
+def _assert_same(united: Recomputed, stitched: Recomputed) -> None:
+    for name in ("identities", "new_edges", "merges", "conflicts"):
+        assert _sorted(getattr(united.stitched, name)) == _sorted(getattr(stitched.stitched, name))
+    assert united.stitched.components == stitched.stitched.components
+    assert _sorted(united.changed) == _sorted(stitched.changed)
+    assert united.added == stitched.added
 
 
 def rebuild(batches: Sequence[Sequence[Record]], cap_for=cap_3) -> Graph:  # type: ignore[no-untyped-def]
@@ -205,6 +238,26 @@ def test_a_late_bridge_merges_two_long_lived_people_keeping_the_earlier_id() -> 
         (two, one, "merge")
     ]
     assert g.rows() == rebuild([first, second, more, bridge]).rows()
+
+
+def test_links_that_only_join_stored_people_need_not_reload_their_links() -> None:
+    first = [(0, [A1, U1]), (5, [A2, U2]), (9, [A3])]
+    bridge = [(20, [A4, U1]), (21, [U1, U2]), (22, [A3])]  # a new device, a login, a revisit
+    g = incremental([first, bridge])
+    assert g.paths == ["unite", "unite"]
+    assert g.people() == {frozenset({A1, U1, A2, U2, A4}), frozenset({A3})}
+    assert g.rows() == rebuild([first, bridge]).rows()
+
+
+def test_a_new_link_over_a_cap_or_to_a_held_out_identifier_recomputes_the_people() -> None:
+    kiosk = ("anonymous_id", "kiosk")
+    at_cap = [[(i, [kiosk, ("user_id", f"u{i}")]) for i in range(3)]]
+    over = [(10, [kiosk, ("user_id", "u9")])]
+    g = incremental([*at_cap, over])
+    assert g.paths == ["unite", "stitch"]
+    g.run([(20, [kiosk, ("user_id", "u10")])])  # the kiosk is held out now
+    assert g.paths[-1] == "stitch"
+    assert g.rows() == rebuild([*at_cap, over, [(20, [kiosk, ("user_id", "u10")])]]).rows()
 
 
 def test_ids_do_not_change_when_unrelated_people_arrive() -> None:
