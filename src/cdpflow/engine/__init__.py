@@ -51,13 +51,8 @@ class EventsOutput:
 class EventsBatch(Protocol):
     """Raw lines of a group of hours, flattened chunk by chunk, then written once."""
 
-    def add(self, lines: pa.Table) -> None:
-        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line); an engine
-        may do it in the background, so this can return before the chunk is done."""
-        ...
-
-    def flattened(self) -> FlattenCounts:
-        """What the chunks added turned into, once every one of them is done."""
+    def add(self, lines: pa.Table) -> FlattenCounts:
+        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line)."""
         ...
 
     def event_date_range(self) -> tuple[str, str] | None:
