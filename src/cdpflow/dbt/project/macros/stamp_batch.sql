@@ -25,12 +25,21 @@
     {%- endif %}
 {%- endmacro %}
 
-{# Rows of an upstream model written since this model last built successfully. #}
+{#
+  Rows of an upstream model written since this model last built successfully. The batch is
+  looked up when the model compiles and inlined as a number, so the scan's filter skips the row
+  groups of older batches (rows are appended batch after batch) instead of reading them all.
+#}
 {% macro written_since_last_build() -%}
-    _batch_id > (
-        select coalesce(max(batch_id), -1) from cdpflow_state.model_builds
-        where model = '{{ this.identifier }}'
-    )
+    {%- set since = -1 -%}
+    {%- if execute -%}
+        {%- set found = run_query(
+            "select coalesce(max(batch_id), -1) from cdpflow_state.model_builds "
+            ~ "where model = '" ~ this.identifier ~ "'"
+        ) -%}
+        {%- set since = found.columns[0].values()[0] -%}
+    {%- endif -%}
+    _batch_id > {{ since }}
 {%- endmacro %}
 
 {# post_hook: remember this run's batch as the model's last successful build. #}

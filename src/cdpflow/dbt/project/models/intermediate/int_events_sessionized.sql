@@ -17,19 +17,39 @@
 -- late event lands in the right session however late it arrives.
 with
 
+{% if is_incremental() %}
+
+-- the rows of the devices with new events, found over narrow columns and fetched by row id:
+-- filtering the wide rows would read every column of the whole table
+touched_rows as materialized (
+
+    select rowid as row_id from {{ ref('unique_events') }}
+    where event_type in ('page', 'screen', 'track')
+        and anonymous_id in (
+            select anonymous_id from {{ ref('unique_events') }}
+            where {{ written_since_last_build() }}
+        )
+
+),
+
+events as materialized (
+
+    select * from {{ ref('unique_events') }}
+    where rowid in (select row_id from touched_rows)
+
+),
+
+{% else %}
+
 events as not materialized (
 
     select * from {{ ref('unique_events') }}
     where event_type in ('page', 'screen', 'track')
         and anonymous_id is not null
-    {% if is_incremental() %}
-        and anonymous_id in (
-            select anonymous_id from {{ ref('unique_events') }}
-            where {{ written_since_last_build() }}
-        )
-    {% endif %}
 
 ),
+
+{% endif %}
 
 -- the windows run over four narrow columns; the wide ones join back once at the end (sorting
 -- wide rows spills the whole table to disk)

@@ -32,12 +32,21 @@ merges as (
 
 {% if is_incremental() %}
 
-stored as not materialized (
+-- found over two narrow columns, then fetched by row id: filtering the wide rows would read
+-- every column of the whole table
+stored_rows as materialized (
 
-    select {{ event_columns() }} from {{ this }}
+    select rowid as row_id from {{ this }}
     where event_id in (select event_id from pending)
         or global_user_id is null
         or global_user_id in (select absorbed_id from merges)
+
+),
+
+stored as materialized (
+
+    select {{ event_columns() }} from {{ this }}
+    where rowid in (select row_id from stored_rows)
 
 ),
 
