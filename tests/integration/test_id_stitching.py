@@ -10,7 +10,7 @@ from conftest import LATER
 
 from cdpflow.engine import open_engine
 from cdpflow.identity.ids import person_id
-from cdpflow.jobs import events_incremental, id_stitching_incremental
+from cdpflow.jobs import compression, events_incremental, id_stitching_incremental
 from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
@@ -261,6 +261,25 @@ def test_the_delta_is_folded_into_the_base_once_it_passes_its_share(
     assert result.folded and _layers(settings) == (1, 0)  # 4 rows in the delta: past 20%
     assert query("SELECT count(*) AS n FROM identities") == [{"n": 12}] and result.identities == 12
     assert _people(query)[("user_id", "u-2")] == person_id("anonymous_id", "dev-2")
+
+
+def test_compression_folds_the_delta_and_keeps_what_was_read(
+    settings, land, query, monkeypatch
+) -> None:
+    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
+    land([Received(T, "web", _seg(f"f{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
+    _stitch(settings)
+    later = T + timedelta(hours=1)
+    land([Received(later, "web", _seg("g1", later, anonymousId="dev-1", userId="u-1"))])
+    _stitch(settings)
+    before = _identities(query)
+    tables = TableStore(Lake(settings.lake_url))
+    read = tables.get("identities").properties["core_events_files"]
+    assert _layers(settings) == (1, 1)
+    folded = compression.run(settings, now=LATER).tables[-1]
+    assert (folded.table, folded.files_before, folded.files_after) == ("identities", 2, 1)
+    assert _layers(settings) == (1, 0) and _identities(query) == before
+    assert tables.get("identities").properties["core_events_files"] == read
 
 
 def _sample(settings: Settings, land, spec: SampleSpec) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ Hourly runs and backfills leave a file per (partition, raw hour). Compaction rew
 partition (not today's; the writer's lock keeps a running job out) into files near the target
 size, sorted so row-group statistics prune well, and commits them as one new table version. A
 query that resolved the old version keeps reading the old files: they stay on disk until
-cleanup_temp_tables removes them after the retention period.
+cleanup_temp_tables removes them after the retention period. It also folds the identities
+table's delta into its base (see `lake.merge_on_read`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from datetime import UTC, datetime
 
 from cdpflow.dbt.build import ANALYTICS_LOCK
 from cdpflow.engine import Engine, open_engine
-from cdpflow.jobs import Interval, job_lock
+from cdpflow.identity.store import IDENTITIES_TABLE
+from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
@@ -90,11 +92,24 @@ def run(
                 result.tables.append(
                     _compact_table(settings, lake, tables, engine, table, order_by, today, interval)
                 )
+        result.tables.append(_fold_identities(settings, tables, engine))
     finally:
         engine.close()
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
+
+
+def _fold_identities(settings: Settings, tables: TableStore, engine: Engine) -> TableCompaction:
+    """identities keeps its changes in a delta over a base (see lake.merge_on_read): fold it."""
+    report = TableCompaction(IDENTITIES_TABLE)
+    before = tables.current(IDENTITIES_TABLE)
+    after = id_stitching_incremental.fold_identities(settings, engine, tables)
+    if before is not None and after is not None:
+        report.partitions, report.version = 1, after.version
+        report.files_before, report.files_after = len(before.files), len(after.files)
+        report.bytes_before, report.bytes_after = before.total_bytes, after.total_bytes
+    return report
 
 
 def _candidates(

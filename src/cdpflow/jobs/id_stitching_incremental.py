@@ -240,6 +240,28 @@ def publish_identities(
     return store.commit_identities(files, delta=False, rows=rows, state=state, operation=JOB)
 
 
+def fold_identities(settings: Settings, engine: Engine, tables: TableStore) -> Snapshot | None:
+    """Fold identities' delta into a new base, keeping the read state; None when there is no
+    delta. The daily compression run calls it, so that the stitching runs seldom pay for a fold
+    themselves and readers seldom pay for a large delta."""
+    with job_lock(settings, JOB):
+        snapshot = tables.current(IDENTITIES_TABLE)
+        if snapshot is None or not delta_files(snapshot):
+            return None
+        staging = settings.work_dir / JOB / uuid.uuid4().hex
+        try:
+            store = IdentityStore(tables.lake, tables, staging)
+            files = identity_io(engine).write_identities(
+                tables, IDENTITIES.empty_table(), staging / "identities", keep_old=True
+            )
+            state = ReadState.of(snapshot)
+            return store.commit_identities(
+                files, delta=False, rows=snapshot.rows, state=state, operation="compression"
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _step(progress: Progress | None, done: int, total: int = 5) -> None:
     if progress:
         progress(done, total)
