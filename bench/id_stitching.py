@@ -303,10 +303,7 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
 
         # What the delta costs a reader, and what folding it into the base costs the run that
         # does it (every few runs).
-        read = "SELECT count(DISTINCT global_user_id), max(last_seen_at) FROM identities"
-        t = time.monotonic()
-        engine.query(read, tables)
-        phases["read with delta"] = time.monotonic() - t
+        phases["read with delta"] = _best_read(engine, tables)
         t = time.monotonic()
         files = io.write_identities(
             tables, done.changed.slice(0, 0), staging / "fold", keep_old=True
@@ -316,12 +313,22 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
             operation="bench",
         )  # fmt: skip
         phases["fold into base"] = time.monotonic() - t
-        t = time.monotonic()
-        engine.query(read, tables)
-        phases["read base only"] = time.monotonic() - t
+        phases["read base only"] = _best_read(engine, tables)
     finally:
         engine.close()
     return phases
+
+
+def _best_read(engine: Any, tables: Any) -> float:
+    """Best of three of a reader's scan over every identities row."""
+    times = []
+    for _ in range(3):
+        t = time.monotonic()
+        engine.query(
+            "SELECT count(DISTINCT global_user_id), max(last_seen_at) FROM identities", tables
+        )
+        times.append(time.monotonic() - t)
+    return min(times)
 
 
 def _int_edges(data: Path) -> tuple[np.ndarray, np.ndarray, int]:
