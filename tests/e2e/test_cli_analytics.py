@@ -54,3 +54,33 @@ def test_sample_traffic_to_marts_and_derived_views(tmp_path: Path) -> None:
 
     again = cdpflow(home, "run", "events_unified_view").stdout
     assert "(full build)" not in again and "0 new core_events file(s)" in again
+
+
+FINGERPRINTS = {
+    "sessions": "count(*), sum(hash(session_id, global_user_id, channel, event_count, revenue))",
+    "attribution": "count(*), sum(hash(order_id, model, session_id)), round(sum(revenue_credit), 6)",
+    "campaign_performance": "count(*), sum(hash(date, source, medium, campaign, sessions, users, "
+    "new_users, conversions)), round(sum(attributed_revenue_time_decay), 6)",
+    "customer_360": "count(*), sum(hash(global_user_id, sessions, orders, first_touch_channel, "
+    "last_touch_channel))",
+    "retention": "count(*), sum(hash(retention_type, granularity, cohort_start, period_number, "
+    "cohort_size, retained_users))",
+}
+
+
+def test_one_command_runs_the_chain_with_one_dbt_build(tmp_path: Path) -> None:
+    """`cdpflow run` with several DAG ids runs them in order; the analytics ones build together
+    (one dbt run) and give the very tables the jobs give one at a time."""
+    apart, together = tmp_path / "apart", tmp_path / "together"
+    for home in (apart, together):
+        cdpflow(home, "generate-sample", "--days", "2", "--visitors", "120", "--seed", "3")
+    chain = ("events_incremental", "id_stitching_incremental", "events_unified_view")
+    chain += ("attribution", "campaign", "retention")
+    for job in chain:
+        cdpflow(apart, "run", job)
+    out = cdpflow(together, "run", *chain).stdout
+    assert "events_incremental:" in out and "id_stitching_incremental" in out
+    assert "events_unified_view + attribution + campaign + retention (full build)" in out
+    for mart, fingerprint in FINGERPRINTS.items():
+        query = f"SELECT {fingerprint} FROM {mart}"
+        assert sql(together, query) == sql(apart, query), mart

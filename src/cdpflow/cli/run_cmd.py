@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from cdpflow.cli.progress import progress_bar
+from cdpflow.dbt.build import analytics_jobs, build
 from cdpflow.jobs import JOBS, Interval
 from cdpflow.lake.importer import parse_time
 
@@ -23,31 +24,58 @@ def _moment(name: str, text: str | None) -> datetime | None:
 
 
 @click.command("run")
-@click.argument("dag_id", type=click.Choice(JOBS))
+@click.argument("dag_ids", nargs=-1, required=True, type=click.Choice(JOBS), metavar="DAG_ID...")
 @click.option("--start", help="Interval start (ISO, UTC, inclusive).")
 @click.option("--end", help="Interval end (ISO, UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
 @click.option("--full-rebuild", is_flag=True, help="Rebuild the job's output from all its input.")
 @click.pass_obj
 def run(
-    obj: object, dag_id: str, start: str | None, end: str | None, dry_run: bool, full_rebuild: bool
+    obj: object,
+    dag_ids: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    dry_run: bool,
+    full_rebuild: bool,
 ) -> None:
-    """Run the job behind DAG_ID over an interval (default: whatever is pending)."""
+    """Run the jobs behind DAG_ID... in order, over an interval (default: whatever is pending).
+
+    Analytics jobs named next to each other build as one dbt run (for example the hourly
+    `cdpflow run events_unified_view attribution campaign retention`), so dbt starts once.
+    """
     settings = obj.settings  # type: ignore[attr-defined]
     interval = Interval(_moment("--start", start), _moment("--end", end))
-    job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
-    options = {}
-    if dry_run:
-        if "dry_run" not in inspect.signature(job.run).parameters:
-            raise click.UsageError(f"{dag_id} has no dry-run mode.")
-        options["dry_run"] = True
-    if full_rebuild:
-        if "full_rebuild" not in inspect.signature(job.run).parameters:
-            raise click.UsageError(f"{dag_id} has no full-rebuild mode.")
-        options["full_rebuild"] = True
-    with progress_bar(dag_id) as update:
-        result = job.run(settings, interval, progress=update, **options)
-    click.echo(result.summary())
+    for step in _steps(dag_ids):
+        options = {}
+        if dry_run:
+            options["dry_run"] = True
+        if full_rebuild:
+            options["full_rebuild"] = True
+        if len(step) > 1:
+            if dry_run:
+                raise click.UsageError(f"{step[0]} has no dry-run mode.")
+            with progress_bar(" + ".join(step), unit="steps") as update:
+                result = build(settings, step, full_rebuild=full_rebuild, progress=update)
+        else:
+            job = importlib.import_module(f"cdpflow.jobs.{step[0]}")
+            for option in options:
+                if option not in inspect.signature(job.run).parameters:
+                    raise click.UsageError(f"{step[0]} has no {option.replace('_', '-')} mode.")
+            with progress_bar(step[0]) as update:
+                result = job.run(settings, interval, progress=update, **options)
+        click.echo(result.summary())
+
+
+def _steps(dag_ids: tuple[str, ...]) -> list[list[str]]:
+    """The jobs in the order given, with neighbouring analytics jobs grouped into one step."""
+    analytics = set(analytics_jobs())
+    steps: list[list[str]] = []
+    for dag_id in dict.fromkeys(dag_ids):
+        if steps and dag_id in analytics and steps[-1][-1] in analytics:
+            steps[-1].append(dag_id)
+        else:
+            steps.append([dag_id])
+    return steps
 
 
 COMMANDS = [run]

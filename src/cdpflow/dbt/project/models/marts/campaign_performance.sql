@@ -15,11 +15,20 @@ sessions as (
 
 ),
 
-first_sessions as (
+-- where each person's first session came from: that group gains a new user
+new_users as (
 
-    select session_id
-    from sessions
-    qualify row_number() over (partition by person_key order by started_at, session_id) = 1
+    select date, source, medium, campaign, count(*) as new_users
+    from (
+        select
+            arg_min(session_date, {{ time_then_id('started_at', 'session_id') }}) as date,
+            arg_min(source, {{ time_then_id('started_at', 'session_id') }}) as source,
+            arg_min(medium, {{ time_then_id('started_at', 'session_id') }}) as medium,
+            arg_min(campaign, {{ time_then_id('started_at', 'session_id') }}) as campaign
+        from sessions
+        group by person_key
+    )
+    group by all
 
 ),
 
@@ -32,9 +41,6 @@ session_totals as (
         campaign,
         count(*) as sessions,
         count(distinct person_key) as users,
-        count(distinct person_key) filter (
-            where session_id in (select session_id from first_sessions)
-        ) as new_users,
         count(*) filter (where is_engaged) as engaged_sessions,
         sum(conversions) as conversions,
         sum(revenue) as revenue
@@ -68,7 +74,7 @@ final as (
         coalesce(session_totals.campaign, attributed.campaign) as campaign,
         coalesce(sessions, 0) as sessions,
         coalesce(users, 0) as users,
-        coalesce(new_users, 0) as new_users,
+        coalesce(new_users.new_users, 0) as new_users,
         coalesce(engaged_sessions, 0) as engaged_sessions,
         coalesce(conversions, 0) as conversions,
         coalesce(revenue, 0) as revenue,
@@ -77,6 +83,11 @@ final as (
         {{- "," if not loop.last }}
         {%- endfor %}
     from session_totals
+    left join new_users
+        on new_users.date = session_totals.date
+        and new_users.source = session_totals.source
+        and new_users.medium = session_totals.medium
+        and new_users.campaign = session_totals.campaign
     full outer join attributed
         on attributed.date = session_totals.date
         and attributed.source = session_totals.source

@@ -59,8 +59,8 @@ session_stats as (
         count(*) as sessions,
         min(started_at) as first_session_at,
         max(ended_at) as last_session_end,
-        first(channel order by started_at, session_id) as first_touch_channel,
-        last(channel order by started_at, session_id) as last_touch_channel
+        arg_min(channel, {{ time_then_id('started_at', 'session_id') }}) as first_touch_channel,
+        arg_max(channel, {{ time_then_id('started_at', 'session_id') }}) as last_touch_channel
     from sessions
     group by global_user_id
 

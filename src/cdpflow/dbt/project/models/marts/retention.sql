@@ -26,59 +26,53 @@ horizon as (
 
 ),
 
-{% for g in granularities %}
-periods_{{ g }} as (
+-- each person's first occurrence: their cohort, at every granularity
+firsts as (
 
-    select distinct
-        retention_type,
-        '{{ g }}' as granularity,
-        global_user_id,
-        date_trunc('{{ g }}', day) as period_start
+    select retention_type, global_user_id, min(day) as first_day
     from occurrences
-
-),
-{% endfor %}
-
-periods as (
-
-    {% for g in granularities %}
-    select * from periods_{{ g }}
-    {{ "union all" if not loop.last }}
-    {% endfor %}
-
-),
-
-cohorts as (
-
-    select retention_type, granularity, global_user_id, min(period_start) as cohort_start
-    from periods
     group by all
+
+),
+
+occurrences_with_first as (
+
+    select occurrences.retention_type, occurrences.global_user_id, occurrences.day,
+        firsts.first_day
+    from occurrences
+    inner join firsts
+        on firsts.retention_type = occurrences.retention_type
+        and firsts.global_user_id = occurrences.global_user_id
 
 ),
 
 returns as (
 
+    {% for g in granularities %}
     select
-        cohorts.retention_type,
-        cohorts.granularity,
-        cohorts.cohort_start,
-        date_diff(cohorts.granularity, cohorts.cohort_start, periods.period_start)
+        retention_type,
+        '{{ g }}' as granularity,
+        date_trunc('{{ g }}', first_day) as cohort_start,
+        date_diff('{{ g }}', date_trunc('{{ g }}', first_day), date_trunc('{{ g }}', day))
             as period_number,
-        count(distinct periods.global_user_id) as retained_users
-    from cohorts
-    inner join periods
-        on periods.retention_type = cohorts.retention_type
-        and periods.granularity = cohorts.granularity
-        and periods.global_user_id = cohorts.global_user_id
+        {#- a person has one occurrence per day: counting rows is counting people #}
+        {{ "count(*)" if g == 'day' else "count(distinct global_user_id)" }} as retained_users
+    from occurrences_with_first
     group by all
+    {{ "union all" if not loop.last }}
+    {% endfor %}
 
 ),
 
 cohort_sizes as (
 
-    select retention_type, granularity, cohort_start, count(*) as cohort_size
-    from cohorts
+    {% for g in granularities %}
+    select retention_type, '{{ g }}' as granularity,
+        date_trunc('{{ g }}', first_day) as cohort_start, count(*) as cohort_size
+    from firsts
     group by all
+    {{ "union all" if not loop.last }}
+    {% endfor %}
 
 ),
 
