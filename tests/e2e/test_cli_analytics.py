@@ -58,7 +58,8 @@ def test_sample_traffic_to_marts_and_derived_views(tmp_path: Path) -> None:
 
 FINGERPRINTS = {
     "sessions": "count(*), sum(hash(session_id, global_user_id, channel, event_count, revenue))",
-    "attribution": "count(*), sum(hash(order_id, model, session_id)), round(sum(revenue_credit), 6)",
+    "attribution": "count(*), sum(hash(order_id, model, session_id)), "
+    "round(sum(revenue_credit), 6)",
     "campaign_performance": "count(*), sum(hash(date, source, medium, campaign, sessions, users, "
     "new_users, conversions)), round(sum(attributed_revenue_time_decay), 6)",
     "customer_360": "count(*), sum(hash(global_user_id, sessions, orders, first_touch_channel, "
