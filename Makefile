@@ -24,10 +24,7 @@ demo: setup
 	$(BIN)/cdpflow generate-sample --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 42
 	$(BIN)/cdpflow run events_incremental
 	$(BIN)/cdpflow run id_stitching_incremental
-	$(BIN)/cdpflow run events_unified_view
-	$(BIN)/cdpflow run attribution
-	$(BIN)/cdpflow run campaign
-	$(BIN)/cdpflow run retention
+	$(BIN)/cdpflow run events_unified_view attribution campaign retention
 	@echo; echo "== lake tables"
 	@$(BIN)/cdpflow tables
 	@echo; echo "== core_events by payload format and type"

@@ -23,7 +23,10 @@ the cached files, with snapshots committed through TableStore. Then:
    and threads;
 3. incremental: the new events are committed as new core_events files (mostly the hour after the
    data, some late ones in earlier days, returning and new devices) with their identities as a
-   new identities version, then the four jobs run again.
+   new identities version; the home is copied, then the four jobs run again twice from that same
+   state: as four processes (as Airflow runs the four DAGs) and as one
+   `cdpflow run events_unified_view attribution campaign retention` (one process, one dbt build;
+   the copy's dbt parse state is warmed first, untimed, as a deployment's always is).
 
 Engine settings come from the usual env vars (CDPFLOW_ANALYTICS_MEMORY_BYTES,
 CDPFLOW_ENGINE_THREADS, ...).
@@ -45,6 +48,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -888,11 +892,17 @@ def child_job(job: str, home: str) -> dict[str, Any]:
     logger = logging.getLogger("cdpflow.dbt.build")
     logger.setLevel(logging.INFO)
     logger.addHandler(OnNode())
-    module = importlib.import_module(f"cdpflow.jobs.{job}")
     settings = load_settings(home=home)
+    if "+" in job:  # several jobs in one `cdpflow run`: one build
+        from cdpflow.dbt.build import build
+
+        def run_it() -> Any:
+            return build(settings, job.split("+"))
+    else:
+        run_it = partial(importlib.import_module(f"cdpflow.jobs.{job}").run, settings)
     mark("startup")
     started = time.monotonic()
-    result = module.run(settings)
+    result = run_it()
     seconds = time.monotonic() - started
     mark("publish")
     return {
@@ -952,7 +962,32 @@ def child_baseline(home: str) -> dict[str, Any]:
     return {"run": seconds, "rows": row[0], "sessions": row[1], "peak_mib": peak}
 
 
-CHILDREN = {"job": child_job, "baseline": child_baseline}
+def child_warm(home: str) -> dict[str, Any]:
+    """`dbt parse` in a copied home (untimed): its profile names the copy's warehouse, so dbt
+    would otherwise parse the project from scratch once, which a deployment never pays hourly."""
+    from dbt.cli.main import dbtRunner
+
+    from cdpflow.dbt.build import warehouse_path
+    from cdpflow.dbt.models import PROJECT_DIR
+    from cdpflow.dbt.runner import dbt_vars, write_profile
+    from cdpflow.engine import open_warehouse
+    from cdpflow.settings import load_settings
+
+    settings = load_settings(home=home)
+    path = warehouse_path(settings)
+    warehouse = open_warehouse(settings, Lake(settings.lake_url), path)
+    profile = warehouse.dbt_profile()
+    warehouse.close()
+    work = write_profile(path.parent, profile)
+    args = ["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(work)]
+    args += ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    args += ["--vars", json.dumps(dbt_vars(settings))]
+    os.environ["CDPFLOW_BATCH_ID"] = "1"
+    ok = dbtRunner().invoke(args).success
+    return {"parsed": ok}
+
+
+CHILDREN = {"job": child_job, "baseline": child_baseline, "warm": child_warm}
 
 
 def child_env() -> dict[str, str]:
@@ -984,10 +1019,12 @@ def measure(args: list[str], home: Path) -> dict[str, Any]:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def run_jobs(title: str, home: Path, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+def run_jobs(
+    title: str, home: Path, args: argparse.Namespace, jobs: tuple[str, ...] = JOBS
+) -> list[tuple[str, dict[str, Any]]]:
     print(f"\n{title}", flush=True)
     results = []
-    for job in JOBS:
+    for job in jobs:
         r = measure(["job", job], home)
         results.append((job, r))
         nodes = r["nodes"]
@@ -1058,14 +1095,27 @@ def main() -> None:
             f"rows, {base['sessions']:,} sessions, peak {base['peak_mib']:,.0f} MiB"
         )
         publish(data, home, "increment", manifest["increment"])
-        inc = run_jobs(f"incremental: {increment['events']:,} new events", home, args)
+        # the same hourly run twice from the same state: as Airflow runs it (four DAGs, four
+        # processes), and as one `cdpflow run` of the four jobs (one process, one dbt build)
+        chained = Path(f"{home}-chain")
+        subprocess.run(["cp", "-a", str(home), str(chained)], check=True)
+        measure(["warm"], chained)
+        inc = run_jobs(f"incremental: {increment['events']:,} new events, 4 processes", home, args)
+        one = run_jobs(
+            f"incremental: the same, one `cdpflow run {' '.join(JOBS)}`",
+            chained,
+            args,
+            jobs=("+".join(JOBS),),
+        )
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(f"{home}-chain", ignore_errors=True)
 
     full_s = sum(r["wall"] for _, r in full)
     full_mib = max(r["peak_mib"] for _, r in full)
     inc_s = sum(r["wall"] for _, r in inc)
+    one_s = sum(r["wall"] for _, r in one)
     verdict = {True: "PASS", False: "FAIL"}
     print(f"\nsummary ({args.events:,} events, {os.cpu_count()} cores)")
     head = f"{'measure':<44} {'target':>12} {'measured':>12}"
@@ -1084,16 +1134,22 @@ def main() -> None:
             full_mib < TARGET_FULL_MIB,
         ),
         (
-            f"incremental ({increment['events']:,} events), 4 jobs, wall",
+            f"incremental ({increment['events']:,} events), 4 processes",
             f"< {TARGET_INCREMENTAL_S:.0f} s",
             f"{inc_s:.1f} s",
             inc_s < TARGET_INCREMENTAL_S,
+        ),
+        (
+            f"incremental ({increment['events']:,} events), one command",
+            f"< {TARGET_INCREMENTAL_S:.0f} s",
+            f"{one_s:.1f} s",
+            one_s < TARGET_INCREMENTAL_S,
         ),
     ]
     for name, target, measured, ok in rows:
         print(f"{name:<44} {target:>12} {measured:>12}  {verdict[ok]}")
     print(f"{'baseline window query (reference)':<44} {'':>12} {base['run']:>10.1f} s")
-    for title, results in (("full", full), ("incremental", inc)):
+    for title, results in (("full", full), ("incremental", inc), ("one command", one)):
         print(f"  {title}: " + ", ".join(f"{job} {r['wall']:.1f}s" for job, r in results))
     models = sorted(
         ((n[3], job, n[0]) for job, r in full for n in r["nodes"] if n[1] == "model"), reverse=True
