@@ -6,7 +6,8 @@ Run from the project root:
 
 Raw data is generated once into bench/.data/<params>/ and reused. Each measured run is a fresh
 subprocess with its own CDPFLOW_HOME whose raw zone is hard-linked to the cached files; its wall
-time and its own peak RSS (os.wait4) are reported. Runs: events_incremental on all hours and on
+time, CPU time and peak memory (its own peak RSS, or its process tree's sampled RSS when the job's
+worker processes make that larger) are reported. Runs: events_incremental on all hours and on
 the first quarter of the hours (peak memory should not grow with input), and a baseline that
 json.loads every line into Python lists, then pyarrow and Parquet. Engine settings can be set
 through the usual env vars (CDPFLOW_CHUNK_BYTES, CDPFLOW_ENGINE_MEMORY_BYTES, ...).
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,24 +71,56 @@ def link_raw(data: Path, home: Path, files: list[str]) -> None:
         os.link(data / RAW / rel, target)
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (the job's worker processes)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue  # it just ended
+        rss = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "")
+        total += int(rss.split()[1]) * 1024 if rss else 0
+    return total
+
+
 def measure(name: str, args: list[str], home: Path) -> dict[str, float]:
-    """Run this script in child mode; its JSON result plus wall seconds and its own peak RSS."""
+    """Run this script in child mode; its JSON result plus wall seconds, CPU seconds and peak
+    memory: the most of the child's own peak RSS and its process tree's RSS, sampled every
+    50 ms (the job runs worker processes)."""
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", *args],
         stdout=subprocess.PIPE,
         env={**child_env(), "CDPFLOW_HOME": str(home)},
     )
+    peak_tree = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not done.wait(0.05):
+            peak_tree = max(peak_tree, tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     assert proc.stdout is not None
     out = proc.stdout.read()
     proc.stdout.close()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{name}: child failed with exit code {proc.returncode}")
     result = json.loads(out.decode().strip().splitlines()[-1])
-    result.update(name=name, seconds=seconds, peak_mib=usage.ru_maxrss * 1024 / MiB)
+    peak = max(usage.ru_maxrss * 1024, peak_tree) / MiB
+    cpu = usage.ru_utime + usage.ru_stime
+    result.update(name=name, seconds=seconds, peak_mib=peak, cpu_seconds=cpu)
     return result
 
 
@@ -171,13 +205,14 @@ def run_baseline(home: str, raw_dir: str) -> dict[str, float]:
 
 def report(runs: list[dict[str, float]]) -> list[str]:
     head = f"{'run':<30} {'events':>10} {'seconds':>8} {'events/s':>9} "
-    head += f"{'MB/s gz':>8} {'MB/s raw':>9} {'peak MiB':>9}"
+    head += f"{'MB/s gz':>8} {'MB/s raw':>9} {'peak MiB':>9} {'CPU s':>6}"
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(
             f"{r['name']:<30} {r['events']:>10,} {r['seconds']:>8.1f} "
             f"{r['events'] / r['seconds']:>9,.0f} {r['gz_bytes'] / 1e6 / r['seconds']:>8.1f} "
-            f"{r['raw_bytes'] / 1e6 / r['seconds']:>9.1f} {r['peak_mib']:>9.0f}"
+            f"{r['raw_bytes'] / 1e6 / r['seconds']:>9.1f} {r['peak_mib']:>9.0f} "
+            f"{r['cpu_seconds']:>6.1f}"
         )
     return lines
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from conftest import CASES, LATER
+from conftest import CASES, LATER, lake_query
 
 from cdpflow.jobs import Interval
 from cdpflow.jobs.events_incremental import run
-from cdpflow.lake.raw import Received
+from cdpflow.lake.raw import RawWriter, Received
+from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
+from cdpflow.sample.generator import generate_events
+from cdpflow.sample.model import SampleSpec
+from cdpflow.settings import load_settings
 
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
 
@@ -294,3 +299,29 @@ def test_core_events_is_partitioned_by_event_date(settings, land, lake) -> None:
     assert all(
         f.path.startswith(f"event_date={f.partition['event_date']}/") for f in snapshot.files
     )
+
+
+def test_flattening_on_worker_processes_gives_the_rows_of_one_process(tmp_path) -> None:
+    spec = SampleSpec(days=2, visitors=60, seed=5, duplicate_rate=0.05, dirty_rate=0.05)
+    messages = [Received(m.received_at, m.source, m.message) for m in generate_events(spec)]
+    tables = {}
+    for name, threads, chunk_bytes in (("one_process", 1, 64_000_000), ("workers", 2, 40_000)):
+        home = load_settings(env={}, home=tmp_path / name)
+        home = dataclasses.replace(home, engine_threads=threads, chunk_bytes=chunk_bytes)
+        with RawWriter(Lake(home.lake_url)) as writer:
+            for message in messages:
+                writer.write(message)
+        result = run(home, now=LATER)
+        assert result.read == result.written + result.duplicates + result.quarantined
+        assert result.duplicates > 0 and result.quarantined > 0
+        tables[name] = (
+            result.written,
+            lake_query(home, "SELECT * FROM core_events ORDER BY event_id"),
+            lake_query(
+                home,
+                # raw file names differ between the two lakes
+                "SELECT * EXCLUDE (quarantined_at, raw_file) FROM quarantine_events "
+                "ORDER BY raw, item_index",
+            ),
+        )
+    assert tables["workers"] == tables["one_process"]

@@ -6,8 +6,7 @@ DAG files and the CLI start fast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from cdpflow.lake.raw_reader import RawFile
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import TableStore
     from cdpflow.lake.views import ViewFile
@@ -49,18 +49,18 @@ class EventsOutput:
 
 
 class EventsBatch(Protocol):
-    """Raw lines of a group of hours, flattened chunk by chunk, then written once."""
+    """One group of raw hours, flattened (perhaps in the background), then written once."""
 
-    def add(self, lines: pa.Table) -> FlattenCounts:
-        """Flatten one chunk of raw landing lines (raw_hour, raw_file, line_no, line)."""
+    def flattened(self) -> FlattenCounts:
+        """What the group's raw lines turned into, once all of them are flattened."""
         ...
 
     def event_date_range(self) -> tuple[str, str] | None:
-        """First and last event_date among the rows added; None when there are none."""
+        """First and last event_date among the group's events; None when there are none."""
         ...
 
     def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
-        """Deduplicate the rows added (earliest received copy wins, and none already in
+        """Deduplicate the group's events (earliest received copy wins, and none already in
         `existing_event_files`) and write Parquet files per (partition, raw hour)."""
         ...
 
@@ -68,8 +68,9 @@ class EventsBatch(Protocol):
 class Engine(Protocol):
     name: str
 
-    def events_batch(self) -> AbstractContextManager[EventsBatch]:
-        """A batch whose intermediate state is released when the context exits."""
+    def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
+        """A batch per group of raw files (whole raw hours), in order. The caller writes each
+        batch before taking the next; the engine may flatten the next group meanwhile."""
         ...
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
-from cdpflow.engine.duckdb_sql import CORE_SELECT, QUARANTINE_SELECT, flatten_sql
 from cdpflow.errors import QueryError
 from cdpflow.lake.merge_on_read import scan_sql
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import Snapshot, TableStore
 from cdpflow.lake.views import ViewFile, load_catalog
 from cdpflow.settings import Settings
+
+if TYPE_CHECKING:
+    from cdpflow.engine import EventsBatch
+    from cdpflow.lake.raw_reader import RawFile
 
 log = logging.getLogger(__name__)
 
@@ -58,46 +60,22 @@ class DuckDBEngine:
         )
         if not lake.is_local:
             self.con.register_filesystem(lake.fs)
+        self._events_workers: list[Any] = []
 
     def close(self) -> None:
+        for worker in self._events_workers:
+            worker.close()
         self.con.close()
 
     # -- events -----------------------------------------------------------------------------
 
-    @contextmanager
-    def events_batch(self) -> Iterator[DuckDBEventsBatch]:
-        batch = DuckDBEventsBatch(self)
-        try:
-            yield batch
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS _staged_events")
-            self.con.execute("DROP TABLE IF EXISTS _staged_quarantine")
+    def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
+        from cdpflow.engine.duckdb_events import events_batches, start_workers
 
-    def _write_partitioned(self, select: str, out_dir: Path, partition: str) -> list[StagedFile]:
-        """Write one file per (partition value, owner) and describe each file written."""
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
-        self.con.execute(
-            f"""COPY ({select}) TO {literal(str(out_dir))}
-                (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_part, _owner),
-                 FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 122880)"""
-        )
-        files = sorted(out_dir.rglob("*.parquet"))
-        counts = parquet_row_counts(self.con, files)
-        staged = []
-        for path in files:
-            part = path.parent.parent.name.split("=", 1)[1]
-            owner = path.parent.name.split("=", 1)[1]
-            staged.append(
-                StagedFile(
-                    local_path=path,
-                    partition={partition: part},
-                    owner=owner,
-                    rows=int(counts[str(path)]),
-                )
-            )
-        return staged
+        if not self._events_workers:
+            input_bytes = sum(f.size for group in groups for f in group)
+            self._events_workers = start_workers(self.settings, self.con, self.lake, input_bytes)
+        return events_batches(self.con, self._events_workers, groups)
 
     # -- upkeep -----------------------------------------------------------------------------
 
@@ -185,88 +163,3 @@ class DuckDBEngine:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as err:
             raise QueryError(str(err).split("\n")[0], names) from err
-
-
-class DuckDBEventsBatch:
-    """Flattened rows accumulate in temp tables, which DuckDB spills to disk past its budget."""
-
-    def __init__(self, engine: DuckDBEngine) -> None:
-        self.engine = engine
-        self.con = engine.con
-        self._created = False
-
-    def add(self, lines: pa.Table) -> FlattenCounts:
-        select = flatten_sql("raw_lines", self.engine.settings.max_event_bytes)
-        self.con.register("raw_lines", lines)
-        try:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _flat AS " + select)
-        finally:
-            self.con.unregister("raw_lines")
-        events = f"""SELECT raw_hour, raw_file, line_no, item_index, {CORE_SELECT}
-                     FROM _flat WHERE reason_code IS NULL"""
-        quarantine = """SELECT raw_hour, reason_code, reason, raw, event_id, source, received_at,
-                            raw_file, line_no, item_index, now() AS quarantined_at,
-                            coalesce(CAST(received_at AS DATE),
-                                     CAST(left(raw_hour, 10) AS DATE)) AS received_date
-                     FROM _flat WHERE reason_code IS NOT NULL"""
-        if not self._created:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _staged_events AS {events}")
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _staged_quarantine AS {quarantine}")
-            self._created = True
-        else:
-            self.con.execute(f"INSERT INTO _staged_events {events}")
-            self.con.execute(f"INSERT INTO _staged_quarantine {quarantine}")
-        row = self.con.execute(
-            "SELECT count(*) FILTER (reason_code IS NULL), "
-            "count(*) FILTER (reason_code IS NOT NULL) FROM _flat"
-        ).fetchone()
-        self.con.execute("DROP TABLE _flat")
-        assert row is not None
-        return FlattenCounts(events=int(row[0]), quarantined=int(row[1]))
-
-    def event_date_range(self) -> tuple[str, str] | None:
-        if not self._created:
-            return None
-        row = self.con.execute(
-            "SELECT min(event_date)::VARCHAR, max(event_date)::VARCHAR FROM _staged_events"
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return str(row[0]), str(row[1])
-
-    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
-        output = EventsOutput()
-        if not self._created:
-            return output
-        if existing_event_files:
-            files = ", ".join(literal(f) for f in existing_event_files)
-            existing = f"(SELECT event_id FROM read_parquet([{files}]))"
-        else:
-            existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
-        # The earliest received copy of each event wins, and an event already in core_events
-        # (from other raw hours) is a duplicate too. Written straight from the window query.
-        first_copies = f"""
-            SELECT * EXCLUDE (copy_no) FROM (
-              SELECT *, row_number() OVER (
-                PARTITION BY event_id
-                ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
-              ) AS copy_no
-              FROM _staged_events
-              WHERE event_id NOT IN {existing}
-            ) WHERE copy_no = 1"""
-        output.events = self.engine._write_partitioned(
-            f"SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner "
-            f"FROM ({first_copies})",
-            out_dir / "events",
-            "event_date",
-        )
-        staged = self.con.execute("SELECT count(*) FROM _staged_events").fetchone()
-        assert staged is not None
-        output.duplicates = int(staged[0]) - sum(f.rows for f in output.events)
-        output.quarantine = self.engine._write_partitioned(
-            f"SELECT {QUARANTINE_SELECT}, received_date::VARCHAR AS _part, raw_hour AS _owner "
-            "FROM _staged_quarantine",
-            out_dir / "quarantine",
-            "received_date",
-        )
-        return output

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from cdpflow.engine import Engine, StagedFile, open_engine
+from cdpflow.engine import EventsBatch, StagedFile, open_engine
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
-from cdpflow.lake.raw_reader import RawFile, prefetch, read_line_chunks
+from cdpflow.lake.raw_reader import RawFile
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings
@@ -96,8 +96,10 @@ def run(
         total = sum(h.bytes for unit in units for h in unit)
         engine = open_engine(settings, lake)
         try:
-            for group in _groups(units, settings.chunk_bytes // 4):
-                snapshot = _process_group(settings, lake, tables, engine, group, result)
+            groups = _groups(units, settings.chunk_bytes // 4)
+            files = [[RawFile(p, h.key, size) for h in g for p, size in h.files] for g in groups]
+            for group, batch in zip(groups, engine.events_batches(files), strict=True):
+                snapshot = _process_group(settings, lake, tables, group, batch, result)
                 result.core_events_version = snapshot.version
                 if progress:
                     progress(result.raw_bytes, total)
@@ -171,22 +173,19 @@ def _process_group(
     settings: Settings,
     lake: Lake,
     tables: TableStore,
-    engine: Engine,
     group: list[RawHour],
+    batch: EventsBatch,
     result: EventsIncrementalResult,
 ) -> Snapshot:
     staging = settings.work_dir / "events_incremental" / uuid.uuid4().hex
     keys = {h.key for h in group}
-    files = [RawFile(path, h.key) for h in group for path, _ in h.files]
     try:
-        with engine.events_batch() as batch:
-            for lines, _ in prefetch(read_line_chunks(lake, files, settings.chunk_bytes)):
-                counts = batch.add(lines)
-                result.read += counts.events + counts.quarantined
-                result.quarantined += counts.quarantined
-            base = tables.current(CORE_EVENTS)
-            existing = _dedup_candidates(tables, base, batch.event_date_range(), keys, settings)
-            output = batch.write(existing, staging)
+        counts = batch.flattened()
+        result.read += counts.events + counts.quarantined
+        result.quarantined += counts.quarantined
+        base = tables.current(CORE_EVENTS)
+        existing = _dedup_candidates(tables, base, batch.event_date_range(), keys, settings)
+        output = batch.write(existing, staging)
         result.duplicates += output.duplicates
         result.written += sum(f.rows for f in output.events)
 

@@ -7,7 +7,6 @@ with NumPy and the decompressed buffer becomes the column's data buffer. Memory 
 
 from __future__ import annotations
 
-import gzip
 import queue
 import threading
 import zlib
@@ -17,11 +16,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
+from isal import igzip
+from isal.isal_zlib import IsalError
 
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
-_BATCH_ROWS = 8192
 T = TypeVar("T")
 LINES_SCHEMA = pa.schema(
     [
@@ -37,13 +37,15 @@ LINES_SCHEMA = pa.schema(
 class RawFile:
     path: str  # lake-relative
     hour: str  # raw hour key, e.g. 2026-11-20T13
+    size: int = 0  # compressed bytes, to share work out evenly
 
 
 @dataclass
 class _Piece:
     file: RawFile
     first_line: int
-    data: bytes  # whole lines, each ending in a newline
+    data: memoryview  # whole lines, each ending in a newline
+    ends: np.ndarray  # offset after each line's newline
 
 
 def read_line_chunks(
@@ -67,13 +69,13 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
     for raw_file in files:
         line_no = 1
         carry = b""
-        with lake.open(raw_file.path, "rb") as handle, gzip.GzipFile(fileobj=handle) as gz:
+        with lake.open(raw_file.path, "rb") as handle, igzip.GzipFile(fileobj=handle) as gz:
             buffer = [carry]
             buffered = 0
             while True:
                 try:
                     block = gz.read(_BLOCK)
-                except (OSError, EOFError, zlib.error) as err:
+                except (OSError, EOFError, zlib.error, IsalError) as err:
                     # A damaged file: keep what was read and quarantine a line that says so.
                     buffer.append(f"\n\x00unreadable gzip data: {err}\n".encode())
                     buffered += 1
@@ -84,12 +86,13 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
                 if buffered >= chunk_bytes or (not block and buffered):
                     data = b"".join(buffer)
                     cut = data.rfind(b"\n") + 1 if block else len(data)
-                    whole, carry = data[:cut], data[cut:]
-                    if whole and not whole.endswith(b"\n"):
-                        whole += b"\n"  # a last line without its newline
-                    if whole:
-                        yield _Piece(raw_file, line_no, whole)
-                        line_no += whole.count(b"\n")
+                    whole, carry = memoryview(data)[:cut], data[cut:]
+                    if cut and data[cut - 1] != 10:
+                        whole = memoryview(data + b"\n")  # a last line without its newline
+                    if cut:
+                        ends = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10) + 1
+                        yield _Piece(raw_file, line_no, whole, ends)
+                        line_no += len(ends)
                     buffer, buffered = [carry], len(carry)
                 if not block:
                     break
@@ -98,13 +101,14 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
 def _table(pieces: list[_Piece]) -> pa.Table:
     hours, files, numbers, lines = [], [], [], []
     for piece in pieces:
-        column = _lines_array(piece.data)
-        count = len(column)
-        hours.append(pa.array([piece.file.hour] * count, pa.string()))
-        files.append(pa.array([piece.file.path] * count, pa.string()))
+        count = len(piece.ends)
+        hours.append(pa.repeat(pa.scalar(piece.file.hour, pa.string()), count))
+        files.append(pa.repeat(pa.scalar(piece.file.path, pa.string()), count))
         numbers.append(pa.array(np.arange(piece.first_line, piece.first_line + count)))
-        lines.append(column)
-    table = pa.Table.from_arrays(
+        lines.append(_lines_array(piece.data, piece.ends))
+    # One record batch: a chunk may be pickled to another process, and each zero-copy slice of
+    # a string array would carry the whole of its data buffer.
+    return pa.Table.from_arrays(
         [
             pa.concat_arrays(hours),
             pa.concat_arrays(files),
@@ -113,20 +117,17 @@ def _table(pieces: list[_Piece]) -> pa.Table:
         ],
         schema=LINES_SCHEMA,
     )
-    # Many small record batches (zero-copy slices) let the engine scan on every core.
-    return pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS), LINES_SCHEMA)
 
 
-def _lines_array(data: bytes) -> pa.Array:
+def _lines_array(data: memoryview, ends: np.ndarray) -> pa.Array:
     """One string per line (each keeps its trailing newline, which JSON parsers ignore)."""
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
     offsets = np.concatenate(([0], ends)).astype(np.int32)
     array = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
     try:
         array.validate(full=True)
         return array
     except pa.ArrowInvalid:
-        return _repair_utf8(data, ends)
+        return _repair_utf8(bytes(data), ends)
 
 
 def _repair_utf8(data: bytes, ends: np.ndarray) -> pa.Array:

@@ -1,0 +1,404 @@
+"""events_incremental's heavy work on DuckDB: raw hours flattened, deduplicated and written per
+(event date, raw hour), on every core.
+
+DuckDB's own threads barely speed up flattening (JSON parsing and string functions over one
+materialized chunk), so a run large enough to repay starting them uses worker processes, one per
+engine thread, each with a single-threaded DuckDB. A group's raw hours are shared out between the
+workers; each reads and flattens its hours into a temp table and hands back the narrow keys the
+dedup needs. This process decides which copies lose, then each worker writes its own rows (all of
+an hour's rows are in one worker, so an (event date, raw hour) is still one file) and goes on to
+the next group while this process publishes and commits. A small run does the same in process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import shutil
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
+from cdpflow.engine.duckdb_engine import literal, parquet_row_counts
+from cdpflow.engine.duckdb_sql import CORE_SELECT, QUARANTINE_SELECT, flatten_sql
+from cdpflow.errors import CdpflowError
+from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
+from cdpflow.lake.storage import Lake
+from cdpflow.settings import Settings
+
+# What the dedup needs of each flattened event.
+_KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
+_LOSERS_SCHEMA = pa.schema(
+    [("raw_file", pa.string()), ("line_no", pa.int64()), ("item_index", pa.int64())]
+)
+
+
+class EventsWorkerError(CdpflowError):
+    """A worker failed on its share of a group; nothing of the group was committed."""
+
+    def __init__(self, hours: Sequence[str], detail: str) -> None:
+        self.hours = list(hours)
+        super().__init__(
+            f"Flattening raw hours {self.hours[0]} .. {self.hours[-1]} failed, so nothing of them "
+            f"was committed (the run can be repeated): {detail}"
+        )
+
+
+def write_partitioned(
+    con: duckdb.DuckDBPyConnection, select: str, out_dir: Path, partition: str
+) -> list[StagedFile]:
+    """Write one file per (partition value, owner) of `select` and describe each file written."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    con.execute(
+        f"""COPY ({select}) TO {literal(str(out_dir))}
+            (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_part, _owner),
+             FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 122880)"""
+    ).fetchall()
+    files = sorted(out_dir.rglob("*.parquet"))
+    counts = parquet_row_counts(con, files)
+    return [
+        StagedFile(
+            local_path=path,
+            partition={partition: path.parent.parent.name.split("=", 1)[1]},
+            owner=path.parent.name.split("=", 1)[1],
+            rows=int(counts[str(path)]),
+        )
+        for path in files
+    ]
+
+
+class EventsWorker:
+    """Flattens raw files into the `_flat` temp table, then writes its rows: one process's work."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, lake: Lake, chunk_bytes: int, max_event_bytes: int
+    ) -> None:
+        self.con = con
+        self.lake = lake
+        self.chunk_bytes = chunk_bytes
+        self.max_event_bytes = max_event_bytes
+
+    def flatten(self, files: Sequence[RawFile]) -> tuple[FlattenCounts, pa.Table]:
+        """Flatten `files` chunk by chunk; what they turned into and the keys of their events."""
+        into = "CREATE OR REPLACE TEMP TABLE _flat AS "  # each statement is planned anew (~50 ms)
+        for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes)):
+            self._add(lines, into)
+            into = "INSERT INTO _flat "
+        if into.startswith("CREATE"):  # no lines at all
+            self._add(LINES_SCHEMA.empty_table(), into)
+        ((events, quarantined),) = self.con.execute(
+            "SELECT count(*) - count(reason_code), count(reason_code) FROM _flat"
+        ).fetchall()
+        keys = self.con.sql(f"SELECT {_KEYS} FROM _flat WHERE reason_code IS NULL").to_arrow_table()
+        return FlattenCounts(events=int(events), quarantined=int(quarantined)), keys
+
+    def _add(self, lines: pa.Table, into: str) -> None:
+        self.con.register("raw_lines", lines)
+        try:
+            self.con.execute(into + flatten_sql("raw_lines", self.max_event_bytes)).fetchall()
+        finally:
+            self.con.unregister("raw_lines")
+
+    def write(self, losers: pa.Table, out_dir: Path) -> tuple[list[StagedFile], list[StagedFile]]:
+        """Write the flattened events but `losers`, and the quarantined rows; drop `_flat`."""
+        self.con.register("_losers", losers)
+        try:
+            events = write_partitioned(
+                self.con,
+                f"""SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner
+                FROM (SELECT * FROM _flat WHERE reason_code IS NULL)
+                ANTI JOIN _losers USING (raw_file, line_no, item_index)""",
+                out_dir / "events",
+                "event_date",
+            )
+            quarantine = write_partitioned(
+                self.con,
+                f"""SELECT {QUARANTINE_SELECT}, received_date::VARCHAR AS _part, raw_hour AS _owner
+                FROM (
+                  SELECT *, now() AS quarantined_at,
+                    coalesce(CAST(received_at AS DATE), CAST(left(raw_hour, 10) AS DATE))
+                      AS received_date
+                  FROM _flat WHERE reason_code IS NOT NULL
+                )""",
+                out_dir / "quarantine",
+                "received_date",
+            )
+        finally:
+            self.con.unregister("_losers")
+            self.con.execute("DROP TABLE IF EXISTS _flat").fetchall()
+        return events, quarantine
+
+
+class _Worker(Protocol):
+    """An EventsWorker behind a queue: calls are answered in the order they were made."""
+
+    def call(self, method: str, *args: Any) -> None: ...
+
+    def result(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class _LocalWorker:
+    """An EventsWorker in this process, on the engine's own connection."""
+
+    def __init__(self, worker: EventsWorker) -> None:
+        self._worker = worker
+        self._answers: deque[tuple[BaseException | None, Any]] = deque()
+
+    def call(self, method: str, *args: Any) -> None:
+        try:
+            self._answers.append((None, getattr(self._worker, method)(*args)))
+        except Exception as err:  # raised to the caller with the result, as a process would
+            self._answers.append((err, None))
+
+    def result(self) -> Any:
+        error, value = self._answers.popleft()
+        if error is not None:
+            raise error
+        return value
+
+    def close(self) -> None:
+        self._answers.clear()
+
+
+def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
+    """A worker process: answer calls on `conn` until told to stop (None)."""
+    con = duckdb.connect(
+        config={
+            "threads": 1,
+            "memory_limit": f"{settings['memory_bytes'] // 1_000_000}MB",
+            "temp_directory": settings["spill_dir"],
+            "preserve_insertion_order": False,
+        }
+    )
+    worker = EventsWorker(con, Lake(lake_url), settings["chunk_bytes"], settings["max_event_bytes"])
+    while (request := conn.recv()) is not None:
+        method, args = request
+        try:
+            answer: tuple[str | None, Any] = (None, getattr(worker, method)(*args))
+        except Exception:
+            answer = (traceback.format_exc(limit=4), None)
+        conn.send(answer)
+
+
+class _ProcessWorker:
+    """An EventsWorker in a child process, fed through a pipe."""
+
+    def __init__(self, name: str, lake_url: str, settings: dict[str, Any]) -> None:
+        # spawn: this process runs DuckDB's and the reader's threads, which fork would not copy.
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, lake_url, settings), name=name, daemon=True
+        )
+        self._process.start()
+        child.close()
+
+    def call(self, method: str, *args: Any) -> None:
+        self._conn.send((method, args))
+
+    def result(self) -> Any:
+        try:
+            error, value = self._conn.recv()
+        except EOFError:
+            self._process.join(5)
+            raise RuntimeError(
+                f"worker process {self._process.name} ended (exit code {self._process.exitcode})"
+            ) from None
+        if error is not None:
+            raise RuntimeError(error)
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone
+            self._conn.send(None)
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        self._conn.close()
+
+
+def start_workers(
+    settings: Settings, con: duckdb.DuckDBPyConnection, lake: Lake, input_bytes: int
+) -> list[_Worker]:
+    """One worker process per engine thread, each with its share of the engine's memory.
+
+    This process alone when there is one thread, when the input is small (under about 40 MB of
+    raw JSON by default, starting processes costs more than they save) or when the lake is not
+    on this machine (another process cannot open an in-memory filesystem).
+    """
+    small = input_bytes < settings.chunk_bytes // 16
+    if settings.engine_threads < 2 or small or not lake.is_local:
+        local = EventsWorker(con, lake, settings.chunk_bytes, settings.max_event_bytes)
+        return [_LocalWorker(local)]
+    shared = {
+        "memory_bytes": settings.engine_memory_bytes // settings.engine_threads,
+        "spill_dir": str(settings.work_dir / "duckdb_spill"),
+        "chunk_bytes": settings.chunk_bytes,
+        "max_event_bytes": settings.max_event_bytes,
+    }
+    return [
+        _ProcessWorker(f"cdpflow-events-{i}", lake.url, shared)
+        for i in range(settings.engine_threads)
+    ]
+
+
+def _share(files: Sequence[RawFile], workers: int) -> list[list[RawFile]]:
+    """Whole raw hours per worker, the largest first to the least loaded."""
+    hours: dict[str, list[RawFile]] = {}
+    for f in files:
+        hours.setdefault(f.hour, []).append(f)
+    shares: list[list[RawFile]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for hour_files in sorted(hours.values(), key=lambda fs: -sum(f.size for f in fs)):
+        least = loads.index(min(loads))
+        shares[least].extend(hour_files)
+        loads[least] += sum(f.size for f in hour_files)
+    return shares
+
+
+class DuckDBEventsBatch:
+    """One group: its hours are being flattened by the workers named in `shares`."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        workers: list[_Worker],
+        files: Sequence[RawFile],
+        start_next: Callable[[], None],
+    ) -> None:
+        self.con = con
+        self._busy = [
+            (worker, share)
+            for worker, share in zip(workers, _share(files, len(workers)), strict=True)
+            if share
+        ]
+        for worker, share in self._busy:
+            worker.call("flatten", share)
+        self._start_next = start_next
+        self._next_started = False
+        self._flattened: list[tuple[FlattenCounts, pa.Table]] | None = None
+
+    def _answers(self) -> list[tuple[FlattenCounts, pa.Table]]:
+        if self._flattened is None:
+            self._flattened = [self._answer(worker, share) for worker, share in self._busy]
+        return self._flattened
+
+    def _answer(self, worker: _Worker, share: list[RawFile]) -> Any:
+        try:
+            return worker.result()
+        except RuntimeError as err:
+            raise EventsWorkerError(sorted({f.hour for f in share}), str(err)) from err
+
+    def flattened(self) -> FlattenCounts:
+        total = FlattenCounts()
+        for counts, _ in self._answers():
+            total.events += counts.events
+            total.quarantined += counts.quarantined
+        return total
+
+    def _keys(self) -> pa.Table:
+        tables = [keys for _, keys in self._answers()]
+        return pa.concat_tables(tables) if tables else pa.table({"event_date": pa.array([])})
+
+    def event_date_range(self) -> tuple[str, str] | None:
+        dates = self._keys()["event_date"]
+        if len(dates) == dates.null_count:
+            return None
+        low, high = pc.min_max(dates).values()
+        return str(low), str(high)
+
+    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+        output = EventsOutput()
+        answers = self._answers()
+        losers = self._losers(existing_event_files)
+        for i, (worker, _) in enumerate(self._busy):
+            mine = pc.equal(losers["worker"], i)
+            worker.call("write", losers.filter(mine).select(_LOSERS_SCHEMA.names), out_dir / str(i))
+        self.start_next()  # the workers flatten the next group while this one is committed
+        for worker, share in self._busy:
+            events, quarantine = self._answer(worker, share)
+            output.events += events
+            output.quarantine += quarantine
+        written = sum(f.rows for f in output.events)
+        output.duplicates = sum(counts.events for counts, _ in answers) - written
+        return output
+
+    def _losers(self, existing_event_files: Sequence[str]) -> pa.Table:
+        """Copies that are not written: every copy of an event already in core_events (from
+        other raw hours), and all but the earliest received copy of an event seen more than
+        once here; with the worker that holds each."""
+        keyed = [
+            keys.append_column("worker", pa.array([i] * len(keys), pa.int32()))
+            for i, (_, keys) in enumerate(self._answers())
+        ]
+        if not keyed:
+            return pa.schema([("worker", pa.int32()), *_LOSERS_SCHEMA]).empty_table()
+        if existing_event_files:
+            listed = ", ".join(literal(f) for f in existing_event_files)
+            existing = f"(SELECT event_id FROM read_parquet([{listed}]))"
+        else:
+            existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
+        self.con.register("_event_keys", pa.concat_tables(keyed))
+        try:
+            return self.con.sql(
+                f"""WITH repeated AS (
+                  SELECT * FROM _event_keys WHERE event_id IN (
+                    SELECT event_id FROM _event_keys GROUP BY event_id HAVING count(*) > 1)
+                )
+                SELECT worker, raw_file, line_no, item_index FROM (
+                  SELECT *, row_number() OVER (
+                    PARTITION BY event_id
+                    ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
+                  ) AS copy_no
+                  FROM repeated
+                ) WHERE copy_no > 1
+                UNION
+                SELECT worker, raw_file, line_no, item_index
+                FROM _event_keys WHERE event_id IN {existing}"""
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_event_keys")
+
+    def start_next(self) -> None:
+        if not self._next_started:
+            self._next_started = True
+            self._start_next()
+
+    def drain(self) -> None:
+        """Take the answers still owed, so the workers' queues stay in step."""
+        if self._flattened is None:
+            self._answers()
+
+
+def events_batches(
+    con: duckdb.DuckDBPyConnection, workers: list[_Worker], groups: Sequence[Sequence[RawFile]]
+) -> Iterator[DuckDBEventsBatch]:
+    """A batch per group, in order; each batch's write starts the flattening of the next."""
+    queued: deque[DuckDBEventsBatch] = deque()
+    position = 0
+
+    def start_next() -> None:
+        nonlocal position
+        if position < len(groups):
+            position += 1
+            queued.append(DuckDBEventsBatch(con, workers, groups[position - 1], start_next))
+
+    start_next()
+    while queued:
+        batch = queued.popleft()
+        yield batch
+        batch.drain()
+        batch.start_next()
