@@ -15,9 +15,12 @@
         end as _batch_id
     from (select *, hash(*columns(*)) as _fingerprint from {{ rows }}) as fingerprinted
     left join (
+        -- the stored rows are found over the key column alone, then fetched by row id
         select {{ key }}, _batch_id, hash(*columns(* exclude (_batch_id))) as _fingerprint
         from {{ this }}
-        where {{ key }} in (select {{ key }} from {{ rows }})
+        where rowid in (
+            select rowid from {{ this }} where {{ key }} in (select {{ key }} from {{ rows }})
+        )
     ) as stored
         on stored.{{ key }} = fingerprinted.{{ key }}
     {%- else %}
