@@ -36,15 +36,17 @@ def recomputed(stored: pa.Table, stitched: StitchResult) -> Recomputed:
 def changed_rows(stored: pa.Table, recomputed: pa.Table) -> tuple[pa.Table, int]:
     """Rows of `recomputed` that are new or differ from `stored` in any column, and how many of
     them are new identifiers."""
-    stored = stored.select(IDENTITIES.names).cast(IDENTITIES)
     recomputed = recomputed.select(IDENTITIES.names).cast(IDENTITIES)
+    if stored.num_rows == 0:  # a full build: every row is new (and matching them costs seconds)
+        return recomputed, recomputed.num_rows
+    stored = stored.select(IDENTITIES.names).cast(IDENTITIES)
     where = pc.index_in(
         keys_of(recomputed["identifier_type"], recomputed["identifier_value"]),
         value_set=keys_of(stored["identifier_type"], stored["identifier_value"]).combine_chunks(),
     )
     where = where.combine_chunks() if isinstance(where, pa.ChunkedArray) else where
     is_new = pc.is_null(where)
-    before = stored.take(where.fill_null(0)) if stored.num_rows else recomputed
+    before = stored.take(where.fill_null(0))
     differs = is_new
     for name in IDENTITIES.names[2:]:
         a, b = recomputed[name].combine_chunks(), before[name].combine_chunks()
