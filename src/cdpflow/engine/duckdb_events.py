@@ -6,8 +6,9 @@ materialized chunk), so a run large enough to repay starting them uses worker pr
 engine thread, each with a single-threaded DuckDB. A group's raw hours are shared out between the
 workers; each reads and flattens its hours into a temp table and hands back the narrow keys the
 dedup needs. This process decides which copies lose, then each worker writes its own rows (all of
-an hour's rows are in one worker, so an (event date, raw hour) is still one file) and goes on to
-the next group while this process publishes and commits. A small run does the same in process.
+an hour's rows are in one worker, so an (event date, raw hour) is still one file). Two groups are
+in the workers at a time, so they flatten one while this process deduplicates and commits the
+other. A small run does the same in process.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def write_partitioned(
 
 
 class EventsWorker:
-    """Flattens raw files into the `_flat` temp table, then writes its rows: one process's work."""
+    """Flattens raw files into a temp table, then writes its rows: one process's work."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, lake: Lake, chunk_bytes: int, max_event_bytes: int
@@ -88,19 +89,21 @@ class EventsWorker:
         self.chunk_bytes = chunk_bytes
         self.max_event_bytes = max_event_bytes
 
-    def flatten(self, files: Sequence[RawFile]) -> tuple[FlattenCounts, pa.Table]:
-        """Flatten `files` chunk by chunk; what they turned into and the keys of their events."""
-        into = "CREATE OR REPLACE TEMP TABLE _flat AS "  # each statement is planned anew (~50 ms)
+    def flatten(self, table: str, files: Sequence[RawFile]) -> tuple[FlattenCounts, pa.Table]:
+        """Flatten `files` chunk by chunk into `table`; what they turned into and the keys of
+        their events."""
+        into = f"CREATE OR REPLACE TEMP TABLE {table} AS "  # each statement is planned anew
         for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes)):
             self._add(lines, into)
-            into = "INSERT INTO _flat "
+            into = f"INSERT INTO {table} "
         if into.startswith("CREATE"):  # no lines at all
             self._add(LINES_SCHEMA.empty_table(), into)
         ((events, quarantined),) = self.con.execute(
-            "SELECT count(*) - count(reason_code), count(reason_code) FROM _flat"
+            f"SELECT count(*) - count(reason_code), count(reason_code) FROM {table}"
         ).fetchall()
-        keys = self.con.sql(f"SELECT {_KEYS} FROM _flat WHERE reason_code IS NULL").to_arrow_table()
-        return FlattenCounts(events=int(events), quarantined=int(quarantined)), keys
+        keys = self.con.sql(f"SELECT {_KEYS} FROM {table} WHERE reason_code IS NULL")
+        counts = FlattenCounts(events=int(events), quarantined=int(quarantined))
+        return counts, keys.to_arrow_table()
 
     def _add(self, lines: pa.Table, into: str) -> None:
         self.con.register("raw_lines", lines)
@@ -109,14 +112,16 @@ class EventsWorker:
         finally:
             self.con.unregister("raw_lines")
 
-    def write(self, losers: pa.Table, out_dir: Path) -> tuple[list[StagedFile], list[StagedFile]]:
-        """Write the flattened events but `losers`, and the quarantined rows; drop `_flat`."""
+    def write(
+        self, table: str, losers: pa.Table, out_dir: Path
+    ) -> tuple[list[StagedFile], list[StagedFile]]:
+        """Write the events of `table` but `losers`, and its quarantined rows; drop `table`."""
         self.con.register("_losers", losers)
         try:
             events = write_partitioned(
                 self.con,
                 f"""SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner
-                FROM (SELECT * FROM _flat WHERE reason_code IS NULL)
+                FROM (SELECT * FROM {table} WHERE reason_code IS NULL)
                 ANTI JOIN _losers USING (raw_file, line_no, item_index)""",
                 out_dir / "events",
                 "event_date",
@@ -128,23 +133,24 @@ class EventsWorker:
                   SELECT *, now() AS quarantined_at,
                     coalesce(CAST(received_at AS DATE), CAST(left(raw_hour, 10) AS DATE))
                       AS received_date
-                  FROM _flat WHERE reason_code IS NOT NULL
+                  FROM {table} WHERE reason_code IS NOT NULL
                 )""",
                 out_dir / "quarantine",
                 "received_date",
             )
         finally:
             self.con.unregister("_losers")
-            self.con.execute("DROP TABLE IF EXISTS _flat").fetchall()
+            self.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
         return events, quarantine
 
 
 class _Worker(Protocol):
-    """An EventsWorker behind a queue: calls are answered in the order they were made."""
+    """An EventsWorker behind a queue: a call returns a ticket at once; its answer is taken
+    with the ticket, and answers come in the order the calls were made."""
 
-    def call(self, method: str, *args: Any) -> None: ...
+    def call(self, method: str, *args: Any) -> int: ...
 
-    def result(self) -> Any: ...
+    def result(self, ticket: int) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -154,16 +160,19 @@ class _LocalWorker:
 
     def __init__(self, worker: EventsWorker) -> None:
         self._worker = worker
-        self._answers: deque[tuple[BaseException | None, Any]] = deque()
+        self._answers: dict[int, tuple[BaseException | None, Any]] = {}
+        self._tickets = 0
 
-    def call(self, method: str, *args: Any) -> None:
+    def call(self, method: str, *args: Any) -> int:
+        self._tickets += 1
         try:
-            self._answers.append((None, getattr(self._worker, method)(*args)))
-        except Exception as err:  # raised to the caller with the result, as a process would
-            self._answers.append((err, None))
+            self._answers[self._tickets] = (None, getattr(self._worker, method)(*args))
+        except Exception as err:  # raised when the answer is taken, as a process's would be
+            self._answers[self._tickets] = (err, None)
+        return self._tickets
 
-    def result(self) -> Any:
-        error, value = self._answers.popleft()
+    def result(self, ticket: int) -> Any:
+        error, value = self._answers.pop(ticket)
         if error is not None:
             raise error
         return value
@@ -204,18 +213,27 @@ class _ProcessWorker:
         )
         self._process.start()
         child.close()
+        self._tickets = 0
+        self._answered = 0
+        self._answers: dict[int, tuple[str | None, Any]] = {}
 
-    def call(self, method: str, *args: Any) -> None:
+    def call(self, method: str, *args: Any) -> int:
         self._conn.send((method, args))
+        self._tickets += 1
+        return self._tickets
 
-    def result(self) -> Any:
-        try:
-            error, value = self._conn.recv()
-        except EOFError:
-            self._process.join(5)
-            raise RuntimeError(
-                f"worker process {self._process.name} ended (exit code {self._process.exitcode})"
-            ) from None
+    def result(self, ticket: int) -> Any:
+        while ticket not in self._answers:
+            try:
+                answer = self._conn.recv()
+            except EOFError as err:
+                self._process.join(5)
+                code = self._process.exitcode
+                name = self._process.name
+                raise RuntimeError(f"worker process {name} ended (exit code {code})") from err
+            self._answered += 1
+            self._answers[self._answered] = answer
+        error, value = self._answers.pop(ticket)
         if error is not None:
             raise RuntimeError(error)
         return value
@@ -235,24 +253,26 @@ def start_workers(
 ) -> list[_Worker]:
     """One worker process per engine thread, each with its share of the engine's memory.
 
-    This process alone when there is one thread, when the input is small (under about 40 MB of
-    raw JSON by default, starting processes costs more than they save) or when the lake is not
-    on this machine (another process cannot open an in-memory filesystem).
+    This process alone when there is one thread, when the input is small (under a sixteenth of
+    CDPFLOW_CHUNK_BYTES compressed, about 40 MB of raw JSON by default: starting processes costs
+    more than they save) or when the lake is not on this machine (another process cannot open an
+    in-memory filesystem).
     """
     small = input_bytes < settings.chunk_bytes // 16
     if settings.engine_threads < 2 or small or not lake.is_local:
         local = EventsWorker(con, lake, settings.chunk_bytes, settings.max_event_bytes)
         return [_LocalWorker(local)]
-    shared = {
-        "memory_bytes": settings.engine_memory_bytes // settings.engine_threads,
-        "spill_dir": str(settings.work_dir / "duckdb_spill"),
-        "chunk_bytes": settings.chunk_bytes,
-        "max_event_bytes": settings.max_event_bytes,
-    }
-    return [
-        _ProcessWorker(f"cdpflow-events-{i}", lake.url, shared)
-        for i in range(settings.engine_threads)
-    ]
+    workers: list[_Worker] = []
+    for i in range(settings.engine_threads):
+        name = f"cdpflow-events-{i}"
+        own = {  # a spill folder each: a DuckDB instance clears its own when it closes
+            "memory_bytes": settings.engine_memory_bytes // settings.engine_threads,
+            "spill_dir": str(settings.work_dir / "duckdb_spill" / name),
+            "chunk_bytes": settings.chunk_bytes,
+            "max_event_bytes": settings.max_event_bytes,
+        }
+        workers.append(_ProcessWorker(name, lake.url, own))
+    return workers
 
 
 def _share(files: Sequence[RawFile], workers: int) -> list[list[RawFile]]:
@@ -270,35 +290,36 @@ def _share(files: Sequence[RawFile], workers: int) -> list[list[RawFile]]:
 
 
 class DuckDBEventsBatch:
-    """One group: its hours are being flattened by the workers named in `shares`."""
+    """One group: its hours are flattened by the workers, into `table`, and then written."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         workers: list[_Worker],
         files: Sequence[RawFile],
+        table: str,
         start_next: Callable[[], None],
     ) -> None:
         self.con = con
+        self.table = table
+        shares = _share(files, len(workers))
         self._busy = [
-            (worker, share)
-            for worker, share in zip(workers, _share(files, len(workers)), strict=True)
+            (worker, share, worker.call("flatten", table, share))
+            for worker, share in zip(workers, shares, strict=True)
             if share
         ]
-        for worker, share in self._busy:
-            worker.call("flatten", share)
         self._start_next = start_next
         self._next_started = False
         self._flattened: list[tuple[FlattenCounts, pa.Table]] | None = None
 
     def _answers(self) -> list[tuple[FlattenCounts, pa.Table]]:
         if self._flattened is None:
-            self._flattened = [self._answer(worker, share) for worker, share in self._busy]
+            self._flattened = [self._answer(w, share, t) for w, share, t in self._busy]
         return self._flattened
 
-    def _answer(self, worker: _Worker, share: list[RawFile]) -> Any:
+    def _answer(self, worker: _Worker, share: list[RawFile], ticket: int) -> Any:
         try:
-            return worker.result()
+            return worker.result(ticket)
         except RuntimeError as err:
             raise EventsWorkerError(sorted({f.hour for f in share}), str(err)) from err
 
@@ -324,12 +345,13 @@ class DuckDBEventsBatch:
         output = EventsOutput()
         answers = self._answers()
         losers = self._losers(existing_event_files)
-        for i, (worker, _) in enumerate(self._busy):
-            mine = pc.equal(losers["worker"], i)
-            worker.call("write", losers.filter(mine).select(_LOSERS_SCHEMA.names), out_dir / str(i))
-        self.start_next()  # the workers flatten the next group while this one is committed
-        for worker, share in self._busy:
-            events, quarantine = self._answer(worker, share)
+        tickets = []
+        for i, (worker, _, _) in enumerate(self._busy):
+            mine = losers.filter(pc.equal(losers["worker"], i)).select(_LOSERS_SCHEMA.names)
+            tickets.append(worker.call("write", self.table, mine, out_dir / str(i)))
+        self.start_next()  # queued behind this write: the workers stay busy during the commit
+        for (worker, share, _), ticket in zip(self._busy, tickets, strict=True):
+            events, quarantine = self._answer(worker, share, ticket)
             output.events += events
             output.quarantine += quarantine
         written = sum(f.rows for f in output.events)
@@ -378,24 +400,26 @@ class DuckDBEventsBatch:
             self._start_next()
 
     def drain(self) -> None:
-        """Take the answers still owed, so the workers' queues stay in step."""
-        if self._flattened is None:
-            self._answers()
+        """Take the flattening's answers if the caller did not, so none is left waiting."""
+        self._answers()
 
 
 def events_batches(
     con: duckdb.DuckDBPyConnection, workers: list[_Worker], groups: Sequence[Sequence[RawFile]]
 ) -> Iterator[DuckDBEventsBatch]:
-    """A batch per group, in order; each batch's write starts the flattening of the next."""
+    """A batch per group, in order. Two groups are in the workers at a time: while this
+    process deduplicates one, they flatten the next; each write queues the one after."""
     queued: deque[DuckDBEventsBatch] = deque()
     position = 0
 
     def start_next() -> None:
         nonlocal position
         if position < len(groups):
+            table = f"_flat_{position % 2}"
             position += 1
-            queued.append(DuckDBEventsBatch(con, workers, groups[position - 1], start_next))
+            queued.append(DuckDBEventsBatch(con, workers, groups[position - 1], table, start_next))
 
+    start_next()
     start_next()
     while queued:
         batch = queued.popleft()
