@@ -7,27 +7,36 @@ with
 
 sessions as (
 
+    -- only the columns used: the CTE is materialized, and sessions are wide
     select
-        *,
+        session_id,
+        session_date,
+        started_at,
+        source,
+        medium,
+        coalesce(utm_campaign, '(not set)') as campaign,
         coalesce(global_user_id, 'device:' || anonymous_id) as person_key,
-        coalesce(utm_campaign, '(not set)') as campaign
+        is_engaged,
+        conversions,
+        revenue
     from {{ ref('sessions') }}
 
 ),
 
--- where each person's first session came from: that group gains a new user
+first_sessions as (
+
+    select arg_min(session_id, {{ time_then_id('started_at', 'session_id') }}) as session_id
+    from sessions
+    group by person_key
+
+),
+
+-- a person is new where their first session came from
 new_users as (
 
-    select date, source, medium, campaign, count(*) as new_users
-    from (
-        select
-            arg_min(session_date, {{ time_then_id('started_at', 'session_id') }}) as date,
-            arg_min(source, {{ time_then_id('started_at', 'session_id') }}) as source,
-            arg_min(medium, {{ time_then_id('started_at', 'session_id') }}) as medium,
-            arg_min(campaign, {{ time_then_id('started_at', 'session_id') }}) as campaign
-        from sessions
-        group by person_key
-    )
+    select session_date as date, source, medium, campaign, count(*) as new_users
+    from sessions
+    semi join first_sessions on first_sessions.session_id = sessions.session_id
     group by all
 
 ),
