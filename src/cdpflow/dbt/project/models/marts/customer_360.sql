@@ -5,7 +5,8 @@ with
 
 identities as (
 
-    select * from {{ ref('stg_lake__identities') }}
+    select global_user_id, identifier_type, identifier_value, first_seen_at, last_seen_at
+    from {{ ref('stg_lake__identities') }}
 
 ),
 
@@ -21,6 +22,8 @@ conversions as (
 
 ),
 
+-- one pass over the identities: when and how a person is known (devices are only counted:
+-- people have many)
 people as (
 
     select
@@ -28,26 +31,16 @@ people as (
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
         count(*) as identifier_count,
-        count(*) filter (where identifier_type = 'anonymous_id') as devices
-    from identities
-    group by global_user_id
-
-),
-
--- the names a person is known by (devices are only counted: people have many)
-known_as as (
-
-    select
-        global_user_id,
+        count(*) filter (where identifier_type = 'anonymous_id') as devices,
         list(distinct identifier_value order by identifier_value)
             filter (where identifier_type = 'email') as emails,
         list(distinct identifier_value order by identifier_value)
             filter (where identifier_type = 'user_id') as user_ids,
         list(distinct identifier_value order by identifier_value)
             filter (where identifier_type = 'phone') as phones,
-        list(distinct identifier_type order by identifier_type) as identifier_types
+        list(distinct identifier_type order by identifier_type)
+            filter (where identifier_type <> 'anonymous_id') as identifier_types
     from identities
-    where identifier_type <> 'anonymous_id'
     group by global_user_id
 
 ),
@@ -92,13 +85,13 @@ final as (
         people.global_user_id,
         least(people.first_seen_at, session_stats.first_session_at) as first_seen_at,
         greatest(people.last_seen_at, session_stats.last_session_end) as last_seen_at,
-        known_as.emails,
-        known_as.user_ids,
-        known_as.phones,
+        people.emails,
+        people.user_ids,
+        people.phones,
         people.devices,
         people.identifier_count,
         list_sort(list_distinct(
-            coalesce(known_as.identifier_types, [])
+            coalesce(people.identifier_types, [])
             || case when people.devices > 0 then ['anonymous_id'] else [] end
         )) as identifier_types,
         coalesce(session_stats.sessions, 0) as sessions,
@@ -112,7 +105,6 @@ final as (
                   cast(reference_time.as_of as date)) as days_since_last_order
     from people
     cross join reference_time
-    left join known_as on known_as.global_user_id = people.global_user_id
     left join session_stats on session_stats.global_user_id = people.global_user_id
     left join order_stats on order_stats.global_user_id = people.global_user_id
 
