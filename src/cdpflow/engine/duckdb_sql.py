@@ -136,15 +136,27 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
     return ",\n    ".join(out)
 
 
-def _param(query: str, name: str) -> str:
-    """One URL query-string parameter, decoded ('+' is a space in query strings).
+def _raw_param(query: str, name: str, unless: str | None = None) -> str:
+    """One URL query-string parameter as it is in the URL (see `_decoded`); none where `unless`
+    is not NULL. The `contains` guard is a cheap scan that spares the regex on most URLs."""
+    skip = f"{unless} IS NULL AND " if unless else ""
+    pattern = f"'(?:^|[?&#]){name}=([^&#]*)'"
+    found = f"regexp_extract({query}, {pattern}, 1)"
+    return f"CASE WHEN {skip}contains({query}, '{name}=') THEN {found} END"
 
-    The `contains` guard is a cheap scan that spares the regex on the many URLs without it.
-    """
-    return (
-        f"CASE WHEN contains({query}, '{name}=') THEN "
-        f"nullif(url_decode(replace(regexp_extract({query}, '(?:^|[?&#]){name}=([^&#]*)', 1), "
-        f"'+', ' ')), '') END"
+
+def _decoded(value: str) -> str:
+    """A query-string value decoded ('+' is a space); `url_decode` costs as much as the regex
+    that found the value, so it runs only on values with a `%`."""
+    spaced = f"replace({value}, '+', ' ')"
+    decoded = f"CASE WHEN contains({value}, '%') THEN url_decode({spaced}) ELSE {spaced} END"
+    return f"nullif({decoded}, '')"
+
+
+def _raw_params(query: str, unless: dict[str, str]) -> str:
+    """`q_<name>` columns: every UTM tag and click id of `query`, not yet decoded."""
+    return ", ".join(
+        f"{_raw_param(query, name, unless.get(name))} AS q_{name}" for name in _UTM + _CLICK_IDS
     )
 
 
@@ -191,6 +203,8 @@ _SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Segment's context.campaign names of the same five (campaign.name is utm_campaign).
 _UTM_OF = tuple(zip(("source", "medium", "name", "term", "content"), _UTM, strict=True))
+# A UTM tag in the query string is read only where the campaign context lacks it.
+_CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
 _CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
 # Columns of one item (an event, or a line that is none) shared by every branch.
 _ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts"
@@ -307,8 +321,8 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     {_first("s_page_path", "s_prop_path", _url_path("url_"))} AS path,
     coalesce(s_page_referrer, s_prop_referrer) AS referrer,
     coalesce(s_page_title, s_prop_title) AS page_title,
-    {", ".join(f"{_first(f's_campaign_{c}', _param('query_', u))} AS {u}" for c, u in _UTM_OF)},
-    {", ".join(f"{_param('query_', c)} AS {c}" for c in _CLICK_IDS)},
+    {", ".join(f"{_first(f's_campaign_{c}', _decoded(f'q_{u}'))} AS {u}" for c, u in _UTM_OF)},
+    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _CLICK_IDS)},
     nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')
       AS email,
     nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone,
@@ -323,7 +337,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
 FROM (
-  SELECT *, {broken} AS broken_rule
+  SELECT *, {broken} AS broken_rule, {_raw_params("query_", _CAMPAIGN_OF_UTM)}
   FROM (
     SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_
     FROM (
@@ -367,7 +381,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     {_first("b_data_path", _url_path("b_scrn"))} AS path,
     bo_referrer AS referrer,
     bo_page_title AS page_title,
-    {", ".join(f"{_param('query_', c)} AS {c}" for c in _UTM + _CLICK_IDS)},
+    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _UTM + _CLICK_IDS)},
     nullif(lower(trim(b_persona_email)), '') AS email,
     nullif(trim(b_persona_number), '') AS phone,
     CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id,
@@ -381,7 +395,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     meta_ip AS ip,
     'blotout' AS payload_format
 FROM (
-  SELECT *, {broken} AS broken_rule
+  SELECT *, {broken} AS broken_rule, {_raw_params("query_", {})}
   FROM (
     SELECT *, {_first("bo_search", _query_of("b_scrn"))} AS query_,
       CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}
