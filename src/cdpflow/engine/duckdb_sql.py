@@ -447,27 +447,31 @@ def flatten_sql(lines: str, max_event_bytes: int) -> str:
     )
     return f"""
 WITH parsed AS MATERIALIZED (
-  SELECT *,
-    CASE
-      WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-      WHEN forced_format = 'blotout' OR (forced_format IS NULL AND r['events'] IS NOT NULL)
-        THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-      WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-      WHEN forced_format = 'segment' OR nullif(r['type'], '') IS NOT NULL
-           OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
-      ELSE 'unknown'
-    END AS kind,
-    try_cast(received_at AS TIMESTAMPTZ) AS received_ts
+  -- An exploded line's text is not needed again (its items carry their own), so it is not kept.
+  SELECT * REPLACE (CASE WHEN kind IN ('segment_batch', 'blotout') THEN NULL ELSE line END AS line)
   FROM (
-    SELECT raw_hour, raw_file, line_no, line, r,
-      r IS NOT NULL AND looks_like_object AS is_json,
-      {_fields("r", HEAD_PATHS)}
+    SELECT *,
+      CASE
+        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
+        WHEN forced_format = 'blotout' OR (forced_format IS NULL AND r['events'] IS NOT NULL)
+          THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+        WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
+        WHEN forced_format = 'segment' OR nullif(r['type'], '') IS NOT NULL
+             OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
+        ELSE 'unknown'
+      END AS kind,
+      try_cast(received_at AS TIMESTAMPTZ) AS received_ts
     FROM (
-      SELECT raw_hour, raw_file, line_no, line,
-        (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) AS looks_like_object,
-        try(json_transform(line, {LINE_STRUCT})) AS r
-      FROM {lines}
-      WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
+      SELECT raw_hour, raw_file, line_no, line, r,
+        r IS NOT NULL AND looks_like_object AS is_json,
+        {_fields("r", HEAD_PATHS)}
+      FROM (
+        SELECT raw_hour, raw_file, line_no, line,
+          (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) AS looks_like_object,
+          try(json_transform(line, {LINE_STRUCT})) AS r
+        FROM {lines}
+        WHERE strlen(line) > 2 OR trim(line, ' \t\r\n') <> ''
+      )
     )
   )
 ),
