@@ -219,7 +219,10 @@ class _ProcessWorker:
         self._answers: dict[int, tuple[str | None, Any]] = {}
 
     def call(self, method: str, *args: Any) -> int:
-        self._conn.send((method, args))
+        try:
+            self._conn.send((method, args))
+        except OSError as err:
+            raise self._ended() from err
         self._tickets += 1
         return self._tickets
 
@@ -227,11 +230,8 @@ class _ProcessWorker:
         while ticket not in self._answers:
             try:
                 answer = self._conn.recv()
-            except EOFError as err:
-                self._process.join(5)
-                code = self._process.exitcode
-                name = self._process.name
-                raise RuntimeError(f"worker process {name} ended (exit code {code})") from err
+            except (EOFError, OSError) as err:
+                raise self._ended() from err
             self._answered += 1
             self._answers[self._answered] = answer
         error, value = self._answers.pop(ticket)
@@ -239,10 +239,17 @@ class _ProcessWorker:
             raise RuntimeError(error)
         return value
 
+    def _ended(self) -> RuntimeError:
+        self._process.join(5)
+        code = self._process.exitcode
+        return RuntimeError(f"worker process {self._process.name} ended (exit code {code})")
+
     def close(self) -> None:
+        """Stop the worker: at once when it is idle; after an error it may be mid-task, and is
+        given two seconds before it is terminated."""
         with contextlib.suppress(OSError):  # already gone
             self._conn.send(None)
-        self._process.join(10)
+        self._process.join(2)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join()

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from cdpflow.engine.duckdb_events import _share
+from cdpflow.lake.raw_reader import RawFile
+
+
+def test_workers_get_whole_raw_hours_with_even_loads() -> None:
+    sizes = {"h1": [50, 10], "h2": [40], "h3": [30, 5], "h4": [20], "h5": [10]}
+    files = [
+        RawFile(f"{hour}/{i}", hour, size)
+        for hour, parts in sizes.items()
+        for i, size in enumerate(parts)
+    ]
+    shares = _share(files, 2)
+    hours = [{f.hour for f in share} for share in shares]
+    assert hours[0].isdisjoint(hours[1]) and hours[0] | hours[1] == set(sizes)
+    assert sorted(sum(f.size for f in share) for share in shares) == [80, 85]
+    assert sorted(f.path for share in shares for f in share) == sorted(f.path for f in files)
+
+
+def test_a_worker_without_hours_gets_an_empty_share() -> None:
+    assert _share([RawFile("a", "h1", 5)], 3) == [[RawFile("a", "h1", 5)], [], []]
