@@ -9,6 +9,7 @@ import orjson
 import pytest
 from conftest import CASES, LATER, lake_query
 
+from cdpflow.engine import duckdb_events
 from cdpflow.jobs import Interval
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
@@ -301,9 +302,19 @@ def test_core_events_is_partitioned_by_event_date(settings, land, lake) -> None:
     )
 
 
-def test_flattening_on_worker_processes_gives_the_rows_of_one_process(tmp_path) -> None:
+def test_flattening_on_worker_processes_gives_the_rows_of_one_process(
+    tmp_path, monkeypatch
+) -> None:
     spec = SampleSpec(days=2, visitors=60, seed=5, duplicate_rate=0.05, dirty_rate=0.05)
     messages = [Received(m.received_at, m.source, m.message) for m in generate_events(spec)]
+    started: list[str] = []
+
+    class CountedWorker(duckdb_events._ProcessWorker):
+        def __init__(self, name: str, *args: object) -> None:
+            started.append(name)
+            super().__init__(name, *args)
+
+    monkeypatch.setattr(duckdb_events, "_ProcessWorker", CountedWorker)
     tables = {}
     for name, threads, chunk_bytes in (("one_process", 1, 64_000_000), ("workers", 2, 40_000)):
         home = load_settings(env={}, home=tmp_path / name)
@@ -324,4 +335,5 @@ def test_flattening_on_worker_processes_gives_the_rows_of_one_process(tmp_path) 
                 "ORDER BY raw, item_index",
             ),
         )
+    assert started == ["cdpflow-events-0", "cdpflow-events-1"]  # only the second run used them
     assert tables["workers"] == tables["one_process"]

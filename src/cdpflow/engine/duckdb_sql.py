@@ -12,7 +12,7 @@ comments.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS, SEGMENT_TYPES
 
@@ -106,7 +106,7 @@ _JSON_FIELDS = {"properties", "traits", "additionalData"}
 _ARRAY_FIELDS = {"batch", "events"}
 
 
-def _struct_type(*paths: Sequence[str]) -> str:
+def _struct_type(*paths: Iterable[str]) -> str:
     """The STRUCT type, as `json_transform` takes it, that holds every path in one parse."""
     tree: dict[str, object] = {}
     for path in (p for group in paths for p in group):

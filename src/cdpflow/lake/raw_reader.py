@@ -12,16 +12,17 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
-from isal import igzip
-from isal.isal_zlib import IsalError
+from isal import igzip, isal_zlib
 
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
+# isal's stubs declare IsalError as an instance; it is the class of its decompression errors.
+_GZIP_ERRORS = (OSError, EOFError, zlib.error, cast(type[Exception], isal_zlib.IsalError))
 T = TypeVar("T")
 LINES_SCHEMA = pa.schema(
     [
@@ -75,7 +76,7 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
             while True:
                 try:
                     block = gz.read(_BLOCK)
-                except (OSError, EOFError, zlib.error, IsalError) as err:
+                except _GZIP_ERRORS as err:
                     # A damaged file: keep what was read and quarantine a line that says so.
                     buffer.append(f"\n\x00unreadable gzip data: {err}\n".encode())
                     buffered += 1
