@@ -10,10 +10,13 @@ components of thousands to 100k identifiers, about one link per identifier, and 
 links (new visitors, returning ones logging in, a few bridges between people) for the
 incremental run. Each measurement is a fresh subprocess reporting its phases' wall time and its
 own peak RSS:
-- full: the pure graph (`identity.graph.stitch`) over every identifier and link, then the lake
-  write of `identities` and `identity_edges` (DuckDB / Parquet);
-- incremental: the job's path for the 1% new links on that lake: load the touched people and their
-  links (DuckDB semi-joins over the Parquet tables), stitch them, rewrite `identities`;
+- full: the job's full build (`recompute`: the pure graph, `identity.graph.stitch`, over every
+  identifier and link), then the lake write of `identities` and `identity_edges`;
+- incremental: the job's path for the 1% new links on that lake (`recompute`, `publish_identities`):
+  load the touched people and the touched identifiers' links (DuckDB over the Parquet tables),
+  join the people by the new links (`identity.unite`; `stitch` when a cap is involved), write the
+  changed rows as identities' delta; then a reader's scan of identities with that delta and
+  after folding it into the base, and the fold itself;
 - scipy: `scipy.sparse.csgraph.connected_components` alone on the same links (already integers);
 - networkx: `nx.connected_components` on the same links (graph build included).
 """
@@ -382,6 +385,8 @@ CHILDREN = {
 
 
 def measure(mode: str, data: Path, home: Path) -> dict[str, float]:
+    # the previous child's writes reach the disk first, not during this one's timings
+    os.sync()
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--data", str(data), "--home", str(home)],
