@@ -119,6 +119,10 @@ def _struct_type(*paths: Iterable[str]) -> str:
     return "'" + json.dumps(tree, separators=(",", ":")) + "'"
 
 
+# A single message's fields out of its line's STRUCT, shaped as a batch item's.
+_SEGMENT_OF_LINE = ", ".join(
+    f"'{key}': r['{key}']" for key in dict.fromkeys(p.split(".")[0] for p in SEGMENT_PATHS.values())
+)
 LINE_STRUCT = _struct_type(HEAD_PATHS.values(), SEGMENT_PATHS.values(), _ARRAY_FIELDS)
 SEGMENT_STRUCT = _struct_type(SEGMENT_PATHS.values())
 PROPERTY_STRUCT = _struct_type(PROPERTY_PATHS.values())
@@ -475,16 +479,20 @@ WITH parsed AS MATERIALIZED (
     )
   )
 ),
--- A single message is its own item: its STRUCT is the line's, and it is not re-serialised.
+-- A single message is its own item: its fields come from the line's STRUCT (no second parse).
 single_messages AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")}, meta_user_agent,
     meta_ip, envelope_sent_at, line AS item, 'OBJECT' AS item_type,
-    coalesce(try_cast(size AS BIGINT), strlen(line)) AS event_bytes, r AS m
+    coalesce(try_cast(size AS BIGINT), strlen(line)) AS event_bytes,
+    {{{_SEGMENT_OF_LINE}}} AS m
   FROM parsed WHERE kind = 'segment'
 ),
 batch_items AS (
   SELECT *, strlen(item) AS event_bytes
   FROM ({_exploded("segment_batch", "batch", "envelope_sent_at", SEGMENT_STRUCT, "m")})
+),
+segment_items AS (
+  SELECT * FROM single_messages UNION ALL BY NAME SELECT * FROM batch_items
 ),
 blotout_items AS (
   {_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")}
@@ -504,8 +512,7 @@ unreadable AS (
   FROM parsed WHERE kind IN ('invalid', 'unknown')
 ),
 all_events AS (
-  {_segment_events("single_messages", max_event_bytes)}
-  UNION ALL BY NAME {_segment_events("batch_items", max_event_bytes)}
+  {_segment_events("segment_items", max_event_bytes)}
   UNION ALL BY NAME {_blotout_events("blotout_items", max_event_bytes)}
   UNION ALL BY NAME SELECT * FROM unreadable
 )
