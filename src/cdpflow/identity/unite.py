@@ -69,9 +69,11 @@ def unite(
     n = len(keys.key_type)
     nk = idx[:n_nodes]
     pl, pr = idx[n_nodes : n_nodes + n_pairs], idx[n_nodes + n_pairs : n_nodes + 2 * n_pairs]
-    at = n_nodes + 2 * n_pairs
-    ll, lr = idx[at : at + links.num_rows], idx[at + links.num_rows :]
+    offset = n_nodes + 2 * n_pairs
+    ll, lr = idx[offset : offset + links.num_rows], idx[offset + links.num_rows :]
 
+    stored_row = np.full(n, -1, dtype=np.int64)  # each stored identifier's row in `old`
+    stored_row[nk[:n_old]] = np.arange(n_old)
     held = np.zeros(n, dtype=bool)
     held[nk[:n_old]] = old["held_out"].fill_null(False).to_numpy(zero_copy_only=False)
     person_idx, old_ids = intern(old["global_user_id"].fill_null(""))
@@ -90,9 +92,7 @@ def unite(
     # One node per stored person and per new identifier; the new links join them.
     node = np.full(n, -1, dtype=np.int64)
     node[nk[:n_old]] = person_idx
-    was_stored = np.zeros(n, dtype=bool)
-    was_stored[nk[:n_old]] = True
-    new_keys = nk[n_old:][~was_stored[nk[n_old:]]]  # sightings hold each identifier once
+    new_keys = nk[n_old:][stored_row[nk[n_old:]] < 0]  # sightings hold each identifier once
     node[new_keys] = n_people + np.arange(len(new_keys))
     n_graph = n_people + len(new_keys)
     graph = coo_matrix(
@@ -139,8 +139,6 @@ def unite(
 
     # The rows to write: new identifiers, and stored ones whose person got another id or whose
     # sightings moved (as `changes.changed_rows` would find, without matching keys again).
-    stored_row = np.full(n, -1, dtype=np.int64)
-    stored_row[nk[:n_old]] = np.arange(n_old)
     at = stored_row[row_key]
     was = at >= 0
     same = np.zeros(len(row_key), dtype=bool)
