@@ -371,7 +371,7 @@ class DuckDBEventsBatch:
         other raw hours), and all but the earliest received copy of an event seen more than
         once here; with the worker that holds each."""
         keyed = [
-            keys.append_column("worker", pa.array([i] * len(keys), pa.int32()))
+            keys.append_column("worker", pa.repeat(pa.scalar(i, pa.int32()), len(keys)))
             for i, (_, keys) in enumerate(self._answers())
         ]
         if not keyed:
