@@ -210,8 +210,7 @@ def child_full(data: Path, home: Path) -> dict[str, float]:
     from cdpflow.engine import identity_io, open_engine
     from cdpflow.identity.config import IdentityConfig
     from cdpflow.identity.prepare import JUNK, Prepared
-    from cdpflow.identity.store import EDGES_TABLE, IdentityStore, ReadState
-    from cdpflow.jobs.id_stitching_incremental import publish_identities, recompute
+    from cdpflow.jobs.id_stitching_incremental import recompute
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import TableStore
 
@@ -233,14 +232,23 @@ def child_full(data: Path, home: Path) -> dict[str, float]:
         phases["people"] = done.stitched.components
         del prepared, sightings, pairs
         t = time.monotonic()
-        store = IdentityStore(lake, tables, home / "staging")
-        store.replace(EDGES_TABLE, done.stitched.new_edges, "bench")
-        staging = home / "staging"
-        publish_identities(io, store, tables, done, ReadState(), staging, full_rebuild=True)
+        _publish(io, tables, home / "staging", done, full_rebuild=True)
         phases["lake write"] = time.monotonic() - t
     finally:
         engine.close()
     return phases
+
+
+def _publish(io: Any, tables: Any, staging: Path, done: Any, *, full_rebuild: bool) -> Any:
+    """Commit a run's new links and identities as the job does; returns the store."""
+    from cdpflow.identity.store import EDGES_TABLE, IdentityStore, ReadState
+    from cdpflow.jobs.id_stitching_incremental import publish_identities
+
+    store = IdentityStore(tables.lake, tables, staging)
+    write_links = store.replace if full_rebuild else store.append
+    write_links(EDGES_TABLE, done.stitched.new_edges, "bench")
+    publish_identities(io, store, tables, done, ReadState(), staging, full_rebuild=full_rebuild)
+    return store
 
 
 class _TimedIO:
@@ -272,8 +280,8 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
     from cdpflow.engine import identity_io, open_engine
     from cdpflow.identity.config import IdentityConfig
     from cdpflow.identity.prepare import JUNK, Prepared
-    from cdpflow.identity.store import EDGES_TABLE, IdentityStore, ReadState
-    from cdpflow.jobs.id_stitching_incremental import publish_identities, recompute
+    from cdpflow.identity.store import ReadState
+    from cdpflow.jobs.id_stitching_incremental import recompute
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import TableStore
 
@@ -298,10 +306,8 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
         phases["links loaded"] = io.links_loaded
         phases["changed rows"] = done.changed.num_rows
         t = time.monotonic()
-        store = IdentityStore(lake, tables, home / "staging")
-        store.append(EDGES_TABLE, done.stitched.new_edges, "bench")
         staging = home / "staging"
-        publish_identities(io, store, tables, done, ReadState(), staging, full_rebuild=False)
+        store = _publish(io, tables, staging, done, full_rebuild=False)
         phases["lake write"] = time.monotonic() - t
 
         # A later run finds that delta in place: the same sightings again, for the cost of
