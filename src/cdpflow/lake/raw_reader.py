@@ -100,24 +100,18 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
 
 
 def _table(pieces: list[_Piece]) -> pa.Table:
-    hours, files, numbers, lines = [], [], [], []
+    """A record batch per piece: its lines are the decompressed buffer itself, not a copy."""
+    batches = []
     for piece in pieces:
         count = len(piece.ends)
-        hours.append(pa.repeat(pa.scalar(piece.file.hour, pa.string()), count))
-        files.append(pa.repeat(pa.scalar(piece.file.path, pa.string()), count))
-        numbers.append(pa.array(np.arange(piece.first_line, piece.first_line + count)))
-        lines.append(_lines_array(piece.data, piece.ends))
-    # One record batch: a chunk may be pickled to another process, and each zero-copy slice of
-    # a string array would carry the whole of its data buffer.
-    return pa.Table.from_arrays(
-        [
-            pa.concat_arrays(hours),
-            pa.concat_arrays(files),
-            pa.concat_arrays(numbers),
-            pa.concat_arrays(lines),
-        ],
-        schema=LINES_SCHEMA,
-    )
+        columns = [
+            pa.repeat(pa.scalar(piece.file.hour, pa.string()), count),
+            pa.repeat(pa.scalar(piece.file.path, pa.string()), count),
+            pa.array(np.arange(piece.first_line, piece.first_line + count)),
+            _lines_array(piece.data, piece.ends),
+        ]
+        batches.append(pa.RecordBatch.from_arrays(columns, schema=LINES_SCHEMA))
+    return pa.Table.from_batches(batches, LINES_SCHEMA)
 
 
 def _lines_array(data: memoryview, ends: np.ndarray) -> pa.Array:
