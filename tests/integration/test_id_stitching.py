@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import fsspec
 import pytest
-from conftest import LATER
+from conftest import LATER, lake_query
 
 from cdpflow.engine import open_engine
 from cdpflow.identity.ids import person_id
@@ -280,6 +281,31 @@ def test_compression_folds_the_delta_and_keeps_what_was_read(
     assert (folded.table, folded.files_before, folded.files_after) == ("identities", 2, 1)
     assert _layers(settings) == (1, 0) and _identities(query) == before
     assert tables.get("identities").properties["core_events_files"] == read
+
+
+def test_the_delta_works_on_an_fsspec_lake(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
+    url = "memory://cdpflow-identity-lake"  # stands in for s3://
+    settings = load_settings(env={"CDPFLOW_LAKE_URL": url}, home=tmp_path)
+    lake = Lake(settings.lake_url)
+    try:
+        batches = [
+            [_seg(f"d{i}", T, anonymousId=f"dev-{i}") for i in range(4)],
+            [_seg("l1", T + timedelta(hours=1), anonymousId="dev-1", userId="u-1")],
+            [_seg("l2", T + timedelta(hours=2), anonymousId="dev-2", userId="u-1")],
+        ]
+        for n, batch in enumerate(batches):
+            with RawWriter(lake) as writer:
+                for message in batch:
+                    writer.write(Received(T + timedelta(hours=n), "web", message))
+            _stitch(settings)
+        assert _layers(settings) == (1, 1)  # the last run rewrote the delta it found
+        people = _people(lambda sql: lake_query(settings, sql))
+        assert len(people) == 5 and people[("anonymous_id", "dev-2")] == people[("user_id", "u-1")]
+        assert people[("user_id", "u-1")] == person_id("anonymous_id", "dev-1")
+        assert not (tmp_path / "lake").exists()
+    finally:
+        fsspec.filesystem("memory").rm("/cdpflow-identity-lake", recursive=True)
 
 
 def _sample(settings: Settings, land, spec: SampleSpec) -> None:  # type: ignore[no-untyped-def]
