@@ -22,8 +22,6 @@ conversions as (
 
 ),
 
--- one pass over the identities: when and how a person is known (devices are only counted:
--- people have many)
 people as (
 
     select
@@ -31,16 +29,28 @@ people as (
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
         count(*) as identifier_count,
-        count(*) filter (where identifier_type = 'anonymous_id') as devices,
-        list(distinct identifier_value order by identifier_value)
-            filter (where identifier_type = 'email') as emails,
-        list(distinct identifier_value order by identifier_value)
-            filter (where identifier_type = 'user_id') as user_ids,
-        list(distinct identifier_value order by identifier_value)
-            filter (where identifier_type = 'phone') as phones,
-        list(distinct identifier_type order by identifier_type)
-            filter (where identifier_type <> 'anonymous_id') as identifier_types
+        count(*) filter (where identifier_type = 'anonymous_id') as devices
     from identities
+    group by global_user_id
+
+),
+
+-- the names a person is known by (devices are only counted: people have many); identities
+-- hold one row per identifier, so the value lists need no distinct, which would cost a
+-- separate aggregation each
+known_as as (
+
+    select
+        global_user_id,
+        list(identifier_value order by identifier_value)
+            filter (where identifier_type = 'email') as emails,
+        list(identifier_value order by identifier_value)
+            filter (where identifier_type = 'user_id') as user_ids,
+        list(identifier_value order by identifier_value)
+            filter (where identifier_type = 'phone') as phones,
+        list(distinct identifier_type order by identifier_type) as identifier_types
+    from identities
+    where identifier_type <> 'anonymous_id'
     group by global_user_id
 
 ),
@@ -85,15 +95,15 @@ final as (
         people.global_user_id,
         least(people.first_seen_at, session_stats.first_session_at) as first_seen_at,
         greatest(people.last_seen_at, session_stats.last_session_end) as last_seen_at,
-        people.emails,
-        people.user_ids,
-        people.phones,
+        known_as.emails,
+        known_as.user_ids,
+        known_as.phones,
         people.devices,
         people.identifier_count,
-        list_sort(list_distinct(
-            coalesce(people.identifier_types, [])
+        list_sort(
+            coalesce(known_as.identifier_types, [])
             || case when people.devices > 0 then ['anonymous_id'] else [] end
-        )) as identifier_types,
+        ) as identifier_types,
         coalesce(session_stats.sessions, 0) as sessions,
         coalesce(order_stats.orders, 0) as orders,
         coalesce(order_stats.revenue, 0) as revenue,
@@ -105,6 +115,7 @@ final as (
                   cast(reference_time.as_of as date)) as days_since_last_order
     from people
     cross join reference_time
+    left join known_as on known_as.global_user_id = people.global_user_id
     left join session_stats on session_stats.global_user_id = people.global_user_id
     left join order_stats on order_stats.global_user_id = people.global_user_id
 
