@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,8 @@ class DuckDBEngine:
         if not self._events_workers:
             input_bytes = sum(f.size for group in groups for f in group)
             self._events_workers = start_workers(self.settings, self.con, self.lake, input_bytes)
-        return events_batches(self.con, self._events_workers, groups)
+        scratch = self.settings.work_dir / "events_scratch" / uuid.uuid4().hex
+        return events_batches(self.con, self._events_workers, groups, scratch)
 
     # -- upkeep -----------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@
 DuckDB's own threads barely speed up flattening (JSON parsing and string functions over one
 materialized chunk), so a run large enough to repay starting them uses worker processes, one per
 engine thread, each with a single-threaded DuckDB. A group's raw hours are shared out between the
-workers; each reads and flattens its hours into a temp table and hands back the narrow keys the
-dedup needs. This process decides which copies lose, then each worker writes its own rows (all of
+workers; each reads and flattens its hours into a temp table and writes the narrow keys the
+dedup needs to a file. This process decides which copies lose (in DuckDB, which spills, so a huge
+raw hour does not have to fit in memory), then each worker writes its own rows (all of
 an hour's rows are in one worker, so an (event date, raw hour) is still one file). Two groups are
 in the workers at a time, so they flatten one while this process deduplicates and commits the
 other. A small run does the same in process.
@@ -25,7 +26,6 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_engine import literal, parquet_row_counts
@@ -37,9 +37,6 @@ from cdpflow.settings import Settings
 
 # What the dedup needs of each flattened event.
 _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
-_LOSERS_SCHEMA = pa.schema(
-    [("raw_file", pa.string()), ("line_no", pa.int64()), ("item_index", pa.int64())]
-)
 
 
 class EventsWorkerError(CdpflowError):
@@ -90,9 +87,9 @@ class EventsWorker:
         self.chunk_bytes = chunk_bytes
         self.max_event_bytes = max_event_bytes
 
-    def flatten(self, table: str, files: Sequence[RawFile]) -> tuple[FlattenCounts, pa.Table]:
-        """Flatten `files` chunk by chunk into `table`; what they turned into and the keys of
-        their events."""
+    def flatten(self, table: str, files: Sequence[RawFile], keys_path: Path) -> FlattenCounts:
+        """Flatten `files` chunk by chunk into `table`, and write the keys of their events to
+        `keys_path`; what they turned into."""
         into = f"CREATE OR REPLACE TEMP TABLE {table} AS "  # each statement is planned anew
         for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes)):
             self._add(lines, into)
@@ -102,9 +99,11 @@ class EventsWorker:
         ((events, quarantined),) = self.con.execute(
             f"SELECT count(*) - count(reason_code), count(reason_code) FROM {table}"
         ).fetchall()
-        keys = self.con.sql(f"SELECT {_KEYS} FROM {table} WHERE reason_code IS NULL")
-        counts = FlattenCounts(events=int(events), quarantined=int(quarantined))
-        return counts, keys.to_arrow_table()
+        self.con.execute(
+            f"COPY (SELECT {_KEYS} FROM {table} WHERE reason_code IS NULL) "
+            f"TO {literal(str(keys_path))} (FORMAT parquet, COMPRESSION lz4_raw)"
+        ).fetchall()
+        return FlattenCounts(events=int(events), quarantined=int(quarantined))
 
     def _add(self, lines: pa.Table, into: str) -> None:
         self.con.register("raw_lines", lines)
@@ -114,16 +113,17 @@ class EventsWorker:
             self.con.unregister("raw_lines")
 
     def write(
-        self, table: str, losers: pa.Table, out_dir: Path
+        self, table: str, losers_path: Path, out_dir: Path
     ) -> tuple[list[StagedFile], list[StagedFile]]:
-        """Write the events of `table` but `losers`, and its quarantined rows; drop `table`."""
-        self.con.register("_losers", losers)
+        """Write the events of `table` but the copies listed in `losers_path`, and its
+        quarantined rows; drop `table`."""
+        losers = f"read_parquet({literal(str(losers_path))})"
         try:
             events = write_partitioned(
                 self.con,
                 f"""SELECT {CORE_SELECT}, event_date::VARCHAR AS _part, raw_hour AS _owner
                 FROM (SELECT * FROM {table} WHERE reason_code IS NULL)
-                ANTI JOIN _losers USING (raw_file, line_no, item_index)""",
+                ANTI JOIN {losers} USING (raw_file, line_no, item_index)""",
                 out_dir / "events",
                 "event_date",
             )
@@ -140,7 +140,6 @@ class EventsWorker:
                 "received_date",
             )
         finally:
-            self.con.unregister("_losers")
             self.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
         return events, quarantine
 
@@ -298,7 +297,8 @@ def _share(files: Sequence[RawFile], workers: int) -> list[list[RawFile]]:
 
 
 class DuckDBEventsBatch:
-    """One group: its hours are flattened by the workers, into `table`, and then written."""
+    """One group: its hours are flattened by the workers, into `table`, and then written; its
+    dedup keys and losing copies pass through files in `scratch`."""
 
     def __init__(
         self,
@@ -306,23 +306,29 @@ class DuckDBEventsBatch:
         workers: list[_Worker],
         files: Sequence[RawFile],
         table: str,
+        scratch: Path,
         start_next: Callable[[], None],
     ) -> None:
         self.con = con
         self.table = table
+        self.scratch = scratch
+        scratch.mkdir(parents=True)
         shares = _share(files, len(workers))
         self._busy = [
-            (worker, share, worker.call("flatten", table, share))
-            for worker, share in zip(workers, shares, strict=True)
+            (i, worker, share, worker.call("flatten", table, share, self._keys_path(i)))
+            for i, (worker, share) in enumerate(zip(workers, shares, strict=True))
             if share
         ]
         self._start_next = start_next
         self._next_started = False
-        self._flattened: list[tuple[FlattenCounts, pa.Table]] | None = None
+        self._flattened: list[FlattenCounts] | None = None
 
-    def _answers(self) -> list[tuple[FlattenCounts, pa.Table]]:
+    def _keys_path(self, worker: int) -> Path:
+        return self.scratch / f"keys-{worker}.parquet"
+
+    def _answers(self) -> list[FlattenCounts]:
         if self._flattened is None:
-            self._flattened = [self._answer(w, share, t) for w, share, t in self._busy]
+            self._flattened = [self._answer(w, share, t) for _, w, share, t in self._busy]
         return self._flattened
 
     def _answer(self, worker: _Worker, share: list[RawFile], ticket: int) -> Any:
@@ -333,74 +339,82 @@ class DuckDBEventsBatch:
 
     def flattened(self) -> FlattenCounts:
         total = FlattenCounts()
-        for counts, _ in self._answers():
+        for counts in self._answers():
             total.events += counts.events
             total.quarantined += counts.quarantined
         return total
 
-    def _keys(self) -> pa.Table:
-        tables = [keys for _, keys in self._answers()]
-        return pa.concat_tables(tables) if tables else pa.table({"event_date": pa.array([])})
+    def _keys(self) -> str:
+        """Every event's keys, with the worker that holds it."""
+        self._answers()
+        return " UNION ALL ".join(
+            f"SELECT *, {i} AS worker FROM read_parquet({literal(str(self._keys_path(i)))})"
+            for i, _, _, _ in self._busy
+        )
 
     def event_date_range(self) -> tuple[str, str] | None:
-        dates = self._keys()["event_date"]
-        if len(dates) == dates.null_count:
+        if not self._busy:
             return None
-        low, high = pc.min_max(dates).values()
-        return str(low), str(high)
+        ((low, high),) = self.con.execute(
+            f"SELECT min(event_date)::VARCHAR, max(event_date)::VARCHAR FROM ({self._keys()})"
+        ).fetchall()
+        return None if low is None else (str(low), str(high))
 
     def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
         output = EventsOutput()
-        answers = self._answers()
-        losers = self._losers(existing_event_files)
-        tickets = []
-        for i, (worker, _, _) in enumerate(self._busy):
-            mine = losers.filter(pc.equal(losers["worker"], i)).select(_LOSERS_SCHEMA.names)
-            tickets.append(worker.call("write", self.table, mine, out_dir / str(i)))
+        if not self._busy:
+            self.start_next()
+            return output
+        self._write_losers(existing_event_files)
+        tickets = [
+            worker.call("write", self.table, self.scratch / f"losers-{i}.parquet", out_dir / str(i))
+            for i, worker, _, _ in self._busy
+        ]
         self.start_next()  # queued behind this write: the workers stay busy during the commit
-        for (worker, share, _), ticket in zip(self._busy, tickets, strict=True):
+        for (_, worker, share, _), ticket in zip(self._busy, tickets, strict=True):
             events, quarantine = self._answer(worker, share, ticket)
             output.events += events
             output.quarantine += quarantine
         written = sum(f.rows for f in output.events)
-        output.duplicates = sum(counts.events for counts, _ in answers) - written
+        output.duplicates = self.flattened().events - written
         return output
 
-    def _losers(self, existing_event_files: Sequence[str]) -> pa.Table:
-        """Copies that are not written: every copy of an event already in core_events (from
-        other raw hours), and all but the earliest received copy of an event seen more than
-        once here; with the worker that holds each."""
-        keyed = [
-            keys.append_column("worker", pa.repeat(pa.scalar(i, pa.int32()), len(keys)))
-            for i, (_, keys) in enumerate(self._answers())
-        ]
-        if not keyed:
-            return pa.schema([("worker", pa.int32()), *_LOSERS_SCHEMA]).empty_table()
+    def _write_losers(self, existing_event_files: Sequence[str]) -> None:
+        """Write, per worker, the copies it must not write: every copy of an event already in
+        core_events (from other raw hours), and all but the earliest received copy of an event
+        seen more than once here."""
         if existing_event_files:
             listed = ", ".join(literal(f) for f in existing_event_files)
             existing = f"(SELECT event_id FROM read_parquet([{listed}]))"
         else:
             existing = "(SELECT NULL::VARCHAR AS event_id WHERE false)"
-        self.con.register("_event_keys", pa.concat_tables(keyed))
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _losers AS
+            WITH keyed AS ({self._keys()}),
+            repeated AS (
+              SELECT * FROM keyed WHERE event_id IN (
+                SELECT event_id FROM keyed GROUP BY event_id HAVING count(*) > 1)
+            )
+            SELECT worker, raw_file, line_no, item_index FROM (
+              SELECT *, row_number() OVER (
+                PARTITION BY event_id
+                ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
+              ) AS copy_no
+              FROM repeated
+            ) WHERE copy_no > 1
+            UNION
+            SELECT worker, raw_file, line_no, item_index
+            FROM keyed WHERE event_id IN {existing}"""
+        ).fetchall()
         try:
-            return self.con.sql(
-                f"""WITH repeated AS (
-                  SELECT * FROM _event_keys WHERE event_id IN (
-                    SELECT event_id FROM _event_keys GROUP BY event_id HAVING count(*) > 1)
-                )
-                SELECT worker, raw_file, line_no, item_index FROM (
-                  SELECT *, row_number() OVER (
-                    PARTITION BY event_id
-                    ORDER BY received_at NULLS LAST, raw_hour, raw_file, line_no, item_index
-                  ) AS copy_no
-                  FROM repeated
-                ) WHERE copy_no > 1
-                UNION
-                SELECT worker, raw_file, line_no, item_index
-                FROM _event_keys WHERE event_id IN {existing}"""
-            ).to_arrow_table()
+            for i, _, _, _ in self._busy:
+                path = literal(str(self.scratch / f"losers-{i}.parquet"))
+                self.con.execute(
+                    "COPY (SELECT raw_file, line_no, item_index FROM _losers "
+                    f"WHERE worker = {i}) TO {path} (FORMAT parquet)"
+                ).fetchall()
         finally:
-            self.con.unregister("_event_keys")
+            self.con.execute("DROP TABLE IF EXISTS _losers").fetchall()
 
     def start_next(self) -> None:
         if not self._next_started:
@@ -411,9 +425,15 @@ class DuckDBEventsBatch:
         """Take the flattening's answers if the caller did not, so none is left waiting."""
         self._answers()
 
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
 
 def events_batches(
-    con: duckdb.DuckDBPyConnection, workers: list[_Worker], groups: Sequence[Sequence[RawFile]]
+    con: duckdb.DuckDBPyConnection,
+    workers: list[_Worker],
+    groups: Sequence[Sequence[RawFile]],
+    scratch: Path,
 ) -> Iterator[DuckDBEventsBatch]:
     """A batch per group, in order. Two groups are in the workers at a time: while this
     process deduplicates one, they flatten the next; each write queues the one after."""
@@ -424,13 +444,22 @@ def events_batches(
         nonlocal position
         if position < len(groups):
             table = f"_flat_{position % 2}"
+            group_scratch = scratch / f"group-{position}"
             position += 1
-            queued.append(DuckDBEventsBatch(con, workers, groups[position - 1], table, start_next))
+            group = groups[position - 1]
+            queued.append(DuckDBEventsBatch(con, workers, group, table, group_scratch, start_next))
 
-    start_next()
-    start_next()
-    while queued:
-        batch = queued.popleft()
-        yield batch
-        batch.drain()
-        batch.start_next()
+    try:
+        start_next()
+        start_next()
+        while queued:
+            batch = queued[0]
+            yield batch
+            queued.popleft()
+            batch.drain()
+            batch.close()
+            batch.start_next()
+    finally:  # after an error the engine is closed, which stops the workers
+        for batch in queued:
+            batch.close()
+        shutil.rmtree(scratch, ignore_errors=True)
