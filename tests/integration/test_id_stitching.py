@@ -11,7 +11,12 @@ from conftest import LATER, lake_query
 
 from cdpflow.engine import open_engine
 from cdpflow.identity.ids import person_id
-from cdpflow.jobs import compression, events_incremental, id_stitching_incremental
+from cdpflow.jobs import (
+    cleanup_temp_tables,
+    compression,
+    events_incremental,
+    id_stitching_incremental,
+)
 from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
@@ -281,6 +286,28 @@ def test_compression_folds_the_delta_and_keeps_what_was_read(
     assert (folded.table, folded.files_before, folded.files_after) == ("identities", 2, 1)
     assert _layers(settings) == (1, 0) and _identities(query) == before
     assert tables.get("identities").properties["core_events_files"] == read
+
+
+def test_a_replaced_delta_stays_readable_until_cleanup(settings, land, query, monkeypatch) -> None:
+    """A reader still on the previous identities version (an analytics run that started before
+    this stitching run committed) finds its files; cleanup removes them once they are old."""
+    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
+    land([Received(T, "web", _seg(f"r{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
+    _stitch(settings)
+    later = T + timedelta(hours=1)
+    land([Received(later, "web", _seg("s1", later, anonymousId="dev-1", userId="u-1"))])
+    _stitch(settings)
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    previous = tables.get("identities")
+    land([Received(later, "web", _seg("s2", later, anonymousId="dev-2", userId="u-2"))])
+    _stitch(settings)
+    current = {f.path for f in tables.get("identities").files}
+    replaced = [f.path for f in delta_files(previous) if f.path not in current]
+    assert replaced and all(lake.exists(f"identities/{path}") for path in replaced)
+    cleanup_temp_tables.run(settings, now=datetime.now(UTC) + timedelta(days=30))
+    assert not any(lake.exists(f"identities/{path}") for path in replaced)
+    assert query("SELECT count(*) AS n FROM identities") == [{"n": 5}]
 
 
 def test_the_delta_works_on_an_fsspec_lake(tmp_path: Path, monkeypatch) -> None:

@@ -3,14 +3,16 @@
 `identities` is the graph's state: its snapshot's properties record which core_events files and
 offline files were already read, so the state and the data are committed together. It is a
 merge-on-read table (`lake.merge_on_read`): a run publishes its changed rows as a new delta over
-the base and folds them into a new base only once the delta has grown.
+the base and folds them into a new base only once the delta has grown. Files a commit replaces
+stay readable until cleanup_temp_tables removes them, so an analytics run still reading the
+previous version (the delta is replaced every run) is never left without its files.
 `identity_edges`, `identity_merges` and `identity_conflicts` grow by one file per run.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +97,6 @@ class IdentityStore:
             remove=lambda f: True,
             columns=sql_columns(SCHEMAS[table]),
         )
-        self._drop(base, lambda f: True)
         return snapshot
 
     def commit_identities(
@@ -134,7 +135,6 @@ class IdentityStore:
             columns=sql_columns(IDENTITIES),
             properties={**state.properties(), **layout_properties(IDENTITY_KEY, superseded)},
         )
-        self._drop(base, replaced)
         return snapshot
 
     def _publish_arrow(self, table: str, rows: pa.Table) -> DataFile:
@@ -148,11 +148,3 @@ class IdentityStore:
         size = local.stat().st_size
         self.lake.put(local, f"{table}/{rel}")
         return DataFile(rel, rows, size, owner="id_stitching_incremental")
-
-    def _drop(self, base: Snapshot | None, replaced: Callable[[DataFile], bool]) -> None:
-        """Delete the files a commit replaced; the new snapshot no longer refers to them."""
-        if base is None:
-            return
-        for f in base.files:
-            if replaced(f):
-                self.lake.remove(f"{base.table}/{f.path}")
