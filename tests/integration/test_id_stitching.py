@@ -269,15 +269,22 @@ def test_the_delta_is_folded_into_the_base_once_it_passes_its_share(
     assert _people(query)[("user_id", "u-2")] == person_id("anonymous_id", "dev-2")
 
 
-def test_compression_folds_the_delta_and_keeps_what_was_read(
-    settings, land, query, monkeypatch
-) -> None:
+def _three_devices_and_a_login(settings: Settings, land, monkeypatch) -> datetime:  # type: ignore[no-untyped-def]
+    """Two runs that leave identities as a base (three devices) and a delta (one login); returns
+    the login's time."""
     monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
     land([Received(T, "web", _seg(f"f{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
     _stitch(settings)
     later = T + timedelta(hours=1)
     land([Received(later, "web", _seg("g1", later, anonymousId="dev-1", userId="u-1"))])
     _stitch(settings)
+    return later
+
+
+def test_compression_folds_the_delta_and_keeps_what_was_read(
+    settings, land, query, monkeypatch
+) -> None:
+    _three_devices_and_a_login(settings, land, monkeypatch)
     before = _identities(query)
     tables = TableStore(Lake(settings.lake_url))
     read = tables.get("identities").properties["core_events_files"]
@@ -291,16 +298,11 @@ def test_compression_folds_the_delta_and_keeps_what_was_read(
 def test_a_replaced_delta_stays_readable_until_cleanup(settings, land, query, monkeypatch) -> None:
     """A reader still on the previous identities version (an analytics run that started before
     this stitching run committed) finds its files; cleanup removes them once they are old."""
-    monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
-    land([Received(T, "web", _seg(f"r{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
-    _stitch(settings)
-    later = T + timedelta(hours=1)
-    land([Received(later, "web", _seg("s1", later, anonymousId="dev-1", userId="u-1"))])
-    _stitch(settings)
+    later = _three_devices_and_a_login(settings, land, monkeypatch)
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
     previous = tables.get("identities")
-    land([Received(later, "web", _seg("s2", later, anonymousId="dev-2", userId="u-2"))])
+    land([Received(later, "web", _seg("g2", later, anonymousId="dev-2", userId="u-2"))])
     _stitch(settings)
     current = {f.path for f in tables.get("identities").files}
     replaced = [f.path for f in delta_files(previous) if f.path not in current]
