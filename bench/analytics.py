@@ -982,7 +982,6 @@ def child_warm(home: str) -> dict[str, Any]:
     args = ["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(work)]
     args += ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
     args += ["--vars", json.dumps(dbt_vars(settings))]
-    os.environ["CDPFLOW_BATCH_ID"] = "1"
     ok = dbtRunner().invoke(args).success
     return {"parsed": ok}
 

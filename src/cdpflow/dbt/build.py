@@ -170,7 +170,7 @@ def build(
                 result.pending_files = len(pending)
                 result.folds = True
             warehouse.expose_sources(tables, pending)
-            batch_id = warehouse.next_batch_id()
+            batch_id = warehouse.start_batch()
             profile = warehouse.dbt_profile()
         finally:
             warehouse.close()
@@ -189,7 +189,6 @@ def build(
             work,
             chosen,
             dbt_vars(settings),
-            batch_id=batch_id,
             full_refresh=full_rebuild,
             on_node=on_node,
         )

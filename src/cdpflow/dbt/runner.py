@@ -88,7 +88,6 @@ def dbt_build(
     select: Sequence[str],
     variables: dict[str, Any],
     *,
-    batch_id: int,
     full_refresh: bool = False,
     on_node: Callable[[NodeResult], None] | None = None,
 ) -> DbtBuildResult:
@@ -141,7 +140,6 @@ def dbt_build(
     env = {
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
-        "CDPFLOW_BATCH_ID": str(batch_id),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

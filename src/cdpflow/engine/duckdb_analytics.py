@@ -55,6 +55,9 @@ class DuckDBWarehouse:
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_code "
             "(model VARCHAR PRIMARY KEY, code_hash VARCHAR)"
         )
+        self.con.execute(  # the batch of the run in progress (macros/stamp_batch.sql)
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.current_run (batch_id BIGINT)"
+        )
         self.con.execute(  # written by the models' post-hooks (macros/stamp_batch.sql)
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_builds "
             "(model VARCHAR, batch_id BIGINT, built_at TIMESTAMPTZ)"
@@ -177,11 +180,21 @@ class DuckDBWarehouse:
         out = [(f, counts[str(f)], part) for f, part in files if counts.get(str(f))]
         return out
 
-    def next_batch_id(self) -> int:
-        """A number above every earlier run's, so `_batch_id > n` means "written after n"."""
+    def start_batch(self) -> int:
+        """The new run's batch id, above every earlier run's (so `_batch_id > n` means "written
+        after n"), recorded as the current run's for the models to read (macro run_batch_id).
+
+        It is a row rather than an env var or a dbt var: dbt re-parses every file that uses an
+        env var or var whose value changed, which would cost each run a second of parsing.
+        """
         row = self.con.execute(f"SELECT max(batch_id) FROM {STATE_SCHEMA}.batches").fetchone()
         last = int(row[0]) if row and row[0] is not None else 0
-        return max(int(time.time() * 1000), last + 1)
+        batch_id = max(int(time.time() * 1000), last + 1)
+        self.con.execute("BEGIN")
+        self.con.execute(f"DELETE FROM {STATE_SCHEMA}.current_run")
+        self.con.execute(f"INSERT INTO {STATE_SCHEMA}.current_run VALUES (?)", [batch_id])
+        self.con.execute("COMMIT")
+        return batch_id
 
     def code_hashes(self) -> dict[str, str]:
         """model -> fingerprint of the code and settings it was last built with."""

@@ -11,7 +11,7 @@
         {%- if flags.FULL_REFRESH -%}
             {%- set where = none -%}
         {%- else -%}
-            {%- set where = '_batch_id = ' ~ env_var('CDPFLOW_BATCH_ID', '0') -%}
+            {%- set where = '_batch_id = ' ~ run_batch_id() -%}
         {%- endif -%}
     {%- endif -%}
     {%- if where -%}

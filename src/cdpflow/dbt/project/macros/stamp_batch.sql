@@ -5,7 +5,7 @@
   recomputed whole does not rewrite the days on which nothing changed.
 #}
 {% macro stamp_batch(rows, key) -%}
-    {%- set batch = "cast(" ~ env_var('CDPFLOW_BATCH_ID', '0') ~ " as bigint)" -%}
+    {%- set batch = "cast(" ~ run_batch_id() ~ " as bigint)" -%}
     {%- if is_incremental() %}
     select
         fingerprinted.* exclude (_fingerprint),
@@ -40,7 +40,7 @@
             "select coalesce(max(batch_id), -1) from cdpflow_state.model_builds "
             ~ "where model = '" ~ this.identifier ~ "'"
         ) -%}
-        {%- set since = found.columns[0].values()[0] -%}
+        {%- set since = found.columns[0].values()[0] | int -%}
     {%- endif -%}
     _batch_id > {{ since }}
 {%- endmacro %}
@@ -48,5 +48,18 @@
 {# post_hook: remember this run's batch as the model's last successful build. #}
 {% macro record_build() -%}
     insert into cdpflow_state.model_builds
-    values ('{{ this.identifier }}', cast({{ env_var('CDPFLOW_BATCH_ID', '0') }} as bigint), now())
+    values ('{{ this.identifier }}', cast({{ run_batch_id() }} as bigint), now())
+{%- endmacro %}
+
+{#
+  The batch id of the run in progress, as a number: the row cdpflow writes before dbt starts
+  (not an env var: dbt re-parses every file using an env var whose value changed).
+#}
+{% macro run_batch_id() -%}
+    {%- if execute -%}
+        {%- set found = run_query("select max(batch_id) from cdpflow_state.current_run") -%}
+        {{- found.columns[0].values()[0] | int -}}
+    {%- else -%}
+        0
+    {%- endif -%}
 {%- endmacro %}

@@ -176,7 +176,7 @@ final as (
         events.order_id,
         events.revenue,
         {{ is_conversion('events.event_name') }} as is_conversion,
-        cast({{ env_var('CDPFLOW_BATCH_ID', '0') }} as bigint) as _batch_id
+        cast({{ run_batch_id() }} as bigint) as _batch_id
     from events
     inner join sessionized on sessionized.event_id = events.event_id
 
