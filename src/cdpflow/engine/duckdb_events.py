@@ -262,11 +262,13 @@ def start_workers(
 
     This process alone when there is one thread, when the input is small (under a sixteenth of
     CDPFLOW_CHUNK_BYTES compressed, about 40 MB of raw JSON by default: starting processes costs
-    more than they save) or when the lake is not on this machine (another process cannot open an
-    in-memory filesystem).
+    more than they save), when the lake is not on this machine (another process cannot open an
+    in-memory filesystem) or when this process is a daemonic worker of a process pool (say a
+    task runner's), which may not start processes of its own.
     """
     small = input_bytes < settings.chunk_bytes // 16
-    if settings.engine_threads < 2 or small or not lake.is_local:
+    daemonic = multiprocessing.current_process().daemon
+    if settings.engine_threads < 2 or small or not lake.is_local or daemonic:
         local = EventsWorker(con, lake, settings.chunk_bytes, settings.max_event_bytes)
         return [_LocalWorker(local)]
     workers: list[_Worker] = []
