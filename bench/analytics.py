@@ -997,6 +997,9 @@ def measure(args: list[str], home: Path) -> dict[str, Any]:
     """This script in child mode; its JSON result plus its wall seconds (Python start, imports
     and all)."""
     out = home / f"result-{uuid.uuid4().hex}.json"
+    # untimed: the writes before (a build, the home's copy) reach the disk first, or their
+    # write-back competes with the measured child
+    os.sync()
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *args, str(home), str(out)],
