@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from datetime import datetime
+from types import ModuleType
 
 import click
 
@@ -45,25 +46,31 @@ def run(
     """
     settings = obj.settings  # type: ignore[attr-defined]
     interval = Interval(_moment("--start", start), _moment("--end", end))
-    for step in _steps(dag_ids):
-        options = {}
-        if dry_run:
-            options["dry_run"] = True
-        if full_rebuild:
-            options["full_rebuild"] = True
+    chosen = {"dry_run": dry_run, "full_rebuild": full_rebuild}
+    options = {name: True for name, on in chosen.items() if on}
+    steps = _steps(dag_ids)
+    # every step is checked before any runs: a bad option must not fail half-way through
+    for step in steps:
+        for option in options:
+            supported = (
+                {"full_rebuild"}
+                if len(step) > 1
+                else inspect.signature(_job(step[0]).run).parameters
+            )
+            if option not in supported:
+                raise click.UsageError(f"{step[0]} has no {option.replace('_', '-')} mode.")
+    for step in steps:
         if len(step) > 1:
-            if dry_run:
-                raise click.UsageError(f"{step[0]} has no dry-run mode.")
             with progress_bar(" + ".join(step), unit="steps") as update:
                 result = build(settings, step, full_rebuild=full_rebuild, progress=update)
         else:
-            job = importlib.import_module(f"cdpflow.jobs.{step[0]}")
-            for option in options:
-                if option not in inspect.signature(job.run).parameters:
-                    raise click.UsageError(f"{step[0]} has no {option.replace('_', '-')} mode.")
             with progress_bar(step[0]) as update:
-                result = job.run(settings, interval, progress=update, **options)
+                result = _job(step[0]).run(settings, interval, progress=update, **options)
         click.echo(result.summary())
+
+
+def _job(dag_id: str) -> ModuleType:
+    return importlib.import_module(f"cdpflow.jobs.{dag_id}")
 
 
 def _steps(dag_ids: tuple[str, ...]) -> list[list[str]]:

@@ -1,0 +1,21 @@
+"""`cdpflow run` checks every job's options before it runs any of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cdpflow.cli.main import cli
+
+
+def test_an_option_one_job_lacks_fails_before_any_job_runs(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = CliRunner().invoke(
+        cli,
+        ["run", "cleanup_temp_tables", "events_unified_view", "--dry-run"],
+        env={"CDPFLOW_HOME": str(home)},
+    )
+    assert result.exit_code == 2
+    assert "events_unified_view has no dry-run mode" in result.output
+    assert "cleanup_temp_tables" not in result.output  # the first job did not run
