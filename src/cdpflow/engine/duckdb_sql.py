@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS, SEGMENT_TYPES
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS, SEGMENT_TYPES
 
 # Receive metadata and envelope fields, read once per line.
 HEAD_PATHS = {
@@ -527,4 +527,3 @@ CORE_SELECT = ", ".join(
     f"CAST({name} AS JSON) AS {name}" if kind == "JSON" else name
     for name, kind in CORE_EVENTS_COLUMNS
 )
-QUARANTINE_SELECT = ", ".join(name for name, _ in QUARANTINE_COLUMNS)
