@@ -108,7 +108,15 @@ class EventsWorker:
         self.con = con
         self.lake = lake
         self.chunk_bytes = chunk_bytes
-        self.max_event_bytes = max_event_bytes
+        # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
+        self.con.register("raw_lines", LINES_SCHEMA.empty_table())
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP VIEW _flattened_lines AS "
+                + flatten_sql("raw_lines", max_event_bytes)
+            ).fetchall()
+        finally:
+            self.con.unregister("raw_lines")
 
     def flatten(self, table: str, files: Sequence[RawFile], keys_path: Path) -> FlattenCounts:
         """Flatten `files` chunk by chunk into `table`, and write the keys of their events to
@@ -131,7 +139,7 @@ class EventsWorker:
     def _add(self, lines: pa.Table, into: str) -> None:
         self.con.register("raw_lines", lines)
         try:
-            self.con.execute(into + flatten_sql("raw_lines", self.max_event_bytes)).fetchall()
+            self.con.execute(into + "SELECT * FROM _flattened_lines").fetchall()
         finally:
             self.con.unregister("raw_lines")
 
