@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from conftest import LATER
 
-from cdpflow.engine import open_engine
+from cdpflow.dbt.build import warehouse_path
+from cdpflow.engine import open_engine, open_warehouse
 from cdpflow.jobs import Interval, cleanup_temp_tables, compression, one_time_setup
 from cdpflow.jobs.events_incremental import run as events_incremental
 from cdpflow.lake.raw import Received
@@ -167,3 +168,35 @@ def test_one_time_setup_is_idempotent(settings, land, lake, query):
     third = one_time_setup.run(settings, now=LATER)
     assert len(third.actions) == 1 and "backfilled raw data" in third.actions[0]
     assert query("SELECT count(*) AS n FROM core_events") == [{"n": 120}]
+
+
+def test_compression_vacuums_the_analytics_warehouse(settings, lake):
+    """Hourly analytics checkpoints leave row groups thinned by deletes as they are (merging
+    them cost seconds of every run); compression merges them."""
+
+    def row_groups() -> int:
+        warehouse = open_warehouse(settings, lake, warehouse_path(settings))
+        try:
+            query = "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('main.t')"
+            return warehouse.con.execute(query).fetchone()[0]
+        finally:
+            warehouse.close()
+
+    assert compression.run(settings, now=DAY).warehouse_vacuum_seconds is None  # no warehouse
+    warehouse = open_warehouse(settings, lake, warehouse_path(settings))
+    warehouse.con.execute("CREATE TABLE main.t AS SELECT range AS i FROM range(1500000)")
+    warehouse.con.execute("CHECKPOINT")
+    warehouse.con.execute("DELETE FROM main.t WHERE i % 10 < 8")
+    warehouse.close()  # a checkpoint as an analytics run's
+    thinned = row_groups()
+    assert thinned >= 12
+
+    result = compression.run(settings, now=DAY)
+    assert result.warehouse_vacuum_seconds is not None
+    assert "analytics warehouse vacuumed" in result.summary()
+    assert row_groups() <= thinned // 3
+    warehouse = open_warehouse(settings, lake, warehouse_path(settings))
+    try:
+        assert warehouse.con.execute("SELECT count(*) FROM main.t").fetchone()[0] == 300_000
+    finally:
+        warehouse.close()

@@ -142,6 +142,10 @@ class Warehouse(Protocol):
 
     def record_batch(self, batch_id: int) -> None: ...
 
+    def vacuum(self) -> None:
+        """Reclaim what the runs' deletes left behind (compression does it daily)."""
+        ...
+
     def code_hashes(self) -> dict[str, str]:
         """model -> fingerprint of the code and settings it was last built with."""
         ...

@@ -5,7 +5,8 @@ partition (not today's; the writer's lock keeps a running job out) into files ne
 size, sorted so row-group statistics prune well, and commits them as one new table version. A
 query that resolved the old version keeps reading the old files: they stay on disk until
 cleanup_temp_tables removes them after the retention period. It also folds the identities
-table's delta into its base (see `lake.merge_on_read`).
+table's delta into its base (see `lake.merge_on_read`), and vacuums the analytics warehouse,
+whose hourly checkpoints leave the row groups thinned by deletes as they are.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cdpflow.dbt.build import ANALYTICS_LOCK
-from cdpflow.engine import Engine, open_engine
+from cdpflow.dbt.build import ANALYTICS_LOCK, warehouse_path
+from cdpflow.engine import Engine, open_engine, open_warehouse
 from cdpflow.identity.store import IDENTITIES_TABLE
 from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
@@ -56,6 +57,7 @@ class TableCompaction:
 @dataclass
 class CompressionResult:
     tables: list[TableCompaction] = field(default_factory=list)
+    warehouse_vacuum_seconds: float | None = None  # None: no analytics warehouse yet
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -68,6 +70,10 @@ class CompressionResult:
                 f"compression: {t.table}: {t.partitions} partition(s), files "
                 f"{t.files_before:,} -> {t.files_after:,}, bytes {t.bytes_before:,} -> "
                 f"{t.bytes_after:,} (version {t.version})"
+            )
+        if self.warehouse_vacuum_seconds is not None:
+            lines.append(
+                f"compression: analytics warehouse vacuumed in {self.warehouse_vacuum_seconds:.1f}s"
             )
         return "\n".join(lines) or "compression: no tables."
 
@@ -95,6 +101,7 @@ def run(
         result.tables.append(_fold_identities(settings, tables, engine))
     finally:
         engine.close()
+    result.warehouse_vacuum_seconds = _vacuum_warehouse(settings, lake)
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
@@ -110,6 +117,22 @@ def _fold_identities(settings: Settings, tables: TableStore, engine: Engine) -> 
         report.files_before, report.files_after = len(before.files), len(after.files)
         report.bytes_before, report.bytes_after = before.total_bytes, after.total_bytes
     return report
+
+
+def _vacuum_warehouse(settings: Settings, lake: Lake) -> float | None:
+    """Merge the warehouse's thinned row groups (analytics runs skip it to stay fast); the
+    seconds it took, or None when analytics never ran."""
+    path = warehouse_path(settings)
+    if not path.exists():
+        return None
+    started = time.monotonic()
+    with job_lock(settings, ANALYTICS_LOCK):
+        warehouse = open_warehouse(settings, lake, path)
+        try:
+            warehouse.vacuum()
+        finally:
+            warehouse.close()
+    return time.monotonic() - started
 
 
 def _candidates(
