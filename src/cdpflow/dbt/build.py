@@ -24,11 +24,11 @@ import orjson
 
 from cdpflow.dbt.models import PROJECT_DIR, models_of, project_models
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
-from cdpflow.engine import Warehouse, open_warehouse
+from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -198,9 +198,8 @@ def build(
         try:
             if FOLDING_MODEL in chosen and pending is not None:
                 warehouse.mark_folded(pending, replace=full)
-            for mart in chosen:
-                if mart in MARTS:
-                    result.published[mart] = _publish(settings, tables, warehouse, mart, batch_id)
+            marts = [m for m in chosen if m in MARTS]
+            result.published = _publish(settings, tables, warehouse, marts, batch_id)
             warehouse.record_batch(batch_id)
             warehouse.record_code(code)
         finally:
@@ -235,61 +234,104 @@ def _check_upstream(job: str, chosen: Sequence[str], exists: Callable[[str], boo
         raise UpstreamNotBuilt(job, missing)
 
 
+@dataclass
+class _Publication:
+    """What one mart's new lake version needs: the rows to write and the partitions they
+    replace (None: the whole table)."""
+
+    mart: str
+    base: Snapshot | None
+    export: Export
+    rewrite: set[str] | None
+
+
 def _publish(
-    settings: Settings, tables: TableStore, wh: Warehouse, mart: str, batch_id: int
-) -> tuple[int, int]:
-    """Commit a new version of the mart's lake table; returns (rows, files written).
+    settings: Settings, tables: TableStore, wh: Warehouse, marts: Sequence[str], batch_id: int
+) -> dict[str, tuple[int, int]]:
+    """Commit a new version of each mart's lake table; (rows, files written) per mart.
 
     A day partition whose stored rows are all still there unchanged only gains a file with its
-    new rows; one that lost or changed rows is rewritten; the others are left alone.
+    new rows; one that lost or changed rows is rewritten; the others are left alone. The files
+    of all marts are written at once (their COPYs share the engine's threads), then each mart
+    is committed.
     """
-    column = MARTS[mart]
-    base = tables.current(mart)
     staging = settings.work_dir / "analytics" / "publish" / uuid.uuid4().hex
+    published: dict[str, tuple[int, int]] = {}
+    plans: list[_Publication] = []
     try:
-        rewrite: set[str] | None = None  # None: the whole table
-        if column is None:
-            written = wh.export(mart, staging)
-        else:
-            since = int(base.properties.get("batch_id", -1)) if base else -1
-            counts = wh.partition_counts(mart, column, since)
-            stored: dict[str, int] = {}
-            for f in base.files if base else ():
-                key = f.partition.get(column, "")
-                stored[key] = stored.get(key, 0) + f.rows
-            rewrite = {v for v, (total, new) in counts.items() if stored.get(v, 0) != total - new}
-            rewrite |= set(stored) - set(counts)
-            append = {v for v, (_, new) in counts.items() if new and v not in rewrite}
-            if not rewrite and not append and base is not None:
-                return base.rows, 0
-            written = wh.export(
-                mart, staging / "rewrite", partition_by=column, values=sorted(rewrite)
-            ) + wh.export(
-                mart,
-                staging / "append",
-                partition_by=column,
-                values=sorted(append),
-                since_batch=since,
+        for mart in marts:
+            base = tables.current(mart)
+            needed = _plan(wh, mart, base, staging / mart)
+            if needed:
+                plans.extend(needed)
+            elif base is not None:
+                published[mart] = (base.rows, 0)
+        written = wh.export([p.export for p in plans])
+        by_mart: dict[str, list[ExportedFile]] = {}
+        first: dict[str, _Publication] = {}  # a mart's publications share its base and rewrite
+        for plan, files in zip(plans, written, strict=True):
+            by_mart.setdefault(plan.mart, []).extend(files)
+            first.setdefault(plan.mart, plan)
+        for mart, plan in first.items():
+            published[mart] = _commit(
+                tables, wh, mart, plan.base, by_mart[mart], plan.rewrite, batch_id
             )
-        added = []
-        for local, rows, partition in written:
-            prefix = f"{column}={partition}/" if column else ""
-            rel = f"{prefix}part-{batch_id}-{uuid.uuid4().hex[:12]}.parquet"
-            size = local.stat().st_size
-            tables.lake.put(local, f"{mart}/{rel}")
-            where = {column: partition} if column else {}
-            added.append(DataFile(rel, rows, size, f"batch:{batch_id}", where))
-        replaced = rewrite
-        snapshot = tables.commit(
-            mart,
-            base,
-            operation=f"dbt:{mart}",
-            add=added,
-            remove=lambda f: replaced is None or f.partition.get(column or "") in replaced,
-            columns=wh.columns(mart),
-            properties={"batch_id": batch_id},
-        )
-        # replaced files stay until cleanup_temp_tables, so queries reading them can finish
-        return snapshot.rows, len(added)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return {mart: published[mart] for mart in marts if mart in published}
+
+
+def _plan(wh: Warehouse, mart: str, base: Snapshot | None, out: Path) -> list[_Publication]:
+    """The exports a mart needs: the whole table, or its changed days rewritten and its other
+    new rows appended; none when nothing changed."""
+    column = MARTS[mart]
+    if column is None:
+        return [_Publication(mart, base, Export(mart, out), None)]
+    since = int(base.properties.get("batch_id", -1)) if base else -1
+    counts = wh.partition_counts(mart, column, since)
+    stored: dict[str, int] = {}
+    for f in base.files if base else ():
+        key = f.partition.get(column, "")
+        stored[key] = stored.get(key, 0) + f.rows
+    rewrite = {v for v, (total, new) in counts.items() if stored.get(v, 0) != total - new}
+    rewrite |= set(stored) - set(counts)
+    append = {v for v, (_, new) in counts.items() if new and v not in rewrite}
+    if not rewrite and not append and base is not None:
+        return []
+    return [
+        _Publication(mart, base, Export(mart, out / "rewrite", column, sorted(rewrite)), rewrite),
+        _Publication(
+            mart, base, Export(mart, out / "append", column, sorted(append), since), rewrite
+        ),
+    ]
+
+
+def _commit(
+    tables: TableStore,
+    wh: Warehouse,
+    mart: str,
+    base: Snapshot | None,
+    written: Sequence[ExportedFile],
+    rewrite: set[str] | None,
+    batch_id: int,
+) -> tuple[int, int]:
+    column = MARTS[mart]
+    added = []
+    for f in written:
+        prefix = f"{column}={f.partition}/" if column else ""
+        rel = f"{prefix}part-{batch_id}-{uuid.uuid4().hex[:12]}.parquet"
+        size = f.path.stat().st_size
+        tables.lake.put(f.path, f"{mart}/{rel}")
+        where = {column: f.partition} if column else {}
+        added.append(DataFile(rel, f.rows, size, f"batch:{batch_id}", where))
+    snapshot = tables.commit(
+        mart,
+        base,
+        operation=f"dbt:{mart}",
+        add=added,
+        remove=lambda f: rewrite is None or f.partition.get(column or "") in rewrite,
+        columns=wh.columns(mart),
+        properties={"batch_id": batch_id},
+    )
+    # replaced files stay until cleanup_temp_tables, so queries reading them can finish
+    return snapshot.rows, len(added)

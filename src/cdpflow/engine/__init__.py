@@ -123,6 +123,25 @@ class IdentityIO(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Export:
+    """Rows of a model to write under `out_dir`: all in one file, or with `partition_by`, one
+    file per value of `values`; with `since_batch`, only rows written by later runs."""
+
+    model: str
+    out_dir: Path
+    partition_by: str | None = None
+    values: Sequence[str] = ()
+    since_batch: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: Path
+    rows: int
+    partition: str  # the partition value, "" for a whole-table file
+
+
 class Warehouse(Protocol):
     """Where the analytics models are built (see cdpflow.dbt.build); one writer at a time."""
 
@@ -164,17 +183,9 @@ class Warehouse(Protocol):
         """partition value -> (rows, rows written by runs after `since_batch`)."""
         ...
 
-    def export(
-        self,
-        model: str,
-        out_dir: Path,
-        *,
-        partition_by: str | None = None,
-        values: Sequence[str] = (),
-        since_batch: int | None = None,
-    ) -> list[tuple[Path, int, str]]:
-        """A model's rows (those of partitions `values`; written after `since_batch`) as local
-        Parquet files."""
+    def export(self, requests: Sequence[Export]) -> list[list[ExportedFile]]:
+        """Write each request's rows as local Parquet files, all requests at once; the files
+        of each (none for no rows)."""
         ...
 
     def close(self) -> None: ...

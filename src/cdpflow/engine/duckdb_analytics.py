@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from cdpflow.engine import Export, ExportedFile
 from cdpflow.engine.duckdb_engine import literal, quote
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
@@ -140,48 +141,48 @@ class DuckDBWarehouse:
         ).fetchall()
         return {str(value): (int(total), int(new)) for value, total, new in rows}
 
-    def export(
-        self,
-        model: str,
-        out_dir: Path,
-        *,
-        partition_by: str | None = None,
-        values: Sequence[str] = (),
-        since_batch: int | None = None,
-    ) -> list[tuple[Path, int, str]]:
-        """Write a model's rows as Parquet under `out_dir`: all of them in one file, or, with
-        `partition_by`, those whose column is one of `values`, one file per value; with
-        `since_batch`, only rows written by later runs. Returns (file, rows, partition value or
-        "") per file; none for no rows."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        typed = self.columns(model)
-        columns = ", ".join(quote(c) for c, _ in typed)
-        table = f"main.{quote(model)}"
-        if partition_by is None:
-            target = out_dir / "part.parquet"
-            rows = _copy(self.con, f"SELECT {columns} FROM {table}", target)
-            return [(target, rows, "")] if rows else []
-        # A COPY per value rather than one partitioned COPY, which buffers every row by
-        # partition first (twice the time), and a plain comparison on the column, which DuckDB
-        # checks against each row group's min/max instead of reading every column of every row.
-        kind = dict(typed)[partition_by]
-        newer = "" if since_batch is None else f" AND _batch_id > {int(since_batch)}"
-        copies = []
-        for i, value in enumerate(values):
-            where = f"{quote(partition_by)} = TRY_CAST({literal(value)} AS {kind}){newer}"
-            copies.append(
-                (f"SELECT {columns} FROM {table} WHERE {where}", out_dir / f"part-{i}.parquet")
+    def export(self, requests: Sequence[Export]) -> list[list[ExportedFile]]:
+        """Write each request's rows as Parquet, one file per partition value (or one for the
+        table), every COPY of every request on one pool; the files of each request, none for
+        no rows.
+
+        A COPY per value rather than one partitioned COPY, which buffers every row by partition
+        first (twice the time); a plain comparison on the column, which DuckDB checks against
+        each row group's min/max instead of reading every column of every row.
+        """
+        copies: list[tuple[str, Path]] = []
+        owners: list[tuple[int, str]] = []  # (request, partition value) of each copy
+        for n, request in enumerate(requests):
+            request.out_dir.mkdir(parents=True, exist_ok=True)
+            typed = self.columns(request.model)
+            select = (
+                f"SELECT {', '.join(quote(c) for c, _ in typed)} FROM main.{quote(request.model)}"
             )
+            if request.partition_by is None:
+                copies.append((select, request.out_dir / "part.parquet"))
+                owners.append((n, ""))
+                continue
+            column, kind = quote(request.partition_by), dict(typed)[request.partition_by]
+            newer = (
+                "" if request.since_batch is None else f" AND _batch_id > {request.since_batch:d}"
+            )
+            for i, value in enumerate(request.values):
+                where = f"{column} = TRY_CAST({literal(value)} AS {kind}){newer}"
+                copies.append((f"{select} WHERE {where}", request.out_dir / f"part-{i}.parquet"))
+                owners.append((n, value))
+        # whole marts first: the pool ends on small day files rather than on one large file
+        order = sorted(range(len(copies)), key=lambda i: owners[i][1] != "")
+        copies, owners = [copies[i] for i in order], [owners[i] for i in order]
         counts = self._copy_all(copies)
-        return [
-            (target, rows, value)
-            for (_, target), rows, value in zip(copies, counts, values, strict=True)
-            if rows
-        ]
+        files: list[list[ExportedFile]] = [[] for _ in requests]
+        for (n, value), (_, target), rows in zip(owners, copies, counts, strict=True):
+            if rows:
+                files[n].append(ExportedFile(target, rows, value))
+        return files
 
     def _copy_all(self, copies: Sequence[tuple[str, Path]]) -> list[int]:
         """Run the COPYs, as many at once as the engine has threads (DuckDB writes a file of a
-        day's rows on one thread); the rows each wrote."""
+        day's rows on one thread, and a whole mart's on few); the rows each wrote, in order."""
         workers = max(1, min(self.settings.engine_threads, len(copies)))
         if workers == 1:
             return [_copy(self.con, select, target) for select, target in copies]
