@@ -86,14 +86,15 @@ def write_per_owner(
         if part is None:  # the flatten gives every valid row a date; a bug if not
             raise ValueError(f"{rows} row(s) of raw hour {owner} have no {name}")
         path = out_dir / f"{uuid.uuid4().hex}.parquet"
-        # zstd level 1: files as small as the default level's on this data, written 12% faster.
+        # LZ4: written 20% faster than zstd level 1, in files half as large again; they live
+        # until `compression` rewrites their day as a few sorted zstd files.
         con.execute(
             f"""COPY (
               SELECT {select} FROM {table}
               WHERE rowid BETWEEN {low} AND {high} AND {where}
                 AND ({expression})::VARCHAR = {literal(part)} AND raw_hour = {literal(owner)}
             ) TO {literal(str(path))}
-            (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)"""
+            (FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880)"""
         ).fetchall()
         staged.append(StagedFile(path, {name: part}, owner, int(rows)))
     return staged
