@@ -4,7 +4,9 @@ with
 
 events as (
 
-    select global_user_id, cast(event_time as date) as day
+    -- event_date is the UTC day of event_time, stored: casting 10 M timestamps with time zone
+    -- took half of this model's time
+    select global_user_id, event_date as day
     from {{ ref('unique_events') }}
     where global_user_id is not null
 
