@@ -26,7 +26,8 @@ the cached files, with snapshots committed through TableStore. Then:
    new identities version; the home is copied, then the four jobs run again twice from that same
    state: as four processes (as Airflow runs the four DAGs) and as one
    `cdpflow run events_unified_view attribution campaign retention` (one process, one dbt build;
-   the copy's dbt parse state is warmed first, untimed, as a deployment's always is).
+   the copy's dbt parse state is warmed first, untimed, as a deployment's always is), `--repeat`
+   times (3 by default), each from its own copy of the same state; the median run is the figure.
 
 Engine settings come from the usual env vars (CDPFLOW_ANALYTICS_MEMORY_BYTES,
 CDPFLOW_ENGINE_THREADS, ...).
@@ -1073,6 +1074,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the run's CDPFLOW_HOME")
     parser.add_argument("--tests", action="store_true", help="list every dbt test's figures")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="one-command increments (each from the same state)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -1099,25 +1103,34 @@ def main() -> None:
         publish(data, home, "increment", manifest["increment"])
         # the same hourly run twice from the same state: as Airflow runs it (four DAGs, four
         # processes), and as one `cdpflow run` of the four jobs (one process, one dbt build)
-        chained = Path(f"{home}-chain")
-        subprocess.run(["cp", "-a", str(home), str(chained)], check=True)
-        measure(["warm"], chained)
+        copies = []
+        for n in range(max(1, args.repeat)):
+            copies.append(Path(f"{home}-chain{n}"))
+            subprocess.run(["cp", "-a", str(home), str(copies[-1])], check=True)
+            measure(["warm"], copies[-1])
         inc = run_jobs(f"incremental: {increment['events']:,} new events, 4 processes", home, args)
-        one = run_jobs(
-            f"incremental: the same, one `cdpflow run {' '.join(JOBS)}`",
-            chained,
-            args,
-            jobs=("+".join(JOBS),),
-        )
+        ones = [
+            run_jobs(
+                f"incremental: the same, one `cdpflow run {' '.join(JOBS)}` (run {n + 1})",
+                chained,
+                args,
+                jobs=("+".join(JOBS),),
+            )
+            for n, chained in enumerate(copies)
+        ]
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(f"{home}-chain", ignore_errors=True)
+            for n in range(max(1, args.repeat)):
+                shutil.rmtree(f"{home}-chain{n}", ignore_errors=True)
 
     full_s = sum(r["wall"] for _, r in full)
     full_mib = max(r["peak_mib"] for _, r in full)
     inc_s = sum(r["wall"] for _, r in inc)
+    ones.sort(key=lambda results: sum(r["wall"] for _, r in results))
+    one = ones[len(ones) // 2]  # the median run
     one_s = sum(r["wall"] for _, r in one)
+    one_all = ", ".join(f"{sum(r['wall'] for _, r in results):.1f}" for results in ones)
     verdict = {True: "PASS", False: "FAIL"}
     print(f"\nsummary ({args.events:,} events, {os.cpu_count()} cores)")
     head = f"{'measure':<44} {'target':>12} {'measured':>12}"
@@ -1142,7 +1155,7 @@ def main() -> None:
             inc_s < TARGET_INCREMENTAL_S,
         ),
         (
-            f"incremental ({increment['events']:,} events), one command",
+            f"incremental ({increment['events']:,} events), one command, median",
             f"< {TARGET_INCREMENTAL_S:.0f} s",
             f"{one_s:.1f} s",
             one_s < TARGET_INCREMENTAL_S,
@@ -1153,6 +1166,7 @@ def main() -> None:
     print(f"{'baseline window query (reference)':<44} {'':>12} {base['run']:>10.1f} s")
     for title, results in (("full", full), ("incremental", inc), ("one command", one)):
         print(f"  {title}: " + ", ".join(f"{job} {r['wall']:.1f}s" for job, r in results))
+    print(f"  one command, every run: {one_all} s")
     models = sorted(
         ((n[3], job, n[0]) for job, r in full for n in r["nodes"] if n[1] == "model"), reverse=True
     )
