@@ -3,7 +3,7 @@ and a bare DuckDB sessionization as the baseline.
 
 Run from the project root:
 
-    .venv/bin/python bench/analytics.py [--events 10000000] [--keep]
+    .venv/bin/python bench/analytics.py [--events 10000000] [--repeat 3] [--keep]
 
 A lake shaped like a month of shop traffic is generated once into
 bench/.data/analytics-e<N>-s<seed>/ (Parquet written straight from numpy/pyarrow through DuckDB,

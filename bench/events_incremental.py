@@ -2,7 +2,7 @@
 
 Run from the project root:
 
-    .venv/bin/python bench/events_incremental.py [--visitors 200000 --days 30] [--keep]
+    .venv/bin/python bench/events_incremental.py [--visitors 200000 --days 30] [--repeat 3] [--keep]
 
 Raw data is generated once into bench/.data/<params>/ and reused. Each measured run is a fresh
 subprocess with its own CDPFLOW_HOME whose raw zone is hard-linked to the cached files; its wall
