@@ -85,3 +85,38 @@ def test_one_command_runs_the_chain_with_one_dbt_build(tmp_path: Path) -> None:
     for mart, fingerprint in FINGERPRINTS.items():
         query = f"SELECT {fingerprint} FROM {mart}"
         assert sql(together, query) == sql(apart, query), mart
+
+
+def test_days_are_utc_days_whatever_the_host_time_zone(tmp_path: Path) -> None:
+    """DuckDB casts a timestamp with time zone to a date in the host's zone unless told
+    otherwise; 03:04 UTC on 2 January is still 1 January in New York."""
+    home = tmp_path / "home"
+    source = tmp_path / "export.jsonl"
+    pages = [
+        {
+            "type": "page",
+            "name": name,
+            "messageId": f"p{n}",
+            "anonymousId": "a1",
+            "timestamp": f"2025-01-02T03:0{n}:05Z",
+            "receivedAt": f"2025-01-02T03:0{n}:06Z",
+            "properties": {"url": f"https://shop.example/{name.lower()}"},
+        }
+        for n, name in enumerate(["Home", "Shoes"], start=4)
+    ]
+    source.write_text("".join(json.dumps(p) + "\n" for p in pages))
+    new_york = {"TZ": "America/New_York"}
+    cdpflow(home, "import-events", str(source), env=new_york)
+    for job in ("events_incremental", "id_stitching_incremental", "events_unified_view"):
+        cdpflow(home, "run", job, env=new_york)
+
+    def days(query: str) -> list[str]:
+        out = cdpflow(home, "sql", query, "--format", "json", env=new_york).stdout
+        return [row["day"] for row in json.loads(out)]
+
+    assert days("SELECT DISTINCT event_date AS day FROM core_events") == ["2025-01-02"]
+    assert days("SELECT DISTINCT event_date AS day FROM page_views") == ["2025-01-02"]
+    assert days("SELECT session_date AS day FROM sessions") == ["2025-01-02"]
+    assert days("SELECT CAST(TIMESTAMPTZ '2025-01-02 03:04:05+00' AS DATE) AS day") == [
+        "2025-01-02"
+    ]

@@ -43,6 +43,11 @@ def parquet_row_counts(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) ->
     return {str(name): int(rows) for name, rows in con.execute(query).fetchall()}
 
 
+# A day is a UTC day everywhere (event_date, session_date, ...): DuckDB casts a TIMESTAMPTZ to
+# a DATE in the session's time zone, which is the host's unless set.
+UTC = "SET GLOBAL TimeZone = 'UTC'"
+
+
 class DuckDBEngine:
     name = "duckdb"
 
@@ -59,6 +64,7 @@ class DuckDBEngine:
                 "preserve_insertion_order": False,
             }
         )
+        self.con.execute(UTC)
         if not lake.is_local:
             self.con.register_filesystem(lake.fs)
         self._events_workers: list[Any] = []
