@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from cdpflow.engine import Export, ExportedFile
-from cdpflow.engine.duckdb_engine import UTC, literal, quote
+from cdpflow.engine.duckdb_engine import connect, literal, quote
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
 from cdpflow.lake.merge_on_read import scan_sql
@@ -43,8 +43,7 @@ class DuckDBWarehouse:
         self.lake = lake
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(path), config=_config(settings))
-        self.con.execute(UTC)
+        self.con = connect(str(path), config=_config(settings))
         if not lake.is_local:
             self.con.register_filesystem(lake.fs)
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
@@ -254,7 +253,7 @@ class DuckDBWarehouse:
             # set once when the database opens: dbt-duckdb re-applies `settings` on every
             # cursor, and DuckDB refuses a new temp directory once it has spilled there
             "config_options": _config(self.settings),
-            # applied to every cursor dbt opens: days are UTC days (see duckdb_engine.UTC)
+            # applied to every cursor dbt opens: days are UTC days (see duckdb_engine.connect)
             "settings": {"TimeZone": "UTC"},
         }
         if not self.lake.is_local:

@@ -43,9 +43,14 @@ def parquet_row_counts(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) ->
     return {str(name): int(rows) for name, rows in con.execute(query).fetchall()}
 
 
-# A day is a UTC day everywhere (event_date, session_date, ...): DuckDB casts a TIMESTAMPTZ to
-# a DATE in the session's time zone, which is the host's unless set.
-UTC = "SET GLOBAL TimeZone = 'UTC'"
+def connect(
+    database: str = ":memory:", config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose days are UTC days (event_date, session_date, ...): DuckDB casts
+    a TIMESTAMPTZ to a DATE in the session's time zone, which is the host's unless set."""
+    con = duckdb.connect(database, config=config or {})
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    return con
 
 
 class DuckDBEngine:
@@ -56,7 +61,7 @@ class DuckDBEngine:
         self.lake = lake
         spill = settings.work_dir / "duckdb_spill"
         spill.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(
+        self.con = connect(
             config={
                 "threads": settings.engine_threads,
                 "memory_limit": f"{settings.engine_memory_bytes // 1_000_000}MB",
@@ -64,7 +69,6 @@ class DuckDBEngine:
                 "preserve_insertion_order": False,
             }
         )
-        self.con.execute(UTC)
         if not lake.is_local:
             self.con.register_filesystem(lake.fs)
         self._events_workers: list[Any] = []

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
-from cdpflow.engine.duckdb_engine import UTC, literal
+from cdpflow.engine.duckdb_engine import connect, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, flatten_sql
 from cdpflow.errors import CdpflowError
 from cdpflow.events.schema import QUARANTINE_COLUMNS
@@ -216,7 +216,7 @@ class _LocalWorker:
 
 def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
     """A worker process: answer calls on `conn` until told to stop (None)."""
-    con = duckdb.connect(
+    con = connect(
         config={
             "threads": 1,
             "memory_limit": f"{settings['memory_bytes'] // 1_000_000}MB",
@@ -224,7 +224,6 @@ def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
             "preserve_insertion_order": False,
         }
     )
-    con.execute(UTC)
     worker = EventsWorker(con, Lake(lake_url), settings["chunk_bytes"], settings["max_event_bytes"])
     while (request := conn.recv()) is not None:
         method, args = request
