@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
-from cdpflow.identity.schema import IDENTITIES, sql_columns
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
 from cdpflow.identity.store import IDENTITY_KEY
 from cdpflow.lake.merge_on_read import base_files, delta_file, layout_properties
 from cdpflow.lake.storage import Lake
@@ -138,6 +138,30 @@ def update_identities(settings: Settings, people: Mapping[str, Iterable[tuple[st
         operation="test",
         add=[delta_file(rel, delta.num_rows, size, "test")],
         properties=layout_properties(IDENTITY_KEY, superseded),
+    )
+
+
+def record_merges(settings: Settings, merges: Mapping[str, str]) -> None:
+    """Append absorbed person -> surviving person rows to identity_merges, as an identity run
+    that joined them does."""
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    merged_at = at("2024-03-10 00:00:00")
+    table = pa.Table.from_pylist(
+        [
+            {"absorbed_id": a, "surviving_id": s, "merged_at": merged_at, "reason": "merge"}
+            for a, s in merges.items()
+        ],
+        IDENTITY_MERGES,
+    )
+    rel = f"part-{uuid.uuid4().hex[:12]}.parquet"
+    size = _write(lake, f"identity_merges/{rel}", table)
+    tables.commit(
+        "identity_merges",
+        tables.current("identity_merges"),
+        operation="test",
+        add=[DataFile(rel, table.num_rows, size)],
+        columns=sql_columns(IDENTITY_MERGES),
     )
 
 

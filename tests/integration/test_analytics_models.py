@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analytics_support import add_events, event, purchase, set_identities, update_identities
+from analytics_support import (
+    add_events,
+    event,
+    purchase,
+    record_merges,
+    set_identities,
+    update_identities,
+)
 from conftest import lake_query
 
 from cdpflow.dbt.runner import DbtBuildFailed
@@ -257,6 +264,69 @@ def test_late_event_lands_in_its_session_and_equals_a_full_rebuild(settings: Set
     incremental = lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions")
     events_unified_view.run(settings, full_rebuild=True)
     assert lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions") == incremental
+
+
+def test_customer_360_follows_identity_and_event_changes_incrementally(
+    settings: Settings,
+) -> None:
+    set_identities(
+        settings,
+        {
+            "P1": [("anonymous_id", "shared"), ("user_id", "u1")],
+            "P2": [("user_id", "u2")],
+            "P3": [("anonymous_id", "d3")],
+            "P4": [("anonymous_id", "d4")],
+            "P5": [("anonymous_id", "d5"), ("user_id", "u5")],
+        },
+    )
+    add_events(
+        settings,
+        [
+            event("s1", "2024-03-04 10:00:00", anonymous_id="shared", user_id="u1"),
+            event("s2", "2024-03-04 10:10:00", anonymous_id="shared"),
+            event("d3", "2024-03-04 11:00:00", anonymous_id="d3", gclid="g3"),
+            event(
+                "d4",
+                "2024-03-05 11:00:00",
+                anonymous_id="d4",
+                utm_source="newsletter",
+                utm_medium="email",
+            ),
+            purchase("o4", "2024-03-05 11:05:00", "o4", 40.0, anonymous_id="d4"),
+            event("d5", "2024-03-05 12:00:00", anonymous_id="d5"),
+        ],
+    )
+    events_unified_view.run(settings)
+    before = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
+    assert before["P1"]["sessions"] == 1 and before["P2"]["sessions"] == 0
+
+    # an hour later: a late event of another login on the shared device takes its session from
+    # P1 to P2; an offline record gives P5 an e-mail (no event); P4 merges into P3 (P3 gets the
+    # device, the order and the e-mail session); nothing happens to anyone else
+    update_identities(
+        settings,
+        {"P5": [("email", "five@example.com")], "P3": [("anonymous_id", "d4")]},
+    )
+    record_merges(settings, {"P4": "P3"})
+    add_events(
+        settings,
+        [event("s0", "2024-03-04 09:55:00", anonymous_id="shared", user_id="u2")],
+    )
+    result = events_unified_view.run(settings)
+    assert not result.full_refresh
+    after = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
+    assert (after["P1"]["sessions"], after["P2"]["sessions"]) == (0, 1)
+    assert after["P5"]["emails"] == ["five@example.com"]
+    assert "P4" not in after
+    assert (after["P3"]["devices"], after["P3"]["sessions"], after["P3"]["orders"]) == (2, 2, 1)
+    assert (after["P3"]["first_touch_channel"], after["P3"]["last_touch_channel"]) == (
+        "Paid Search",
+        "Email",
+    )
+
+    events_unified_view.run(settings, full_rebuild=True)
+    rebuilt = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
+    assert rebuilt == after
 
 
 def test_a_rerun_with_nothing_new_rewrites_nothing(settings: Settings) -> None:

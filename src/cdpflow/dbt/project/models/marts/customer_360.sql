@@ -1,12 +1,99 @@
-{{ config(tags=['events_unified_view']) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='global_user_id',
+        incremental_strategy='delete+insert',
+        tags=['events_unified_view'],
+        post_hook=[
+            "delete from {{ this }} where global_user_id in "
+            ~ "(select global_user_id from {{ ref('int_people_identities') }} where is_gone)",
+            "{{ record_build() }}",
+        ],
+    )
+}}
+-- depends_on: {{ ref('int_events_sessionized') }}
 -- One row per person (global_user_id): when we saw them, how they are known, what they bought
 -- and which channel brought them first and last.
+-- An incremental run recomputes only the people something happened to since the last build:
+-- new or changed identities, events (their devices' sessions are rebuilt, so every person an
+-- event of those devices belongs to, before or after), orders; and the people with orders when
+-- the day changed, for days_since_last_order. People merged away are deleted (post_hook).
 with
 
-identities as (
+reference_time as (
 
-    select global_user_id, identifier_type, identifier_value, first_seen_at, last_seen_at
-    from {{ ref('stg_lake__identities') }}
+    select {% if var('as_of') %}cast('{{ var("as_of") }}' as timestamptz){% else %}now(){% endif %}
+        as as_of
+
+),
+
+order_stats as (
+
+    select
+        global_user_id,
+        count(*) as orders,
+        sum(revenue) as revenue,
+        min(conversion_time) as first_order_at,
+        max(conversion_time) as last_order_at,
+        date_diff('day', cast(max(conversion_time) as date),
+                  cast(any_value(reference_time.as_of) as date)) as days_since_last_order
+    from {{ ref('conversions') }}
+    cross join reference_time
+    where global_user_id is not null
+    group by global_user_id
+
+),
+
+{% if is_incremental() %}
+
+affected as materialized (
+
+    select global_user_id from {{ ref('int_people_identities') }}
+    where {{ written_since_last_build() }} and not is_gone
+    union
+    -- every event of a device whose events changed: the people its sessions had and have
+    select global_user_id from {{ ref('int_events_sessionized') }}
+    where {{ written_since_last_build() }} and global_user_id is not null
+    union
+    -- orders are few: compared whole with what is stored (the day's change included)
+    select global_user_id from (
+        select global_user_id, orders, revenue, first_order_at, last_order_at,
+            days_since_last_order
+        from order_stats
+        except
+        select global_user_id, orders, revenue, first_order_at, last_order_at,
+            days_since_last_order
+        from {{ this }} where orders > 0
+    )
+    union
+    select global_user_id from {{ this }}
+    where orders > 0
+        and global_user_id not in (select global_user_id from order_stats)
+
+),
+
+people as (
+
+    select people.*
+    from {{ ref('int_people_identities') }} as people
+    semi join affected on affected.global_user_id = people.global_user_id
+    where not people.is_gone
+
+),
+
+sessions as (
+
+    select sessions.*
+    from {{ ref('sessions') }} as sessions
+    semi join affected on affected.global_user_id = sessions.global_user_id
+
+),
+
+{% else %}
+
+people as (
+
+    select * from {{ ref('int_people_identities') }} where not is_gone
 
 ),
 
@@ -16,44 +103,7 @@ sessions as (
 
 ),
 
-conversions as (
-
-    select * from {{ ref('conversions') }} where global_user_id is not null
-
-),
-
-people as (
-
-    select
-        global_user_id,
-        min(first_seen_at) as first_seen_at,
-        max(last_seen_at) as last_seen_at,
-        count(*) as identifier_count,
-        count(*) filter (where identifier_type = 'anonymous_id') as devices
-    from identities
-    group by global_user_id
-
-),
-
--- the names a person is known by (devices are only counted: people have many); identities
--- hold one row per identifier, so the value lists need no distinct, which would cost a
--- separate aggregation each
-known_as as (
-
-    select
-        global_user_id,
-        list(identifier_value order by identifier_value)
-            filter (where identifier_type = 'email') as emails,
-        list(identifier_value order by identifier_value)
-            filter (where identifier_type = 'user_id') as user_ids,
-        list(identifier_value order by identifier_value)
-            filter (where identifier_type = 'phone') as phones,
-        list(distinct identifier_type order by identifier_type) as identifier_types
-    from identities
-    where identifier_type <> 'anonymous_id'
-    group by global_user_id
-
-),
+{% endif %}
 
 session_stats as (
 
@@ -69,41 +119,18 @@ session_stats as (
 
 ),
 
-order_stats as (
-
-    select
-        global_user_id,
-        count(*) as orders,
-        sum(revenue) as revenue,
-        min(conversion_time) as first_order_at,
-        max(conversion_time) as last_order_at
-    from conversions
-    group by global_user_id
-
-),
-
-reference_time as (
-
-    select {% if var('as_of') %}cast('{{ var("as_of") }}' as timestamptz){% else %}now(){% endif %}
-        as as_of
-
-),
-
 final as (
 
     select
         people.global_user_id,
         least(people.first_seen_at, session_stats.first_session_at) as first_seen_at,
         greatest(people.last_seen_at, session_stats.last_session_end) as last_seen_at,
-        known_as.emails,
-        known_as.user_ids,
-        known_as.phones,
+        people.emails,
+        people.user_ids,
+        people.phones,
         people.devices,
         people.identifier_count,
-        list_sort(
-            coalesce(known_as.identifier_types, [])
-            || case when people.devices > 0 then ['anonymous_id'] else [] end
-        ) as identifier_types,
+        people.identifier_types,
         coalesce(session_stats.sessions, 0) as sessions,
         coalesce(order_stats.orders, 0) as orders,
         coalesce(order_stats.revenue, 0) as revenue,
@@ -111,11 +138,8 @@ final as (
         order_stats.last_order_at,
         session_stats.first_touch_channel,
         session_stats.last_touch_channel,
-        date_diff('day', cast(order_stats.last_order_at as date),
-                  cast(reference_time.as_of as date)) as days_since_last_order
+        order_stats.days_since_last_order
     from people
-    cross join reference_time
-    left join known_as on known_as.global_user_id = people.global_user_id
     left join session_stats on session_stats.global_user_id = people.global_user_id
     left join order_stats on order_stats.global_user_id = people.global_user_id
 
