@@ -266,6 +266,67 @@ def test_late_event_lands_in_its_session_and_equals_a_full_rebuild(settings: Set
     assert lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions") == incremental
 
 
+def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuild(
+    settings: Settings,
+) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "many")]})
+    add_events(
+        settings,
+        [
+            event("v1a", "2024-03-01 10:00:00", anonymous_id="many", path="/1a"),
+            event("v1b", "2024-03-01 10:05:00", anonymous_id="many", path="/1b"),
+            event("v2a", "2024-03-02 10:00:00", anonymous_id="many", path="/2a"),
+            event("v2b", "2024-03-02 10:20:00", anonymous_id="many", path="/2b"),
+            event("v3a", "2024-03-03 10:00:00", anonymous_id="many", path="/3a"),
+            event("v4a", "2024-03-03 11:00:00", anonymous_id="many", path="/4a"),
+        ],
+    )
+    events_unified_view.run(settings)
+    assert len(lake_query(settings, "SELECT * FROM sessions")) == 4
+
+    # a late event joins the last two visits (30 minutes each side does not split), and the
+    # device comes back two days later; the first two visits cannot change
+    add_events(
+        settings,
+        [
+            event("v3b", "2024-03-03 10:30:00", anonymous_id="many", path="/3b"),
+            event("v5a", "2024-03-05 09:00:00", anonymous_id="many", path="/5a"),
+        ],
+    )
+    result = events_unified_view.run(settings)
+    assert not result.full_refresh
+    sessions = lake_query(
+        settings, "SELECT started_at, event_count, exit_page FROM sessions ORDER BY started_at"
+    )
+    assert [(s["event_count"], s["exit_page"]) for s in sessions] == [
+        (2, "/1b"),
+        (2, "/2b"),
+        (3, "/4a"),
+        (1, "/5a"),
+    ]
+    # only the days that changed were written: 03-03 rewritten, 03-05 new
+    assert result.published["sessions"][1] == 2
+    views = lake_query(settings, "SELECT path, time_on_page_seconds FROM page_views ORDER BY 1")
+    assert [(v["path"], v["time_on_page_seconds"]) for v in views] == [
+        ("/1a", 300),
+        ("/1b", None),
+        ("/2a", 1200),
+        ("/2b", None),
+        ("/3a", 1800),
+        ("/3b", 1800),
+        ("/4a", None),
+        ("/5a", None),
+    ]
+
+    incremental = {
+        table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
+        for table in ("sessions", "page_views", "customer_360")
+    }
+    events_unified_view.run(settings, full_rebuild=True)
+    for table, rows in incremental.items():
+        assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
+
+
 def test_customer_360_follows_identity_and_event_changes_incrementally(
     settings: Settings,
 ) -> None:

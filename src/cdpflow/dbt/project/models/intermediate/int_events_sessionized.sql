@@ -1,8 +1,8 @@
 {{
     config(
         materialized='incremental',
-        unique_key='anonymous_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='device_tail',
+        tail_column='event_time',
         tags=['events_unified_view'],
         post_hook="{{ record_build() }}",
     )
@@ -13,29 +13,96 @@
 -- not split), and runs for at most session_max_hours: a visit longer than that is cut every
 -- session_max_hours from its first event. With honour_tracker_session_id, a change of the
 -- tracker's own session id also starts a session.
--- An incremental run recomputes every device that has new (or re-resolved) events, whole, so a
--- late event lands in the right session however late it arrives.
+-- An incremental run recomputes each device that has new (or re-resolved) events from the start
+-- of the visit its earliest such event falls in (so a late event lands in the right session
+-- however late it arrives); the visits before it cannot change and are kept as stored.
 with
 
+{%- set event_fields = [
+    'event_id', 'anonymous_id', 'global_user_id', 'event_time', 'event_type', 'event_name', 'url',
+    'path', 'referrer', 'page_title', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term',
+    'utm_content', 'gclid', 'fbclid', 'msclkid', 'ttclid', 'tracker_session_id', 'order_id',
+    'revenue'] %}
 {% if is_incremental() %}
 
--- the rows of the devices with new events, found over narrow columns and fetched by row id:
--- filtering the wide rows would read every column of the whole table
-touched_rows as materialized (
+-- activity events written since the last build: new ones, and stored ones whose person changed
+changed as materialized (
 
-    select rowid as row_id from {{ ref('unique_events') }}
-    where event_type in ('page', 'screen', 'track')
-        and anonymous_id in (
-            select anonymous_id from {{ ref('unique_events') }}
-            where {{ written_since_last_build() }}
-        )
+    select {{ event_fields | join(', ') }}
+    from {{ ref('unique_events') }}
+    where {{ written_since_last_build() }}
+        and event_type in ('page', 'screen', 'track')
+        and anonymous_id is not null
+
+),
+
+touched as (
+
+    select anonymous_id, min(event_time) as earliest_change
+    from changed
+    group by anonymous_id
+
+),
+
+-- the stored rows of those devices, narrow
+stored as materialized (
+
+    select rowid as row_id, event_id, anonymous_id, event_time, visit_started_at, session_number
+    from {{ this }}
+    where anonymous_id in (select anonymous_id from touched)
+
+),
+
+-- where each device's recomputation starts: the start of the visit of its last stored event
+-- before the change (the visits before it cannot change)
+tail_starts as materialized (
+
+    select
+        touched.anonymous_id,
+        coalesce(max(stored.visit_started_at), touched.earliest_change) as tail_start
+    from touched
+    left join stored
+        on stored.anonymous_id = touched.anonymous_id
+        and stored.event_time < touched.earliest_change
+    group by touched.anonymous_id, touched.earliest_change
+
+),
+
+-- and how many sessions the device had before it, to number the recomputed ones after them
+tails as materialized (
+
+    select
+        tail_starts.anonymous_id,
+        tail_starts.tail_start,
+        coalesce(max(stored.session_number), 0) as sessions_before
+    from tail_starts
+    left join stored
+        on stored.anonymous_id = tail_starts.anonymous_id
+        and stored.event_time < tail_starts.tail_start
+    group by tail_starts.anonymous_id, tail_starts.tail_start
+
+),
+
+-- the stored events of the tails that did not change: their rows here hold every field the
+-- sessions need, so the 10 M-row unique_events is not searched for them
+kept_rows as materialized (
+
+    select stored.row_id
+    from stored
+    semi join tails
+        on tails.anonymous_id = stored.anonymous_id
+        and stored.event_time >= tails.tail_start
+    where stored.event_id not in (select event_id from changed)
 
 ),
 
 events as materialized (
 
-    select * from {{ ref('unique_events') }}
-    where rowid in (select row_id from touched_rows)
+    select * from changed
+    union all
+    select {{ event_fields | join(', ') }}
+    from {{ this }}
+    where rowid in (select row_id from kept_rows)
 
 ),
 
@@ -55,7 +122,21 @@ events as not materialized (
 -- wide rows spills the whole table to disk)
 timeline as (
 
-    select event_id, anonymous_id, event_time, event_type, tracker_session_id from events
+    {% if is_incremental() %}
+    select
+        events.event_id,
+        events.anonymous_id,
+        events.event_time,
+        events.event_type,
+        events.tracker_session_id,
+        tails.sessions_before
+    from events
+    inner join tails on tails.anonymous_id = events.anonymous_id
+    {% else %}
+    select event_id, anonymous_id, event_time, event_type, tracker_session_id,
+        0 as sessions_before
+    from events
+    {% endif %}
 
 ),
 
@@ -104,7 +185,7 @@ numbered as (
 
     select
         *,
-        dense_rank() over (
+        sessions_before + dense_rank() over (
             partition by anonymous_id
             order by
                 visit_number,
@@ -122,6 +203,7 @@ first_events as (
     select
         event_id,
         session_number,
+        visit_started_at,
         first_value(event_id) over session_timeline as first_event_id,
         -- for page and screen views: when the session's next view came (time on page)
         lead(case when event_type in ('page', 'screen') then event_time end ignore nulls)
@@ -139,6 +221,7 @@ sessionized as (
     select
         event_id,
         session_number,
+        visit_started_at,
         'ss_' || md5(anonymous_id || ':' || first_event_id)[:24] as session_id,
         event_id = first_event_id as is_session_start,
         next_view_at
@@ -151,6 +234,7 @@ final as (
     select
         sessionized.session_id,
         sessionized.session_number,
+        sessionized.visit_started_at,
         sessionized.is_session_start,
         sessionized.next_view_at,
         events.event_id,

@@ -1,8 +1,8 @@
 {{
     config(
         materialized='incremental',
-        unique_key='anonymous_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='device_tail',
+        tail_column='viewed_at',
         tags=['events_unified_view'],
         post_hook="{{ record_build() }}",
     )
