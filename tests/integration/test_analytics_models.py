@@ -279,10 +279,13 @@ def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuil
             event("v2b", "2024-03-02 10:20:00", anonymous_id="many", path="/2b"),
             event("v3a", "2024-03-03 10:00:00", anonymous_id="many", path="/3a"),
             event("v4a", "2024-03-03 11:00:00", anonymous_id="many", path="/4a"),
+            purchase("v4p", "2024-03-03 11:05:00", "o7", 70.0, anonymous_id="many"),
         ],
     )
     events_unified_view.run(settings)
+    attribution.run(settings)
     assert len(lake_query(settings, "SELECT * FROM sessions")) == 4
+    assert [c for _, c, _ in credits(settings, "o7", "linear")] == [0.25] * 4
 
     # a late event joins the last two visits (30 minutes each side does not split), and the
     # device comes back two days later; the first two visits cannot change
@@ -301,9 +304,12 @@ def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuil
     assert [(s["event_count"], s["exit_page"]) for s in sessions] == [
         (2, "/1b"),
         (2, "/2b"),
-        (3, "/4a"),
+        (4, "/4a"),
         (1, "/5a"),
     ]
+    # the order itself did not change, its path did: three visits before it now
+    attribution.run(settings)
+    assert [c for _, c, _ in credits(settings, "o7", "linear")] == [0.333333] * 3
     # only the days that changed were written: 03-03 rewritten, 03-05 new
     assert result.published["sessions"][1] == 2
     views = lake_query(settings, "SELECT path, time_on_page_seconds FROM page_views ORDER BY 1")
@@ -320,14 +326,15 @@ def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuil
 
     incremental = {
         table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
-        for table in ("sessions", "page_views", "customer_360")
+        for table in ("sessions", "page_views", "customer_360", "attribution")
     }
     events_unified_view.run(settings, full_rebuild=True)
+    attribution.run(settings, full_rebuild=True)
     for table, rows in incremental.items():
         assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
 
 
-def test_customer_360_follows_identity_and_event_changes_incrementally(
+def test_customer_360_and_attribution_follow_identity_and_event_changes_incrementally(
     settings: Settings,
 ) -> None:
     set_identities(
@@ -358,6 +365,8 @@ def test_customer_360_follows_identity_and_event_changes_incrementally(
         ],
     )
     events_unified_view.run(settings)
+    attribution.run(settings)
+    assert credits(settings, "o4", "first_touch") == [("Email", 1.0, 40.0)]
     before = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
     assert before["P1"]["sessions"] == 1 and before["P2"]["sessions"] == 0
 
@@ -375,6 +384,7 @@ def test_customer_360_follows_identity_and_event_changes_incrementally(
     )
     result = events_unified_view.run(settings)
     assert not result.full_refresh
+    attribution.run(settings)
     after = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
     assert (after["P1"]["sessions"], after["P2"]["sessions"]) == (0, 1)
     assert after["P5"]["emails"] == ["five@example.com"]
@@ -385,9 +395,16 @@ def test_customer_360_follows_identity_and_event_changes_incrementally(
         "Email",
     )
 
+    # o4 is P3's now: the search visit before it is its first touch
+    assert credits(settings, "o4", "first_touch") == [("Paid Search", 1.0, 40.0)]
+    assert credits(settings, "o4", "linear") == [("Paid Search", 0.5, 20.0), ("Email", 0.5, 20.0)]
+    credited = lake_query(settings, "SELECT * FROM attribution ORDER BY ALL")
+
     events_unified_view.run(settings, full_rebuild=True)
+    attribution.run(settings, full_rebuild=True)
     rebuilt = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
     assert rebuilt == after
+    assert lake_query(settings, "SELECT * FROM attribution ORDER BY ALL") == credited
 
 
 def test_a_rerun_with_nothing_new_rewrites_nothing(settings: Settings) -> None:

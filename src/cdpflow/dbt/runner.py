@@ -115,6 +115,9 @@ def dbt_build(
         # a table another job has not built yet
         "--indirect-selection",
         "buildable",
+        # manifest.json and run_results.json (every node's SQL) are not read: the results come
+        # through the callback and dbt.log; partial parsing keeps its own file
+        "--no-write-json",
         "--select",
         *select,
     ]

@@ -1,13 +1,71 @@
-{{ config(tags=['attribution']) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        tags=['attribution'],
+        post_hook=[
+            "delete from {{ this }} where order_id not in "
+            ~ "(select order_id from {{ ref('conversions') }})",
+            "{{ record_build() }}",
+        ],
+    )
+}}
+-- depends_on: {{ ref('int_events_sessionized') }}
 -- One row per conversion x attribution model x touchpoint that gets credit, with its share of the
 -- conversion (credit) and of its revenue. Per conversion and model, credits sum to 1.
+-- An incremental run credits again only the conversions that are new or changed and those of
+-- the people (or devices) whose sessions were recomputed since the last build; conversions
+-- that no longer exist are deleted (post_hook).
 with
+
+{% if is_incremental() %}
+
+-- every person an event of a recomputed device belongs to, before or after, and the device
+-- itself (a session without a person is keyed by its device)
+changed_people as (
+
+    select coalesce(global_user_id, 'device:' || anonymous_id) as person_key
+    from {{ ref('int_events_sessionized') }}
+    where {{ written_since_last_build() }}
+    union
+    select 'device:' || anonymous_id
+    from {{ ref('int_events_sessionized') }}
+    where {{ written_since_last_build() }}
+
+),
+
+affected as materialized (
+
+    select order_id from {{ ref('conversions') }}
+    where coalesce(global_user_id, 'device:' || anonymous_id)
+        in (select person_key from changed_people)
+    union
+    select order_id from (
+        select order_id, conversion_time, global_user_id, revenue
+        from {{ ref('conversions') }}
+        except
+        select distinct order_id, conversion_time, global_user_id, revenue from {{ this }}
+    )
+
+),
+
+touchpoints as (
+
+    select * from {{ ref('int_conversions_touchpoints') }}
+    where order_id in (select order_id from affected)
+
+),
+
+{% else %}
 
 touchpoints as (
 
     select * from {{ ref('int_conversions_touchpoints') }}
 
 ),
+
+{% endif %}
 
 last_non_direct as (
 
