@@ -26,38 +26,36 @@ horizon as (
 
 ),
 
--- each person's first occurrence: their cohort, at every granularity
-firsts as (
+-- each person's first occurrence (their cohort) and the days they occurred: one row per person
+-- and type, so the periods below come from their own list instead of a join of every
+-- occurrence back to its person's first
+people as materialized (
 
-    select retention_type, global_user_id, min(day) as first_day
+    select retention_type, min(day) as first_day, list(day) as days
     from occurrences
-    group by all
+    group by retention_type, global_user_id
 
 ),
 
-occurrences_with_first as (
-
-    select occurrences.retention_type, occurrences.global_user_id, occurrences.day,
-        firsts.first_day
-    from occurrences
-    inner join firsts
-        on firsts.retention_type = occurrences.retention_type
-        and firsts.global_user_id = occurrences.global_user_id
-
-),
-
+-- for period k, the people of the cohort with an occurrence k periods after it: each person
+-- counts once per period (a person has one occurrence per day, so days need no distinct)
 returns as (
 
     {% for g in granularities %}
-    select
-        retention_type,
-        '{{ g }}' as granularity,
-        date_trunc('{{ g }}', first_day) as cohort_start,
-        date_diff('{{ g }}', date_trunc('{{ g }}', first_day), date_trunc('{{ g }}', day))
-            as period_number,
-        {#- a person has one occurrence per day: counting rows is counting people #}
-        {{ "count(*)" if g == 'day' else "count(distinct global_user_id)" }} as retained_users
-    from occurrences_with_first
+    select retention_type, '{{ g }}' as granularity, cohort_start, period_number,
+        count(*) as retained_users
+    from (
+        select
+            retention_type,
+            date_trunc('{{ g }}', first_day) as cohort_start,
+            {%- set periods -%}
+                list_transform(days, lambda d: date_diff(
+                    '{{ g }}', date_trunc('{{ g }}', first_day), date_trunc('{{ g }}', d)))
+            {%- endset %}
+            unnest({{ periods if g == 'day' else 'list_distinct(' ~ periods ~ ')' }})
+                as period_number
+        from people
+    )
     group by all
     {{ "union all" if not loop.last }}
     {% endfor %}
@@ -69,7 +67,7 @@ cohort_sizes as (
     {% for g in granularities %}
     select retention_type, '{{ g }}' as granularity,
         date_trunc('{{ g }}', first_day) as cohort_start, count(*) as cohort_size
-    from firsts
+    from people
     group by all
     {{ "union all" if not loop.last }}
     {% endfor %}
