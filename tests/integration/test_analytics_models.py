@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from analytics_support import (
     add_events,
@@ -18,6 +19,7 @@ from analytics_support import (
 )
 from conftest import lake_query
 
+from cdpflow.dbt.build import warehouse_path
 from cdpflow.dbt.runner import DbtBuildFailed
 from cdpflow.jobs import attribution, campaign, compression, events_unified_view, retention
 from cdpflow.lake.storage import Lake
@@ -395,6 +397,15 @@ def test_customer_360_and_attribution_follow_identity_and_event_changes_incremen
         "Email",
     )
 
+    # an hour with events only: the identities are not read; then an identity run alone
+    add_events(settings, [event("d5b", "2024-03-06 12:00:00", anonymous_id="d5")])
+    events_unified_view.run(settings)
+    assert _rows_of_last_run(settings, "int_people_identities") == 0
+    update_identities(settings, {"P5": [("phone", "+14155550105")]})
+    events_unified_view.run(settings)
+    after = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
+    assert (after["P5"]["sessions"], after["P5"]["phones"]) == (2, ["+14155550105"])
+
     # o4 is P3's now: the search visit before it is its first touch
     assert credits(settings, "o4", "first_touch") == [("Paid Search", 1.0, 40.0)]
     assert credits(settings, "o4", "linear") == [("Paid Search", 0.5, 20.0), ("Email", 0.5, 20.0)]
@@ -405,6 +416,16 @@ def test_customer_360_and_attribution_follow_identity_and_event_changes_incremen
     rebuilt = {r["global_user_id"]: r for r in lake_query(settings, "SELECT * FROM customer_360")}
     assert rebuilt == after
     assert lake_query(settings, "SELECT * FROM attribution ORDER BY ALL") == credited
+
+
+def _rows_of_last_run(settings: Settings, table: str) -> int:
+    """Rows of the analytics warehouse's `table` that the last run wrote."""
+    with duckdb.connect(str(warehouse_path(settings)), read_only=True) as con:
+        row = con.execute(
+            f"SELECT count(*) FROM {table} WHERE _batch_id = "
+            "(SELECT max(batch_id) FROM cdpflow_state.batches)"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def test_a_rerun_with_nothing_new_rewrites_nothing(settings: Settings) -> None:

@@ -66,6 +66,14 @@ class DuckDBWarehouse:
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.model_builds "
             "(model VARCHAR, batch_id BIGINT, built_at TIMESTAMPTZ)"
         )
+        self.con.execute(  # the lake version each `lake` view reads now (expose_sources)
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.exposed_sources "
+            "(source VARCHAR PRIMARY KEY, version BIGINT)"
+        )
+        self.con.execute(  # the version a model last built from (macros/source_versions.sql)
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.source_reads "
+            "(model VARCHAR, source VARCHAR, version BIGINT, PRIMARY KEY (model, source))"
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -89,9 +97,15 @@ class DuckDBWarehouse:
     def expose_sources(self, tables: TableStore, pending_events: Sequence[str] | None) -> None:
         """Point the `lake` views at the current files; `pending_events` (lake-relative
         core_events paths) becomes lake.pending_events unless None (left as it is)."""
+        versions = []
         for name, columns in SOURCE_TABLES.items():
-            body = scan_sql(tables, tables.current(name), columns)
+            snapshot = tables.current(name)
+            body = scan_sql(tables, snapshot, columns)
             self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(name)} AS {body}")
+            versions.append((name, snapshot.version if snapshot else -1))
+        self.con.executemany(
+            f"INSERT OR REPLACE INTO {STATE_SCHEMA}.exposed_sources VALUES (?, ?)", versions
+        )
         if pending_events is not None:
             uris = [self.lake.uri(f"core_events/{p}") for p in pending_events]
             self._view("pending_events", uris, CORE_EVENTS_COLUMNS)

@@ -4,13 +4,15 @@
         unique_key='global_user_id',
         incremental_strategy='delete+insert',
         tags=['events_unified_view'],
+        post_hook="{{ record_source_read('identities') }}",
     )
 }}
 -- One row per person of the identities table: how they are known and when they were seen.
 -- customer_360 reads it by person. An incremental run recomputes only the people whose
 -- identities changed: each person's identities are fingerprinted (one narrow pass), and a
 -- fingerprint unlike the stored one marks the person changed. A person who is no longer in
--- identities (merged away) keeps a row with is_gone, so customer_360 knows to drop them.
+-- identities (merged away) keeps a row with is_gone, so customer_360 knows to drop them. When
+-- no identity run committed since the last build, nothing is read.
 with
 
 identities as (
@@ -31,7 +33,21 @@ fingerprints as (
 
 ),
 
-{% if is_incremental() %}
+{% if is_incremental() and source_unchanged_since_last_build('identities') %}
+
+changed as (
+
+    select global_user_id, identities_fingerprint from fingerprints where false
+
+),
+
+changed_identities as (
+
+    select * from identities where false
+
+),
+
+{% elif is_incremental() %}
 
 -- people whose identities differ from the stored ones, and stored people no longer there
 changed as materialized (
