@@ -24,7 +24,7 @@ the cached files, with snapshots committed through TableStore. Then:
 3. incremental: the new events are committed as new core_events files (mostly the hour after the
    data, some late ones in earlier days, returning and new devices) with their identities as a
    new identities version; the home is copied, then the four jobs run again twice from that same
-   state: as four processes (as Airflow runs the four DAGs) and as one
+   state: as four processes (a `cdpflow run` per job) and as one
    `cdpflow run events_unified_view attribution campaign retention` (one process, one dbt build;
    the copy's dbt parse state is warmed first, untimed, as a deployment's always is), `--repeat`
    times (3 by default), each from its own copy of the same state; the median run is the figure.
@@ -1101,8 +1101,8 @@ def main() -> None:
             f"rows, {base['sessions']:,} sessions, peak {base['peak_mib']:,.0f} MiB"
         )
         publish(data, home, "increment", manifest["increment"])
-        # the same hourly run from the same state: as Airflow runs it (four DAGs, four
-        # processes), then as one `cdpflow run` of the four jobs (one process, one dbt build),
+        # the same hourly run from the same state: a process per job (a `cdpflow run` each),
+        # then as one `cdpflow run` of the four jobs (one process, one dbt build),
         # --repeat times; each run gets a fresh copy made just before it (copies made up front
         # competed for the page cache: each later run was slower)
         pristine = Path(f"{home}-pristine")
@@ -1132,6 +1132,7 @@ def main() -> None:
     ones.sort(key=lambda results: sum(r["wall"] for _, r in results))
     one = ones[len(ones) // 2]  # the median run
     one_s = sum(r["wall"] for _, r in one)
+    slowest_s = sum(r["wall"] for _, r in ones[-1])
     one_all = ", ".join(f"{sum(r['wall'] for _, r in results):.1f}" for results in ones)
     verdict = {True: "PASS", False: "FAIL"}
     print(f"\nsummary ({args.events:,} events, {os.cpu_count()} cores)")
@@ -1161,6 +1162,12 @@ def main() -> None:
             f"< {TARGET_INCREMENTAL_S:.0f} s",
             f"{one_s:.1f} s",
             one_s < TARGET_INCREMENTAL_S,
+        ),
+        (
+            f"incremental, one command, slowest of {len(ones)}",
+            f"< {TARGET_INCREMENTAL_S:.0f} s",
+            f"{slowest_s:.1f} s",
+            slowest_s < TARGET_INCREMENTAL_S,
         ),
     ]
     for name, target, measured, ok in rows:
