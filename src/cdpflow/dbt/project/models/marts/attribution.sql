@@ -25,11 +25,9 @@ with
 -- itself (a session without a person is keyed by its device)
 changed_people as (
 
-    select coalesce(global_user_id, 'device:' || anonymous_id) as person_key
-    from {{ ref('int_events_sessionized') }}
-    where {{ written_since_last_build() }}
-    union
-    select 'device:' || anonymous_id
+    select distinct unnest([
+        coalesce(global_user_id, 'device:' || anonymous_id), 'device:' || anonymous_id
+    ]) as person_key
     from {{ ref('int_events_sessionized') }}
     where {{ written_since_last_build() }}
 
