@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 
 from cdpflow.collector.app import create_app
+from cdpflow.collector.server import uvicorn_config
 from cdpflow.settings import Settings
 
 
@@ -42,8 +43,8 @@ def wait_healthy(url: str, timeout: float = 20.0) -> None:
 def thread_server(settings: Settings) -> Iterator[str]:
     """The collector app under uvicorn in a thread; yields its base URL; stops gracefully."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    config = uvicorn_config(
+        create_app(settings), settings, "127.0.0.1", port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -46,8 +46,21 @@ class FileSecretsStore:
         return self._read()
 
     def put(self, name: str, value: str) -> None:
+        self.put_many({name: value})
+
+    def put_many(self, values: dict[str, str]) -> None:
+        """Set several secrets in one atomic replace of the file."""
         data = self._read()
-        data[name] = value
+        data.update(values)
+        self._write(data)
+
+    def delete(self, *names: str) -> None:
+        """Remove secrets (those that exist) in one atomic replace of the file."""
+        data = self._read()
+        if any(name in data for name in names):
+            self._write({k: v for k, v in data.items() if k not in names})
+
+    def _write(self, data: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -2,7 +2,9 @@
 
 Layers, later wins: defaults, `$CDPFLOW_HOME/cdpflow.yaml`, environment variables, and Airflow
 Variables when running under Airflow. Every value is parsed at load, so a bad one fails there,
-naming the key and the value, instead of deep inside a job.
+naming the key and the value, instead of deep inside a job. A value that may be a secret (of an
+unknown key, a key named like a password or token, or one that looks generated) is never shown
+in such an error, only its length (`hidden_value`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ from cdpflow.errors import ConfigError
 
 ENGINES = ("duckdb",)  # engines this release ships; "spark" joins when its engine lands
 MASK = "********"
+_SECRET_NAME = re.compile(r"PASSW|PWD|TOKEN|CREDENTIAL|(^|_)(SECRET|KEY)$", re.IGNORECASE)
+_GENERATED = re.compile(r"(?=\S*[a-z])(?=\S*[A-Z])(?=\S*\d)\S{12,}")
+
+
+def hidden_value(value: Any) -> str:
+    """How a value that may be a secret appears in an error: its length only."""
+    return f"<{len(str(value))} characters, hidden>"
+
+
+def _may_be_secret(key: str, value: Any) -> bool:
+    """A key named like a secret, or a value like a generated one (12+ characters without
+    spaces that mix upper case, lower case and digits): a password pasted into the wrong key."""
+    return bool(_SECRET_NAME.search(key) or _GENERATED.fullmatch(str(value).strip()))
 
 
 def _text(key: str, raw: Any) -> str:
@@ -586,6 +601,37 @@ SETTINGS: tuple[Setting, ...] = (
         "Store client IPs with the last octet (IPv4) or last 80 bits (IPv6) zeroed.",
     ),
     Setting(
+        "CDPFLOW_COLLECTOR_MAX_HEADER_BYTES",
+        "collector_max_header_bytes",
+        "32_768",
+        _whole_number(1024, "bytes"),
+        "A request whose request line and headers are larger than this gets 431.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_HEADER_TIMEOUT_SECONDS",
+        "collector_header_timeout_seconds",
+        "10",
+        _whole_number(1, "seconds"),
+        "A connection that has not sent a request's headers this long after it opened (or after"
+        " the previous answer) is closed.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_BODY_TIMEOUT_SECONDS",
+        "collector_body_timeout_seconds",
+        "30",
+        _whole_number(1, "seconds"),
+        "A request body not complete this long after its headers gets 408 and the connection"
+        " is closed.",
+    ),
+    Setting(
+        "CDPFLOW_COLLECTOR_MAX_CONNECTIONS",
+        "collector_max_connections",
+        "4096",
+        _whole_number(16, "connections"),
+        "With this many connections open, further requests get 503 (the SDK retries); the"
+        " collector raises its open-file limit to fit.",
+    ),
+    Setting(
         "CDPFLOW_COLLECTOR_CORS_ORIGINS",
         "collector_cors_origins",
         "*",
@@ -666,6 +712,10 @@ class Settings:
     collector_max_body_bytes: int = 500_000
     collector_file_bytes: int = 64_000_000
     collector_anonymize_ip: bool = False
+    collector_max_header_bytes: int = 32_768
+    collector_header_timeout_seconds: int = 10
+    collector_body_timeout_seconds: int = 30
+    collector_max_connections: int = 4096
     collector_cors_origins: tuple[str, ...] = ("*",)
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -746,10 +796,21 @@ def load_settings(
         if key in _BY_KEY and value is not None:
             raw[key], origins[key] = value, "airflow variable"
 
-    values = {s.attr: s.parse(s.key, raw[s.key]) for s in SETTINGS}
+    values = {s.attr: _parse(s, raw[s.key]) for s in SETTINGS}
     known = {f.name for f in fields(Settings)}
     assert set(values) <= known, set(values) - known
     return Settings(home=home_path, origins=origins, **values)
+
+
+def _parse(setting: Setting, raw: Any) -> Any:
+    try:
+        return setting.parse(setting.key, raw)
+    except ConfigError as err:
+        if not (setting.secret or _may_be_secret(setting.key, raw)):
+            raise
+        shown = hidden_value(raw)
+        expected = err.expected.replace(str(raw), shown) if str(raw) else err.expected
+        raise ConfigError(err.key, shown, expected) from None  # no chained message with it
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -765,9 +826,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     for name, value in data.items():
         setting = _BY_KEY.get(str(name)) or _BY_ATTR.get(str(name).lower())
         if setting is None:
-            raise ConfigError(
+            raise ConfigError(  # a typo'd name may hold a password: its value is not shown
                 f"{path.name}: {name}",
-                value,
+                hidden_value(value),
                 "a known setting name (see `cdpflow config` for the list)",
             )
         out[setting.key] = value

@@ -1,6 +1,10 @@
-"""`cdpflow collector` (the event collector) and `cdpflow source add|list` (its write keys)."""
+"""`cdpflow collector` (the event collector) and `cdpflow source add|list|rotate|remove` (its
+write keys)."""
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -22,6 +26,7 @@ def collector(obj: object, host: str | None, port: int | None) -> None:
 
     from cdpflow.collector.app import create_app
     from cdpflow.collector.auth import list_sources
+    from cdpflow.collector.server import raise_open_file_limit, uvicorn_config
 
     settings = obj.settings  # type: ignore[attr-defined]
     app = create_app(settings)
@@ -33,15 +38,9 @@ def collector(obj: object, host: str | None, port: int | None) -> None:
         f"sources: {', '.join(names) or 'none yet (cdpflow source add NAME)'}",
         err=True,
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    raise_open_file_limit(settings.collector_max_connections)
+    config = uvicorn_config(app, settings, host, port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run()
 
 
 @click.group("source")
@@ -77,6 +76,55 @@ def source_list(obj: object) -> None:
         click.echo(name)
     if not names:
         click.echo("No sources yet: cdpflow source add NAME", err=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    match = _DURATION.match(value)
+    if not match:
+        raise click.BadParameter(f"`{value}` is no duration; use e.g. `24h`, `30m`, `2d` or `0`.")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@source.command("rotate")
+@click.argument("name")
+@click.option(
+    "--grace",
+    default="24h",
+    show_default=True,
+    callback=_seconds,
+    help="How long the old key keeps working (`30m`, `24h`, `7d`; `0`: stops at once).",
+)
+@click.pass_obj
+def source_rotate(obj: object, name: str, grace: float) -> None:
+    """Give source NAME a new write key and print it; the old key works for --grace more."""
+    from cdpflow.collector.auth import rotate_source
+
+    key = rotate_source(open_secrets(obj.settings), name, grace)  # type: ignore[attr-defined]
+    click.echo(key)
+    if grace > 0:
+        until = datetime.now(UTC) + timedelta(seconds=grace)
+        old = f"The old key works until {until:%Y-%m-%d %H:%M} UTC; move the SDKs to the new one."
+    else:
+        old = "The old key stopped working."
+    click.echo(f"Source `{name}` has a new key (above), working now. {old}", err=True)
+
+
+@source.command("remove")
+@click.argument("name")
+@click.pass_obj
+def source_remove(obj: object, name: str) -> None:
+    """Delete source NAME: its key (and a rotated-out one) stops working at once."""
+    from cdpflow.collector.auth import remove_source
+
+    remove_source(open_secrets(obj.settings), name)  # type: ignore[attr-defined]
+    click.echo(
+        f"Source `{name}` removed; a running collector refuses its key from the next request.",
+        err=True,
+    )
 
 
 COMMANDS = [collector, source]

@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdpflow.collector import routes
 from cdpflow.collector.auth import SourceRegistry
@@ -48,6 +49,7 @@ def create_app(
         clock=clock,
         max_event_bytes=settings.max_event_bytes,
         anonymize_ip=settings.collector_anonymize_ip,
+        max_body_bytes=settings.collector_max_body_bytes,
     )
 
     @asynccontextmanager
@@ -63,14 +65,17 @@ def create_app(
                 await run_in_threadpool(file_sink.close)
 
     origins = settings.collector_cors_origins
+    any_origin = "*" in origins
     cors: dict[str, Any] = {"allow_origins": list(origins)}
-    if "*" in origins:
-        cors = {"allow_origin_regex": ".*"}
+    if any_origin:  # `null` (sandboxed frames, file: pages) is no origin to trust with the cookie
+        cors = {"allow_origin_regex": "(?!null$).*"}
     app = Starlette(
         routes=[
             Route("/health", routes.health, methods=["GET"]),
             Route("/v1/{kind}", routes.segment, methods=["POST"]),
+            Route("/v1/{kind}/", routes.segment, methods=["POST"]),
             Route("/sdk/v1/events/publish", routes.blotout, methods=["POST"]),
+            Route("/sdk/v1/events/publish/", routes.blotout, methods=["POST"]),
         ],
         middleware=[
             # credentials are allowed (the Blotout cookie), so the origin is echoed, never `*`
@@ -83,8 +88,14 @@ def create_app(
                 **cors,
             ),
             Middleware(
+                OriginGuard,  # type: ignore[arg-type]
+                allowed=None if any_origin else frozenset(origins),
+            ),
+            Middleware(
                 BodyLimitMiddleware,  # type: ignore[arg-type]
                 max_body_bytes=settings.collector_max_body_bytes,
+                max_header_bytes=settings.collector_max_header_bytes,
+                body_timeout=settings.collector_body_timeout_seconds,
             ),
         ],
         exception_handlers={
@@ -94,8 +105,32 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # a wrong path is a JSON 404, never an empty 307
     app.state.collector = collector
     return app
+
+
+class OriginGuard:
+    """With CDPFLOW_COLLECTOR_CORS_ORIGINS restricted, a browser POST from another origin is
+    refused (403): CORS only hides the answer of a simple `text/plain` POST, it still arrives.
+    Requests without `Origin` (server SDKs, apps) pass."""
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str] | None) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.allowed is not None and scope["type"] == "http" and scope["method"] == "POST":
+            origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+            if origin is not None and origin.decode("latin-1") not in self.allowed:
+                refusal = error_response(
+                    403,
+                    "origin_not_allowed",
+                    "This origin may not send events (CDPFLOW_COLLECTOR_CORS_ORIGINS).",
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _collector_error(request: Request, exc: Exception) -> Response:

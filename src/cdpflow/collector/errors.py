@@ -10,18 +10,20 @@ from cdpflow.errors import CdpflowError
 class CollectorError(CdpflowError):
     """A request the collector refuses; answered as `{"code", "detail"}` with `status`."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, close: bool = False) -> None:
         self.status = status
         self.code = code
         self.detail = detail
+        self.close = close  # end the connection: the rest of the request may still be coming
         super().__init__(detail)
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.detail)
+        return error_response(self.status, self.code, self.detail, close=self.close)
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"code": code, "detail": detail}, status_code=status)
+def error_response(status: int, code: str, detail: str, *, close: bool = False) -> JSONResponse:
+    headers = {"connection": "close"} if close else None
+    return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=headers)
 
 
 def malformed(detail: str) -> CollectorError:

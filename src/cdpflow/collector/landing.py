@@ -11,6 +11,10 @@ to its visible `.jsonl.gz` name) when its hour ends or it reaches `rotate_bytes`
 killed with SIGKILL leaves whole fsync'd members and maybe one torn member at the end:
 `recover` (run at every start) truncates the torn tail and publishes the rest, so no
 acknowledged line is lost and the next run sees only valid files.
+
+The raw zone holds personal data (emails, IPs): its directories are created 0700 and its files
+0600. `healthy` says whether the zone can be written now (free space, and a probe write after a
+failed commit), not how the last write went, so a node a load balancer took out comes back.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cdpflow.errors import TerminalError, TransientError
-from cdpflow.lake.raw import RAW_EVENTS, hour_dir, hour_of
+from cdpflow.lake.raw import FILE_MODE, RAW_EVENTS, hour_dir, hour_of, make_private_dirs
 from cdpflow.lake.storage import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ Clock = Callable[[], datetime]
 Line = tuple[datetime, bytes]  # (received hour, encoded line without its newline)
 _GRACE = timedelta(seconds=2)  # late stragglers of an hour still go to its open file
 _TICK = 0.5
+PROBE_SECONDS = 1.0  # /health checks the disk at most this often
+MIN_FREE_BYTES = 1 << 20  # less free space than this, and /health says 503 before a write fails
 
 
 class StorageError(TransientError):
@@ -103,10 +110,13 @@ class FileSink:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        self._probed_at = float("-inf")
+        self._writable = True
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> list[Path]:
         """Recover what a killed process left, then start the writer thread."""
+        make_private_dirs(self.root, RAW_EVENTS)
         recovered = recover(self.root)
         self._thread = threading.Thread(target=self._run, name="collector-landing", daemon=True)
         self._thread.start()
@@ -128,7 +138,42 @@ class FileSink:
                 late.done(StorageError("The collector stopped before this request was stored."))
 
     def healthy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._failed is None
+        """Whether a commit would succeed now, as far as a cheap check tells: free space, and a
+        small write and fsync after a failed commit (at most once a `PROBE_SECONDS`)."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        now = time.monotonic()
+        if now - self._probed_at >= PROBE_SECONDS:
+            self._probed_at = now
+            self._writable = self._probe()
+        return self._writable and self._failed is None
+
+    def _probe(self) -> bool:
+        directory = self.root / RAW_EVENTS
+        try:
+            stats = os.statvfs(directory)
+        except OSError:
+            log.exception("the raw zone %s cannot be checked", directory)
+            return False
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES or stats.f_favail == 0:
+            return False
+        if self._failed is None:
+            return True
+        probe = directory / f".probe-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                os.write(fd, b"\0" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as err:
+            log.warning("the raw zone %s is still not writable: %s", directory, err)
+            return False
+        log.warning("the raw zone %s is writable again", directory)
+        self._failed = None
+        return True
 
     # --- the request side ------------------------------------------------------------------
     async def land(self, lines: Sequence[Line]) -> None:
@@ -203,7 +248,9 @@ class FileSink:
             if self.fsync:
                 for handle in touched:
                     os.fsync(handle.fd)
-            self._failed = None
+            if self._failed is not None:  # writable again: /health checks afresh
+                self._failed = None
+                self._probed_at = float("-inf")
             self.stats.commits += 1
             self.stats.lines += sum(len(lines) for lines in by_hour.values())
         except Exception as err:
@@ -226,11 +273,10 @@ class FileSink:
         return handle
 
     def _open(self, hour: datetime) -> _OpenFile:
-        directory = self.root / hour_dir(hour)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = make_private_dirs(self.root, hour_dir(hour))
         name = f"collector-{hour:%Y%m%dT%H}-{uuid.uuid4().hex[:12]}.jsonl.gz"
         tmp = directory / f".{name}{OPEN_SUFFIX}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if self.fsync:
             fsync_dir(directory)  # the name itself survives a crash

@@ -43,6 +43,10 @@ def to_received(line: bytes, fmt: str, source: str, now: datetime) -> Received:
         return Received(now, source, line.decode("utf-8", errors="replace").rstrip("\r\n"))
     meta = body.pop("_cdp", None)  # a raw-zone line being re-imported keeps its metadata
     meta = meta if isinstance(meta, dict) else {}
+    landed_text = body.get("_raw")
+    message: dict[str, Any] | str = (
+        landed_text if meta and isinstance(landed_text, str) else body  # a body that was not JSON
+    )
     received_at = (
         parse_time(meta.get("received_at"))
         or parse_time(body.get("receivedAt"))
@@ -52,7 +56,7 @@ def to_received(line: bytes, fmt: str, source: str, now: datetime) -> Received:
     return Received(
         received_at=received_at,
         source=str(meta.get("source") or source),
-        message=body,
+        message=message,
         ip=meta.get("ip"),
         user_agent=meta.get("user_agent"),
         visitor_id=meta.get("visitor_id"),

@@ -1,8 +1,10 @@
 """The raw landing zone: gzip'd JSON lines partitioned by the hour each message was received.
 
 One line holds one received message (a Segment message, a Segment batch envelope, or a Blotout
-`{meta, events}` payload) with its receive metadata under the `_cdp` key. A body that is not
-JSON is kept as text under `_raw`, so events_incremental can quarantine it with its reason.
+`{meta, events}` payload) with its receive metadata under the `_cdp` key; `_cdp.format` says
+which of the three it is when the sender knew (`LINE_FORMATS`). A body that is not JSON is kept
+as text under `_raw`, so events_incremental can quarantine it with its reason. A client's own
+top-level `_cdp` and `_raw` keys are dropped: they would be mistaken for ours.
 Files are published atomically, so a reader never sees one that is still being written.
 """
 
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import posixpath
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -26,6 +30,13 @@ RAW_EVENTS = "raw/events"
 _HOUR_DIR = re.compile(r"^received_date=(\d{4}-\d{2}-\d{2})$")
 _HOUR_SUB = re.compile(r"^received_hour=(\d{2})$")
 FORMATS = ("auto", "segment", "blotout")
+# `_cdp.format` values: the collector records the endpoint's (a single message, a batch envelope,
+# a Blotout payload); `import-events --format segment` records `segment` (message or envelope).
+LINE_FORMATS = ("segment_message", "segment_batch", "blotout", "segment")
+_OURS = ("_cdp", "_raw")
+# the raw zone holds personal data (emails, IPs): only its owner may read it
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +83,30 @@ def encode(item: Received) -> bytes:
         return orjson.dumps({"_cdp": meta, "_raw": item.message})
     body = orjson.dumps(item.message)
     meta["size"] = len(body)
-    if body.startswith(b"{") and b'"_cdp"' not in body and len(body) > 2:
+    if (
+        body.startswith(b"{")
+        and b'"_cdp"' not in body
+        and b'"_raw"' not in body
+        and len(body) > 2
+    ):
         return b'{"_cdp":' + orjson.dumps(meta) + b"," + body[1:]
-    message = {k: v for k, v in item.message.items() if k != "_cdp"}
+    message = {k: v for k, v in item.message.items() if k not in _OURS}
+    if len(message) != len(item.message):
+        meta["size"] = len(orjson.dumps(message))
     return orjson.dumps({"_cdp": meta, **message})
+
+
+def make_private_dirs(root: Path, rel: str) -> Path:
+    """`root/rel`, creating its missing levels 0700; the top one (`raw`) is made 0700 too if an
+    older version left it open, which closes everything below it to other users."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root
+    for part in rel.split("/"):
+        path = path / part
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+        if path.parent == root and path.stat().st_mode & 0o077:
+            os.chmod(path, DIR_MODE)
+    return path
 
 
 @dataclass
@@ -95,6 +126,8 @@ class RawWriter:
     def __init__(self, lake: Lake, max_file_bytes: int = 64_000_000) -> None:
         self.lake = lake
         self.max_file_bytes = max_file_bytes
+        if lake.is_local:
+            make_private_dirs(Path(lake.full("")), RAW_EVENTS)
         self._open: dict[tuple[datetime, str], tuple[str, IO[bytes], gzip.GzipFile, Any]] = {}
         self.result = LandingResult()
 

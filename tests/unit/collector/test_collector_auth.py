@@ -36,7 +36,7 @@ def test_keys_map_to_their_source_and_new_sources_are_seen_without_restart(
 ) -> None:
     store = open_secrets(settings)
     web = add_source(store, "web")
-    registry = SourceRegistry(store, reload_seconds=0)
+    registry = SourceRegistry(store)
     assert registry.source_of(web) == "web"
     assert registry.source_of(web + "x") is None
     assert registry.source_of("") is None and registry.source_of(None) is None
