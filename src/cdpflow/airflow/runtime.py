@@ -16,7 +16,8 @@ ADMIN = "admin"
 
 def airflow_environment(settings: Settings, port: int = 8080) -> dict[str, str]:
     """Environment for `airflow` commands: cdpflow's DAGs, SQLite under CDPFLOW_HOME, examples
-    off, and the admin login whose password lives in the secrets store."""
+    off, the admin login whose password lives in the secrets store, and DAGs that run as soon
+    as they appear (Airflow pauses new DAGs by default; an explicit setting wins)."""
     home = settings.home / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "passwords.json"
@@ -38,4 +39,5 @@ def airflow_environment(settings: Settings, port: int = 8080) -> dict[str, str]:
         CDPFLOW_HOME=str(settings.home),
     )
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")  # one machine: not on the network unasked
+    env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     return env
