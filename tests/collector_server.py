@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,10 +58,18 @@ def thread_server(settings: Settings) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def start_subprocess(home: Path, port: int) -> subprocess.Popen[bytes]:
-    """`cdpflow collector` in its own process; its log goes to `<home>/collector-<port>.log`."""
+def start_subprocess(
+    home: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`cdpflow collector` in its own process (with `env` added to a CDPFLOW_-free environment);
+    its log goes to `<home>/collector-<port>.log`."""
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDPFLOW_")}
     env["CDPFLOW_HOME"] = str(home)
+    env.update(extra)
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"collector-{port}.log"
     with open(log, "ab") as stderr:
@@ -70,6 +78,7 @@ def start_subprocess(home: Path, port: int) -> subprocess.Popen[bytes]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            preexec_fn=preexec_fn,
         )
     try:
         wait_healthy(f"http://127.0.0.1:{port}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cdpflow.collector import landing
 from cdpflow.collector.landing import FileSink, StorageError, complete_members_length, recover
 from cdpflow.lake.raw import hour_dir, list_raw_hours
 from cdpflow.lake.storage import Lake
@@ -168,3 +169,52 @@ def test_a_failed_write_is_reported_and_the_next_one_succeeds(
         sink.close()
     assert _lines(lake) == [b'{"n":2}']
     assert not list(Path(lake.root).rglob(".*.landing"))
+
+
+def test_health_recovers_once_the_disk_is_writable_again_without_any_event(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load balancer that took the node out sends it no event: /health must heal by itself."""
+    monkeypatch.setattr(landing, "PROBE_SECONDS", 0.05, raising=False)
+    sink = FileSink(lake.root, clock=Clock(T))
+    sink.start()
+    try:
+        real_write = os.write
+        monkeypatch.setattr(os, "write", _no_space)
+        with pytest.raises(StorageError):
+            sink.land_sync([(H13, b'{"n":1}')])
+        time.sleep(0.06)
+        assert not sink.healthy()  # the probe write fails too while the disk is full
+        monkeypatch.setattr(os, "write", real_write)
+        time.sleep(0.06)
+        assert sink.healthy()  # space freed, no event sent
+    finally:
+        sink.close()
+    assert not list(Path(lake.root).rglob(".*"))  # the probe left nothing behind
+
+
+def test_health_says_503_on_a_full_disk_before_a_write_fails(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(landing, "PROBE_SECONDS", 0.0, raising=False)
+    sink = FileSink(lake.root, clock=Clock(T))
+    sink.start()
+    real_statvfs = os.statvfs
+    try:
+        assert sink.healthy()
+        monkeypatch.setattr(os, "statvfs", lambda path: _full(real_statvfs(path)))
+        assert not sink.healthy()
+        monkeypatch.setattr(os, "statvfs", real_statvfs)
+        assert sink.healthy()
+    finally:
+        sink.close()
+
+
+def _no_space(fd: int, data: object) -> int:
+    raise OSError(28, "No space left on device")
+
+
+def _full(real: os.statvfs_result) -> os.statvfs_result:
+    values = list(real)
+    values[4] = 10  # f_bavail: ten blocks left
+    return os.statvfs_result(values)
