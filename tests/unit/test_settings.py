@@ -136,3 +136,24 @@ def test_price_list_is_shown_as_it_is_written(tmp_path: Path) -> None:
     assert s.instance_hourly_prices == {"m4.large": 0.10, "c5.2xlarge": 0.34}
     shown = dict((k, v) for k, v, _ in s.describe())
     assert shown["CDPFLOW_INSTANCE_HOURLY_PRICES"] == "m4.large=0.1,c5.2xlarge=0.34"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "key"),
+    [
+        ("CDPFLOW_SMTP_PASSWROD: SMTPpw-Zq81-secret\n", {}, "CDPFLOW_SMTP_PASSWROD"),  # a typo
+        ("CDPFLOW_SMTP_PORT: SMTPpw-Zq81-secret\n", {}, "CDPFLOW_SMTP_PORT"),  # the wrong key
+        ("", {"CDPFLOW_SMTP_PORT": "SMTPpw-Zq81-secret"}, "CDPFLOW_SMTP_PORT"),
+    ],
+)
+def test_config_errors_never_show_a_value_that_may_be_a_secret(
+    tmp_path: Path, yaml_text: str, env: dict[str, str], key: str
+) -> None:
+    (tmp_path / "cdpflow.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env, home=tmp_path)
+    message = str(caught.value)
+    assert key in message and "<18 characters, hidden>" in message
+    assert "Zq81" not in message and "SMTPpw" not in message
+    error = caught.value  # no chained error that a traceback would print carries it either
+    assert error.__context__ is None or error.__suppress_context__
