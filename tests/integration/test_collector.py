@@ -148,3 +148,30 @@ def test_kill_9_loses_no_acknowledged_event(settings: Settings, query) -> None:
     assert set(acked) <= landed
     # at most the batches in flight at the kill landed without an answer
     assert len(landed) - len(set(acked)) <= 4 * 20
+
+
+def test_keys_that_collide_with_the_envelope_lose_no_acknowledged_event(
+    settings: Settings, query
+) -> None:
+    """`events` on a Segment message or batch and a client's `_raw` used to make events vanish
+    or lose their content; each line now says which endpoint it came from."""
+    key = add_source(open_secrets(settings), "web")
+
+    def track(message_id: str, **extra: Any) -> dict[str, Any]:
+        return {"type": "track", "event": "E", "messageId": message_id, "anonymousId": "a",
+                "timestamp": "2026-12-03T10:00:00Z", **extra}  # fmt: skip
+
+    with thread_server(settings) as url, httpx.Client(auth=(key, ""), timeout=10) as http:
+        for path, body in (
+            ("/v1/batch", {"batch": [track("v-1"), track("v-2"), track("v-3")], "events": []}),
+            ("/v1/track", track("v-4", events=[])),
+            ("/v1/track", track("v-6", events=[1])),
+            ("/v1/track", track("v-7")),
+            ("/v1/batch", {"batch": [track("w-1"), track("w-2"), track("w-3")], "_raw": "x"}),
+            ("/v1/track", track("w-4", _raw="x")),
+        ):
+            assert http.post(f"{url}{path}", json=body).status_code == 200
+    result = run(settings, now=LATER)
+    landed = sorted(r["event_id"] for r in query("SELECT event_id FROM core_events"))
+    assert landed == ["v-1", "v-2", "v-3", "v-4", "v-6", "v-7", "w-1", "w-2", "w-3", "w-4"]
+    assert (result.written, result.quarantined) == (10, 0)
