@@ -119,9 +119,7 @@ def _header(scope: Scope, name: bytes) -> bytes:
     return b""
 
 
-def decoded_body(
-    headers: Mapping[str, str], body: bytes, limit: int, source: str | None
-) -> bytes:
+def decoded_body(headers: Mapping[str, str], body: bytes, limit: int, source: str | None) -> bytes:
     """The body as the client meant it: gzip decoded (only for an authenticated `source`)."""
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):

@@ -135,7 +135,9 @@ def raise_open_file_limit(connections: int) -> int:
     return soft
 
 
-def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any, settings: Settings, host: str, port: int, **extra: Any
+) -> uvicorn.Config:
     """The uvicorn configuration `cdpflow collector` serves with."""
     return uvicorn.Config(
         app,

@@ -83,12 +83,7 @@ def encode(item: Received) -> bytes:
         return orjson.dumps({"_cdp": meta, "_raw": item.message})
     body = orjson.dumps(item.message)
     meta["size"] = len(body)
-    if (
-        body.startswith(b"{")
-        and b'"_cdp"' not in body
-        and b'"_raw"' not in body
-        and len(body) > 2
-    ):
+    if body.startswith(b"{") and b'"_cdp"' not in body and b'"_raw"' not in body and len(body) > 2:
         return b'{"_cdp":' + orjson.dumps(meta) + b"," + body[1:]
     message = {k: v for k, v in item.message.items() if k not in _OURS}
     if len(message) != len(item.message):
