@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def test_a_message_cannot_forge_its_receive_metadata(lake: Lake) -> None:
         writer.write(Received(T, "web", forged))
     (line,) = _lines(lake, list_raw_hours(lake)[0].files[0][0])
     assert line["_cdp"]["received_at"] == "2026-11-20T13:05:00.000Z"
+
+
+def test_a_clients_raw_key_is_dropped_but_a_reimported_unreadable_line_keeps_its_text(
+    lake: Lake,
+) -> None:
+    with RawWriter(lake) as writer:
+        writer.write(Received(T, "web", {"batch": [{"type": "track"}], "_raw": "x"}))
+        writer.write(Received(T, "web", "{not json"))
+    client, unreadable = _lines(lake, list_raw_hours(lake)[0].files[0][0])
+    assert "_raw" not in client and client["batch"] == [{"type": "track"}]
+    again = to_received(orjson.dumps(unreadable), "auto", "import", T)
+    assert again.message == "{not json" and again.source == "web"
+    assert stat.S_IMODE(Path(lake.full("raw")).stat().st_mode) == 0o700
 
 
 def test_import_keeps_received_at_of_warehouse_exports(tmp_path: Path, lake: Lake) -> None:
