@@ -20,10 +20,10 @@ from analytics_support import (
 )
 from conftest import lake_query
 
-from cdpflow.dbt.build import warehouse_path
-from cdpflow.dbt.models import PROJECT_DIR
+from cdpflow.dbt.models import PROJECT_DIR, marts
 from cdpflow.dbt.runner import DbtBuildFailed
 from cdpflow.jobs import attribution, campaign, compression, events_unified_view, retention
+from cdpflow.jobs.analytics import warehouse_path
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
@@ -121,19 +121,7 @@ def credits(shop: Settings, order_id: str, model: str) -> list[tuple[str | None,
     return [(r["channel"], round(r["credit"], 6), round(r["revenue_credit"], 6)) for r in rows]
 
 
-MARTS = [
-    "unique_events",
-    "sessions",
-    "page_views",
-    "conversions",
-    "customer_360",
-    "attribution",
-    "campaign_performance",
-    "retention",
-]
-
-
-@pytest.mark.parametrize("mart", MARTS)
+@pytest.mark.parametrize("mart", marts())
 def test_every_mart_column_is_described_in_its_yaml_in_table_order(
     shop: Settings, mart: str
 ) -> None:

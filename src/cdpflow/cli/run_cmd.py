@@ -10,8 +10,8 @@ from types import ModuleType
 import click
 
 from cdpflow.cli.progress import progress_bar
-from cdpflow.dbt.build import analytics_jobs, build
 from cdpflow.jobs import JOBS, Interval
+from cdpflow.jobs.analytics import analytics_jobs, build
 from cdpflow.lake.importer import parse_time
 
 
