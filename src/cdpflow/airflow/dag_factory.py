@@ -22,7 +22,7 @@ from typing import Any
 
 from cdpflow.dbt.models import Model, marts, models_of
 from cdpflow.errors import TerminalError
-from cdpflow.jobs import JOBS, Interval
+from cdpflow.jobs import Interval
 from cdpflow.settings import SETTINGS, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,6 @@ def airflow_settings() -> Settings:
 
     variables = {s.key: Variable.get(s.key, default=None) for s in SETTINGS}
     return load_settings(airflow_variables=variables)
-
-
-def available_dag_ids() -> list[str]:
-    return [dag_id for dag_id in SPECS if dag_id in JOBS]
 
 
 def build_dag(dag_id: str) -> Any:

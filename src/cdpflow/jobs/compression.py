@@ -31,7 +31,6 @@ from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# table -> (sort column, the job whose lock guards writes to it)
 # table -> (sort order of its compacted files, the lock its writer holds)
 COMPACTED_TABLES = {
     CORE_EVENTS: ("event_time", "events_incremental"),
