@@ -890,12 +890,12 @@ def child_job(job: str, home: str) -> dict[str, Any]:
             if isinstance(args, tuple) and len(args) >= 2:
                 mark(f"{args[0]} {args[1]}")
 
-    logger = logging.getLogger("cdpflow.dbt.build")
+    logger = logging.getLogger("cdpflow.jobs.analytics")
     logger.setLevel(logging.INFO)
     logger.addHandler(OnNode())
     settings = load_settings(home=home)
     if "+" in job:  # several jobs in one `cdpflow run`: one build
-        from cdpflow.dbt.build import build
+        from cdpflow.jobs.analytics import build
 
         def run_it() -> Any:
             return build(settings, job.split("+"))
@@ -968,10 +968,10 @@ def child_warm(home: str) -> dict[str, Any]:
     would otherwise parse the project from scratch once, which a deployment never pays hourly."""
     from dbt.cli.main import dbtRunner
 
-    from cdpflow.dbt.build import warehouse_path
     from cdpflow.dbt.models import PROJECT_DIR
     from cdpflow.dbt.runner import dbt_vars, write_profile
     from cdpflow.engine import open_warehouse
+    from cdpflow.jobs.analytics import warehouse_path
     from cdpflow.settings import load_settings
 
     settings = load_settings(home=home)

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import yaml
 from analytics_support import (
     add_events,
     event,
@@ -19,9 +20,10 @@ from analytics_support import (
 )
 from conftest import lake_query
 
-from cdpflow.dbt.build import warehouse_path
+from cdpflow.dbt.models import PROJECT_DIR, marts
 from cdpflow.dbt.runner import DbtBuildFailed
 from cdpflow.jobs import attribution, campaign, compression, events_unified_view, retention
+from cdpflow.jobs.analytics import warehouse_path
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
@@ -100,6 +102,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     events_unified_view.run(settings)
     attribution.run(settings)
     campaign.run(settings)
+    retention.run(settings)
     return settings
 
 
@@ -116,6 +119,19 @@ def credits(shop: Settings, order_id: str, model: str) -> list[tuple[str | None,
             WHERE order_id = '{order_id}' AND model = '{model}' ORDER BY touch_number""",
     )
     return [(r["channel"], round(r["credit"], 6), round(r["revenue_credit"], 6)) for r in rows]
+
+
+@pytest.mark.parametrize("mart", marts())
+def test_every_mart_column_is_described_in_its_yaml_in_table_order(
+    shop: Settings, mart: str
+) -> None:
+    """`dbt docs` and the README read the marts' YAML: it must name the table's real columns."""
+    spec = yaml.safe_load((PROJECT_DIR / "models" / "marts" / f"{mart}.yml").read_text())
+    (model,) = spec["models"]
+    documented = [(c["name"], c.get("description", "").strip()) for c in model["columns"]]
+    built = [r["column_name"] for r in lake_query(shop, f"DESCRIBE {mart}")]
+    assert [name for name, _ in documented] == built
+    assert [name for name, text in documented if not text] == []
 
 
 def test_exactly_thirty_minutes_does_not_split_a_session(shop: Settings) -> None:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from conftest import LATER
 
-from cdpflow.dbt.build import warehouse_path
 from cdpflow.engine import open_engine, open_warehouse
 from cdpflow.jobs import Interval, cleanup_temp_tables, compression, one_time_setup
+from cdpflow.jobs.analytics import warehouse_path
 from cdpflow.jobs.events_incremental import run as events_incremental
 from cdpflow.lake.raw import Received
 from cdpflow.lake.tables import TableStore

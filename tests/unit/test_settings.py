@@ -7,7 +7,7 @@ import pytest
 
 from cdpflow.cron import cron_problem
 from cdpflow.errors import ConfigError
-from cdpflow.settings import MASK, load_settings
+from cdpflow.settings import MASK, SETTINGS, Settings, load_settings
 
 
 def test_defaults_match_the_documented_variables(tmp_path: Path) -> None:
@@ -22,6 +22,17 @@ def test_defaults_match_the_documented_variables(tmp_path: Path) -> None:
     assert s.user_reporting_schedule_interval == "*/30 * * * *"
     assert s.engine == "duckdb"
     assert s.lake_url == str(tmp_path.resolve() / "lake")
+
+
+def test_settings_built_directly_hold_the_documented_defaults(tmp_path: Path) -> None:
+    """Each setting is declared once, so the dataclass and the loader cannot disagree."""
+    direct = Settings(home=tmp_path.resolve())
+    loaded = load_settings(env={}, home=tmp_path)
+    for s in SETTINGS:
+        assert getattr(direct, s.attr) == getattr(loaded, s.attr), s.key
+    assert direct.lake_url == str(tmp_path.resolve() / "lake")
+    assert dict(direct.instance_hourly_prices)["m4.large"] > 0
+    assert len({s.key for s in SETTINGS}) == len({s.attr for s in SETTINGS}) == len(SETTINGS)
 
 
 def test_every_documented_variable_is_a_setting(tmp_path: Path) -> None:

@@ -20,10 +20,9 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
-from cdpflow.dbt.build import MARTS
-from cdpflow.dbt.models import Model, models_of
+from cdpflow.dbt.models import Model, marts, models_of
 from cdpflow.errors import TerminalError
-from cdpflow.jobs import JOBS, Interval
+from cdpflow.jobs import Interval
 from cdpflow.settings import SETTINGS, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ SPECS: dict[str, DagSpec] = {
     ),
     "derived_views": DagSpec(
         "Re-create the SQL views users keep in CDPFLOW_HOME over the marts.",
-        Updates(tuple(MARTS), any_of=True),
+        Updates(tuple(marts()), any_of=True),
     ),
     "compression": DagSpec(
         "Rewrite closed partitions' small files into few sorted ones.",
@@ -117,10 +116,6 @@ def airflow_settings() -> Settings:
 
     variables = {s.key: Variable.get(s.key, default=None) for s in SETTINGS}
     return load_settings(airflow_variables=variables)
-
-
-def available_dag_ids() -> list[str]:
-    return [dag_id for dag_id in SPECS if dag_id in JOBS]
 
 
 def build_dag(dag_id: str) -> Any:
@@ -170,7 +165,7 @@ def add_model_tasks(dag_id: str, models: list[Model]) -> None:
     for model in models:
         tasks[model.name] = task(
             task_id=model.name,
-            outlets=[Asset(model.name)] if model.name in MARTS else [],
+            outlets=[Asset(model.name)] if model.name in marts() else [],
             doc_md=model_doc(model),
         )(run_job_in_task)(dag_id, model.name)
         for ref in model.refs:
@@ -179,7 +174,7 @@ def add_model_tasks(dag_id: str, models: list[Model]) -> None:
 
 
 def model_doc(model: Model) -> str:
-    published = f", then publishes lake table `{model.name}`" if model.name in MARTS else ""
+    published = f", then publishes lake table `{model.name}`" if model.name in marts() else ""
     return (
         f"`dbt build --select {model.name}`: the {model.layer} model and its dbt tests{published}."
     )

@@ -7,6 +7,7 @@ import shutil
 
 import click
 
+from cdpflow.cli.context import Context
 from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets, open_secrets
 
 
@@ -21,11 +22,11 @@ def dags_folder() -> None:
 @click.command("airflow")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_obj
-def airflow(obj: object, port: int) -> None:
+def airflow(obj: Context, port: int) -> None:
     """Start Airflow for cdpflow (standalone, SQLite under CDPFLOW_HOME) and print the URL."""
     from cdpflow.airflow.runtime import ADMIN, airflow_environment
 
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     env = airflow_environment(settings, port)
     binary = shutil.which("airflow", path=env["PATH"])
     if binary is None:
@@ -44,9 +45,9 @@ def secrets_group() -> None:
 @secrets_group.command("get")
 @click.argument("name")
 @click.pass_obj
-def secrets_get(obj: object, name: str) -> None:
+def secrets_get(obj: Context, name: str) -> None:
     """Print the secret NAME (e.g. airflow_password)."""
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     store = admin_secrets(settings) if name == AIRFLOW_PASSWORD else open_secrets(settings)
     value = store.get(name)
     if value is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cdpflow.cli.context import Context
 from cdpflow.cli.progress import progress_bar
 from cdpflow.lake.importer import import_events, parse_time
 from cdpflow.lake.raw import FORMATS, RawWriter, Received
@@ -27,9 +28,9 @@ from cdpflow.lake.storage import Lake
     "--source", default="import", show_default=True, help="Source name recorded with each message."
 )
 @click.pass_obj
-def import_events_cmd(obj: object, file: str, fmt: str, source: str) -> None:
+def import_events_cmd(obj: Context, file: str, fmt: str, source: str) -> None:
     """Land a JSON-lines FILE (optionally gzip'd; - for stdin) into the raw zone."""
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     result = import_events(Lake(settings.lake_url), file, fmt, source)
     click.echo(
         f"Landed {result.messages:,} message(s) in {len(result.files)} file(s) over "
@@ -69,7 +70,7 @@ def import_events_cmd(obj: object, file: str, fmt: str, source: str) -> None:
 )
 @click.pass_obj
 def generate_sample(
-    obj: object,
+    obj: Context,
     days: int,
     visitors: int,
     seed: int,
@@ -81,7 +82,7 @@ def generate_sample(
     """Generate realistic storefront traffic (Segment and Blotout) and a shop export."""
     from cdpflow.sample import SampleSpec, generate_events, generate_shop_export
 
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     end = parse_time(end_text) if end_text else None
     if end_text and end is None:
         raise click.BadParameter(f"`{end_text}` is not an ISO date-time", param_hint="--end")

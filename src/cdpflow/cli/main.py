@@ -8,22 +8,8 @@ import sys
 import click
 
 from cdpflow.cli import airflow_cmd, collector_cmd, config_cmd, events_cmd, run_cmd, sql_cmd
+from cdpflow.cli.context import Context
 from cdpflow.errors import CdpflowError, ConfigError
-from cdpflow.settings import Settings, load_settings
-
-
-class Context:
-    """Settings are loaded on first use, so `--help` works even with a broken config."""
-
-    def __init__(self, home: str | None) -> None:
-        self.home = home
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(home=self.home)
-        return self._settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

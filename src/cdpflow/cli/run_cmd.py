@@ -9,9 +9,10 @@ from types import ModuleType
 
 import click
 
+from cdpflow.cli.context import Context
 from cdpflow.cli.progress import progress_bar
-from cdpflow.dbt.build import analytics_jobs, build
 from cdpflow.jobs import JOBS, Interval
+from cdpflow.jobs.analytics import analytics_jobs, build
 from cdpflow.lake.importer import parse_time
 
 
@@ -32,7 +33,7 @@ def _moment(name: str, text: str | None) -> datetime | None:
 @click.option("--full-rebuild", is_flag=True, help="Rebuild the job's output from all its input.")
 @click.pass_obj
 def run(
-    obj: object,
+    obj: Context,
     dag_ids: tuple[str, ...],
     start: str | None,
     end: str | None,
@@ -44,7 +45,7 @@ def run(
     Analytics jobs named next to each other build as one dbt run (for example the hourly
     `cdpflow run events_unified_view attribution campaign retention`), so dbt starts once.
     """
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     interval = Interval(_moment("--start", start), _moment("--end", end))
     chosen = {"dry_run": dry_run, "full_rebuild": full_rebuild}
     options = {name: True for name, on in chosen.items() if on}

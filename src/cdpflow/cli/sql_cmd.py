@@ -12,6 +12,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from cdpflow.cli.context import Context
 from cdpflow.engine import open_engine
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
@@ -53,9 +54,9 @@ def render(result: pa.Table, fmt: str) -> None:
     show_default=True,
 )
 @click.pass_obj
-def sql(obj: object, query: str, fmt: str) -> None:
+def sql(obj: Context, query: str, fmt: str) -> None:
     """Run QUERY over the lake; tables are visible by name (e.g. core_events)."""
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     lake = Lake(settings.lake_url)
     engine = open_engine(settings, lake)
     try:
@@ -67,9 +68,9 @@ def sql(obj: object, query: str, fmt: str) -> None:
 
 @click.command("tables")
 @click.pass_obj
-def tables(obj: object) -> None:
+def tables(obj: Context) -> None:
     """List lake tables with their rows, files, size and version."""
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     store = TableStore(Lake(settings.lake_url))
     table = Table("table", "rows", "files", "MB", "version", "committed", box=None, pad_edge=False)
     for name in store.names():

@@ -1,7 +1,8 @@
 """The models of the bundled dbt project, read from its files without importing dbt.
 
 Airflow parses DAG files often and must not do work then, so the per-model tasks come from this
-cheap reading of the SQL files (their `tags` and `ref`s) rather than from a dbt parse.
+cheap reading of the SQL files (their `tags` and `ref`s) and of the marts' YAML (which marts are
+published to the lake, partitioned by which day column) rather than from a dbt parse.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import yaml
 
 PROJECT_DIR = Path(__file__).parent / "project"
 _TAGS = re.compile(r"tags\s*=\s*\[([^\]]*)\]")
@@ -22,6 +25,9 @@ class Model:
     layer: str  # staging, intermediate or marts
     tags: tuple[str, ...]
     refs: tuple[str, ...]
+    # marts only: the day column its lake table is partitioned by (config.meta.lake_partition in
+    # its YAML); None: one file, rewritten whole
+    lake_partition: str | None = None
 
 
 @cache
@@ -34,8 +40,22 @@ def project_models() -> dict[str, Model]:
         tags = tuple(re.findall(r"['\"]([^'\"]+)['\"]", match.group(1))) if match else ()
         refs = tuple(dict.fromkeys(_REF.findall(text)))
         layer = path.relative_to(PROJECT_DIR / "models").parts[0]
-        models[path.stem] = Model(path.stem, layer, tags, refs)
+        partition = _lake_partition(path.with_suffix(".yml")) if layer == "marts" else None
+        models[path.stem] = Model(path.stem, layer, tags, refs, partition)
     return models
+
+
+def _lake_partition(properties: Path) -> str | None:
+    if not properties.exists():
+        return None
+    (model,) = yaml.safe_load(properties.read_text())["models"]
+    return ((model.get("config") or {}).get("meta") or {}).get("lake_partition")
+
+
+@cache
+def marts() -> dict[str, str | None]:
+    """The models published to the lake as tables, each with its partition column (or None)."""
+    return {m.name: m.lake_partition for m in project_models().values() if m.layer == "marts"}
 
 
 def models_of(job: str) -> list[Model]:

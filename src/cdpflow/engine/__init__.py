@@ -143,7 +143,7 @@ class ExportedFile:
 
 
 class Warehouse(Protocol):
-    """Where the analytics models are built (see cdpflow.dbt.build); one writer at a time."""
+    """Where the analytics models are built (see cdpflow.jobs.analytics); one writer at a time."""
 
     def has_table(self, name: str) -> bool: ...
 

@@ -294,7 +294,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "memory_limit": f"{settings.analytics_memory_bytes // 1_000_000}MB",
         "temp_directory": str(spill),
         # Checkpoints write the run's changes without merging the row groups its deletes
-        # thinned: that merge cost an hourly run 2 of its 20 s. compression does it daily
-        # (DuckDBWarehouse.vacuum).
+        # thinned: that merge is a large share of an hourly run (bench/README.md), and
+        # compression does it daily (DuckDBWarehouse.vacuum).
         "max_vacuum_tasks": 0,
     }

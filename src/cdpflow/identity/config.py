@@ -36,7 +36,6 @@ import yaml
 from cdpflow.errors import ConfigError
 from cdpflow.settings import Settings
 
-ONLINE_TYPES = ("anonymous_id", "user_id", "email", "phone")
 UNCAPPED_TYPES = frozenset({"anonymous_id", "gclid", "fbclid", "msclkid", "ttclid"})
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

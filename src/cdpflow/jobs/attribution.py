@@ -4,7 +4,7 @@ first_touch, last_touch, last_non_direct, linear, position_based (40/20/40) and 
 half-life) over the sessions of the converting person within COMPUTATION_WINDOW days.
 """
 
-from cdpflow.dbt.build import job_run
+from cdpflow.jobs.analytics import job_run
 
 JOB = "attribution"
 run = job_run(JOB)

@@ -4,7 +4,7 @@ Sessions, people, engaged sessions, purchases and revenue, and the revenue each 
 credits to the campaign.
 """
 
-from cdpflow.dbt.build import job_run
+from cdpflow.jobs.analytics import job_run
 
 JOB = "campaign"
 run = job_run(JOB)

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cdpflow.dbt.build import ANALYTICS_LOCK, warehouse_path
 from cdpflow.engine import Engine, open_engine, open_warehouse
 from cdpflow.identity.store import IDENTITIES_TABLE
 from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
+from cdpflow.jobs.analytics import ANALYTICS_LOCK, warehouse_path
 from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
@@ -31,12 +31,11 @@ from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# table -> (sort column, the job whose lock guards writes to it)
 # table -> (sort order of its compacted files, the lock its writer holds)
 COMPACTED_TABLES = {
     CORE_EVENTS: ("event_time", "events_incremental"),
     QUARANTINE_EVENTS: ("received_at", "events_incremental"),
-    # hourly analytics runs add a file a day they touch (see cdpflow.dbt.build)
+    # hourly analytics runs add a file a day they touch (see cdpflow.jobs.analytics)
     "unique_events": ("event_time", ANALYTICS_LOCK),
     "sessions": ("started_at", ANALYTICS_LOCK),
     "page_views": ("viewed_at", ANALYTICS_LOCK),

@@ -3,7 +3,7 @@
 PostHog's first-occurrence retention over global_user_id.
 """
 
-from cdpflow.dbt.build import job_run
+from cdpflow.jobs.analytics import job_run
 
 JOB = "retention"
 run = job_run(JOB)

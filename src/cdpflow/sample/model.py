@@ -16,7 +16,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SOURCE_WEB = "web"
 SOURCE_BLOTOUT = "blotout"
 SOURCE_IOS = "ios"
-SOURCES = (SOURCE_WEB, SOURCE_BLOTOUT, SOURCE_IOS)
 
 
 @dataclass(frozen=True, slots=True)

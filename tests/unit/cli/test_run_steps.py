@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdpflow.cli.run_cmd import _steps
-from cdpflow.dbt.build import analytics_jobs
+from cdpflow.jobs.analytics import analytics_jobs
 
 
 def test_the_analytics_jobs_are_the_dbt_ones() -> None:

@@ -1,5 +1,8 @@
 """Build analytics models and publish them to the lake: what the analytics jobs have in common.
 
+The jobs events_unified_view, attribution, campaign and retention are each this build of the
+dbt models tagged with their DAG id (`cdpflow/dbt/project/models`).
+
 A build (1) points the warehouse's `lake` views at the current table versions, with the core_events
 files not yet folded into unique_events as `lake.pending_events`; (2) runs `dbt build` on the
 chosen models, tests included; (3) publishes each mart to the lake as a new table version. The
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from cdpflow.dbt.models import PROJECT_DIR, models_of, project_models
+from cdpflow.dbt.models import PROJECT_DIR, marts, models_of, project_models
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
 from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
@@ -33,17 +36,6 @@ from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# mart -> the day column its lake table is partitioned by (None: one file, rewritten whole)
-MARTS: dict[str, str | None] = {
-    "unique_events": "event_date",
-    "sessions": "session_date",
-    "page_views": "event_date",
-    "conversions": None,
-    "customer_360": None,
-    "attribution": None,
-    "campaign_performance": None,
-    "retention": None,
-}
 PENDING_MODEL = "stg_lake__pending_events"
 FOLDING_MODEL = "unique_events"
 # the warehouse has one writer: analytics runs of any job (and compression of the marts) take
@@ -198,8 +190,8 @@ def build(
         try:
             if FOLDING_MODEL in chosen and pending is not None:
                 warehouse.mark_folded(pending, replace=full)
-            marts = [m for m in chosen if m in MARTS]
-            result.published = _publish(settings, tables, warehouse, marts, batch_id)
+            published = [m for m in chosen if m in marts()]
+            result.published = _publish(settings, tables, warehouse, published, batch_id)
             warehouse.record_batch(batch_id)
             warehouse.record_code(code)
         finally:
@@ -284,7 +276,7 @@ def _publish(
 def _plan(wh: Warehouse, mart: str, base: Snapshot | None, out: Path) -> list[_Publication]:
     """The exports a mart needs: the whole table, or its changed days rewritten and its other
     new rows appended; none when nothing changed."""
-    column = MARTS[mart]
+    column = marts()[mart]
     if column is None:
         return [_Publication(mart, base, Export(mart, out), None)]
     since = int(base.properties.get("batch_id", -1)) if base else -1
@@ -315,7 +307,7 @@ def _commit(
     rewrite: set[str] | None,
     batch_id: int,
 ) -> tuple[int, int]:
-    column = MARTS[mart]
+    column = marts()[mart]
     added = []
     for f in written:
         prefix = f"{column}={f.partition}/" if column else ""
