@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from cdpflow.cli.context import Context
 from cdpflow.secrets import open_secrets
 
 
@@ -17,7 +18,7 @@ from cdpflow.secrets import open_secrets
     "--port", type=click.IntRange(0, 65535), default=None, help="Default CDPFLOW_COLLECTOR_PORT."
 )
 @click.pass_obj
-def collector(obj: object, host: str | None, port: int | None) -> None:
+def collector(obj: Context, host: str | None, port: int | None) -> None:
     """Receive SDK events over HTTP and land them in the raw zone (until SIGTERM / Ctrl-C)."""
     try:
         import uvicorn
@@ -28,7 +29,7 @@ def collector(obj: object, host: str | None, port: int | None) -> None:
     from cdpflow.collector.auth import list_sources
     from cdpflow.collector.server import raise_open_file_limit, uvicorn_config
 
-    settings = obj.settings  # type: ignore[attr-defined]
+    settings = obj.settings
     app = create_app(settings)
     names = list_sources(open_secrets(settings))
     host = host or settings.collector_host
@@ -51,11 +52,11 @@ def source() -> None:
 @source.command("add")
 @click.argument("name")
 @click.pass_obj
-def source_add(obj: object, name: str) -> None:
+def source_add(obj: Context, name: str) -> None:
     """Create source NAME and print its new random write key."""
     from cdpflow.collector.auth import add_source
 
-    key = add_source(open_secrets(obj.settings), name)  # type: ignore[attr-defined]
+    key = add_source(open_secrets(obj.settings), name)
     click.echo(key)
     click.echo(
         f"Source `{name}` created. Use the key above as the SDK's write key (Segment,"
@@ -67,11 +68,11 @@ def source_add(obj: object, name: str) -> None:
 
 @source.command("list")
 @click.pass_obj
-def source_list(obj: object) -> None:
+def source_list(obj: Context) -> None:
     """List source names (never their keys)."""
     from cdpflow.collector.auth import list_sources
 
-    names = list_sources(open_secrets(obj.settings))  # type: ignore[attr-defined]
+    names = list_sources(open_secrets(obj.settings))
     for name in names:
         click.echo(name)
     if not names:
@@ -99,11 +100,11 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     help="How long the old key keeps working (`30m`, `24h`, `7d`; `0`: stops at once).",
 )
 @click.pass_obj
-def source_rotate(obj: object, name: str, grace: float) -> None:
+def source_rotate(obj: Context, name: str, grace: float) -> None:
     """Give source NAME a new write key and print it; the old key works for --grace more."""
     from cdpflow.collector.auth import rotate_source
 
-    key = rotate_source(open_secrets(obj.settings), name, grace)  # type: ignore[attr-defined]
+    key = rotate_source(open_secrets(obj.settings), name, grace)
     click.echo(key)
     if grace > 0:
         until = datetime.now(UTC) + timedelta(seconds=grace)
@@ -116,11 +117,11 @@ def source_rotate(obj: object, name: str, grace: float) -> None:
 @source.command("remove")
 @click.argument("name")
 @click.pass_obj
-def source_remove(obj: object, name: str) -> None:
+def source_remove(obj: Context, name: str) -> None:
     """Delete source NAME: its key (and a rotated-out one) stops working at once."""
     from cdpflow.collector.auth import remove_source
 
-    remove_source(open_secrets(obj.settings), name)  # type: ignore[attr-defined]
+    remove_source(open_secrets(obj.settings), name)
     click.echo(
         f"Source `{name}` removed; a running collector refuses its key from the next request.",
         err=True,
