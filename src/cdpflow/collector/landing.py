@@ -42,6 +42,7 @@ from cdpflow.lake.storage import fsync_dir
 log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".landing"
+PROBE_PREFIX = ".probe-"  # the health probe's scratch file, never data
 Clock = Callable[[], datetime]
 Line = tuple[datetime, bytes]  # (received hour, encoded line without its newline)
 _GRACE = timedelta(seconds=2)  # late stragglers of an hour still go to its open file
@@ -159,7 +160,7 @@ class FileSink:
             return False
         if self._failed is None:
             return True
-        probe = directory / f".probe-{uuid.uuid4().hex[:12]}{OPEN_SUFFIX}"
+        probe = directory / f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
@@ -348,6 +349,8 @@ def recover(lake_root: str | Path) -> list[Path]:
     """
     published = []
     raw = Path(lake_root) / RAW_EVENTS
+    for probe in raw.glob(f"{PROBE_PREFIX}*"):  # a collector killed while probing the disk
+        probe.unlink(missing_ok=True)
     for tmp in sorted(raw.glob(f"received_date=*/received_hour=*/.*{OPEN_SUFFIX}")):
         final = recover_file(tmp)
         if final is not None:

@@ -118,6 +118,15 @@ def test_recovery_leaves_a_live_collectors_file_alone(lake: Lake) -> None:
     assert live.exists()
 
 
+def test_recovery_removes_a_health_probe_a_killed_collector_left(lake: Lake) -> None:
+    events = Path(lake.root, "raw", "events")
+    events.mkdir(parents=True)
+    probe = events / f"{landing.PROBE_PREFIX}0123456789ab"
+    probe.write_bytes(b"\0" * 4096)
+    assert recover(lake.root) == []
+    assert not probe.exists()
+
+
 def test_complete_members_length_stops_at_garbage(tmp_path: Path) -> None:
     path = tmp_path / "f"
     good = _member(b"a") + _member(b"b")
