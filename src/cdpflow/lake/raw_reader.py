@@ -99,6 +99,23 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
                     break
 
 
+def count_lines(lake: Lake, path: str) -> int:
+    """Lines (received messages) in one raw file; a damaged tail counts what could be read."""
+    lines = 0
+    last = b"\n"
+    with lake.open(path, "rb") as handle, igzip.GzipFile(fileobj=handle) as gz:
+        while True:
+            try:
+                block = gz.read(_BLOCK)
+            except _GZIP_ERRORS:
+                block = b""
+            if not block:
+                break
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
 def _table(pieces: list[_Piece]) -> pa.Table:
     """A record batch per piece: its lines are the decompressed buffer itself, not a copy."""
     batches = []
