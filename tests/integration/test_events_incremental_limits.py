@@ -3,8 +3,10 @@ engine's memory, many small hours in a backfill."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,10 +15,14 @@ from pathlib import Path
 import pytest
 from conftest import LATER, lake_query
 
+from cdpflow.engine.duckdb_engine import connect
+from cdpflow.engine.duckdb_events import EventsWorker
+from cdpflow.errors import TerminalError
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
+from cdpflow.lake.raw_reader import RawFile
 from cdpflow.lake.storage import Lake
-from cdpflow.settings import load_settings
+from cdpflow.settings import Settings, load_settings
 
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
 
@@ -88,3 +94,107 @@ def test_a_lake_whose_renames_fail_across_devices_is_written(
 
     assert run(settings, now=LATER).written == 1
     assert lake_query(settings, "SELECT event_id FROM core_events") == [{"event_id": "m-1"}]
+
+
+def _batch_lines(batches: int, per_batch: int, seed: int = 7) -> list[Received]:
+    """`/v1/batch` bodies as server-side SDKs send them: `per_batch` events of about 600 bytes
+    each, with a field of random text so they do not compress away."""
+    rng = random.Random(seed)
+    lines = []
+    for b in range(batches):
+        items = [
+            _track(
+                f"b{b}-{i}",
+                context={"page": {"url": f"https://shop.example.com/p/{rng.randrange(5000)}"}},
+                properties={
+                    "sku": f"SKU-{rng.randrange(10_000)}",
+                    "note": rng.randbytes(150).hex(),
+                },
+            )
+            for i in range(per_batch)
+        ]
+        lines.append(Received(T, "server", {"batch": items, "sentAt": "2026-11-20T13:04:01Z"}))
+    return lines
+
+
+def _small_engine(tmp_path: Path, name: str, **changes: int) -> Settings:
+    """Settings with the smallest engine memory allowed (100 MB), in this process."""
+    settings = load_settings(env={}, home=tmp_path / name)
+    return dataclasses.replace(
+        settings, engine_memory_bytes=100_000_000, engine_threads=1, **changes
+    )
+
+
+def test_batched_traffic_larger_than_the_engine_memory_allows_per_chunk_is_flattened(
+    tmp_path: Path,
+) -> None:
+    """12 MB of 100-event batch lines in one 64 MB chunk need more than 100 MB in DuckDB (the
+    review's out-of-memory, at a fifth of its scale); the job cuts its chunks to fit."""
+    settings = _small_engine(tmp_path, "home")
+    with RawWriter(Lake(settings.lake_url)) as writer:
+        for line in _batch_lines(200, 100):
+            writer.write(line)
+
+    result = run(settings, now=LATER)
+
+    assert (result.read, result.written, result.quarantined) == (20_000, 20_000, 0)
+    counted = lake_query(settings, "SELECT count(DISTINCT event_id) AS n FROM core_events")
+    assert counted == [{"n": 20_000}]
+
+
+def test_batches_of_many_tiny_items_fit_the_engine_memory(tmp_path: Path) -> None:
+    """Batches of 10,000 empty items: few bytes, many rows; each item is quarantined."""
+    settings = _small_engine(tmp_path, "home")
+    with RawWriter(Lake(settings.lake_url)) as writer:
+        for _ in range(150):
+            writer.write(Received(T, "server", {"batch": [{}] * 10_000}))
+
+    result = run(settings, now=LATER)
+
+    assert (result.read, result.written, result.quarantined) == (1_500_000, 0, 1_500_000)
+    reasons = lake_query(
+        settings, "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY ALL"
+    )
+    assert reasons == [{"reason_code": "missing_id", "n": 1_500_000}]
+
+
+def test_a_chunk_that_runs_out_of_memory_is_flattened_in_halves(tmp_path: Path) -> None:
+    """Whatever the estimate missed: a statement that runs out of memory is retried on each
+    half of its lines, and the rows are those of a roomy engine."""
+    lake = Lake(str(tmp_path / "lake"))
+    with RawWriter(lake) as writer:
+        for line in _batch_lines(120, 100):
+            writer.write(line)
+    files = [RawFile(path, "2026-11-20T13", size) for path, size in lake.walk_files("raw")]
+    rows = {}
+    for name, memory in (("tight", "60MB"), ("roomy", "2GB")):
+        con = connect(
+            config={"threads": 1, "memory_limit": memory, "temp_directory": str(tmp_path / name)}
+        )
+        worker = EventsWorker(con, lake, 64_000_000, 32_768)  # no memory estimate: one chunk
+        counts = worker.flatten("flat", files, tmp_path / f"{name}.parquet")
+        rows[name] = (
+            counts,
+            con.execute("SELECT * FROM flat ORDER BY line_no, item_index").fetchall(),
+        )
+        if name == "tight":
+            assert worker.split_chunks > 0
+        else:
+            assert worker.split_chunks == 0
+        con.close()
+    assert rows["tight"] == rows["roomy"]
+    assert rows["tight"][0].events == 12_000
+
+
+def test_a_line_too_large_for_the_engine_memory_names_itself(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    with RawWriter(lake) as writer:
+        writer.write(Received(T, "server", {"batch": [{}] * 300_000}))
+    files = [RawFile(path, "2026-11-20T13", size) for path, size in lake.walk_files("raw")]
+    con = connect(config={"threads": 1, "memory_limit": "20MB"})
+    worker = EventsWorker(con, lake, 64_000_000, 32_768)
+    with pytest.raises(
+        TerminalError,
+        match=r"Line 1 of raw file raw/events/.* needs more memory .* CDPFLOW_ENGINE_MEMORY_BYTES",
+    ):
+        worker.flatten("flat", files, tmp_path / "keys.parquet")
