@@ -9,7 +9,7 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,12 @@ from conftest import LATER, lake_query
 from cdpflow.engine.duckdb_engine import connect
 from cdpflow.engine.duckdb_events import EventsWorker
 from cdpflow.errors import TerminalError
+from cdpflow.jobs import Interval
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.raw_reader import RawFile
 from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
 
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
@@ -198,3 +200,33 @@ def test_a_line_too_large_for_the_engine_memory_names_itself(tmp_path: Path) -> 
         match=r"Line 1 of raw file raw/events/.* needs more memory .* CDPFLOW_ENGINE_MEMORY_BYTES",
     ):
         worker.flatten("flat", files, tmp_path / "keys.parquet")
+
+
+def test_rerunning_one_small_hour_replaces_exactly_its_rows(tmp_path: Path) -> None:
+    """A backfill's small hours share files; a re-run of one hour after a late file landed in
+    it adds that file's events and leaves every other hour's rows as they were."""
+    settings = load_settings(env={}, home=tmp_path)
+    lake = Lake(settings.lake_url)
+    with RawWriter(lake) as writer:
+        for h in range(48):
+            for i in range(20):
+                writer.write(Received(T + timedelta(hours=h), "web", _track(f"h{h}-{i}")))
+    run(settings, now=LATER)
+    per_hour = (
+        "SELECT strftime(received_at, '%Y-%m-%dT%H') AS hour, count(*) AS n, "
+        "sum(hash(event_id, event_time, properties)) AS h FROM core_events GROUP BY 1 ORDER BY 1"
+    )
+    before = lake_query(settings, per_hour)
+    files = TableStore(lake).get("core_events").files
+    assert len(files) < 48 and max(len(f.owners) for f in files) > 1  # hours share files
+    with RawWriter(lake) as writer:  # a late file in hour 2026-11-20T20
+        writer.write(Received(T + timedelta(hours=7), "web", _track("late-1")))
+
+    hour = T.replace(minute=0) + timedelta(hours=7)
+    rerun = run(settings, Interval(hour, hour + timedelta(hours=1)), now=LATER)
+
+    assert "2026-11-20T20" in rerun.hours and rerun.written == len(rerun.hours) * 20 + 1
+    after = lake_query(settings, per_hour)
+    changed = [row["hour"] for row, old in zip(after, before, strict=True) if row != old]
+    assert changed == ["2026-11-20T20"]
+    assert lake_query(settings, "SELECT count(*) AS n FROM core_events") == [{"n": 48 * 20 + 1}]

@@ -71,6 +71,12 @@ class EventsWorkerError(CdpflowError):
         )
 
 
+# Hours are written together, one file per (partition value, run of hours), until a file holds
+# about a row group: a file costs about 5 ms to write, publish and list whatever its rows, which
+# a backfill of small hours (a few hundred events each) paid thousands of times.
+FILE_ROWS = 122_880
+
+
 def write_per_owner(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -78,9 +84,14 @@ def write_per_owner(
     select: str,
     partition: tuple[str, str],
     out_dir: Path,
+    file_rows: int = FILE_ROWS,
 ) -> list[StagedFile]:
-    """Write the rows of `table` matching `where` as one file per (partition value, raw hour),
-    flat in `out_dir`, and describe each file.
+    """Write the rows of `table` matching `where` as one file per (partition value, run of raw
+    hours), flat in `out_dir`, and describe each file; a file's owner lists its hours.
+
+    Neighbouring raw hours (in the order they were inserted) share files until their rows
+    reach `file_rows`; an hour with more rows has files of its own. Re-running any hour of a
+    file re-runs its other hours too (the job takes all the owners of a file together).
 
     A COPY per file instead of one partitioned COPY: DuckDB's partitioned write buffers every
     row in per-partition collections first, which doubled the cost of writing; and no folder
@@ -90,14 +101,34 @@ def write_per_owner(
     """
     name, expression = partition
     out_dir.mkdir(parents=True, exist_ok=True)
-    owners = con.execute(
-        f"""SELECT ({expression})::VARCHAR AS part, raw_hour, min(rowid), max(rowid), count(*)
-        FROM {table} WHERE {where} GROUP BY ALL ORDER BY 3"""
+    hours = con.execute(
+        f"SELECT raw_hour, count(*) FROM {table} WHERE {where} GROUP BY ALL ORDER BY min(rowid)"
     ).fetchall()
+    if not hours:
+        return []
+    runs: dict[str, int] = {}
+    run_no = run_rows = 0
+    for hour, rows in hours:
+        if run_rows and run_rows + rows > file_rows:
+            run_no, run_rows = run_no + 1, 0
+        runs[hour] = run_no
+        run_rows += rows
+    con.execute("CREATE OR REPLACE TEMP TABLE _hour_runs (raw_hour VARCHAR, run INTEGER)")
+    con.executemany("INSERT INTO _hour_runs VALUES (?, ?)", list(runs.items()))
+    try:
+        owners = con.execute(
+            f"""SELECT ({expression})::VARCHAR AS part, run, min(t.rowid), max(t.rowid),
+              count(*), string_agg(DISTINCT t.raw_hour, ',' ORDER BY t.raw_hour)
+            FROM {table} t JOIN _hour_runs USING (raw_hour) WHERE {where}
+            GROUP BY ALL ORDER BY 3"""
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE _hour_runs")
     staged = []
-    for part, owner, low, high, rows in owners:
+    for part, _, low, high, rows, owner in owners:
         if part is None:  # the flatten gives every valid row a date; a bug if not
-            raise ValueError(f"{rows} row(s) of raw hour {owner} have no {name}")
+            raise ValueError(f"{rows} row(s) of raw hours {owner} have no {name}")
+        listed = ", ".join(literal(hour) for hour in owner.split(","))
         path = out_dir / f"{uuid.uuid4().hex}.parquet"
         # LZ4: written 20% faster than zstd level 1, in files half as large again; they live
         # until `compression` rewrites their day as a few sorted zstd files.
@@ -105,7 +136,7 @@ def write_per_owner(
             f"""COPY (
               SELECT {select} FROM {table}
               WHERE rowid BETWEEN {low} AND {high} AND {where}
-                AND ({expression})::VARCHAR = {literal(part)} AND raw_hour = {literal(owner)}
+                AND ({expression})::VARCHAR = {literal(part)} AND raw_hour IN ({listed})
             ) TO {literal(str(path))}
             (FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880)"""
         ).fetchall()

@@ -272,7 +272,9 @@ def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]
     published = []
     for item in staged:
         ((column, value),) = item.partition.items()
-        rel = f"{column}={value}/part-{item.owner}-{uuid.uuid4().hex[:12]}.parquet"
+        hours = sorted(item.owner.split(","))  # a file of several hours is named by its span
+        span = hours[0] if len(hours) == 1 else f"{hours[0]}_{hours[-1]}"
+        rel = f"{column}={value}/part-{span}-{uuid.uuid4().hex[:12]}.parquet"
         size = item.local_path.stat().st_size
         lake.put(item.local_path, f"{table}/{rel}")
         published.append(DataFile(rel, item.rows, size, item.owner, dict(item.partition)))
