@@ -84,14 +84,15 @@ def write_per_owner(
     select: str,
     partition: tuple[str, str],
     out_dir: Path,
-    file_rows: int = FILE_ROWS,
+    file_rows: int | None = None,
 ) -> list[StagedFile]:
     """Write the rows of `table` matching `where` as one file per (partition value, run of raw
     hours), flat in `out_dir`, and describe each file; a file's owner lists its hours.
 
     Neighbouring raw hours (in the order they were inserted) share files until their rows
-    reach `file_rows`; an hour with more rows has files of its own. Re-running any hour of a
-    file re-runs its other hours too (the job takes all the owners of a file together).
+    reach `file_rows` (default FILE_ROWS); an hour with more rows has files of its own.
+    Re-running any hour of a file re-runs its other hours too (the job takes all the owners
+    of a file together).
 
     A COPY per file instead of one partitioned COPY: DuckDB's partitioned write buffers every
     row in per-partition collections first, which doubled the cost of writing; and no folder
@@ -106,6 +107,7 @@ def write_per_owner(
     ).fetchall()
     if not hours:
         return []
+    file_rows = file_rows or FILE_ROWS
     runs: dict[str, int] = {}
     run_no = run_rows = 0
     for hour, rows in hours:
