@@ -2,7 +2,8 @@
 
 Run from the project root:
 
-    .venv/bin/python bench/events_incremental.py [--visitors 200000 --days 30] [--repeat 3] [--keep]
+    .venv/bin/python bench/events_incremental.py [--shape hours|small-hours|batched-hour]
+        [--visitors N --days N] [--repeat 3] [--keep]
 
 Raw data is generated once into bench/.data/<params>/ and reused. Each measured run is a fresh
 subprocess with its own CDPFLOW_HOME whose raw zone is hard-linked to the cached files; its wall
@@ -57,6 +58,63 @@ def dataset(visitors: int, days: int, seed: int) -> tuple[Path, dict[str, list[i
         manifest[str(path.relative_to(root / RAW))] = [path.stat().st_size, raw]
     manifest_path.write_text(json.dumps(manifest))
     print(f"generated in {time.monotonic() - started:.0f}s", flush=True)
+    return root, manifest
+
+
+SHAPES = {  # name: (visitors, days) of the generated sample, or None for the batched hour
+    "hours": (200_000, 30),  # about 4,000 events in each of 719 received hours
+    "small-hours": (56_000, 84),  # a backfill: 806 k events over 2,015 hours of ~400 each
+    "batched-hour": None,  # one hour of /v1/batch traffic: 90 k events in batches of 1-100
+}
+
+
+def batched_hour(seed: int) -> tuple[Path, dict[str, list[int]]]:
+    """One received hour of server-side SDK traffic: 90,000 events in `/v1/batch` bodies of
+    1-100 events, about 560 bytes each with a field of random text (review finding H1)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from cdpflow.lake.raw import RawWriter, Received
+    from cdpflow.lake.storage import Lake
+
+    root = BENCH / ".data" / f"batched-hour-s{seed}"
+    manifest_path = root / "manifest.json"
+    if manifest_path.exists():
+        return root, json.loads(manifest_path.read_text())
+    shutil.rmtree(root, ignore_errors=True)
+    rng = random.Random(seed)
+    hour = datetime(2024, 6, 2, 13, tzinfo=UTC)
+    stamp = (hour + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+    sent = 0
+    with RawWriter(Lake(str(root / "lake"))) as writer:
+        while sent < 90_000:
+            items = []
+            for _ in range(min(rng.randint(1, 100), 90_000 - sent)):
+                sent += 1
+                items.append(
+                    {
+                        "type": "track",
+                        "event": "Product Viewed",
+                        "messageId": f"{rng.getrandbits(128):032x}",
+                        "anonymousId": f"anon-{rng.randrange(20_000)}",
+                        "timestamp": stamp,
+                        "context": {
+                            "page": {"url": f"https://shop.example.com/p/{rng.randrange(5000)}"},
+                            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
+                        },
+                        "properties": {
+                            "sku": f"SKU-{rng.randrange(10_000)}",
+                            "note": rng.randbytes(125).hex(),
+                        },
+                    }
+                )
+            writer.write(Received(hour, "server", {"batch": items, "sentAt": stamp}))
+    manifest = {}
+    for path in sorted((root / RAW).rglob("*.jsonl.gz")):
+        with gzip.open(path, "rb") as gz:
+            raw = sum(len(block) for block in iter(lambda gz=gz: gz.read(8 << 20), b""))
+        manifest[str(path.relative_to(root / RAW))] = [path.stat().st_size, raw]
+    manifest_path.write_text(json.dumps(manifest))
     return root, manifest
 
 
@@ -221,8 +279,11 @@ def report(runs: list[dict[str, float]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--shape", choices=SHAPES, default="hours", help="which raw data (see SHAPES)"
+    )
+    parser.add_argument("--visitors", type=int, help="override the shape's visitors")
+    parser.add_argument("--days", type=int, help="override the shape's days")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep run homes and their output")
     parser.add_argument(
@@ -236,7 +297,11 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    data, manifest = dataset(args.visitors, args.days, args.seed)
+    sample = SHAPES[args.shape]
+    if sample is None:
+        data, manifest = batched_hour(args.seed)
+    else:
+        data, manifest = dataset(args.visitors or sample[0], args.days or sample[1], args.seed)
     files = list(manifest)
     hours = sorted({f.rsplit("/", 1)[0] for f in files})
     quarter = set(hours[: max(1, len(hours) // 4)])

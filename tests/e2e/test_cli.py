@@ -147,3 +147,28 @@ def test_a_query_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     failed = cdpflow(tmp_path, "sql", "SELECT * FROM sessions", check=False)
     assert failed.returncode == 1
     assert "sessions" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_a_run_says_how_many_messages_wait_in_the_open_hour(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    source = tmp_path / "export.jsonl"
+    now_message = (  # no receivedAt: imported as received now
+        '{"type":"track","event":"Signed Up","messageId":"e%d","userId":"u1",'
+        '"timestamp":"2026-01-02T03:04:05Z"}\n'
+    )
+    source.write_text("".join(now_message % i for i in range(3)))
+    cdpflow(home, "import-events", str(source), "--source", "warehouse")
+
+    ran = cdpflow(home, "run", "events_incremental")
+
+    assert "no raw hours to process." in ran.stdout
+    note = re.search(
+        r"3 message\(s\) wait in raw hours that are still open; the first run after "
+        r"(\S+) processes them, or `--end (\S+)` takes them now\.",
+        ran.stdout,
+    )
+    assert note, ran.stdout
+    assert note.group(1) == note.group(2) and note.group(1).endswith(":00:00Z")
+    taken = cdpflow(home, "run", "events_incremental", "--end", note.group(2))
+    assert "read 3, written 3," in taken.stdout
+    assert "wait" not in taken.stdout  # an explicit interval says nothing of other hours

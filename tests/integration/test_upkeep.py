@@ -6,10 +6,11 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import yaml
 from conftest import LATER
 
-from cdpflow.engine import open_engine, open_warehouse
+from cdpflow.engine import duckdb_events, open_engine, open_warehouse
 from cdpflow.jobs import Interval, cleanup_temp_tables, compression, one_time_setup
 from cdpflow.jobs.analytics import warehouse_path
 from cdpflow.jobs.events_incremental import run as events_incremental
@@ -22,6 +23,13 @@ CHECKSUM = (
     "SELECT count(*) AS n, count(DISTINCT event_id) AS ids, "
     "sum(hash(event_id, event_time, properties, anonymous_id)) AS h FROM core_events"
 )
+
+
+@pytest.fixture(autouse=True)
+def _a_file_per_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hours of a few rows each get files of their own, as large hours do, so days have
+    several files to compact."""
+    monkeypatch.setattr(duckdb_events, "FILE_ROWS", 1)
 
 
 def _event(n: int, at: datetime) -> dict:

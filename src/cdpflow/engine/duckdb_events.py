@@ -31,7 +31,7 @@ import pyarrow as pa
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_engine import connect, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, flatten_sql
-from cdpflow.errors import CdpflowError
+from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.events.schema import QUARANTINE_COLUMNS
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
 from cdpflow.lake.storage import Lake
@@ -45,6 +45,19 @@ _QUARANTINE_ROW = ", ".join(
 )
 # What the dedup needs of each flattened event.
 _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
+# DuckDB flattens a vector of 2,048 lines at a time and holds that vector's parse at once: up
+# to about 20 bytes of memory per byte of the lines plus 100 per JSON object in them (measured
+# in bench/README.md: 10x for lines of 100-event batches, 18x for 15 items of 32 kB, 90 B per
+# item of a batch of 10,000 `{}`). A chunk is cut so one vector needs half of the memory.
+_VECTOR_LINES = 2048
+_MEMORY_PER_LINE_BYTE = 20
+_OBJECT_BYTES = 100 // _MEMORY_PER_LINE_BYTE  # an object weighs as much as 5 bytes of line
+
+
+def vector_limit(memory_bytes: int) -> tuple[int, int, int]:
+    """The reader's `vector_limit` for a DuckDB with `memory_bytes` of memory."""
+    weight = memory_bytes // 2 // _MEMORY_PER_LINE_BYTE
+    return _VECTOR_LINES, weight, _OBJECT_BYTES
 
 
 class EventsWorkerError(CdpflowError):
@@ -58,6 +71,12 @@ class EventsWorkerError(CdpflowError):
         )
 
 
+# Hours are written together, one file per (partition value, run of hours), until a file holds
+# about a row group: a file costs about 5 ms to write, publish and list whatever its rows, which
+# a backfill of small hours (a few hundred events each) paid thousands of times.
+FILE_ROWS = 122_880
+
+
 def write_per_owner(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -65,9 +84,15 @@ def write_per_owner(
     select: str,
     partition: tuple[str, str],
     out_dir: Path,
+    file_rows: int | None = None,
 ) -> list[StagedFile]:
-    """Write the rows of `table` matching `where` as one file per (partition value, raw hour),
-    flat in `out_dir`, and describe each file.
+    """Write the rows of `table` matching `where` as one file per (partition value, run of raw
+    hours), flat in `out_dir`, and describe each file; a file's owner lists its hours.
+
+    Neighbouring raw hours (in the order they were inserted) share files until their rows
+    reach `file_rows` (default FILE_ROWS); an hour with more rows has files of its own.
+    Re-running any hour of a file re-runs its other hours too (the job takes all the owners
+    of a file together).
 
     A COPY per file instead of one partitioned COPY: DuckDB's partitioned write buffers every
     row in per-partition collections first, which doubled the cost of writing; and no folder
@@ -77,14 +102,35 @@ def write_per_owner(
     """
     name, expression = partition
     out_dir.mkdir(parents=True, exist_ok=True)
-    owners = con.execute(
-        f"""SELECT ({expression})::VARCHAR AS part, raw_hour, min(rowid), max(rowid), count(*)
-        FROM {table} WHERE {where} GROUP BY ALL ORDER BY 3"""
+    hours = con.execute(
+        f"SELECT raw_hour, count(*) FROM {table} WHERE {where} GROUP BY ALL ORDER BY min(rowid)"
     ).fetchall()
+    if not hours:
+        return []
+    file_rows = file_rows or FILE_ROWS
+    runs: dict[str, int] = {}
+    run_no = run_rows = 0
+    for hour, rows in hours:
+        if run_rows and run_rows + rows > file_rows:
+            run_no, run_rows = run_no + 1, 0
+        runs[hour] = run_no
+        run_rows += rows
+    con.execute("CREATE OR REPLACE TEMP TABLE _hour_runs (raw_hour VARCHAR, run INTEGER)")
+    con.executemany("INSERT INTO _hour_runs VALUES (?, ?)", list(runs.items()))
+    try:
+        owners = con.execute(
+            f"""SELECT ({expression})::VARCHAR AS part, run, min(t.rowid), max(t.rowid),
+              count(*), string_agg(DISTINCT t.raw_hour, ',' ORDER BY t.raw_hour)
+            FROM {table} t JOIN _hour_runs USING (raw_hour) WHERE {where}
+            GROUP BY ALL ORDER BY 3"""
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE _hour_runs")
     staged = []
-    for part, owner, low, high, rows in owners:
+    for part, _, low, high, rows, owner in owners:
         if part is None:  # the flatten gives every valid row a date; a bug if not
-            raise ValueError(f"{rows} row(s) of raw hour {owner} have no {name}")
+            raise ValueError(f"{rows} row(s) of raw hours {owner} have no {name}")
+        listed = ", ".join(literal(hour) for hour in owner.split(","))
         path = out_dir / f"{uuid.uuid4().hex}.parquet"
         # LZ4: written 20% faster than zstd level 1, in files half as large again; they live
         # until `compression` rewrites their day as a few sorted zstd files.
@@ -92,7 +138,7 @@ def write_per_owner(
             f"""COPY (
               SELECT {select} FROM {table}
               WHERE rowid BETWEEN {low} AND {high} AND {where}
-                AND ({expression})::VARCHAR = {literal(part)} AND raw_hour = {literal(owner)}
+                AND ({expression})::VARCHAR = {literal(part)} AND raw_hour IN ({listed})
             ) TO {literal(str(path))}
             (FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880)"""
         ).fetchall()
@@ -101,14 +147,25 @@ def write_per_owner(
 
 
 class EventsWorker:
-    """Flattens raw files into a temp table, then writes its rows: one process's work."""
+    """Flattens raw files into a temp table, then writes its rows: one process's work.
+
+    Chunks are cut to fit `memory_bytes` (see `vector_limit`); a chunk that still runs out
+    of memory is flattened again in halves, down to a single line.
+    """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, lake: Lake, chunk_bytes: int, max_event_bytes: int
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lake: Lake,
+        chunk_bytes: int,
+        max_event_bytes: int,
+        memory_bytes: int | None = None,
     ) -> None:
         self.con = con
         self.lake = lake
         self.chunk_bytes = chunk_bytes
+        self.memory_bytes = memory_bytes
+        self.split_chunks = 0  # chunks flattened again in halves after running out of memory
         # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
         self.con.register("raw_lines", LINES_SCHEMA.empty_table())
         try:
@@ -122,12 +179,13 @@ class EventsWorker:
     def flatten(self, table: str, files: Sequence[RawFile], keys_path: Path) -> FlattenCounts:
         """Flatten `files` chunk by chunk into `table`, and write the keys of their events to
         `keys_path`; what they turned into."""
-        into = f"CREATE OR REPLACE TEMP TABLE {table} AS "  # each statement is planned anew
-        for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes)):
-            self._add(lines, into)
-            into = f"INSERT INTO {table} "
-        if into.startswith("CREATE"):  # no lines at all
-            self._add(LINES_SCHEMA.empty_table(), into)
+        limit = vector_limit(self.memory_bytes) if self.memory_bytes else None
+        created = False
+        for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes, limit)):
+            self._add(lines, table, created)
+            created = True
+        if not created:  # no lines at all
+            self._add(LINES_SCHEMA.empty_table(), table, created)
         ((events, quarantined),) = self.con.execute(
             f"SELECT count(*) - count(reason_code), count(reason_code) FROM {table}"
         ).fetchall()
@@ -137,12 +195,28 @@ class EventsWorker:
         ).fetchall()
         return FlattenCounts(events=int(events), quarantined=int(quarantined))
 
-    def _add(self, lines: pa.Table, into: str) -> None:
+    def _add(self, lines: pa.Table, table: str, created: bool) -> None:
+        """Flatten `lines` into `table` (made by this statement unless `created`); in halves
+        when DuckDB runs out of memory, as a statement that fails changes nothing."""
+        into = f"INSERT INTO {table} " if created else f"CREATE OR REPLACE TEMP TABLE {table} AS "
         self.con.register("raw_lines", lines)
         try:
             self.con.execute(into + "SELECT * FROM _flattened_lines").fetchall()
+            return
+        except duckdb.OutOfMemoryException as err:
+            if lines.num_rows < 2:
+                line_no, raw_file = lines["line_no"][0], lines["raw_file"][0]
+                raise TerminalError(
+                    f"Line {line_no} of raw file {raw_file} ({len(lines['line'][0].as_py()):,} "
+                    f"bytes) needs more memory to flatten than a worker has; raise "
+                    f"CDPFLOW_ENGINE_MEMORY_BYTES. {err}"
+                ) from err
         finally:
             self.con.unregister("raw_lines")
+        self.split_chunks += 1
+        half = lines.num_rows // 2
+        self._add(lines.slice(0, half), table, created)
+        self._add(lines.slice(half), table, True)
 
     def write(
         self, table: str, losers_path: Path, out_dir: Path
@@ -224,7 +298,13 @@ def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
             "preserve_insertion_order": False,
         }
     )
-    worker = EventsWorker(con, Lake(lake_url), settings["chunk_bytes"], settings["max_event_bytes"])
+    worker = EventsWorker(
+        con,
+        Lake(lake_url),
+        settings["chunk_bytes"],
+        settings["max_event_bytes"],
+        settings["memory_bytes"],
+    )
     while (request := conn.recv()) is not None:
         method, args = request
         try:
@@ -302,7 +382,9 @@ def start_workers(
     small = input_bytes < settings.chunk_bytes // 16
     daemonic = multiprocessing.current_process().daemon
     if settings.engine_threads < 2 or small or not lake.is_local or daemonic:
-        local = EventsWorker(con, lake, settings.chunk_bytes, settings.max_event_bytes)
+        local = EventsWorker(
+            con, lake, settings.chunk_bytes, settings.max_event_bytes, settings.engine_memory_bytes
+        )
         return [_LocalWorker(local)]
     workers: list[_Worker] = []
     for i in range(settings.engine_threads):

@@ -21,7 +21,7 @@ from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
-from cdpflow.lake.raw_reader import RawFile
+from cdpflow.lake.raw_reader import RawFile, count_lines
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings
@@ -45,16 +45,27 @@ class EventsIncrementalResult:
     quarantined: int = 0
     seconds: float = 0.0
     core_events_version: int | None = None
+    # Messages (raw lines) landed in hours that are still open, which a default run leaves.
+    waiting: int = 0
+    waiting_until: datetime | None = None  # when the last of those hours closes
 
     def summary(self) -> str:
         if not self.hours:
-            return "events_incremental: no raw hours to process."
-        span = self.hours[0] if len(self.hours) == 1 else f"{self.hours[0]} .. {self.hours[-1]}"
-        rate = self.read / self.seconds if self.seconds else 0.0
+            done = "events_incremental: no raw hours to process."
+        else:
+            span = self.hours[0] if len(self.hours) == 1 else f"{self.hours[0]} .. {self.hours[-1]}"
+            rate = self.read / self.seconds if self.seconds else 0.0
+            done = (
+                f"events_incremental: {len(self.hours)} raw hour(s) {span}: read {self.read:,}, "
+                f"written {self.written:,}, duplicates {self.duplicates:,}, "
+                f"quarantined {self.quarantined:,} in {self.seconds:.1f}s ({rate:,.0f} events/s)"
+            )
+        if not self.waiting_until:
+            return done
+        until = self.waiting_until.strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
-            f"events_incremental: {len(self.hours)} raw hour(s) {span}: read {self.read:,}, "
-            f"written {self.written:,}, duplicates {self.duplicates:,}, "
-            f"quarantined {self.quarantined:,} in {self.seconds:.1f}s ({rate:,.0f} events/s)"
+            f"{done}\n{self.waiting:,} message(s) wait in raw hours that are still open; the "
+            f"first run after {until} processes them, or `--end {until}` takes them now."
         )
 
 
@@ -87,7 +98,11 @@ def run(
         snapshot = tables.current(CORE_EVENTS)
         processed = dict(snapshot.properties.get("raw_hours", {})) if snapshot else {}
         raw_hours = list_raw_hours(lake)
-        todo = select_hours(raw_hours, processed, interval or Interval(), now or datetime.now(UTC))
+        interval = interval or Interval()
+        now = now or datetime.now(UTC)
+        todo = select_hours(raw_hours, processed, interval, now)
+        if not (interval.start or interval.end):
+            _note_open_hours(lake, raw_hours, now, result)
         if not todo:
             result.core_events_version = snapshot.version if snapshot else None
             return result
@@ -108,6 +123,18 @@ def run(
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
+
+
+def _note_open_hours(
+    lake: Lake, hours: list[RawHour], now: datetime, result: EventsIncrementalResult
+) -> None:
+    """Count the messages a default run leaves in hours still open (an import without
+    `receivedAt` lands in the current hour), so the summary can say when they are processed."""
+    closed = last_closed_hour(now)
+    open_hours = [h for h in hours if h.hour > closed]
+    if open_hours:
+        result.waiting = sum(count_lines(lake, path) for h in open_hours for path, _ in h.files)
+        result.waiting_until = open_hours[-1].hour + timedelta(hours=1)
 
 
 def _units(todo: list[RawHour], hours: list[RawHour], files: list[DataFile]) -> list[list[RawHour]]:
@@ -245,7 +272,9 @@ def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]
     published = []
     for item in staged:
         ((column, value),) = item.partition.items()
-        rel = f"{column}={value}/part-{item.owner}-{uuid.uuid4().hex[:12]}.parquet"
+        hours = sorted(item.owner.split(","))  # a file of several hours is named by its span
+        span = hours[0] if len(hours) == 1 else f"{hours[0]}_{hours[-1]}"
+        rel = f"{column}={value}/part-{span}-{uuid.uuid4().hex[:12]}.parquet"
         size = item.local_path.stat().st_size
         lake.put(item.local_path, f"{table}/{rel}")
         published.append(DataFile(rel, item.rows, size, item.owner, dict(item.partition)))

@@ -48,21 +48,93 @@ class _Piece:
     data: memoryview  # whole lines, each ending in a newline
     ends: np.ndarray  # offset after each line's newline
 
+    def split(self, lines: int) -> tuple[_Piece, _Piece]:
+        """The first `lines` lines, and the rest (views of the same buffer)."""
+        cut = int(self.ends[lines - 1])
+        head = _Piece(self.file, self.first_line, self.data[:cut], self.ends[:lines])
+        tail = _Piece(self.file, self.first_line + lines, self.data[cut:], self.ends[lines:] - cut)
+        return head, tail
+
+    def line_weights(self, object_bytes: int) -> np.ndarray:
+        """Each line's bytes, plus `object_bytes` per JSON object in it (counted as the
+        piece's average of `{` per byte, which costs one scan of the piece)."""
+        sizes = np.diff(self.ends, prepend=0)
+        if not object_bytes or not len(self.data):
+            return sizes
+        braces = np.count_nonzero(np.frombuffer(self.data, dtype=np.uint8) == 123)
+        return sizes * (1.0 + object_bytes * braces / len(self.data))
+
 
 def read_line_chunks(
-    lake: Lake, files: Iterable[RawFile], chunk_bytes: int
+    lake: Lake,
+    files: Iterable[RawFile],
+    chunk_bytes: int,
+    vector_limit: tuple[int, int, int] | None = None,
 ) -> Iterator[tuple[pa.Table, int]]:
-    """Yield (lines table, decompressed bytes) chunks of about `chunk_bytes` each."""
+    """Yield (lines table, decompressed bytes) chunks of about `chunk_bytes` each.
+
+    `vector_limit` (lines, weight, object_bytes) also cuts a chunk where a run of `lines`
+    lines from its start, or from the end of the previous such run, would weigh more than
+    `weight`: a line weighs its bytes plus `object_bytes` per JSON object in it. An engine
+    that works on `lines` rows at a time (DuckDB's vectors) holds one run's parse at once,
+    whose size grows with the lines' length and their items, not only with the chunk's bytes.
+    """
     pieces: list[_Piece] = []
     size = 0
+    run_lines = run_weight = 0.0  # the current run of the chunk being filled
     for piece in _pieces(lake, files, chunk_bytes):
+        while vector_limit is not None and len(piece.ends):
+            lines, weight, object_bytes = vector_limit
+            weights = piece.line_weights(object_bytes)
+            cut = _run_cut(weights, lines, weight, run_lines, run_weight)
+            if cut is None:  # the whole piece fits the chunk's runs
+                run_lines, run_weight = _run_after(weights, lines, run_lines, run_weight)
+                break
+            if cut == 0 and not pieces:
+                cut = 1  # a line heavier than a run on its own goes alone
+            if cut:
+                head, piece = piece.split(cut)
+                pieces.append(head)
+                size += len(head.data)
+            yield _table(pieces), size
+            pieces, size, run_lines, run_weight = [], 0, 0, 0.0
+        if not len(piece.ends):
+            continue
         pieces.append(piece)
         size += len(piece.data)
         if size >= chunk_bytes:
             yield _table(pieces), size
-            pieces, size = [], 0
+            pieces, size, run_lines, run_weight = [], 0, 0, 0.0
     if pieces:
         yield _table(pieces), size
+
+
+def _run_cut(
+    weights: np.ndarray, lines: int, limit: float, run_lines: float, run_weight: float
+) -> int | None:
+    """How many of a piece's lines fit before a run of `lines` lines would weigh more than
+    `limit`, given the current run's lines and weight; None when they all fit."""
+    start = 0
+    while start < len(weights):
+        room = int(lines - run_lines)
+        part = np.cumsum(weights[start : start + room]) + run_weight
+        over = int(np.searchsorted(part, limit, side="right"))
+        if over < len(part):
+            return start + over
+        start += len(part)
+        run_lines, run_weight = 0, 0.0
+    return None
+
+
+def _run_after(
+    weights: np.ndarray, lines: int, run_lines: float, run_weight: float
+) -> tuple[float, float]:
+    """The current run's (lines, weight) after a piece's lines are added."""
+    room = int(lines - run_lines)
+    if len(weights) < room:
+        return run_lines + len(weights), run_weight + float(weights.sum())
+    rest = (len(weights) - room) % lines
+    return rest, float(weights[len(weights) - rest :].sum()) if rest else 0.0
 
 
 def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[_Piece]:
@@ -97,6 +169,23 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
                     buffer, buffered = [carry], len(carry)
                 if not block:
                     break
+
+
+def count_lines(lake: Lake, path: str) -> int:
+    """Lines (received messages) in one raw file; a damaged tail counts what could be read."""
+    lines = 0
+    last = b"\n"
+    with lake.open(path, "rb") as handle, igzip.GzipFile(fileobj=handle) as gz:
+        while True:
+            try:
+                block = gz.read(_BLOCK)
+            except _GZIP_ERRORS:
+                block = b""
+            if not block:
+                break
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def _table(pieces: list[_Piece]) -> pa.Table:

@@ -7,11 +7,13 @@ or no file, never a partial one.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -139,17 +141,47 @@ class Lake:
         return True
 
     def put(self, local_path: Path, rel: str) -> None:
-        """Move a finished local file into the lake under `rel`, atomically."""
+        """Move a finished local file into the lake under `rel`, atomically.
+
+        A rename when the file is on the lake's filesystem; otherwise (the lake on another
+        disk or a network mount: a rename fails with EXDEV) a copy under a hidden name beside
+        the target, fsync'd, then renamed within the lake, so a reader never sees part of it.
+        """
         if self.is_local:
             target = self.full(rel)
-            os.makedirs(posixpath.dirname(target), exist_ok=True)
+            parent = posixpath.dirname(target)
+            os.makedirs(parent, exist_ok=True)
             with open(local_path, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.replace(local_path, target)
+            try:
+                os.replace(local_path, target)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                self._copy_in(local_path, target)
             return
         with self.atomic_writer(rel) as out, open(local_path, "rb") as src:
             while block := src.read(8 << 20):
                 out.write(block)
+        local_path.unlink()
+
+    @staticmethod
+    def _copy_in(local_path: Path, target: str) -> None:
+        """Copy a file from another filesystem to `target`: a hidden name in the target's
+        folder, fsync'd, then a rename there (atomic, as it is within one filesystem)."""
+        parent, name = posixpath.split(target)
+        tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(local_path, "rb") as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, 8 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(parent)
         local_path.unlink()
 
 

@@ -114,3 +114,35 @@ def test_reader_keeps_lines_that_are_not_utf8_or_truncated_gzip(lake: Lake) -> N
     assert len(bad) == 2 and "not UTF-8" in bad[1]["line"]
     cut = [r["line"] for r in rows if r["raw_file"].endswith("cut.jsonl.gz")]
     assert any("unreadable gzip data" in line for line in cut)
+
+
+def _write_lines(lake: Lake, rel: str, lines: list[bytes]) -> RawFile:
+    with lake.atomic_writer(rel) as handle:
+        handle.write(gzip.compress(b"".join(line + b"\n" for line in lines)))
+    return RawFile(rel, "h")
+
+
+def test_reader_cuts_chunks_where_a_vector_of_long_lines_would_weigh_too_much(
+    lake: Lake,
+) -> None:
+    long_line = b'{"batch":[' + b",".join([b'{"k":"' + b"x" * 90 + b'"}'] * 10) + b"]}"
+    short = [b'{"n":%d}' % i for i in range(40)]
+    files = [
+        _write_lines(lake, "raw/events/long.jsonl.gz", [long_line] * 9),
+        _write_lines(lake, "raw/events/short.jsonl.gz", short),
+    ]
+    # runs of 4 lines may weigh 2,500: two long lines (1,000 bytes + 5 per object each) fit,
+    # three do not; the short lines (at most 10 bytes) never reach it
+    chunks = list(read_line_chunks(lake, files, 1 << 20, (4, 2500, 5)))
+    sizes = [table.num_rows for table, _ in chunks]
+    assert sizes == [2, 2, 2, 2, 1 + 40]
+    rows = [row for table, _ in chunks for row in table.to_pylist()]
+    assert [r["line_no"] for r in rows] == list(range(1, 10)) + list(range(1, 41))
+    assert [r["line"] for r in rows] == [line.decode() + "\n" for line in [long_line] * 9 + short]
+
+
+def test_reader_gives_a_line_heavier_than_a_vector_a_chunk_of_its_own(lake: Lake) -> None:
+    lines = [b'{"a":1}', b'{"big":"' + b"y" * 5000 + b'"}', b'{"b":2}']
+    files = [_write_lines(lake, "raw/events/f.jsonl.gz", lines)]
+    chunks = list(read_line_chunks(lake, files, 1 << 20, (2048, 1000, 5)))
+    assert [[r["line_no"] for r in t.to_pylist()] for t, _ in chunks] == [[1], [2], [3]]

@@ -1,0 +1,115 @@
+"""Publishing local files into the lake: whole files only, on the lake's filesystem or another."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cdpflow.lake.storage import Lake
+
+_SHM = Path("/dev/shm")
+
+
+def _other_filesystem(tmp_path: Path) -> Path | None:
+    """A writable folder on another filesystem than `tmp_path` (a tmpfs), if the machine has one."""
+    if not _SHM.is_dir() or not os.access(_SHM, os.W_OK):
+        return None
+    if os.stat(_SHM).st_dev == os.stat(tmp_path).st_dev:
+        return None
+    return _SHM
+
+
+@pytest.fixture
+def other_disk(tmp_path: Path) -> Iterator[Path]:
+    base = _other_filesystem(tmp_path)
+    if base is None:
+        pytest.skip("no writable tmpfs on another filesystem than the test's folder")
+    folder = base / f"cdpflow-test-{uuid.uuid4().hex}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        folder.rmdir()
+
+
+def _cross_device_rename(monkeypatch: pytest.MonkeyPatch, staging: Path) -> list[tuple[str, str]]:
+    """Make renames out of `staging` fail as they do across filesystems (EXDEV); record the
+    renames that happen."""
+    real_replace = os.replace
+    renames: list[tuple[str, str]] = []
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(src).is_relative_to(staging):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src), None, str(dst))
+        renames.append((str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return renames
+
+
+def test_put_copies_into_a_lake_on_another_filesystem(tmp_path: Path, other_disk: Path) -> None:
+    staged = tmp_path / "work" / "part.parquet"
+    staged.parent.mkdir()
+    staged.write_bytes(b"PAR1" + os.urandom(100_000))
+    content = staged.read_bytes()
+    lake = Lake(str(other_disk / "lake"))
+
+    lake.put(staged, "core_events/event_date=2026-11-20/part.parquet")
+
+    assert lake.read_bytes("core_events/event_date=2026-11-20/part.parquet") == content
+    assert not staged.exists()
+    assert os.listdir(other_disk / "lake" / "core_events" / "event_date=2026-11-20") == [
+        "part.parquet"
+    ]
+
+
+def test_put_across_devices_renames_only_within_the_lake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = tmp_path / "work"
+    staged = staging / "part.parquet"
+    staging.mkdir()
+    staged.write_bytes(b"x" * 300_000)
+    lake = Lake(str(tmp_path / "lake"))
+    renames = _cross_device_rename(monkeypatch, staging)
+
+    lake.put(staged, "t/p=1/part.parquet")
+
+    assert lake.read_bytes("t/p=1/part.parquet") == b"x" * 300_000
+    assert not staged.exists()
+    ((src, dst),) = renames  # the one rename: a hidden copy beside the target, onto it
+    assert Path(src).parent == Path(dst).parent == tmp_path / "lake" / "t" / "p=1"
+    assert Path(src).name.startswith(".")
+    assert os.listdir(tmp_path / "lake" / "t" / "p=1") == ["part.parquet"]
+
+
+def test_a_failed_copy_across_devices_leaves_no_file_in_the_lake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = tmp_path / "work"
+    staged = staging / "part.parquet"
+    staging.mkdir()
+    staged.write_bytes(b"x" * 1000)
+    lake = Lake(str(tmp_path / "lake"))
+    _cross_device_rename(monkeypatch, staging)
+
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:  # the lake's disk is full; the staging disk is not
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).is_relative_to(tmp_path / "lake"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        lake.put(staged, "t/p=1/part.parquet")
+    assert os.listdir(tmp_path / "lake" / "t" / "p=1") == []
+    assert staged.exists()  # still staged: the run fails and can be repeated
