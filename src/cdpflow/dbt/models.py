@@ -7,6 +7,7 @@ cheap reading of the SQL files (their `tags` and `ref`s) rather than from a dbt 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,19 @@ def project_models() -> dict[str, Model]:
         layer = path.relative_to(PROJECT_DIR / "models").parts[0]
         models[path.stem] = Model(path.stem, layer, tags, refs)
     return models
+
+
+@cache
+def project_seeds() -> dict[str, Path]:
+    """Every seed (a CSV the project loads as a table) by name."""
+    return {path.stem: path for path in sorted((PROJECT_DIR / "seeds").glob("*.csv"))}
+
+
+def seeds_of(models: Iterable[str]) -> list[str]:
+    """The seeds `models` read."""
+    seeds = project_seeds()
+    known = project_models()
+    return sorted({ref for m in models for ref in known[m].refs if ref in seeds})
 
 
 def models_of(job: str) -> list[Model]:
