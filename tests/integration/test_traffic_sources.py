@@ -385,3 +385,17 @@ def test_the_landing_page_view_wins_a_tie_with_a_purchase(settings: Settings) ->
         "partner",
         "Affiliates",
     )
+
+
+def test_the_source_table_is_loaded_by_the_first_run_not_hourly(settings: Settings) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "x")]})
+    add_events(settings, [event("a", WHEN, anonymous_id="x", referrer="https://cn.bing.com/")])
+    first = events_unified_view.run(settings)
+    assert [s.name for s in first.seeds] == ["ga4_source_categories"]
+    add_events(settings, [event("b", "2024-03-05 10:00:00", anonymous_id="x")])
+    hourly = events_unified_view.run(settings)
+    assert not hourly.full_refresh and hourly.seeds == []
+    # one Airflow task builds one model: sessions alone still finds the table
+    assert events_unified_view.run(settings, models=["sessions"]).seeds == []
+    rows = lake_query(settings, "SELECT channel FROM sessions ORDER BY started_at")
+    assert [r["channel"] for r in rows] == ["Organic Search", "Direct"]

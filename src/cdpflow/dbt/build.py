@@ -58,6 +58,7 @@ class AnalyticsResult:
     job: str
     models: list[NodeResult] = field(default_factory=list)
     tests: list[NodeResult] = field(default_factory=list)
+    seeds: list[NodeResult] = field(default_factory=list)  # the seeds (re)loaded
     pending_files: int = 0
     folds: bool = False  # the run folded new core_events files into unique_events
     full_refresh: bool = False
@@ -199,7 +200,7 @@ def build(
             full_refresh=full_rebuild,
             on_node=on_node,
         )
-        result.models, result.tests = built.models, built.tests
+        result.models, result.tests, result.seeds = built.models, built.tests, built.seeds
 
         warehouse = open_warehouse(settings, lake, path)
         try:
