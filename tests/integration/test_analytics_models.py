@@ -284,6 +284,75 @@ def test_late_event_lands_in_its_session_and_equals_a_full_rebuild(settings: Set
     assert lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions") == incremental
 
 
+def test_a_late_page_view_tied_with_a_purchase_becomes_the_landing_as_in_a_full_rebuild(
+    settings: Settings,
+) -> None:
+    set_identities(settings, {"P": [("anonymous_id", "tied")]})
+    # an SDK batch lost its page view: the purchase alone is the session, and Direct
+    add_events(
+        settings,
+        [purchase("a-order", "2024-03-04 10:00:00", "o5", 50.0, anonymous_id="tied")],
+    )
+    events_unified_view.run(settings)
+    attribution.run(settings)
+    assert credits(settings, "o5", "last_touch") == [("Direct", 1.0, 50.0)]
+
+    # the page view arrives an hour later, stamped the same millisecond as the purchase
+    add_events(
+        settings,
+        [
+            event(
+                "b-page",
+                "2024-03-04 10:00:00",
+                anonymous_id="tied",
+                path="/p/31",
+                referrer="https://www.google.com/",
+                received_at="2024-03-04 11:00:00",
+            )
+        ],
+    )
+    assert not events_unified_view.run(settings).full_refresh
+    attribution.run(settings)
+    (session,) = lake_query(settings, "SELECT * FROM sessions")
+    assert (session["landing_page"], session["source"], session["channel"]) == (
+        "/p/31",
+        "google.com",
+        "Organic Search",
+    )
+    assert credits(settings, "o5", "last_touch") == [("Organic Search", 1.0, 50.0)]
+
+    # then an app event a minute before both: the session starts earlier, its landing stays
+    add_events(
+        settings,
+        [
+            event(
+                "c-open",
+                "2024-03-04 09:59:00",
+                anonymous_id="tied",
+                event_type="track",
+                event_name="Application Opened",
+                received_at="2024-03-04 12:00:00",
+            )
+        ],
+    )
+    events_unified_view.run(settings)
+    attribution.run(settings)
+    (session,) = lake_query(settings, "SELECT * FROM sessions")
+    assert (session["event_count"], session["landing_page"], session["channel"]) == (
+        3,
+        "/p/31",
+        "Organic Search",
+    )
+    incremental = {
+        table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
+        for table in ("sessions", "page_views", "customer_360", "attribution")
+    }
+    events_unified_view.run(settings, full_rebuild=True)
+    attribution.run(settings, full_rebuild=True)
+    for table, rows in incremental.items():
+        assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
+
+
 def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuild(
     settings: Settings,
 ) -> None:

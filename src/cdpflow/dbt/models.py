@@ -8,6 +8,7 @@ published to the lake, partitioned by which day column) rather than from a dbt p
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,6 +57,19 @@ def _lake_partition(properties: Path) -> str | None:
 def marts() -> dict[str, str | None]:
     """The models published to the lake as tables, each with its partition column (or None)."""
     return {m.name: m.lake_partition for m in project_models().values() if m.layer == "marts"}
+
+
+@cache
+def project_seeds() -> dict[str, Path]:
+    """Every seed (a CSV the project loads as a table) by name."""
+    return {path.stem: path for path in sorted((PROJECT_DIR / "seeds").glob("*.csv"))}
+
+
+def seeds_of(models: Iterable[str]) -> list[str]:
+    """The seeds `models` read."""
+    seeds = project_seeds()
+    known = project_models()
+    return sorted({ref for m in models for ref in known[m].refs if ref in seeds})
 
 
 def models_of(job: str) -> list[Model]:

@@ -28,7 +28,7 @@ class NodeResult:
     """One model or test of a dbt run."""
 
     name: str
-    kind: str  # model or test
+    kind: str  # model, seed or test
     status: str  # success, pass, error, fail, warn, skipped
     seconds: float
     message: str = ""
@@ -41,6 +41,10 @@ class DbtBuildResult:
     @property
     def models(self) -> list[NodeResult]:
         return [n for n in self.nodes if n.kind == "model"]
+
+    @property
+    def seeds(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.kind == "seed"]
 
     @property
     def tests(self) -> list[NodeResult]:

@@ -25,7 +25,14 @@ from pathlib import Path
 
 import orjson
 
-from cdpflow.dbt.models import PROJECT_DIR, marts, models_of, project_models
+from cdpflow.dbt.models import (
+    PROJECT_DIR,
+    marts,
+    models_of,
+    project_models,
+    project_seeds,
+    seeds_of,
+)
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
 from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
@@ -50,6 +57,7 @@ class AnalyticsResult:
     job: str
     models: list[NodeResult] = field(default_factory=list)
     tests: list[NodeResult] = field(default_factory=list)
+    seeds: list[NodeResult] = field(default_factory=list)  # the seeds (re)loaded
     pending_files: int = 0
     folds: bool = False  # the run folded new core_events files into unique_events
     full_refresh: bool = False
@@ -142,7 +150,8 @@ def build(
     with job_lock(settings, ANALYTICS_LOCK, wait_seconds=LOCK_WAIT_SECONDS):
         warehouse = open_warehouse(settings, lake, path)
         try:
-            code = {name: code_hash(name, settings) for name in chosen}
+            seeds = seeds_of(chosen)
+            code = {name: code_hash(name, settings) for name in [*seeds, *chosen]}
             stored = warehouse.code_hashes()
             # a model whose SQL, macros or settings changed (an upgrade, a new session timeout)
             # is rebuilt from scratch, with the models built with it
@@ -150,6 +159,12 @@ def build(
             if changed and stored:
                 log.info("rebuilding from scratch: %s changed since built", ", ".join(changed))
             full_rebuild = full_rebuild or bool(changed)
+            # a seed is loaded when missing or changed (a full build reloads it), not hourly
+            loads = [
+                s
+                for s in seeds
+                if full_rebuild or stored.get(s) != code[s] or not warehouse.has_table(s)
+            ]
             full = full_rebuild or not warehouse.has_table(FOLDING_MODEL)
             result.full_refresh = full and FOLDING_MODEL in chosen
             _check_upstream(label, chosen, warehouse.has_table)
@@ -179,12 +194,12 @@ def build(
         work = write_profile(path.parent, profile)
         built = dbt_build(
             work,
-            chosen,
+            [*loads, *chosen],
             dbt_vars(settings),
             full_refresh=full_rebuild,
             on_node=on_node,
         )
-        result.models, result.tests = built.models, built.tests
+        result.models, result.tests, result.seeds = built.models, built.tests, built.seeds
 
         warehouse = open_warehouse(settings, lake, path)
         try:
@@ -201,11 +216,16 @@ def build(
 
 
 def code_hash(model: str, settings: Settings) -> str:
-    """Fingerprint of what a model's rows depend on besides data: its SQL, every macro, the
-    project file and the settings passed as vars."""
+    """Fingerprint of what a model's (or a seed's) rows depend on besides data: its SQL (its
+    CSV), the seeds it reads, every macro, the project file and the settings passed as vars."""
     digest = hashlib.sha256()
     files = [PROJECT_DIR / "dbt_project.yml", *sorted((PROJECT_DIR / "macros").glob("*.sql"))]
-    files += sorted((PROJECT_DIR / "models").rglob(f"{model}.sql"))
+    seeds = project_seeds()
+    if model in seeds:
+        files.append(seeds[model])
+    else:
+        files += sorted((PROJECT_DIR / "models").rglob(f"{model}.sql"))
+        files += [seeds[s] for s in seeds_of([model])]
     for path in files:
         digest.update(path.read_bytes())
     digest.update(orjson.dumps(dbt_vars(settings), option=orjson.OPT_SORT_KEYS))
@@ -219,7 +239,8 @@ def _check_upstream(job: str, chosen: Sequence[str], exists: Callable[[str], boo
             ref
             for name in chosen
             for ref in models[name].refs
-            if ref not in chosen and not exists(ref)
+            # the seeds a run reads it loads itself
+            if ref not in chosen and ref not in project_seeds() and not exists(ref)
         }
     )
     if missing:

@@ -205,14 +205,23 @@ first_events as (
         session_number,
         visit_started_at,
         first_value(event_id) over session_timeline as first_event_id,
+        -- the landing, whose page and tags are the session's source: its first page or screen
+        -- view (so a view wins a tie with a purchase at the same time), else its first event
+        first_value(case when event_type in ('page', 'screen') then event_id end ignore nulls)
+            over whole_session as first_view_id,
         -- for page and screen views: when the session's next view came (time on page)
         lead(case when event_type in ('page', 'screen') then event_time end ignore nulls)
             over session_timeline as next_view_at,
         anonymous_id
     from numbered
-    window session_timeline as (
-        partition by anonymous_id, session_number order by event_time, event_id
-    )
+    window
+        session_timeline as (
+            partition by anonymous_id, session_number order by event_time, event_id
+        ),
+        -- the same order (one sort serves both), over the whole session
+        whole_session as (
+            session_timeline rows between unbounded preceding and unbounded following
+        )
 
 ),
 
@@ -224,6 +233,7 @@ sessionized as (
         visit_started_at,
         'ss_' || md5(anonymous_id || ':' || first_event_id)[:24] as session_id,
         event_id = first_event_id as is_session_start,
+        event_id = coalesce(first_view_id, first_event_id) as is_landing,
         next_view_at
     from first_events
 
@@ -236,6 +246,7 @@ final as (
         sessionized.session_number,
         sessionized.visit_started_at,
         sessionized.is_session_start,
+        sessionized.is_landing,
         sessionized.next_view_at,
         events.event_id,
         events.anonymous_id,

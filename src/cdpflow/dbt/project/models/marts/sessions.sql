@@ -37,12 +37,14 @@ order_totals as (
 
 ),
 
--- the landing event carries the session's traffic source
+-- the landing (the first page or screen view, else the first event) carries the source:
+-- page, referrer, UTM tags and click ids all come from that one event
 landings as (
 
     select
         session_id,
         url as landing_url,
+        coalesce(path, url) as landing_page,
         referrer,
         utm_source,
         utm_medium,
@@ -53,9 +55,14 @@ landings as (
         fbclid,
         msclkid,
         ttclid,
+        -- Google's newer click markers, read from the landing URL as core_events reads gclid
+        {{ url_parameter('url', 'gbraid') }} as gbraid,
+        {{ url_parameter('url', 'wbraid') }} as wbraid,
+        {{ url_parameter('url', 'gad_source') }} as gad_source,
+        {{ url_parameter('url', 'dclid') }} as dclid,
         tracker_session_id
     from session_events
-    where is_session_start
+    where is_landing
 
 ),
 
@@ -70,9 +77,7 @@ totals as (
         max(event_time) as ended_at,
         count(*) as event_count,
         count(*) filter (where event_type in ('page', 'screen')) as page_views,
-        -- keyed by time alone: a struct key (time, event_id) makes these several times slower
-        arg_min(coalesce(path, url), event_time)
-            filter (where event_type in ('page', 'screen')) as landing_page,
+        -- keyed by time alone: a struct key (time, event_id) makes this several times slower
         arg_max(coalesce(path, url), event_time)
             filter (where event_type in ('page', 'screen')) as exit_page
     from session_events
@@ -107,15 +112,26 @@ sourced as (
 
 ),
 
+with_source as (
+
+    select *, {{ traffic_source() }} as source
+    from sourced
+
+),
+
+-- the category (search, social, video, shopping) of each source in Google's table, looked up
+-- once per distinct source, not per session
+source_categories as (
+
+    {{ source_categories('with_source', ref('ga4_source_categories')) }}
+
+),
+
 attributed as (
 
-    select
-        *,
-        {{ traffic_source('utm_source', 'gclid', 'msclkid', 'ttclid', 'fbclid', 'referrer_host') }}
-            as source,
-        {{ traffic_medium('utm_source', 'utm_medium', 'gclid', 'msclkid', 'ttclid', 'fbclid',
-                          'referrer_host') }} as medium
-    from sourced
+    select *, {{ traffic_medium('source_category') }} as medium
+    from with_source
+    left join source_categories using (source)
 
 ),
 
@@ -142,7 +158,8 @@ final as (
         fbclid,
         source,
         medium,
-        {{ default_channel_group('source', 'medium', 'utm_campaign') }} as channel,
+        {{ default_channel_group('source', 'medium', 'utm_campaign', 'source_category') }}
+            as channel,
         (epoch(ended_at - started_at) > {{ var('engaged_seconds') }}
             or coalesce(order_totals.conversions, 0) > 0
             or page_views >= 2) as is_engaged,
