@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdpflow.airflow.dag_factory import DAGS_FOLDER
+from cdpflow.airflow.declared import prepare_dags_folder
+from cdpflow.settings import Settings
 
 BIN = Path(sys.executable).parent
 
@@ -19,7 +20,7 @@ def airflow_env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[st
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         AIRFLOW_HOME=str(airflow_home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        AIRFLOW__CORE__DAGS_FOLDER=str(prepare_dags_folder(Settings(home=cdpflow_home))),
         CDPFLOW_HOME=str(cdpflow_home),
         **extra,
     )

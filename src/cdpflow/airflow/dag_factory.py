@@ -12,7 +12,6 @@ jobs, dbt and their heavy imports load when a task runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 
 from cdpflow.dbt.models import Model, marts, models_of
 from cdpflow.errors import TerminalError
-from cdpflow.jobs import Interval
+from cdpflow.jobs import Interval, job_function
 from cdpflow.settings import SETTINGS, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -120,10 +119,13 @@ def airflow_settings() -> Settings:
 
 def build_dag(dag_id: str) -> Any:
     """The DAG of job `dag_id`, configured from the settings visible at parse time."""
+    return job_dag(dag_id, SPECS[dag_id], airflow_settings())
+
+
+def job_dag(dag_id: str, spec: DagSpec, settings: Settings) -> Any:
+    """A DAG running job `dag_id` as `spec` schedules it (declared DAGs come here too)."""
     from airflow.sdk import DAG, Asset, task
 
-    spec = SPECS[dag_id]
-    settings = airflow_settings()
     schedule: Any
     if isinstance(spec.schedule, Updates):
         schedule = spec.schedule.condition()
@@ -187,13 +189,12 @@ def run_job_in_task(dag_id: str, model: str | None = None) -> str:
 
     from cdpflow.airflow.connections import job_options
 
-    job = importlib.import_module(f"cdpflow.jobs.{dag_id}")
     settings = airflow_settings()
     options = job_options(dag_id, settings)
     if model is not None:
         options["models"] = [model]
     try:
-        result = job.run(settings, Interval(), **options)
+        result = job_function(dag_id, settings)(settings, Interval(), **options)
     except TerminalError as err:
         raise AirflowFailException(str(err)) from err
     summary = str(result.summary())

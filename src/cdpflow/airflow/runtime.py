@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from cdpflow.airflow.dag_factory import DAGS_FOLDER
+from cdpflow.airflow.declared import prepare_dags_folder
 from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets
 from cdpflow.settings import Settings
 
@@ -30,7 +30,7 @@ def airflow_environment(settings: Settings, port: int = 8080) -> dict[str, str]:
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",  # standalone spawns `airflow` by name
         AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+        AIRFLOW__CORE__DAGS_FOLDER=str(prepare_dags_folder(settings)),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN}:admin",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sys
 
 import click
 
@@ -12,11 +14,13 @@ from cdpflow.secrets import AIRFLOW_PASSWORD, admin_secrets, open_secrets
 
 
 @click.command("dags-folder")
-def dags_folder() -> None:
-    """Print the folder of cdpflow's DAG files (point an existing Airflow's dags_folder at it)."""
-    from cdpflow.airflow.dag_factory import DAGS_FOLDER
+@click.pass_obj
+def dags_folder(obj: Context) -> None:
+    """Prepare and print cdpflow's DAGs folder (point an existing Airflow's dags_folder at it):
+    the package's DAG files and one DAG file per declared pipeline or destination."""
+    from cdpflow.airflow.declared import prepare_dags_folder
 
-    click.echo(str(DAGS_FOLDER))
+    click.echo(str(prepare_dags_folder(obj.settings)))
 
 
 @click.command("airflow")
@@ -39,7 +43,8 @@ def airflow(obj: Context, port: int) -> None:
 
 @click.group("secrets")
 def secrets_group() -> None:
-    """Read the secrets cdpflow generated (kept in CDPFLOW_HOME/secrets.json, mode 600)."""
+    """The secrets store (CDPFLOW_HOME/secrets.json, mode 600): API keys and tokens that
+    pipelines and destinations name, and the secrets cdpflow generated."""
 
 
 @secrets_group.command("get")
@@ -55,6 +60,24 @@ def secrets_get(obj: Context, name: str) -> None:
             f"No secret named `{name}` yet; `cdpflow airflow` creates airflow_password."
         )
     click.echo(value)
+
+
+@secrets_group.command("set")
+@click.argument("name")
+@click.pass_obj
+def secrets_set(obj: Context, name: str) -> None:
+    """Store secret NAME, read from standard input (a prompt that does not echo on a terminal),
+    so the value never lands in the shell's history or a process list."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name):
+        raise click.BadParameter("use letters, digits, `_`, `.` and `-`", param_hint="NAME")
+    if sys.stdin.isatty():
+        value = click.prompt(f"Value of {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        raise click.ClickException(f"No value given for `{name}`; nothing stored.")
+    open_secrets(obj.settings).put(name, value)
+    click.echo(f"Stored secret `{name}` ({len(value)} characters).")
 
 
 COMMANDS = [dags_folder, airflow, secrets_group]

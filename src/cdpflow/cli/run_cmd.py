@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from datetime import datetime
-from types import ModuleType
 
 import click
 
 from cdpflow.cli.context import Context
 from cdpflow.cli.progress import progress_bar
-from cdpflow.jobs import JOBS, Interval
+from cdpflow.declared import declared_dag_ids, family_of
+from cdpflow.jobs import JOBS, Interval, job_function
 from cdpflow.jobs.analytics import analytics_jobs, build
 from cdpflow.lake.importer import parse_time
+from cdpflow.settings import Settings
 
 
 def _moment(name: str, text: str | None) -> datetime | None:
@@ -26,7 +26,7 @@ def _moment(name: str, text: str | None) -> datetime | None:
 
 
 @click.command("run")
-@click.argument("dag_ids", nargs=-1, required=True, type=click.Choice(JOBS), metavar="DAG_ID...")
+@click.argument("dag_ids", nargs=-1, required=True, metavar="DAG_ID...")
 @click.option("--start", help="Interval start (ISO, UTC, inclusive).")
 @click.option("--end", help="Interval end (ISO, UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
@@ -44,8 +44,11 @@ def run(
 
     Analytics jobs named next to each other build as one dbt run (for example the hourly
     `cdpflow run events_unified_view attribution campaign retention`), so dbt starts once.
+    Declared pipelines and destinations run by their DAG ids too (`cdpflow run elt_shop`).
     """
     settings = obj.settings
+    for dag_id in dag_ids:
+        _check_dag_id(dag_id, settings)
     interval = Interval(_moment("--start", start), _moment("--end", end))
     chosen = {"dry_run": dry_run, "full_rebuild": full_rebuild}
     options = {name: True for name, on in chosen.items() if on}
@@ -56,7 +59,7 @@ def run(
             supported = (
                 {"full_rebuild"}
                 if len(step) > 1
-                else inspect.signature(_job(step[0]).run).parameters
+                else inspect.signature(job_function(step[0], settings)).parameters
             )
             if option not in supported:
                 raise click.UsageError(f"{step[0]} has no {option.replace('_', '-')} mode.")
@@ -66,12 +69,22 @@ def run(
                 result = build(settings, step, full_rebuild=full_rebuild, progress=update)
         else:
             with progress_bar(step[0]) as update:
-                result = _job(step[0]).run(settings, interval, progress=update, **options)
+                job = job_function(step[0], settings)
+                result = job(settings, interval, progress=update, **options)
         click.echo(result.summary())
 
 
-def _job(dag_id: str) -> ModuleType:
-    return importlib.import_module(f"cdpflow.jobs.{dag_id}")
+def _check_dag_id(dag_id: str, settings: Settings) -> None:
+    if dag_id in JOBS:
+        return
+    try:
+        family_of(dag_id)
+    except KeyError:
+        known = ", ".join([*JOBS, *declared_dag_ids(settings)])
+        raise click.BadParameter(
+            f"`{dag_id}` is not a DAG id; use one of {known}.", param_hint="DAG_ID"
+        ) from None
+    job_function(dag_id, settings)  # a declared id whose file is missing says so here
 
 
 def _steps(dag_ids: tuple[str, ...]) -> list[list[str]]:

@@ -6,12 +6,14 @@ The CLI (`cdpflow run <dag_id>`) and the Airflow DAG files call the same functio
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cdpflow.errors import TransientError
 from cdpflow.settings import Settings
@@ -31,6 +33,17 @@ JOBS = (
     "retention",
     "derived_views",
 )
+
+
+def job_function(dag_id: str, settings: Settings) -> Callable[..., Any]:
+    """The `run(settings, interval, **options)` behind a DAG id: a job of JOBS or a declared
+    file's job (an ELT pipeline, an activation destination); KeyError when there is none."""
+    if dag_id in JOBS:
+        run: Callable[..., Any] = importlib.import_module(f"cdpflow.jobs.{dag_id}").run
+        return run
+    from cdpflow.declared import declared_job
+
+    return declared_job(dag_id, settings)
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,11 @@ def test_an_option_one_job_lacks_fails_before_any_job_runs(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert "events_unified_view has no dry-run mode" in result.output
     assert "cleanup_temp_tables" not in result.output  # the first job did not run
+
+
+def test_an_unknown_dag_id_is_refused_listing_the_known_ones(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "events_incremantal"], env={"CDPFLOW_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    assert "`events_incremantal` is not a DAG id; use one of events_incremental," in result.output
