@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdpflow.airflow.declared import prepare_dags_folder
-from cdpflow.settings import Settings
+from cdpflow.airflow.dag_factory import DAGS_FOLDER
 
 BIN = Path(sys.executable).parent
 
@@ -20,7 +19,7 @@ def airflow_env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[st
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         AIRFLOW_HOME=str(airflow_home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(prepare_dags_folder(Settings(home=cdpflow_home))),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
         CDPFLOW_HOME=str(cdpflow_home),
         **extra,
     )
