@@ -43,6 +43,10 @@ _QUARANTINE_ROW = ", ".join(
     {"quarantined_at": "now()", "received_date": _RECEIVED_DATE}.get(name, name) + f" AS {name}"
     for name, _ in QUARANTINE_COLUMNS
 )
+# Errors a statement raises because of a line's content (a value out of range, an impossible
+# cast), not because of the machine: the line is quarantined as UNPROCESSABLE.
+CONTENT_ERRORS = (duckdb.DataError, duckdb.InvalidInputException)
+UNPROCESSABLE = "unprocessable"
 # What the dedup needs of each flattened event.
 _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
 # DuckDB flattens a vector of 2,048 lines at a time and holds that vector's parse at once: up
@@ -197,7 +201,8 @@ class EventsWorker:
 
     def _add(self, lines: pa.Table, table: str, created: bool) -> None:
         """Flatten `lines` into `table` (made by this statement unless `created`); in halves
-        when DuckDB runs out of memory, as a statement that fails changes nothing."""
+        when DuckDB runs out of memory or one line's content makes the statement fail (a
+        statement that fails changes nothing), down to that one line, which is quarantined."""
         into = f"INSERT INTO {table} " if created else f"CREATE OR REPLACE TEMP TABLE {table} AS "
         self.con.register("raw_lines", lines)
         try:
@@ -211,12 +216,32 @@ class EventsWorker:
                     f"bytes) needs more memory to flatten than a worker has; raise "
                     f"CDPFLOW_ENGINE_MEMORY_BYTES. {err}"
                 ) from err
+        except CONTENT_ERRORS as err:
+            if lines.num_rows < 2:
+                self._quarantine_line(table, created, err)
+                return
         finally:
             self.con.unregister("raw_lines")
         self.split_chunks += 1
         half = lines.num_rows // 2
         self._add(lines.slice(0, half), table, created)
         self._add(lines.slice(half), table, True)
+
+    def _quarantine_line(self, table: str, created: bool, err: duckdb.Error) -> None:
+        """The quarantine row of the one line in `raw_lines` that the flatten cannot take; it
+        is partitioned by its raw hour (its receive time may be what broke the flatten)."""
+        if not created:  # the table is made with the flatten's columns
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _flattened_lines LIMIT 0"
+            ).fetchall()
+        detail = str(err).splitlines()[0][:300]
+        self.con.execute(
+            f"""INSERT INTO {table} BY NAME
+            SELECT raw_hour, raw_file, line_no, 0::BIGINT AS item_index, ? AS reason_code,
+              ? AS reason, line AS raw, try(json_extract_string(line, '$._cdp.source')) AS source
+            FROM raw_lines""",
+            [UNPROCESSABLE, f"the line could not be flattened: {detail}"],
+        ).fetchall()
 
     def write(
         self, table: str, losers_path: Path, out_dir: Path

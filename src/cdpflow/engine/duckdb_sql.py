@@ -201,8 +201,17 @@ def _checks(rules: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
     )
 
 
-# Blotout's evt is epoch milliseconds; outside 2000-2100 it is a unit mistake or garbage.
+# Every time an event carries must fall in 2000-2100: outside it is a unit mistake or garbage
+# (`infinity`, year 99999, a BC date), which would break the clock-skew arithmetic and make an
+# `event_date` partition no date parser reads. Blotout's evt is epoch milliseconds.
 _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
+_FIRST_TIME = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+_LAST_TIME = "TIMESTAMPTZ '2100-01-01 00:00:00+00'"
+_TIME_RANGE = "between 2000 and 2100"
+# Segment's rule for a time in the future: an event time later than its receive time by more
+# than this is replaced by the receive time. A day, so a device clock set to the wrong time
+# zone (up to 14 hours ahead, with no sentAt to correct it) keeps its times.
+FUTURE_TOLERANCE_HOURS = 24
 _SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Segment's context.campaign names of the same five (campaign.name is utm_campaign).
@@ -211,12 +220,39 @@ _UTM_OF = tuple(zip(("source", "medium", "name", "term", "content"), _UTM, stric
 _CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
 _CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
 # Columns of one item (an event, or a line that is none) shared by every branch.
-_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts"
+_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts, received_text"
+
+
+def _time(text: str) -> str:
+    """`text` as a TIMESTAMPTZ when it is an ISO-8601 date-time in 2000-2100, else NULL."""
+    return (
+        f"CASE WHEN try_cast({text} AS TIMESTAMPTZ) BETWEEN {_FIRST_TIME} AND {_LAST_TIME} "
+        f"THEN try_cast({text} AS TIMESTAMPTZ) END"
+    )
+
+
+def _not_after_receipt(event_time: str) -> str:
+    """Segment's rule for future times: one later than the receive time by more than the
+    tolerance is the receive time."""
+    return (
+        f"CASE WHEN {event_time} > received_ts + INTERVAL {FUTURE_TOLERANCE_HOURS} HOUR "
+        f"THEN received_ts ELSE {event_time} END"
+    )
+
+
+_RECEIVED_RULE = (
+    "received_text IS NOT NULL AND received_ts IS NULL",
+    "invalid_timestamp",
+    f"'receivedAt `' || left(received_text, 64) || '` is not a date-time {_TIME_RANGE}'",
+)
 
 
 def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
     revenue = "coalesce(s_prop_revenue, s_prop_total)"
     timestamp = "coalesce(s_original_timestamp, s_timestamp)"
+    field = (
+        "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' ELSE 'timestamp' END"
+    )
     return [
         ("item_type <> 'OBJECT'", "not_an_object", "'batch item is a JSON ' || lower(item_type)"),
         (
@@ -240,7 +276,22 @@ def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
         (
             "client_ts IS NULL",
             "invalid_timestamp",
-            f"'timestamp `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time'",
+            f"{field} || ' `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time "
+            f"{_TIME_RANGE}'",
+        ),
+        (
+            "coalesce(s_sent_at, envelope_sent_at) IS NOT NULL AND sent_ts IS NULL",
+            "invalid_timestamp",
+            "'sentAt `' || left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is not an "
+            f"ISO-8601 date-time {_TIME_RANGE}'",
+        ),
+        _RECEIVED_RULE,
+        (
+            f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}",
+            "invalid_timestamp",
+            f"{field} || ' `' || left({timestamp}, 64) || '` corrected by sentAt `' || "
+            "left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is ' || skewed_ts::VARCHAR || "
+            f"', not {_TIME_RANGE}'",
         ),
         (
             "s_anonymous_id IS NULL AND s_user_id IS NULL",
@@ -283,6 +334,7 @@ def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "invalid_timestamp",
             "'evt `' || left(b_evt, 64) || '` is not milliseconds since the epoch (2000-2100)'",
         ),
+        _RECEIVED_RULE,
         (
             "coalesce(b_userid, visitor_id) IS NULL",
             "missing_field",
@@ -310,10 +362,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
                WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page')
                WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen')
                ELSE type_ END AS event_name,
-    -- Segment's skew correction: the client clock's error is (sentAt - timestamp) measured
-    -- against the server's receivedAt.
-    CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL
-         THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS event_time,
+    {_not_after_receipt("skewed_ts")} AS event_time,
     received_ts AS received_at,
     sent_ts AS sent_at,
     s_anonymous_id AS anonymous_id,
@@ -343,13 +392,17 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
 FROM (
   SELECT *, {broken} AS broken_rule, {_raw_params("query_", _CAMPAIGN_OF_UTM)}
   FROM (
-    SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_
+    SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_,
+      -- Segment's skew correction: the client clock's error is (sentAt - timestamp) measured
+      -- against the server's receivedAt (every time here is finite and in range).
+      CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL
+           THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts
     FROM (
       SELECT * EXCLUDE (p, tr), {_fields("p", PROPERTY_PATHS, "s_")},
         {_fields("tr", TRAIT_PATHS, "s_")},
         coalesce(s_page_url, nullif(p['url'], '')) AS url_,
-        try_cast({"coalesce(s_original_timestamp, s_timestamp)"} AS TIMESTAMPTZ) AS client_ts,
-        try_cast(coalesce(s_sent_at, envelope_sent_at) AS TIMESTAMPTZ) AS sent_ts,
+        {_time("coalesce(s_original_timestamp, s_timestamp)")} AS client_ts,
+        {_time("coalesce(s_sent_at, envelope_sent_at)")} AS sent_ts,
         lower(s_type) AS type_
       FROM (
         SELECT * EXCLUDE (m), {_fields("m", SEGMENT_PATHS, "s_")},
@@ -373,7 +426,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END
       AS event_type,
     b_evn AS event_name,
-    to_timestamp(evt_ms / 1000) AS event_time,
+    {_not_after_receipt("to_timestamp(evt_ms / 1000)")} AS event_time,
     received_ts AS received_at,
     NULL AS sent_at,
     coalesce(b_userid, visitor_id) AS anonymous_id,
@@ -430,7 +483,8 @@ FROM (
   SELECT *, unnest(item_list)::VARCHAR AS item,
     generate_subscripts(item_list, 1)::BIGINT AS item_index
   FROM (
-    SELECT raw_hour, raw_file, line_no, source, received_ts, meta_user_agent, meta_ip,
+    SELECT raw_hour, raw_file, line_no, source, received_ts, received_text, meta_user_agent,
+      meta_ip,
       {envelope}, r['{array}'] AS item_list
     FROM parsed WHERE kind = '{kind}'
   )
@@ -464,7 +518,7 @@ WITH parsed AS MATERIALIZED (
              OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
         ELSE 'unknown'
       END AS kind,
-      try_cast(received_at AS TIMESTAMPTZ) AS received_ts
+      received_at AS received_text, {_time("received_at")} AS received_ts
     FROM (
       SELECT raw_hour, raw_file, line_no, line, r,
         r IS NOT NULL AND looks_like_object AS is_json,

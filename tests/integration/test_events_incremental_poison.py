@@ -1,0 +1,169 @@
+"""No line's content can stop events_incremental: odd times, odd ids and odd shapes are
+quarantined with their reason, and the runs after them still work (review C1, M2, L2-L4)."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from conftest import LATER
+
+from cdpflow.engine import duckdb_events
+from cdpflow.jobs.events_incremental import run
+from cdpflow.lake.raw import Received
+from cdpflow.lake.tables import DataFile, TableStore
+
+T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
+NEXT_HOUR = T + timedelta(hours=1)
+
+
+def _track(message_id: str, **overrides: object) -> dict:
+    message = {
+        "type": "track",
+        "event": "Product Viewed",
+        "messageId": message_id,
+        "anonymousId": "anon-1",
+        "timestamp": "2026-11-20T13:04:00.000Z",
+    }
+    message.update(overrides)
+    return {k: v for k, v in message.items() if v is not None}
+
+
+def _blotout(mid: str, evt: object) -> dict:
+    return {"mid": mid, "evn": "x", "evt": evt, "userid": "u"}
+
+
+POISON = [
+    ({"sentAt": "infinity"}, "sentAt `infinity`"),
+    ({"timestamp": "infinity"}, "timestamp `infinity`"),
+    ({"timestamp": "-infinity", "sentAt": "2026-11-20T13:04:00Z"}, "timestamp `-infinity`"),
+    ({"originalTimestamp": "infinity", "sentAt": "2026-11-20T13:04:00Z"}, "originalTimestamp"),
+    ({"timestamp": "10000-01-01T00:00:00Z"}, "`10000-01-01T00:00:00Z`"),
+    ({"timestamp": "99999-01-01T00:00:00Z"}, "`99999-01-01T00:00:00Z`"),
+    ({"timestamp": "-0100-01-01T00:00:00Z"}, "`-0100-01-01T00:00:00Z`"),
+    ({"timestamp": "0001-01-01 (BC)"}, "`0001-01-01 (BC)`"),
+    ({"timestamp": "NaN"}, "`NaN`"),
+    ({"timestamp": 1e300}, "timestamp `1e+300`"),
+    ({"sentAt": "0001-01-01T00:00:00Z"}, "sentAt `0001-01-01T00:00:00Z`"),
+    # both times are sane, the corrected one is not: 2026 - (2099 - 2026)
+    (
+        {"timestamp": "2026-11-20T13:00:00Z", "sentAt": "2099-01-01T00:00:00Z"},
+        "corrected by sentAt `2099-01-01T00:00:00Z`",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "reason"), POISON, ids=[p[1] for p in POISON])
+def test_an_impossible_time_is_quarantined_and_later_runs_still_work(
+    settings, land, query, fields, reason
+) -> None:
+    land([Received(T, "web", _track("bad", **fields)), Received(T, "web", _track("good"))])
+    result = run(settings, now=LATER)
+    assert (result.read, result.written, result.quarantined) == (2, 1, 1)
+    (bad,) = query("SELECT reason_code, reason, event_id FROM quarantine_events")
+    assert bad["reason_code"] == "invalid_timestamp" and reason in bad["reason"], bad
+
+    land([Received(NEXT_HOUR, "web", _track("later"))])
+    assert run(settings, now=LATER).written == 1
+    ids = {r["event_id"] for r in query("SELECT event_id FROM core_events")}
+    assert ids == {"good", "later"}
+
+
+def test_a_batch_envelope_sent_at_of_infinity_quarantines_its_items(settings, land, query) -> None:
+    envelope = {"batch": [_track("b-1"), _track("b-2")], "sentAt": "infinity"}
+    land([Received(T, "web", envelope), Received(T, "web", _track("good"))])
+    result = run(settings, now=LATER)
+    assert (result.read, result.written, result.quarantined) == (3, 1, 2)
+    codes = {r["reason_code"] for r in query("SELECT reason_code FROM quarantine_events")}
+    assert codes == {"invalid_timestamp"}
+
+
+def test_a_received_at_out_of_range_is_quarantined(settings, land, lake, query) -> None:
+    """A line imported from elsewhere carries its own receive time."""
+    line = {"_cdp": {"received_at": "99999-01-01T00:00:00Z", "source": "web"}, **_track("bad")}
+    lake.write_bytes(
+        "raw/events/received_date=2026-11-20/received_hour=13/web-import-1.jsonl.gz",
+        gzip.compress(orjson.dumps(line) + b"\n"),
+    )
+    land([Received(T, "web", _track("good"))])
+    result = run(settings, now=LATER)
+    assert (result.written, result.quarantined) == (1, 1)
+    (bad,) = query("SELECT * FROM quarantine_events")
+    assert bad["reason_code"] == "invalid_timestamp" and "`99999-01-01T00:00:00Z`" in bad["reason"]
+    assert bad["received_date"].isoformat() == "2026-11-20"  # its raw hour's
+
+
+def test_a_blotout_evt_is_quarantined_with_its_value(settings, land, query) -> None:
+    payload = {
+        "meta": {},
+        "events": [
+            {"mid": "b-1", "evn": "x", "evt": "infinity", "userid": "u"},
+            {"mid": "b-2", "evn": "x", "evt": 1e300, "userid": "u"},
+            {"mid": "b-3", "evn": "x", "evt": 1763643900000, "userid": "u"},
+        ],
+    }
+    land([Received(T, "web", payload)])
+    result = run(settings, now=LATER)
+    assert (result.written, result.quarantined) == (1, 2)
+    reasons = sorted(r["reason"] for r in query("SELECT reason FROM quarantine_events"))
+    assert "`1e+300`" in reasons[0] and "`infinity`" in reasons[1]
+
+
+def test_an_event_time_far_after_its_receipt_is_the_receive_time(settings, land, query) -> None:
+    land(
+        [
+            Received(T, "web", _track("future", timestamp="2030-06-01T00:00:00Z")),
+            Received(T, "web", _track("soon", timestamp="2026-11-21T12:00:00Z")),
+            Received(T, "web", {"meta": {}, "events": [_blotout("bf", 1_900_000_000_000)]}),
+        ]
+    )
+    assert run(settings, now=LATER).written == 3
+    rows = {r["event_id"]: r for r in query("SELECT * FROM core_events")}
+    assert rows["future"]["event_time"] == T and rows["bf"]["event_time"] == T
+    assert rows["future"]["event_date"].isoformat() == "2026-11-20"
+    # within the tolerance of a day: kept as the client said
+    assert rows["soon"]["event_time"] == datetime(2026, 11, 21, 12, tzinfo=UTC)
+
+
+def test_a_lake_holding_an_odd_event_date_partition_does_not_stop_later_runs(
+    settings, land, lake, query
+) -> None:
+    """An older version wrote such partitions (`event_date=10000-01-01`, `infinity`)."""
+    land([Received(T, "web", _track("good"))])
+    run(settings, now=LATER)
+    tables = TableStore(lake)
+    base = tables.current("core_events")
+    assert base is not None
+    odd = [
+        DataFile(f.path, f.rows, f.bytes, "2026-11-19T01", {"event_date": value})
+        for value in ("10000-01-01", "infinity", "0101-01-01 (BC)")
+        for f in base.files
+    ]
+    tables.commit("core_events", base, operation="test", add=odd, remove=lambda f: False)
+    land([Received(NEXT_HOUR, "web", _track("later"))])
+    assert run(settings, now=LATER).written == 1
+
+
+def test_a_line_whose_content_fails_the_flatten_is_quarantined_alone(
+    settings, land, query, monkeypatch
+) -> None:
+    """Whatever a future rule gets wrong about a value, the other lines are still written."""
+    original = duckdb_events.flatten_sql
+
+    def fragile(lines: str, max_event_bytes: int) -> str:  # a cast that fails on one line
+        return (
+            f"SELECT * FROM ({original(lines, max_event_bytes)}) "
+            f"WHERE CASE WHEN contains(raw_file, 'web') AND event_id = 'm-13' "
+            f"THEN CAST(event_id AS INTEGER) > 0 ELSE true END"
+        )
+
+    monkeypatch.setattr(duckdb_events, "flatten_sql", fragile)
+    land(Received(T, "web", _track(f"m-{i}")) for i in range(40))
+    result = run(settings, now=LATER)
+    assert (result.read, result.written, result.quarantined) == (40, 39, 1)
+    (bad,) = query("SELECT * FROM quarantine_events")
+    assert bad["reason_code"] == "unprocessable" and "m-13" in bad["raw"]
+    assert "could not be flattened" in bad["reason"] and bad["source"] == "web"
+    assert bad["received_date"].isoformat() == "2026-11-20"
