@@ -31,6 +31,9 @@ def _track(message_id: str, **overrides: object) -> dict:
     return {k: v for k, v in message.items() if v is not None}
 
 
+GOOD_EVT = 1_763_643_900_000  # 2026-11-20T13:05:00Z
+
+
 def _blotout(mid: str, evt: object) -> dict:
     return {"mid": mid, "evn": "x", "evt": evt, "userid": "u"}
 
@@ -167,3 +170,32 @@ def test_a_line_whose_content_fails_the_flatten_is_quarantined_alone(
     assert bad["reason_code"] == "unprocessable" and "m-13" in bad["raw"]
     assert "could not be flattened" in bad["reason"] and bad["source"] == "web"
     assert bad["received_date"].isoformat() == "2026-11-20"
+
+
+def test_each_line_is_read_as_the_endpoint_it_came_to_says(settings, land, query) -> None:
+    """A message's own top-level `batch` or `events` does not make it an envelope (review M2)."""
+    land(
+        [
+            Received(T, "web", _track("v-5", batch=[]), format="segment_message"),
+            Received(T, "web", _track("v-8", batch=[_track("x-1")]), format="segment_message"),
+            Received(T, "web", _track("v-9", events=[_blotout("y", 1)]), format="segment_message"),
+            Received(T, "web", {"batch": [_track("v-1")], "events": [1]}, format="segment_batch"),
+            Received(
+                T,
+                "web",
+                {"meta": {}, "events": [_blotout("b-1", GOOD_EVT)], "batch": [1]},
+                format="blotout",
+            ),
+            Received(T, "web", _track("v-10", batch=[_track("x-2")]), format="segment"),
+            Received(T, "web", {"batch": [_track("v-11")]}, format="segment"),
+            Received(T, "web", {"batch": {"not": "an array"}}, format="segment_batch"),
+            Received(T, "web", {"batch": [_track("v-12")]}),  # an older line: no format
+        ]
+    )
+    result = run(settings, now=LATER)
+    assert result.read == result.written + result.duplicates + result.quarantined
+    landed = sorted(r["event_id"] for r in query("SELECT event_id FROM core_events"))
+    assert landed == ["b-1", "v-1", "v-10", "v-11", "v-12", "v-5", "v-8", "v-9"]
+    (bad,) = query("SELECT reason_code, reason FROM quarantine_events")
+    assert bad["reason_code"] == "unknown_format"
+    assert bad["reason"] == "a batch envelope, but `batch` is not an array"

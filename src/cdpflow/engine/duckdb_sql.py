@@ -509,13 +509,23 @@ WITH parsed AS MATERIALIZED (
   SELECT * REPLACE (CASE WHEN kind IN ('segment_batch', 'blotout') THEN NULL ELSE line END AS line)
   FROM (
     SELECT *,
+      -- The collector records which endpoint a line came to (`_cdp.format`), so a message
+      -- with a top-level `batch` or `events` key of its own stays one message; lines without
+      -- it (older raw files) are told apart by their keys.
       CASE
         WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'blotout' OR (forced_format IS NULL AND r['events'] IS NOT NULL)
+        WHEN forced_format = 'segment_message' THEN 'segment'
+        WHEN forced_format = 'segment_batch'
+          THEN CASE WHEN r['batch'] IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
+        WHEN forced_format = 'blotout'
           THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+        WHEN forced_format = 'segment'  -- imported: an envelope has a batch and no type
+          THEN CASE WHEN r['batch'] IS NOT NULL AND nullif(r['type'], '') IS NULL
+                    THEN 'segment_batch' ELSE 'segment' END
+        WHEN r['events'] IS NOT NULL THEN 'blotout'
         WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-        WHEN forced_format = 'segment' OR nullif(r['type'], '') IS NOT NULL
-             OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
+        WHEN nullif(r['type'], '') IS NOT NULL OR nullif(r['messageId'], '') IS NOT NULL
+          THEN 'segment'
         ELSE 'unknown'
       END AS kind,
       received_at AS received_text, {_time("received_at")} AS received_ts
@@ -559,7 +569,9 @@ unreadable AS (
          WHEN NOT is_json AND json_valid(line) THEN 'the line is JSON, but not an object'
          WHEN NOT is_json THEN 'the line is not valid JSON'
          WHEN kind = 'unknown' AND forced_format = 'blotout'
-              THEN 'imported as blotout, but `events` is not an array'
+              THEN 'a Blotout payload, but `events` is not an array'
+         WHEN kind = 'unknown' AND forced_format = 'segment_batch'
+              THEN 'a batch envelope, but `batch` is not an array'
          ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
     END AS reason,
     received_ts AS received_at
