@@ -199,3 +199,39 @@ def test_each_line_is_read_as_the_endpoint_it_came_to_says(settings, land, query
     (bad,) = query("SELECT reason_code, reason FROM quarantine_events")
     assert bad["reason_code"] == "unknown_format"
     assert bad["reason"] == "a batch envelope, but `batch` is not an array"
+
+
+NOT_STRINGS = [12345, 1.5, True, False, 0, {}, [], [None, None], {"0": "x"}]
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS, ids=[orjson.dumps(v).decode() for v in NOT_STRINGS])
+@pytest.mark.parametrize("field", ["messageId", "anonymousId", "userId", "previousId", "groupId"])
+def test_a_segment_id_that_is_not_a_string_is_refused(settings, land, query, field, value) -> None:
+    message = _track("bad", **{"userId": "u-1", field: value})
+    land([Received(T, "web", message), Received(T, "web", {"batch": [message]})])
+    land([Received(T, "web", _track("good"))])
+    result = run(settings, now=LATER)
+    assert (result.written, result.quarantined) == (1, 2)
+    rows = query("SELECT reason_code, reason FROM quarantine_events")
+    text = orjson.dumps(value).decode()
+    assert {(r["reason_code"], r["reason"]) for r in rows} == {
+        ("wrong_type", f"{field} must be a string, not `{text}`")
+    }
+
+
+@pytest.mark.parametrize("value", NOT_STRINGS, ids=[orjson.dumps(v).decode() for v in NOT_STRINGS])
+@pytest.mark.parametrize("field", ["mid", "evn", "userid"])
+def test_a_blotout_id_that_is_not_a_string_is_refused(settings, land, query, field, value) -> None:
+    bad = {**_blotout("bad", GOOD_EVT), field: value}
+    land([Received(T, "web", {"meta": {}, "events": [bad, _blotout("good", GOOD_EVT)]})])
+    result = run(settings, now=LATER)
+    assert (result.written, result.quarantined) == (1, 1)
+    (row,) = query("SELECT reason_code, reason FROM quarantine_events")
+    assert row["reason_code"] == "wrong_type" and row["reason"].startswith(f"{field} must be")
+
+
+def test_string_ids_with_escapes_are_read_as_sent(settings, land, query) -> None:
+    land([Received(T, "web", _track('m "1"\\é', anonymousId="ä\n", userId="12345"))])
+    assert run(settings, now=LATER).written == 1
+    (row,) = query("SELECT event_id, anonymous_id, user_id FROM core_events")
+    assert row == {"event_id": 'm "1"\\é', "anonymous_id": "ä\n", "user_id": "12345"}

@@ -104,6 +104,19 @@ BLOTOUT_DATA_PATHS = {
 # Whole objects kept as JSON text; arrays exploded into items; every other field is a string.
 _JSON_FIELDS = {"properties", "traits", "additionalData"}
 _ARRAY_FIELDS = {"batch", "events"}
+# Ids and names that must be JSON strings: read as JSON, so a number, a boolean, an object or
+# an array is told from its text (`12345` and `"12345"` would be one VARCHAR) and refused;
+# dedup and identity would otherwise merge every event whose id is `true` or `{}`.
+STRING_FIELDS = {
+    "messageId": "messageId",
+    "anonymousId": "anonymousId",
+    "userId": "userId",
+    "previousId": "previousId",
+    "groupId": "groupId",
+    "mid": "mid",
+    "evn": "evn",
+    "userid": "userid",
+}
 
 
 def _struct_type(*paths: Iterable[str]) -> str:
@@ -114,7 +127,7 @@ def _struct_type(*paths: Iterable[str]) -> str:
         node = tree
         for key in parents:
             node = node.setdefault(key, {})  # type: ignore[assignment]
-        kind = "JSON" if leaf in _JSON_FIELDS else "VARCHAR"
+        kind = "JSON" if leaf in _JSON_FIELDS or leaf in STRING_FIELDS else "VARCHAR"
         node[leaf] = "JSON[]" if leaf in _ARRAY_FIELDS else kind  # type: ignore[index]
     return "'" + json.dumps(tree, separators=(",", ":")) + "'"
 
@@ -136,8 +149,31 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
     out = []
     for name, path in paths.items():
         access = alias + "".join(f"['{key}']" for key in path.split("."))
+        if path.split(".")[-1] in STRING_FIELDS:
+            # the JSON text of a string field, and the string (unescaped only when it must be)
+            text = f"CAST({access} AS VARCHAR)"
+            unquoted = f"CASE WHEN contains({text}, '\\') THEN {access}->>'$' ELSE {text}[2:-2] END"
+            out.append(f"{text} AS {prefix}{name}_json")
+            out.append(
+                f"CASE WHEN starts_with({text}, '\"') THEN nullif({unquoted}, '') END "
+                f"AS {prefix}{name}"
+            )
+            continue
         out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
     return ",\n    ".join(out)
+
+
+def _string_rules(prefix: str, paths: dict[str, str]) -> list[tuple[str, str, str]]:
+    """A `wrong_type` rule per string field of `paths` given as another JSON type."""
+    return [
+        (
+            f"{prefix}{name}_json IS NOT NULL AND NOT starts_with({prefix}{name}_json, '\"')",
+            "wrong_type",
+            f"'{path} must be a string, not `' || left({prefix}{name}_json, 64) || '`'",
+        )
+        for name, path in paths.items()
+        if path in STRING_FIELDS
+    ]
 
 
 def _raw_param(query: str, name: str, unless: str | None = None) -> str:
@@ -260,12 +296,9 @@ def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "too_large",
             f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
         ),
+        *_string_rules("s_", {"message_id": "messageId"}),
         ("s_message_id IS NULL", "missing_id", "'messageId is missing'"),
-        (
-            "starts_with(s_message_id, '{') OR starts_with(s_message_id, '[')",
-            "wrong_type",
-            "'messageId must be a string'",
-        ),
+        *_string_rules("s_", {k: v for k, v in SEGMENT_PATHS.items() if k != "message_id"}),
         ("type_ IS NULL", "missing_field", "'type is missing'"),
         (
             f"type_ NOT IN ({_SEGMENT_TYPE_LIST})",
@@ -326,7 +359,9 @@ def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "too_large",
             f"'event is ' || strlen(item) || ' bytes; the limit is {max_event_bytes}'",
         ),
+        *_string_rules("b_", {"mid": "mid"}),
         ("b_mid IS NULL", "missing_id", "'mid is missing'"),
+        *_string_rules("b_", {k: v for k, v in BLOTOUT_PATHS.items() if k != "mid"}),
         ("b_evn IS NULL", "missing_field", "'evn (event name) is missing'"),
         ("b_evt IS NULL", "missing_timestamp", "'evt (event time) is missing'"),
         (
@@ -524,8 +559,8 @@ WITH parsed AS MATERIALIZED (
                     THEN 'segment_batch' ELSE 'segment' END
         WHEN r['events'] IS NOT NULL THEN 'blotout'
         WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-        WHEN nullif(r['type'], '') IS NOT NULL OR nullif(r['messageId'], '') IS NOT NULL
-          THEN 'segment'
+        WHEN nullif(r['type'], '') IS NOT NULL
+             OR coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""' THEN 'segment'
         ELSE 'unknown'
       END AS kind,
       received_at AS received_text, {_time("received_at")} AS received_ts
