@@ -235,3 +235,38 @@ def test_string_ids_with_escapes_are_read_as_sent(settings, land, query) -> None
     assert run(settings, now=LATER).written == 1
     (row,) = query("SELECT event_id, anonymous_id, user_id FROM core_events")
     assert row == {"event_id": 'm "1"\\é', "anonymous_id": "ä\n", "user_id": "12345"}
+
+
+def _padded(message_id: str, size: int, **fields: object) -> dict:
+    """A track message of exactly `size` bytes as orjson writes it."""
+    message = _track(message_id, properties={"pad": "", **fields})
+    message["properties"]["pad"] = "x" * (size - len(orjson.dumps(message)))
+    assert len(orjson.dumps(message)) == size
+    return message
+
+
+def test_the_job_measures_an_event_as_the_collector_does(settings, land, query) -> None:
+    """orjson's size plus the stored User-Agent (review L3): DuckDB writes 1e20 as
+    100000000000000000000.0, which made an accepted 32 kB item `too_large` in the job."""
+    limit = settings.max_event_bytes
+    numbers = _padded("numbers", limit, n=[1e20] * 1_200)
+    agent = "Mozilla/5.0 " + "x" * 88
+    with_agent = _padded("agent-fits", limit - len(agent))
+    over = _padded("agent-over", limit - len(agent) + 1)
+    blotout = {**_blotout("b-numbers", GOOD_EVT), "additionalData": {"n": [1e20] * 1_200}}
+    blotout["additionalData"]["pad"] = "x" * (limit - len(orjson.dumps(blotout)) - 9)
+    assert len(orjson.dumps(blotout)) == limit
+    land(
+        [
+            Received(T, "web", {"batch": [numbers]}, format="segment_batch"),
+            Received(T, "web", numbers | {"messageId": "single"}, format="segment_message"),
+            Received(T, "web", {"batch": [with_agent, over]}, user_agent=agent),
+            Received(T, "web", {"meta": {}, "events": [blotout]}, format="blotout"),
+        ]
+    )
+    result = run(settings, now=LATER)
+    written = {r["event_id"] for r in query("SELECT event_id FROM core_events")}
+    assert written == {"numbers", "single", "agent-fits", "b-numbers"}
+    (bad,) = query("SELECT event_id, reason FROM quarantine_events")
+    assert bad["event_id"] == "agent-over" and f"is {limit + 1} bytes" in bad["reason"]
+    assert result.quarantined == 1

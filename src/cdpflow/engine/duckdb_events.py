@@ -27,12 +27,14 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_engine import connect, literal
-from cdpflow.engine.duckdb_sql import CORE_SELECT, flatten_sql
+from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.events.schema import QUARANTINE_COLUMNS
+from cdpflow.events.size import event_text_bytes
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import Settings
@@ -170,6 +172,14 @@ class EventsWorker:
         self.chunk_bytes = chunk_bytes
         self.memory_bytes = memory_bytes
         self.split_chunks = 0  # chunks flattened again in halves after running out of memory
+        self.con.create_function(
+            EVENT_BYTES_FUNCTION,
+            event_text_bytes,
+            ["varchar", "varchar"],
+            "bigint",
+            null_handling=FunctionNullHandling.SPECIAL,
+            side_effects=False,
+        )
         # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
         self.con.register("raw_lines", LINES_SCHEMA.empty_table())
         try:

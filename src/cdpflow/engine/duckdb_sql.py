@@ -355,9 +355,9 @@ def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "'Blotout event is a JSON ' || lower(item_type)",
         ),
         (
-            f"strlen(item) > {max_event_bytes}",
+            f"event_bytes > {max_event_bytes}",
             "too_large",
-            f"'event is ' || strlen(item) || ' bytes; the limit is {max_event_bytes}'",
+            f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
         ),
         *_string_rules("b_", {"mid": "mid"}),
         ("b_mid IS NULL", "missing_id", "'mid is missing'"),
@@ -526,6 +526,21 @@ FROM (
 )"""
 
 
+# An event's size is cdpflow.events.size's rule (orjson's JSON plus the stored User-Agent),
+# the collector's: a Python function the engine registers under this name. DuckDB's JSON text
+# of an item is never shorter than orjson's (both are compact and leave non-ASCII unescaped;
+# DuckDB spells some numbers longer), so only items whose text is over the limit are measured.
+EVENT_BYTES_FUNCTION = "cdp_event_bytes"
+_UA_BYTES = "coalesce(strlen(meta_user_agent), 0)"
+
+
+def _item_bytes(max_event_bytes: int) -> str:
+    return (
+        f"CASE WHEN strlen(item) + {_UA_BYTES} > {max_event_bytes} "
+        f"THEN {EVENT_BYTES_FUNCTION}(item, meta_user_agent) ELSE strlen(item) + {_UA_BYTES} END"
+    )
+
+
 def flatten_sql(lines: str, max_event_bytes: int) -> str:
     """A SELECT over `lines` (raw_hour, raw_file, line_no, line) returning one row per event.
 
@@ -582,19 +597,21 @@ WITH parsed AS MATERIALIZED (
 single_messages AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")}, meta_user_agent,
     meta_ip, envelope_sent_at, line AS item, 'OBJECT' AS item_type,
-    coalesce(try_cast(size AS BIGINT), strlen(line)) AS event_bytes,
+    CASE WHEN try_cast(size AS BIGINT) IS NOT NULL THEN try_cast(size AS BIGINT) + {_UA_BYTES}
+         ELSE {EVENT_BYTES_FUNCTION}(line, meta_user_agent) END AS event_bytes,
     {{{_SEGMENT_OF_LINE}}} AS m
   FROM parsed WHERE kind = 'segment'
 ),
 batch_items AS (
-  SELECT *, strlen(item) AS event_bytes
+  SELECT *, {_item_bytes(max_event_bytes)} AS event_bytes
   FROM ({_exploded("segment_batch", "batch", "envelope_sent_at", SEGMENT_STRUCT, "m")})
 ),
 segment_items AS (
   SELECT * FROM single_messages UNION ALL BY NAME SELECT * FROM batch_items
 ),
 blotout_items AS (
-  {_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")}
+  SELECT *, {_item_bytes(max_event_bytes)} AS event_bytes
+  FROM ({_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")})
 ),
 unreadable AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")},
