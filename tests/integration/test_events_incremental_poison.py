@@ -270,3 +270,29 @@ def test_the_job_measures_an_event_as_the_collector_does(settings, land, query) 
     (bad,) = query("SELECT event_id, reason FROM quarantine_events")
     assert bad["event_id"] == "agent-over" and f"is {limit + 1} bytes" in bad["reason"]
     assert result.quarantined == 1
+
+
+def test_write_keys_inside_items_are_kept_neither_in_core_events_nor_quarantine(
+    settings, land, query
+) -> None:
+    """An older collector kept a batch item's or a Blotout event's writeKey (review L2)."""
+    key = "wk_" + "S3cr3t" * 6
+    good = _track("good", writeKey=key, properties={"writeKey": key, "sku": "A"})
+    bad = _track("bad", writeKey=key, properties=["sku"])  # wrong_type: quarantined
+    payload = {
+        "meta": {"writeKey": key},
+        "events": [{**_blotout("b-bad", "soon"), "writeKey": key}, _blotout("b-good", GOOD_EVT)],
+    }
+    land(
+        [
+            Received(T, "web", {"batch": [good, bad]}),
+            Received(T, "web", payload),
+            Received(T, "web", {"meta": {"writeKey": key}, "events": {}}),  # unknown_format
+        ]
+    )
+    result = run(settings, now=LATER)
+    assert (result.written, result.quarantined) == (2, 3)
+    stored = query("SELECT * FROM core_events") + query("SELECT * FROM quarantine_events")
+    assert key not in orjson.dumps(stored, default=str).decode()
+    (row,) = query("SELECT properties FROM core_events WHERE event_id = 'good'")
+    assert orjson.loads(row["properties"]) == {"sku": "A"}

@@ -216,6 +216,29 @@ def _first(*values: str) -> str:
     return f"CASE {whens} ELSE {last} END"
 
 
+def _without_write_keys(text: str, paths: Sequence[str] = ("$.writeKey",)) -> str:
+    """JSON `text` without the `writeKey` members at `paths`: a client may put its write key in
+    a batch item, a Blotout event or their properties, and an older collector kept it there.
+    Only text that holds one is parsed again; text that is not JSON is kept as it is."""
+    removed = text
+    for path in paths:
+        removed = f"json_remove({removed}, '{path}')"
+    removed = f"try(CAST({removed} AS VARCHAR))"
+    has_key = f"contains({text}, '\"writeKey\"')"
+    return f"CASE WHEN {has_key} THEN coalesce({removed}, {text}) ELSE {text} END"
+
+
+# Where a write key may sit in what quarantine keeps of a line or an item.
+_WRITE_KEY_PATHS = (
+    "$.writeKey",
+    "$.meta.writeKey",
+    "$.properties.writeKey",
+    "$.traits.writeKey",
+    "$.context.writeKey",
+    "$.additionalData.writeKey",
+)
+
+
 def _is_object(text: str) -> str:
     return f"({text} IS NULL OR starts_with({text}, '{{'))"
 
@@ -419,8 +442,8 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id,
     try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue,
     upper(s_prop_currency) AS currency,
-    s_properties AS properties,
-    s_traits AS traits,
+    {_without_write_keys("s_properties")} AS properties,
+    {_without_write_keys("s_traits")} AS traits,
     coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
@@ -481,8 +504,8 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id,
     CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END AS revenue,
     CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency,
-    b_data AS properties,
-    CASE WHEN b_evn = 'persona' THEN b_data END AS traits,
+    {_without_write_keys("b_data")} AS properties,
+    CASE WHEN b_evn = 'persona' THEN {_without_write_keys("b_data")} END AS traits,
     coalesce(bo_user_agent, meta_user_agent) AS user_agent,
     meta_ip AS ip,
     'blotout' AS payload_format
@@ -635,7 +658,8 @@ all_events AS (
   UNION ALL BY NAME SELECT * FROM unreadable
 )
 SELECT raw_hour, raw_file, line_no, item_index, reason_code, reason,
-  CASE WHEN reason_code IS NOT NULL THEN rtrim(raw, chr(10) || chr(13)) END AS raw,
+  CASE WHEN reason_code IS NOT NULL
+    THEN {_without_write_keys("rtrim(raw, chr(10) || chr(13))", _WRITE_KEY_PATHS)} END AS raw,
   {core_columns}
 FROM all_events
 """
