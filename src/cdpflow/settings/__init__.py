@@ -448,6 +448,38 @@ class Settings:
         parse.values,
         "Origins browsers may send events from (comma-separated; `*` for any; empty for none).",
     )
+    activation_http_attempts: int = setting(
+        "CDPFLOW_ACTIVATION_HTTP_ATTEMPTS",
+        "6",
+        parse.whole_number(1, "attempts"),
+        "Attempts of one channel request on throttling (429) and server faults (5xx) before the"
+        " run fails; acknowledged batches are kept and a re-run resumes.",
+    )
+    activation_max_wait_seconds: int = setting(
+        "CDPFLOW_ACTIVATION_MAX_WAIT_SECONDS",
+        "60",
+        parse.whole_number(0, "seconds"),
+        "Longest wait between attempts of a channel request (a longer Retry-After is cut to it).",
+    )
+    klaviyo_revision: str = setting(
+        "CDPFLOW_KLAVIYO_REVISION",
+        "2026-07-15",
+        parse.matching(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", "a revision date like `2026-07-15`"),
+        "Klaviyo API revision sent in the `revision` header of every request.",
+    )
+    meta_graph_version: str = setting(
+        "CDPFLOW_META_GRAPH_VERSION",
+        "v25.0",
+        parse.matching(r"v\d+\.\d+", "a Graph API version like `v25.0`"),
+        "Meta Graph API version of every Custom Audiences request (the path's `/vNN.0/`).",
+    )
+    activation_drift_share: float = setting(
+        "CDPFLOW_ACTIVATION_DRIFT_SHARE",
+        "0.05",
+        parse.share,
+        "activation_stats reports `drift` (and e-mails) when the size a channel reports differs"
+        " from the members cdpflow has acknowledged by more than this share.",
+    )
 
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
