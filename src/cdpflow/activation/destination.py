@@ -2,7 +2,7 @@
 
 Every key is checked when the file is read (at DAG parse and at the start of a run), so a typo
 fails naming the file and the key instead of half-way through a sync. Secrets are named, never
-held: `key_secret: klaviyo_key` refers to an entry of the secrets store.
+held: `secret: hook_key` refers to an entry of the secrets store.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
 from cdpflow.settings import Settings
 
 DESTINATIONS = next(f for f in FAMILIES if f.prefix == "activation")
-TYPES = ("webhook", "klaviyo", "meta_custom_audience")
+TYPES = ("webhook",)  # klaviyo and meta_custom_audience join with their clients
 MODES = ("mirror", "upsert")
 FIELDS = ("email", "phone", "first_name", "last_name", "country")
 # the key naming the secret, and the channel's own keys, per type
-SECRET_KEY = {"webhook": "secret", "klaviyo": "key_secret", "meta_custom_audience": "token_secret"}
+SECRET_KEY = {"webhook": "secret"}
 CHANNEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "webhook": ("url", "secret", "batch_size"),
-    "klaviyo": ("list", "list_id", "key_secret"),
-    "meta_custom_audience": ("ad_account", "audience", "audience_id", "token_secret"),
 }
 COMMON_KEYS = (
     "type",
@@ -41,10 +39,7 @@ COMMON_KEYS = (
     "max_removal_share",
     "api_base_url",
 )
-DEFAULT_BASE_URL = {
-    "klaviyo": "https://a.klaviyo.com",
-    "meta_custom_audience": "https://graph.facebook.com",
-}
+DEFAULT_BASE_URL: dict[str, str] = {}  # per type, for channels with a fixed API host
 
 
 @dataclass(frozen=True)
@@ -149,17 +144,6 @@ def _check_target(kind: str, target: dict[str, Any], fail: Any) -> None:
         size = target.get("batch_size", 500)
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000:
             raise fail("batch_size", f"is `{size}`; use a whole number from 1 to 10000")
-    elif kind == "klaviyo":
-        if not (target.get("list") or target.get("list_id")):
-            raise fail("list", "is required: a list name (created if missing) or list_id")
-    elif kind == "meta_custom_audience":
-        account = target.get("ad_account")
-        if not isinstance(account, str) or not account.startswith("act_"):
-            raise fail("ad_account", "is required: the ad account id, like act_123")
-        if not (target.get("audience") or target.get("audience_id")):
-            raise fail(
-                "audience", "is required: an audience name (created if missing) or audience_id"
-            )
 
 
 def write_destination(settings: Settings, name: str, data: Mapping[str, Any]) -> Destination:

@@ -48,14 +48,6 @@ def secret_of(settings: Settings, destination: Destination) -> str:
 def open_channel(destination: Destination, settings: Settings) -> Channel:
     """The channel client of the destination's type, with its secret from the store."""
     secret = secret_of(settings, destination)
-    if destination.type == "webhook":
-        from cdpflow.activation.webhook import WebhookChannel
+    from cdpflow.activation.webhook import WebhookChannel
 
-        return WebhookChannel(destination, settings, secret)
-    if destination.type == "klaviyo":
-        from cdpflow.activation.klaviyo import KlaviyoChannel
-
-        return KlaviyoChannel(destination, settings, secret)
-    from cdpflow.activation.meta import MetaChannel
-
-    return MetaChannel(destination, settings, secret)
+    return WebhookChannel(destination, settings, secret)

@@ -29,13 +29,6 @@ def destination_group() -> None:
 @click.option("--type", "kind", type=click.Choice(TYPES), required=True)
 @click.option("--segment", required=True, help="The segment of segment_members to send.")
 @click.option("--mode", type=click.Choice(MODES), default="mirror", show_default=True)
-@click.option("--list", "list_name", help="klaviyo: the list's name (created if missing).")
-@click.option("--list-id", help="klaviyo: an existing list's id.")
-@click.option("--key-secret", help="klaviyo: the secret holding the private API key.")
-@click.option("--ad-account", help="meta_custom_audience: the ad account, act_<id>.")
-@click.option("--audience", help="meta_custom_audience: the audience's name (created if missing).")
-@click.option("--audience-id", help="meta_custom_audience: an existing audience's id.")
-@click.option("--token-secret", help="meta_custom_audience: the secret holding the access token.")
 @click.option("--url", help="webhook: where batches are POSTed.")
 @click.option("--secret", help="webhook: the secret that keys the HMAC-SHA256 signature.")
 @click.option("--consent-field", help="A boolean column of segment_members that must be true.")
@@ -50,13 +43,10 @@ def add(obj: Context, name: str, kind: str, force: bool, **options: Any) -> None
     path = DESTINATIONS.path(settings, name)
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; edit it, or pass --force to replace it.")
-    renamed = {"list_name": "list"}
     data: dict[str, Any] = {"type": kind}
     for option, value in options.items():
         if value is not None and not (option == "mode" and value == "mirror"):
-            data[renamed.get(option, option)] = value
-    if kind == "meta_custom_audience" and not (data.get("audience") or data.get("audience_id")):
-        data["audience"] = f"cdpflow {data['segment']}"
+            data[option] = value
     try:
         destination = write_destination(settings, name, data)
     except DeclarationError as err:

@@ -461,25 +461,6 @@ class Settings:
         parse.whole_number(0, "seconds"),
         "Longest wait between attempts of a channel request (a longer Retry-After is cut to it).",
     )
-    klaviyo_revision: str = setting(
-        "CDPFLOW_KLAVIYO_REVISION",
-        "2026-07-15",
-        parse.matching(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", "a revision date like `2026-07-15`"),
-        "Klaviyo API revision sent in the `revision` header of every request.",
-    )
-    meta_graph_version: str = setting(
-        "CDPFLOW_META_GRAPH_VERSION",
-        "v25.0",
-        parse.matching(r"v\d+\.\d+", "a Graph API version like `v25.0`"),
-        "Meta Graph API version of every Custom Audiences request (the path's `/vNN.0/`).",
-    )
-    activation_drift_share: float = setting(
-        "CDPFLOW_ACTIVATION_DRIFT_SHARE",
-        "0.05",
-        parse.share,
-        "activation_stats reports `drift` (and e-mails) when the size a channel reports differs"
-        " from the members cdpflow has acknowledged by more than this share.",
-    )
 
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

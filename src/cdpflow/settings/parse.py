@@ -182,24 +182,3 @@ def postgres_url(key: str, raw: Any) -> str:
     if re.search(r"(^|&)password=", parts.query):
         raise ConfigError(key, "(hidden)", "the password in the user part, where it is masked")
     return text
-
-
-def share(key: str, raw: Any) -> float:
-    text = stripped(key, raw)
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ConfigError(key, raw, "a share between 0 and 1, such as `0.05`")
-    return value
-
-
-def matching(pattern: str, expected: str) -> Callable[[str, Any], str]:
-    def parse(key: str, raw: Any) -> str:
-        text = stripped(key, raw)
-        if not re.fullmatch(pattern, text):
-            raise ConfigError(key, raw, expected)
-        return text
-
-    return parse
