@@ -90,6 +90,7 @@ class ChannelHttp:
             ChannelUnavailable: still throttled or failing after every attempt.
         """
         last = ""
+        shown = path.split("?", 1)[0]  # a query may hold a token: never shown
         for attempt in range(1, self.attempts + 1):
             self.requests += 1
             try:
@@ -113,12 +114,12 @@ class ChannelHttp:
             wait = min(wait, self.max_wait_seconds)
             log.warning(
                 "%s: %s %s answered %s; retry %d in %.1fs",
-                self.destination, method, path, last, attempt, wait,
+                self.destination, method, shown, last, attempt, wait,
             )  # fmt: skip
             self.retries += 1
             self.sleep(wait)
         raise ChannelUnavailable(
-            f"Destination `{self.destination}`: {method} {path} still failing after "
+            f"Destination `{self.destination}`: {method} {shown} still failing after "
             f"{self.attempts} attempts ({last}). Acknowledged batches are kept; re-run to resume."
         )
 
