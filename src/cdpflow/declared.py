@@ -75,7 +75,15 @@ class Family:
 
 
 # The declared families of this release; each package adds its own line.
-FAMILIES: tuple[Family, ...] = ()
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "activation",
+        "destinations",
+        "destination",
+        "cdpflow.activation.dag:dag_spec",
+        "cdpflow.activation.job:run",
+    ),
+)
 
 
 def family_of(dag_id: str, families: tuple[Family, ...] | None = None) -> tuple[Family, str]:

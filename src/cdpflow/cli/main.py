@@ -11,6 +11,7 @@ from cdpflow.cli import (
     airflow_cmd,
     collector_cmd,
     config_cmd,
+    destination_cmd,
     events_cmd,
     report_cmd,
     run_cmd,
@@ -34,7 +35,16 @@ def cli(ctx: click.Context, home: str | None, verbose: bool) -> None:
     ctx.obj = Context(home)
 
 
-for module in (config_cmd, events_cmd, run_cmd, sql_cmd, report_cmd, airflow_cmd, collector_cmd):
+for module in (
+    config_cmd,
+    events_cmd,
+    run_cmd,
+    sql_cmd,
+    report_cmd,
+    airflow_cmd,
+    collector_cmd,
+    destination_cmd,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 
