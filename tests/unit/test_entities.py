@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from cdpflow.entities.compile import Compiler
-from cdpflow.entities.spec import EntityError, Segment, load_folder, parse_entity
+from cdpflow.entities.spec import EntityError, Funnel, Segment, load_folder, parse_entity
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -150,3 +150,59 @@ def test_a_broken_file_and_a_cycle_do_not_stop_the_others(tmp_path: Path) -> Non
     assert set(loaded.entities) == {"ok"}
     assert set(loaded.errors) == {"bad", "p", "q"}
     assert "cycle: p -> q -> p" in str(loaded.errors["p"])
+
+
+def funnel_rows(order: str, exclude: str = "") -> dict[str, tuple[int, bool]]:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE unique_events (global_user_id VARCHAR, event_id VARCHAR, event_type VARCHAR,"
+        " event_name VARCHAR, event_time TIMESTAMPTZ, event_date DATE)"
+    )
+    start = "2026-11-01 10:00:00+00"
+    events = [
+        ("p", "A", "0 seconds"),  # A, X, B: sequential and any convert, strict does not
+        ("p", "X", "1 hour"),
+        ("p", "B", "2 hours"),
+        ("q", "B", "0 seconds"),  # B before A: only any converts
+        ("q", "A", "1 hour"),
+        ("r", "A", "0 seconds"),  # B one second past the 7-day window
+        ("r", "B", "7 days 1 second"),
+        ("w", "A", "0 seconds"),  # B exactly at the window's end counts
+        ("w", "B", "7 days"),
+        ("s", "A", "0 seconds"),  # refunded between the steps
+        ("s", "Refund", "1 hour"),
+        ("s", "B", "2 hours"),
+    ]
+    for i, (person, name, offset) in enumerate(events):
+        con.execute(
+            "INSERT INTO unique_events SELECT ?, ?, 'track', ?, t, CAST(t AS DATE) FROM "
+            f"(SELECT TIMESTAMPTZ '{start}' + INTERVAL '{offset}' AS t)",
+            [person, f"e{i:02d}", name],
+        )
+    text = f"kind: funnel\nsteps: [{{event: a}}, {{event: b}}]\nwindow_days: 7\norder: {order}\n"
+    funnel = parse_entity(text + exclude, "entities/f.yml", "f")
+    assert isinstance(funnel, Funnel)
+    schema = {
+        "unique_events": {c: k for c, k, *_ in con.execute("DESCRIBE unique_events").fetchall()}
+    }
+    sql = Compiler(schema, AS_OF, {}).funnel_sql(funnel)
+    return {p: (step, done) for p, _, step, _, done in con.execute(sql).fetchall()}
+
+
+def test_funnel_order_modes_window_edge_and_exclusion() -> None:
+    sequential = funnel_rows("sequential")
+    assert sequential == {
+        "p": (2, True),
+        "q": (1, False),
+        "r": (1, False),
+        "w": (2, True),
+        "s": (2, True),
+    }
+    assert funnel_rows("strict")["p"] == (1, False)
+    assert funnel_rows("strict")["s"] == (1, False)
+    unordered = funnel_rows("any")
+    assert unordered["q"] == (2, True)
+    assert unordered["r"] == (1, False)
+    excluded = funnel_rows("sequential", "exclude: [{event: Refund}]\n")
+    assert "s" not in excluded
+    assert excluded["p"] == (2, True)
