@@ -21,9 +21,21 @@ def airflow_env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[st
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
         CDPFLOW_HOME=str(cdpflow_home),
-        **extra,
     )
+    env.update(extra)
     return env
+
+
+def home_dags_folder(cdpflow_home: Path) -> str:
+    """cdpflow's DAGs folder under CDPFLOW_HOME, prepared by `cdpflow dags-folder` as a user
+    would: the package's DAGs linked in and one generated DAG file per declared file. Tests of
+    declared pipelines and destinations point AIRFLOW__CORE__DAGS_FOLDER at it."""
+    env = airflow_env(cdpflow_home / "airflow", cdpflow_home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpflow.cli.main", "dags-folder"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def run_airflow(

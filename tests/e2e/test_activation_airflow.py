@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from airflow_support import airflow_env, run_airflow
+from airflow_support import airflow_env, home_dags_folder, run_airflow
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +25,10 @@ HOOK = "type: webhook\nsegment: {segment}\nurl: https://crm.example/hooks\nsecre
 
 
 def parse(airflow_home: Path, cdp: Path) -> dict:
-    env = airflow_env(airflow_home, cdp)
+    folder = home_dags_folder(cdp)
+    env = airflow_env(airflow_home, cdp, AIRFLOW__CORE__DAGS_FOLDER=folder)
     proc = subprocess.run(
-        [sys.executable, "-c", DAGBAG, env["AIRFLOW__CORE__DAGS_FOLDER"]],
+        [sys.executable, "-c", DAGBAG, folder],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
