@@ -67,7 +67,7 @@ $(SUPERSET_VENV)/bin/superset:
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
 	$(SUPERSET_VENV)/bin/pip install --quiet 'apache-superset==$(SUPERSET_VERSION)' \
-	  'duckdb-engine>=0.17' 'duckdb>=1.4.2,<2' 'flask-caching<2.4' rich
+	  'duckdb-engine>=0.17' 'duckdb>=1.4.2,<2' 'flask-caching<2.4' cachetools rich
 	touch $@
 
 test: setup

@@ -16,6 +16,7 @@ from cdpflow.cli import (
     report_cmd,
     run_cmd,
     sql_cmd,
+    superset_cmd,
 )
 from cdpflow.cli.context import Context
 from cdpflow.errors import CdpflowError, ConfigError
@@ -44,6 +45,7 @@ for module in (
     airflow_cmd,
     collector_cmd,
     destination_cmd,
+    superset_cmd,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)
