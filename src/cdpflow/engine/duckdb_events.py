@@ -33,6 +33,7 @@ from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_engine import connect, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import CdpflowError, TerminalError
+from cdpflow.events import quarantine
 from cdpflow.events.schema import QUARANTINE_COLUMNS
 from cdpflow.events.size import event_text_bytes
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
@@ -48,7 +49,7 @@ _QUARANTINE_ROW = ", ".join(
 # Errors a statement raises because of a line's content (a value out of range, an impossible
 # cast), not because of the machine: the line is quarantined as UNPROCESSABLE.
 CONTENT_ERRORS = (duckdb.DataError, duckdb.InvalidInputException)
-UNPROCESSABLE = "unprocessable"
+UNPROCESSABLE = quarantine.UNPROCESSABLE
 # What the dedup needs of each flattened event.
 _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
 # DuckDB flattens a vector of 2,048 lines at a time and holds that vector's parse at once: up

@@ -12,111 +12,30 @@ comments.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from cdpflow.events.schema import CORE_EVENTS_COLUMNS, SEGMENT_TYPES
+from cdpflow.events import blotout, quarantine, segment
+from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
+from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
 
 # Receive metadata and envelope fields, read once per line.
-HEAD_PATHS = {
-    "received_at": "_cdp.received_at",
-    "source": "_cdp.source",
-    "forced_format": "_cdp.format",
-    "meta_ip": "_cdp.ip",
-    "meta_user_agent": "_cdp.user_agent",
-    "visitor_id": "_cdp.visitor_id",
-    "size": "_cdp.size",
-    "landed_text": "_raw",
-    "envelope_sent_at": "sentAt",
-    "bo_user_agent": "meta.user_agent",
-    "bo_referrer": "meta.referrer",
-    "bo_page_title": "meta.page_title",
-    "bo_search": "meta.search",
-}
-SEGMENT_PATHS = {
-    "type": "type",
-    "message_id": "messageId",
-    "anonymous_id": "anonymousId",
-    "user_id": "userId",
-    "previous_id": "previousId",
-    "group_id": "groupId",
-    "event": "event",
-    "name": "name",
-    "timestamp": "timestamp",
-    "original_timestamp": "originalTimestamp",
-    "sent_at": "sentAt",
-    "session_id": "context.sessionId",
-    "page_url": "context.page.url",
-    "page_path": "context.page.path",
-    "page_referrer": "context.page.referrer",
-    "page_title": "context.page.title",
-    "page_search": "context.page.search",
-    "campaign_source": "context.campaign.source",
-    "campaign_medium": "context.campaign.medium",
-    "campaign_name": "context.campaign.name",
-    "campaign_term": "context.campaign.term",
-    "campaign_content": "context.campaign.content",
-    "context_traits_email": "context.traits.email",
-    "context_traits_phone": "context.traits.phone",
-    "context_user_agent": "context.userAgent",
-    "context_ip": "context.ip",
-    "properties": "properties",
-    "traits": "traits",
-}
-# Read from the `properties` and `traits` objects once they are split off the message.
-PROPERTY_PATHS = {
-    "prop_url": "url",
-    "prop_path": "path",
-    "prop_referrer": "referrer",
-    "prop_title": "title",
-    "prop_search": "search",
-    "prop_name": "name",
-    "prop_email": "email",
-    "prop_order_id": "order_id",
-    "prop_order_id_camel": "orderId",
-    "prop_transaction_id": "transaction_id",
-    "prop_revenue": "revenue",
-    "prop_total": "total",
-    "prop_value": "value",
-    "prop_currency": "currency",
-}
-TRAIT_PATHS = {"traits_email": "email", "traits_phone": "phone"}
-BLOTOUT_PATHS = {
-    "mid": "mid",
-    "evn": "evn",
-    "evt": "evt",
-    "scrn": "scrn",
-    "session_id": "session_id",
-    "userid": "userid",
-    "data": "additionalData",
-}
-# Read from a Blotout event's `additionalData` object.
-BLOTOUT_DATA_PATHS = {
-    "data_path": "path",
-    "transaction_id": "transaction_id",
-    "transaction_total": "transaction_total",
-    "transaction_currency": "transaction_currency",
-    "persona_id": "persona_id",
-    "persona_email": "persona_email",
-    "persona_number": "persona_number",
-    "map_id": "map_id",
-    "map_provider": "map_provider",
-}
+HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
+SEGMENT_PATHS = segment.MESSAGE_PATHS
+PROPERTY_PATHS = segment.PROPERTY_PATHS
+TRAIT_PATHS = segment.TRAIT_PATHS
+BLOTOUT_PATHS = blotout.EVENT_PATHS
+BLOTOUT_DATA_PATHS = blotout.DATA_PATHS
 # Whole objects kept as JSON text; arrays exploded into items; every other field is a string.
 _JSON_FIELDS = {"properties", "traits", "additionalData"}
-_ARRAY_FIELDS = {"batch", "events"}
+_ARRAY_FIELDS = ("events", "batch")  # a tuple: the statement text is the same in every process
 # Ids and names that must be JSON strings: read as JSON, so a number, a boolean, an object or
 # an array is told from its text (`12345` and `"12345"` would be one VARCHAR) and refused;
 # dedup and identity would otherwise merge every event whose id is `true` or `{}`.
-STRING_FIELDS = {
-    "messageId": "messageId",
-    "anonymousId": "anonymousId",
-    "userId": "userId",
-    "previousId": "previousId",
-    "groupId": "groupId",
-    "mid": "mid",
-    "evn": "evn",
-    "userid": "userid",
-}
+STRING_FIELDS = frozenset(segment.STRING_FIELDS + blotout.STRING_FIELDS)
 
 
 def _struct_type(*paths: Iterable[str]) -> str:
@@ -161,19 +80,6 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
             continue
         out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
     return ",\n    ".join(out)
-
-
-def _string_rules(prefix: str, paths: dict[str, str]) -> list[tuple[str, str, str]]:
-    """A `wrong_type` rule per string field of `paths` given as another JSON type."""
-    return [
-        (
-            f"{prefix}{name}_json IS NOT NULL AND NOT starts_with({prefix}{name}_json, '\"')",
-            "wrong_type",
-            f"'{path} must be a string, not `' || left({prefix}{name}_json, 64) || '`'",
-        )
-        for name, path in paths.items()
-        if path in STRING_FIELDS
-    ]
 
 
 def _raw_param(query: str, name: str, unless: str | None = None) -> str:
@@ -260,24 +166,17 @@ def _checks(rules: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
     )
 
 
-# Every time an event carries must fall in 2000-2100: outside it is a unit mistake or garbage
-# (`infinity`, year 99999, a BC date), which would break the clock-skew arithmetic and make an
-# `event_date` partition no date parser reads. Blotout's evt is epoch milliseconds.
-_MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
-_FIRST_TIME = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
-_LAST_TIME = "TIMESTAMPTZ '2100-01-01 00:00:00+00'"
-_TIME_RANGE = "between 2000 and 2100"
-# Segment's rule for a time in the future: an event time later than its receive time by more
-# than this is replaced by the receive time. A day, so a device clock set to the wrong time
-# zone (up to 14 hours ahead, with no sentAt to correct it) keeps its times.
-FUTURE_TOLERANCE_HOURS = 24
-_SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
-_UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-# Segment's context.campaign names of the same five (campaign.name is utm_campaign).
-_UTM_OF = tuple(zip(("source", "medium", "name", "term", "content"), _UTM, strict=True))
+# The years an event's times must fall in (cdpflow.events.names); Blotout's evt is epoch ms.
+_MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
+_MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
+_FIRST_TIME = f"TIMESTAMPTZ '{FIRST_YEAR}-01-01 00:00:00+00'"
+_LAST_TIME = f"TIMESTAMPTZ '{LAST_YEAR}-01-01 00:00:00+00'"
+FUTURE_TOLERANCE_HOURS = segment.FUTURE_TOLERANCE_HOURS
+_UTM = UTM_TAGS
+_UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
 # A UTM tag in the query string is read only where the campaign context lacks it.
 _CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
-_CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
+_CLICK_IDS = CLICK_IDS
 # Columns of one item (an event, or a line that is none) shared by every branch.
 _ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts, received_text"
 
@@ -299,112 +198,123 @@ def _not_after_receipt(event_time: str) -> str:
     )
 
 
-_RECEIVED_RULE = (
-    "received_text IS NOT NULL AND received_ts IS NULL",
-    "invalid_timestamp",
-    f"'receivedAt `' || left(received_text, 64) || '` is not a date-time {_TIME_RANGE}'",
+@dataclass(frozen=True)
+class _RuleColumns:
+    """Where the rules of one payload format find a field: the SQL of its value as the checks
+    read it, of its text as messages quote it, and (for times) of its text and parsed time."""
+
+    values: dict[str, str]
+    texts: dict[str, str]
+    times: dict[str, tuple[str, str]]
+    fills: dict[str, str]
+
+
+def _columns_of(prefix: str, paths: dict[str, str]) -> dict[str, str]:
+    return {path: f"{prefix}{name}" for name, path in paths.items()}
+
+
+_RECEIVED_TIME = ("received_text", "received_ts")
+_SEGMENT_COLUMNS = _RuleColumns(
+    values={
+        **_columns_of("s_", SEGMENT_PATHS),
+        "type": "type_",
+        "timestamp": "coalesce(s_original_timestamp, s_timestamp)",
+        "sentAt": "coalesce(s_sent_at, envelope_sent_at)",
+        "properties.revenue": "coalesce(s_prop_revenue, s_prop_total)",
+        "receivedAt": "received_text",
+    },
+    texts={"type": "s_type"},
+    times={
+        "timestamp": ("coalesce(s_original_timestamp, s_timestamp)", "client_ts"),
+        "sentAt": ("coalesce(s_sent_at, envelope_sent_at)", "sent_ts"),
+        "receivedAt": _RECEIVED_TIME,
+    },
+    fills={
+        "name": "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' "
+        "ELSE 'timestamp' END",
+        "sent_at": "left(coalesce(s_sent_at, envelope_sent_at), 64)",
+        "corrected": "skewed_ts::VARCHAR",
+    },
+)
+_BLOTOUT_COLUMNS = _RuleColumns(
+    values={
+        **_columns_of("b_", BLOTOUT_PATHS),
+        "visitor id": "coalesce(b_userid, visitor_id)",
+        **{f"additionalData.{p}": f"b_{n}" for n, p in BLOTOUT_DATA_PATHS.items()},
+        "receivedAt": "received_text",
+    },
+    texts={},
+    times={"evt": ("b_evt", "evt_ms"), "receivedAt": _RECEIVED_TIME},
+    fills={},
 )
 
 
-def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
-    revenue = "coalesce(s_prop_revenue, s_prop_total)"
-    timestamp = "coalesce(s_original_timestamp, s_timestamp)"
-    field = (
-        "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' ELSE 'timestamp' END"
-    )
-    return [
-        ("item_type <> 'OBJECT'", "not_an_object", "'batch item is a JSON ' || lower(item_type)"),
-        (
-            f"event_bytes > {max_event_bytes}",
-            "too_large",
-            f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
-        ),
-        *_string_rules("s_", {"message_id": "messageId"}),
-        ("s_message_id IS NULL", "missing_id", "'messageId is missing'"),
-        *_string_rules("s_", {k: v for k, v in SEGMENT_PATHS.items() if k != "message_id"}),
-        ("type_ IS NULL", "missing_field", "'type is missing'"),
-        (
-            f"type_ NOT IN ({_SEGMENT_TYPE_LIST})",
-            "wrong_type",
-            f"'type `' || s_type || '` is not one of {', '.join(SEGMENT_TYPES)}'",
-        ),
-        (f"{timestamp} IS NULL", "missing_timestamp", "'timestamp is missing'"),
-        (
-            "client_ts IS NULL",
-            "invalid_timestamp",
-            f"{field} || ' `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time "
-            f"{_TIME_RANGE}'",
-        ),
-        (
-            "coalesce(s_sent_at, envelope_sent_at) IS NOT NULL AND sent_ts IS NULL",
-            "invalid_timestamp",
-            "'sentAt `' || left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is not an "
-            f"ISO-8601 date-time {_TIME_RANGE}'",
-        ),
-        _RECEIVED_RULE,
-        (
-            f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}",
-            "invalid_timestamp",
-            f"{field} || ' `' || left({timestamp}, 64) || '` corrected by sentAt `' || "
-            "left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is ' || skewed_ts::VARCHAR || "
-            f"', not {_TIME_RANGE}'",
-        ),
-        (
-            "s_anonymous_id IS NULL AND s_user_id IS NULL",
-            "missing_field",
-            "'anonymousId and userId are both missing'",
-        ),
-        ("type_ = 'track' AND s_event IS NULL", "missing_field", "'track call without `event`'"),
-        (
-            "type_ = 'alias' AND s_previous_id IS NULL",
-            "missing_field",
-            "'alias call without `previousId`'",
-        ),
-        (f"NOT {_is_object('s_properties')}", "wrong_type", "'properties must be an object'"),
-        (f"NOT {_is_object('s_traits')}", "wrong_type", "'traits must be an object'"),
-        (
-            f"{revenue} IS NOT NULL AND try_cast({revenue} AS DOUBLE) IS NULL",
-            "wrong_type",
-            f"'properties.revenue `' || left({revenue}, 64) || '` is not a number'",
-        ),
+def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
+    """The SQL condition under which a row breaks `rule` (see quarantine.CHECKS)."""
+    fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
+    value = columns.values[fields[0]] if fields[0] else ""
+    if rule.check == "not_an_object":
+        return "item_type <> 'OBJECT'"
+    if rule.check == "too_large":
+        return f"event_bytes > {limit}"
+    if rule.check == "not_string":
+        return f"{value}_json IS NOT NULL AND NOT starts_with({value}_json, '\"')"
+    if rule.check == "missing":
+        when = f"type_ = '{rule.when_type}' AND " if rule.when_type else ""
+        return when + " AND ".join(f"{columns.values[f]} IS NULL" for f in fields)
+    if rule.check == "not_in":
+        choices = ", ".join(f"'{c}'" for c in rule.choices)
+        return f"{value} NOT IN ({choices})"
+    if rule.check == "not_a_time":
+        text, parsed = columns.times[rule.field]  # type: ignore[index]
+        # where an earlier rule refused a missing value, the text is known to be there
+        if any(r.check == "missing" and r.field == rule.field for r in earlier):
+            return f"{parsed} IS NULL"
+        return f"{text} IS NOT NULL AND {parsed} IS NULL"
+    if rule.check == "corrected_out_of_range":
+        return f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}"
+    if rule.check == "not_object":
+        return f"NOT {_is_object(value)}"
+    if rule.check == "not_number":
+        return f"{value} IS NOT NULL AND try_cast({value} AS DOUBLE) IS NULL"
+    raise ValueError(f"unknown check {rule.check!r} in {rule}")
+
+
+def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
+    """The rule's message as a SQL string expression, its placeholders filled from the row."""
+    fills = {**columns.fills, "json_type": "lower(item_type)", "size": "event_bytes"}
+    if isinstance(rule.field, str) and rule.field:
+        value = columns.values[rule.field]
+        text = columns.texts.get(rule.field, value)
+        fills["value"] = text if rule.check == "not_in" else f"left({text}, 64)"
+        fills["json"] = f"left({value}_json, 64)"
+    parts = re.split(r"\{(\w+)\}", rule.message.replace("{limit}", str(limit)))
+    sql = [
+        fills[p] if i % 2 else "'" + p.replace("'", "''") + "'" for i, p in enumerate(parts) if p
     ]
+    return " || ".join(sql)
+
+
+def _rules_sql(
+    rules: Sequence[Rule], columns: _RuleColumns, max_event_bytes: int
+) -> list[tuple[str, str, str]]:
+    """(condition, reason_code, reason) of each rule, in order."""
+    return [
+        (
+            _condition(rule, columns, rules[:i], max_event_bytes),
+            rule.code,
+            _message(rule, columns, max_event_bytes),
+        )
+        for i, rule in enumerate(rules)
+    ]
+
+
+def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
+    return _rules_sql(quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, max_event_bytes)
 
 
 def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
-    return [
-        (
-            "item_type <> 'OBJECT'",
-            "not_an_object",
-            "'Blotout event is a JSON ' || lower(item_type)",
-        ),
-        (
-            f"event_bytes > {max_event_bytes}",
-            "too_large",
-            f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
-        ),
-        *_string_rules("b_", {"mid": "mid"}),
-        ("b_mid IS NULL", "missing_id", "'mid is missing'"),
-        *_string_rules("b_", {k: v for k, v in BLOTOUT_PATHS.items() if k != "mid"}),
-        ("b_evn IS NULL", "missing_field", "'evn (event name) is missing'"),
-        ("b_evt IS NULL", "missing_timestamp", "'evt (event time) is missing'"),
-        (
-            "evt_ms IS NULL",
-            "invalid_timestamp",
-            "'evt `' || left(b_evt, 64) || '` is not milliseconds since the epoch (2000-2100)'",
-        ),
-        _RECEIVED_RULE,
-        (
-            "coalesce(b_userid, visitor_id) IS NULL",
-            "missing_field",
-            "'no visitor id: userid is missing and no _trends_user_id cookie was received'",
-        ),
-        (f"NOT {_is_object('b_data')}", "wrong_type", "'additionalData must be an object'"),
-        (
-            "b_transaction_total IS NOT NULL AND try_cast(b_transaction_total AS DOUBLE) IS NULL",
-            "wrong_type",
-            "'transaction_total `' || left(b_transaction_total, 64) || '` is not a number'",
-        ),
-    ]
+    return _rules_sql(quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, max_event_bytes)
 
 
 def _segment_events(items: str, max_event_bytes: int) -> str:
@@ -639,7 +549,7 @@ blotout_items AS (
 unreadable AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")},
     rtrim(coalesce(landed_text, line), chr(10) || chr(13)) AS raw,
-    CASE kind WHEN 'invalid' THEN 'invalid_json' ELSE 'unknown_format' END AS reason_code,
+    CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END AS reason_code,
     CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
          WHEN NOT is_json AND json_valid(line) THEN 'the line is JSON, but not an object'
          WHEN NOT is_json THEN 'the line is not valid JSON'

@@ -58,21 +58,14 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("received_date", "DATE"),  # the partition
 )
 
-SEGMENT_TYPES = ("track", "page", "screen", "identify", "alias", "group")
-
-# reason_code -> what it means; the `reason` column adds the specifics of each row.
-QUARANTINE_REASONS: dict[str, str] = {
-    "invalid_json": "the line is not valid JSON",
-    "unknown_format": "neither a Segment message, a batch envelope nor a Blotout payload",
-    "not_an_object": "a batch item or Blotout event that is not a JSON object",
-    "missing_id": "no messageId (Segment) or mid (Blotout)",
-    "missing_timestamp": "no timestamp (Segment) or evt (Blotout)",
-    "invalid_timestamp": (
-        "a time (timestamp, originalTimestamp, sentAt, receivedAt, Blotout evt) that is not "
-        "ISO-8601 (Segment) or epoch ms (Blotout), or not between 2000 and 2100"
-    ),
-    "missing_field": "a field the spec requires is absent",
-    "wrong_type": "a field of the wrong JSON type",
-    "too_large": "an event over the size limit (CDPFLOW_MAX_EVENT_BYTES)",
-    "unprocessable": "a line whose content made the flatten fail; the reason quotes the error",
+# Where the collector's receive metadata sits in a landed line (see cdpflow.collector.landing).
+LANDED_PATHS = {
+    "received_at": "_cdp.received_at",
+    "source": "_cdp.source",
+    "forced_format": "_cdp.format",
+    "meta_ip": "_cdp.ip",
+    "meta_user_agent": "_cdp.user_agent",
+    "visitor_id": "_cdp.visitor_id",
+    "size": "_cdp.size",
+    "landed_text": "_raw",
 }

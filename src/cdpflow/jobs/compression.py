@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cdpflow.engine import Engine, open_engine, open_warehouse
+from cdpflow.events.names import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.identity.store import IDENTITIES_TABLE
 from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.analytics import ANALYTICS_LOCK, warehouse_path
-from cdpflow.jobs.events_incremental import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings

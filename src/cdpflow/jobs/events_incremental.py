@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from cdpflow.engine import EventsBatch, StagedFile, open_engine
 from cdpflow.errors import TerminalError
+from cdpflow.events.names import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
@@ -28,8 +29,6 @@ from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CORE_EVENTS = "core_events"
-QUARANTINE_EVENTS = "quarantine_events"
 Progress = Callable[[int, int], None]
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from cdpflow.cron import cron_problem
 from cdpflow.errors import ConfigError
+from cdpflow.events.names import CLICK_IDS
 from cdpflow.settings.mask import MASK, mask_url
 
 ENGINES = ("duckdb",)  # engines this release ships; "spark" joins when its engine lands
@@ -114,9 +115,6 @@ def engine_name(key: str, raw: Any) -> str:
     if text not in ENGINES:
         raise ConfigError(key, raw, "one of: " + ", ".join(ENGINES))
     return text
-
-
-CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
 
 
 def click_ids(key: str, raw: Any) -> tuple[str, ...]:
