@@ -29,7 +29,7 @@ pytestmark = pytest.mark.e2e
 DAG_IDS = (
     "one_time_setup", "events_incremental", "id_stitching_incremental", "events_unified_view",
     "attribution", "campaign", "derived_views", "retention", "compression",
-    "cleanup_temp_tables", "delete_idle_db_connections", "billing",
+    "cleanup_temp_tables", "delete_idle_db_connections", "billing", "activation_stats",
 )  # fmt: skip
 
 
