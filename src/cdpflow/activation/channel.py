@@ -74,7 +74,8 @@ class Channel(Protocol):
 
     def remove(self, members: list[Member], last: bool) -> list[Outcome]: ...
 
-    def reported_size(self) -> int | None:
-        """How many members the channel itself reports, when it does."""
+    def reported_size(self) -> tuple[int, int] | None:
+        """(low, high) bounds of the members the channel itself reports, when it does: an
+        exact count is (n, n), an approximate one its bounds; None when it reports nothing."""
 
     def close(self) -> None: ...

@@ -21,13 +21,14 @@ from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
 from cdpflow.settings import Settings
 
 DESTINATIONS = next(f for f in FAMILIES if f.prefix == "activation")
-TYPES = ("webhook",)  # klaviyo and meta_custom_audience join with their clients
+TYPES = ("webhook", "klaviyo")
 MODES = ("mirror", "upsert")
 FIELDS = ("email", "phone", "first_name", "last_name", "country")
 # the key naming the secret, and the channel's own keys, per type
-SECRET_KEY = {"webhook": "secret"}
+SECRET_KEY = {"webhook": "secret", "klaviyo": "key_secret"}
 CHANNEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "webhook": ("url", "secret", "batch_size"),
+    "klaviyo": ("list", "list_id", "key_secret"),
 }
 COMMON_KEYS = (
     "type",
@@ -39,7 +40,7 @@ COMMON_KEYS = (
     "max_removal_share",
     "api_base_url",
 )
-DEFAULT_BASE_URL: dict[str, str] = {}  # per type, for channels with a fixed API host
+DEFAULT_BASE_URL: dict[str, str] = {"klaviyo": "https://a.klaviyo.com"}  # per type
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,15 @@ def _check_target(kind: str, target: dict[str, Any], fail: Any) -> None:
         size = target.get("batch_size", 500)
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000:
             raise fail("batch_size", f"is `{size}`; use a whole number from 1 to 10000")
+    if kind == "klaviyo":
+        named, by_id = target.get("list"), target.get("list_id")
+        if (named is None) == (by_id is None):
+            raise fail(
+                "list", "name the Klaviyo list: `list` (by name, created if missing) or `list_id`"
+            )
+        key = "list" if by_id is None else "list_id"
+        if not isinstance(target[key], str) or not target[key].strip():
+            raise fail(key, "must be non-empty text")
 
 
 def write_destination(settings: Settings, name: str, data: Mapping[str, Any]) -> Destination:

@@ -48,6 +48,10 @@ def secret_of(settings: Settings, destination: Destination) -> str:
 def open_channel(destination: Destination, settings: Settings) -> Channel:
     """The channel client of the destination's type, with its secret from the store."""
     secret = secret_of(settings, destination)
+    if destination.type == "klaviyo":
+        from cdpflow.activation.klaviyo import KlaviyoChannel
+
+        return KlaviyoChannel(destination, settings, secret)
     from cdpflow.activation.webhook import WebhookChannel
 
     return WebhookChannel(destination, settings, secret)

@@ -76,7 +76,7 @@ class WebhookChannel:
         transient = response.status_code in TRANSIENT
         return [Outcome(gid, False, response.status_code, reason, transient) for gid in ids]
 
-    def reported_size(self) -> int | None:
+    def reported_size(self) -> tuple[int, int] | None:
         return None
 
     def close(self) -> None:

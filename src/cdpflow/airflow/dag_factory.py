@@ -118,6 +118,11 @@ SPECS: dict[str, DagSpec] = {
         "Terminate PostgreSQL connections idle past the threshold.",
         lambda s: s.schedule_interval_delete_idle_connections,
     ),
+    "activation_stats": DagSpec(
+        "Per destination and day: runs, counts, members acknowledged vs. the channel's size.",
+        lambda s: "30 0 * * *",
+        ("activation_stats",),
+    ),
 }
 
 # Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow.

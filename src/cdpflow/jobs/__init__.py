@@ -33,6 +33,7 @@ JOBS = (
     "retention",
     "derived_views",
     "sync_superset_tables",
+    "activation_stats",
 )
 
 

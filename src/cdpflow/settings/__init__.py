@@ -448,6 +448,19 @@ class Settings:
         parse.values,
         "Origins browsers may send events from (comma-separated; `*` for any; empty for none).",
     )
+    klaviyo_revision: str = setting(
+        "CDPFLOW_KLAVIYO_REVISION",
+        "2026-07-15",
+        parse.stripped,
+        "Klaviyo API revision sent in the `revision` header of every Klaviyo request.",
+    )
+    activation_drift_percent: int = setting(
+        "CDPFLOW_ACTIVATION_DRIFT_PERCENT",
+        "5",
+        parse.whole_number(0, "percent"),
+        "activation_stats: drift (members acknowledged vs. the size the channel reports) beyond"
+        " this percentage marks a destination `drift` and is e-mailed.",
+    )
     activation_http_attempts: int = setting(
         "CDPFLOW_ACTIVATION_HTTP_ATTEMPTS",
         "6",
