@@ -75,7 +75,9 @@ class Family:
 
 
 # The declared families of this release; each package adds its own line.
-FAMILIES: tuple[Family, ...] = ()
+FAMILIES: tuple[Family, ...] = (
+    Family("elt", "pipelines", "pipeline", "cdpflow.elt.dag:dag_spec", "cdpflow.elt.job:run"),
+)
 
 
 def family_of(dag_id: str, families: tuple[Family, ...] | None = None) -> tuple[Family, str]:
