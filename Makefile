@@ -8,7 +8,11 @@ export CDPFLOW_HOME ?= $(CURDIR)/cdpflow_home
 DEMO_DAYS ?= 14
 DEMO_VISITORS ?= 2000
 
-.PHONY: setup demo test lint bench clean
+# Superset pins versions that conflict with Airflow and dbt, so it lives in its own venv, cached by version
+SUPERSET_VERSION ?= 6.1.0
+SUPERSET_VENV ?= $(HOME)/.cache/cdpflow/superset-$(SUPERSET_VERSION)
+
+.PHONY: setup demo test lint bench clean superset
 
 $(BIN)/cdpflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +57,18 @@ demo: setup
 	  AND granularity = 'week' ORDER BY ALL"
 	@echo; echo "== quarantined input"
 	@$(BIN)/cdpflow sql "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY 1 ORDER BY 2 DESC"
+	@echo; echo "== HTML report (open it in a browser; it needs no server or network)"
+	@$(BIN)/cdpflow report --out "$(CDPFLOW_HOME)/report.html" --days $(DEMO_DAYS)
+
+superset: $(SUPERSET_VENV)/bin/superset
+
+$(SUPERSET_VENV)/bin/superset:
+	@echo "== installing Apache Superset $(SUPERSET_VERSION) into $(SUPERSET_VENV) (takes a few minutes)"
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet 'apache-superset==$(SUPERSET_VERSION)' \
+	  'duckdb-engine>=0.17' 'duckdb>=1.4.2,<2' 'flask-caching<2.4' cachetools rich
+	touch $@
 
 test: setup
 	$(BIN)/pytest

@@ -43,7 +43,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -58,6 +57,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from harness import child_main, is_child, own_peak_mib, reset_peak, run_child
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
@@ -858,19 +858,6 @@ def publish(data: Path, home: Path, part: str, files: dict[str, list[dict]]) -> 
 # -- measured children -------------------------------------------------------------------------
 
 
-def _hwm_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_hwm() -> None:
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
 def child_job(job: str, home: str) -> dict[str, Any]:
     """Run one analytics job; dbt's seconds and the peak RSS of each node."""
     from cdpflow.settings import load_settings
@@ -880,9 +867,9 @@ def child_job(job: str, home: str) -> dict[str, Any]:
     started = time.monotonic()
 
     def mark(label: str) -> None:
-        peaks[label] = max(peaks.get(label, 0.0), _hwm_mib())
+        peaks[label] = max(peaks.get(label, 0.0), own_peak_mib())
         ends[label] = time.monotonic() - started
-        _reset_hwm()
+        reset_peak()
 
     class OnNode(logging.Handler):  # build() logs "<kind> <name>: <status> in <s>" per node
         def emit(self, record: logging.LogRecord) -> None:
@@ -934,7 +921,7 @@ def child_baseline(home: str) -> dict[str, Any]:
             "temp_directory": str(spill),
         }
     )
-    _reset_hwm()
+    reset_peak()
     started = time.monotonic()
     con.execute(
         f"""CREATE TABLE sessionized AS
@@ -954,7 +941,7 @@ def child_baseline(home: str) -> dict[str, Any]:
             FROM starts"""
     )
     seconds = time.monotonic() - started
-    peak = _hwm_mib()
+    peak = own_peak_mib()
     row = con.execute(
         "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT device_id, session_number "
         "FROM sessionized)) FROM sessionized"
@@ -990,33 +977,10 @@ def child_warm(home: str) -> dict[str, Any]:
 CHILDREN = {"job": child_job, "baseline": child_baseline, "warm": child_warm}
 
 
-def child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("CDPFLOW_HOME", "CDPFLOW_LAKE_URL")}
-
-
 def measure(args: list[str], home: Path) -> dict[str, Any]:
-    """This script in child mode; its JSON result plus its wall seconds (Python start, imports
-    and all)."""
-    out = home / f"result-{uuid.uuid4().hex}.json"
-    # untimed: the writes before (a build, the home's copy) reach the disk first, or their
-    # write-back competes with the measured child
-    os.sync()
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args, str(home), str(out)],
-        env={**child_env(), "CDPFLOW_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.monotonic() - started
-    if proc.returncode != 0 or not out.exists():
-        print(proc.stdout[-5000:], proc.stderr[-5000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"{' '.join(args)}: failed with exit code {proc.returncode}")
-    result = json.loads(out.read_text())
-    out.unlink()
-    result["wall"] = wall
-    return result
+    """This script in child mode on `home`; its result plus its wall seconds (Python start,
+    imports and all) and peak memory."""
+    return run_child(__file__, [*args, str(home)], home=home, label=" ".join(args))
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -1069,6 +1033,9 @@ def run_jobs(
 
 
 def main() -> None:
+    if is_child():
+        child_main(CHILDREN)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=7)
@@ -1077,12 +1044,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="one-command increments (each from the same state)"
     )
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        mode, *rest, out = args.child
-        Path(out).write_text(json.dumps(CHILDREN[mode](*rest)))
-        return
 
     data, manifest = dataset(args.events, args.seed)
     stats = manifest["stats"]

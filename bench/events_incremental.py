@@ -23,18 +23,19 @@ import gzip
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from harness import child_env, child_main, is_child, run_child, spread, verdict
 
 BENCH = Path(__file__).resolve().parent
 RAW = Path("lake/raw/events")
 END = "2024-06-03T00:00:00Z"  # fixed, so the cache is deterministic
 TARGET_EVENTS_PER_S = 150_000
 TARGET_PEAK_MIB = 2048
-MiB = 1 << 20
 
 
 def dataset(visitors: int, days: int, seed: int) -> tuple[Path, dict[str, list[int]]]:
@@ -118,10 +119,6 @@ def batched_hour(seed: int) -> tuple[Path, dict[str, list[int]]]:
     return root, manifest
 
 
-def child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("CDPFLOW_HOME", "CDPFLOW_LAKE_URL")}
-
-
 def link_raw(data: Path, home: Path, files: list[str]) -> None:
     """A fresh CDPFLOW_HOME whose raw zone holds hard links to the cached files."""
     shutil.rmtree(home, ignore_errors=True)
@@ -129,59 +126,6 @@ def link_raw(data: Path, home: Path, files: list[str]) -> None:
         target = home / RAW / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(data / RAW / rel, target)
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (the job's worker processes)."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue  # it just ended
-        rss = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "")
-        total += int(rss.split()[1]) * 1024 if rss else 0
-    return total
-
-
-def measure(name: str, args: list[str], home: Path) -> dict[str, float]:
-    """Run this script in child mode; its JSON result plus wall seconds, CPU seconds and peak
-    memory: the most of the child's own peak RSS and its process tree's RSS, sampled every
-    50 ms (the job runs worker processes)."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", *args],
-        stdout=subprocess.PIPE,
-        env={**child_env(), "CDPFLOW_HOME": str(home)},
-    )
-    peak_tree = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_tree
-        while not done.wait(0.05):
-            peak_tree = max(peak_tree, tree_rss(proc.pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    proc.stdout.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.monotonic() - started
-    done.set()
-    sampler.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{name}: child failed with exit code {proc.returncode}")
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    peak = max(usage.ru_maxrss * 1024, peak_tree) / MiB
-    cpu = usage.ru_utime + usage.ru_stime
-    result.update(name=name, seconds=seconds, peak_mib=peak, cpu_seconds=cpu)
-    return result
 
 
 def run_engine(home: str) -> dict[str, float]:
@@ -277,7 +221,13 @@ def report(runs: list[dict[str, float]]) -> list[str]:
     return lines
 
 
+CHILDREN = {"engine": run_engine, "baseline": run_baseline}
+
+
 def main() -> None:
+    if is_child():
+        child_main(CHILDREN)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--shape", choices=SHAPES, default="hours", help="which raw data (see SHAPES)"
@@ -289,13 +239,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of all hours; the median is the figure"
     )
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        mode, *rest = args.child
-        result = run_engine(*rest) if mode == "engine" else run_baseline(*rest)
-        print(json.dumps(result))
-        return
 
     sample = SHAPES[args.shape]
     if sample is None:
@@ -323,7 +267,8 @@ def main() -> None:
             link_raw(data, home, chosen)
             print(f"running {name} ...", flush=True)
             child = [mode, str(home), *([str(home / RAW)] if mode == "baseline" else [])]
-            result = measure(name, child, home)
+            result = run_child(__file__, child, home=home, label=name)
+            result["seconds"] = result["wall"]
             result["gz_bytes"] = sum(manifest[f][0] for f in chosen)
             result["raw_bytes"] = sum(manifest[f][1] for f in chosen)
             results.append(result)
@@ -340,25 +285,19 @@ def main() -> None:
     )
     print("\n".join(report(results)))
     fulls, part, baseline = results[:repeats], results[repeats], results[repeats + 1]
-    rates = sorted(r["events"] / r["seconds"] for r in fulls)
-    rate = rates[len(rates) // 2]  # the median run's
+    rates = [r["events"] / r["seconds"] for r in fulls]
+    rate = statistics.median(rates)
     full = fulls[0]
     peak = max(*(r["peak_mib"] for r in fulls), part["peak_mib"])
     print()
     if repeats > 1:
-        print(
-            f"all hours, {repeats} runs: median {rate:,.0f} events/s "
-            f"(min {rates[0]:,.0f}, max {rates[-1]:,.0f})"
-        )
+        print(f"all hours, {repeats} runs: {spread(rates)} events/s")
     if full["events"] < 2_000_000:
         print(f"note: only {full['events']:,} events; the target is measured on >= 2,000,000")
+    print(verdict("throughput (median)", rate, TARGET_EVENTS_PER_S, "events/s"))
     print(
-        f"throughput (median): {rate:,.0f} events/s vs target {TARGET_EVENTS_PER_S:,}: "
-        f"{'PASS' if rate >= TARGET_EVENTS_PER_S else 'FAIL'}"
-    )
-    print(
-        f"peak memory: {peak:,.0f} MiB (1/4 input: {part['peak_mib']:,.0f} MiB) vs "
-        f"< {TARGET_PEAK_MIB:,} MiB: {'PASS' if peak < TARGET_PEAK_MIB else 'FAIL'}"
+        verdict("peak memory", peak, TARGET_PEAK_MIB, "MiB", at_most=True)
+        + f" (1/4 input: {part['peak_mib']:,.0f} MiB)"
     )
     speedup = rate / (baseline["events"] / baseline["seconds"])
     print(f"events_incremental is {speedup:.1f}x the baseline's events/s")

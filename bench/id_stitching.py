@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from harness import child_main, is_child, run_child
 
 BENCH = Path(__file__).resolve().parent
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -390,6 +390,11 @@ def child_networkx(data: Path, home: Path) -> dict[str, float]:
     return phases
 
 
+def _paths(child: Any) -> Any:
+    """A child of (data, home) called with the paths as text, as the command line gives them."""
+    return lambda data, home: child(Path(data), Path(home))
+
+
 CHILDREN = {
     "full": child_full,
     "incremental": child_incremental,
@@ -399,38 +404,22 @@ CHILDREN = {
 
 
 def measure(mode: str, data: Path, home: Path) -> dict[str, float]:
-    # the previous child's writes reach the disk first, not during this one's timings
-    os.sync()
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--data", str(data), "--home", str(home)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        raise SystemExit(f"{mode} failed")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall"] = time.monotonic() - started
+    out = run_child(__file__, [mode, str(data), str(home)], label=mode)
+    out["peak MiB"] = out.pop("peak_mib")
+    del out["name"], out["cpu_seconds"]
     return out
 
 
 def main() -> None:
+    if is_child():
+        child_main({mode: _paths(child) for mode, child in CHILDREN.items()})
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--identifiers", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-networkx", action="store_true")
-    parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--home", type=Path)
     args = parser.parse_args()
-    if args.child:
-        phases = CHILDREN[args.child](args.data, args.home)
-        phases["peak MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(phases))
-        return
 
     data = BENCH / ".data" / f"idgraph-n{args.identifiers}-s{args.seed}"
     if args.generate:

@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cdpflow.airflow.declared import prepare_dags_folder
-from cdpflow.settings import Settings
+from cdpflow.airflow.dag_factory import DAGS_FOLDER
 
 BIN = Path(sys.executable).parent
 
@@ -20,11 +19,23 @@ def airflow_env(airflow_home: Path, cdpflow_home: Path, **extra: str) -> dict[st
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         AIRFLOW_HOME=str(airflow_home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(prepare_dags_folder(Settings(home=cdpflow_home))),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
         CDPFLOW_HOME=str(cdpflow_home),
-        **extra,
     )
+    env.update(extra)
     return env
+
+
+def home_dags_folder(cdpflow_home: Path) -> str:
+    """cdpflow's DAGs folder under CDPFLOW_HOME, prepared by `cdpflow dags-folder` as a user
+    would: the package's DAGs linked in and one generated DAG file per declared file. Tests of
+    declared pipelines and destinations point AIRFLOW__CORE__DAGS_FOLDER at it."""
+    env = airflow_env(cdpflow_home / "airflow", cdpflow_home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdpflow.cli.main", "dags-folder"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def run_airflow(

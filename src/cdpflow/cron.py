@@ -26,6 +26,8 @@ def cron_problem(expr: str) -> str | None:
     text = expr.strip().lower()
     if text in PRESETS:
         return None
+    if text.startswith("@"):
+        return f"`{expr.strip()}` is not a preset; use one of {', '.join(sorted(PRESETS))}"
     parts = text.split()
     if len(parts) != 5:
         return f"5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"

@@ -135,9 +135,20 @@ def test_valid_cron_expressions(expr: str) -> None:
     assert cron_problem(expr) is None
 
 
-@pytest.mark.parametrize("expr", ["* * * *", "0 24 * * *", "*/0 * * * *", "0 0 5-1 * *", "@often"])
-def test_invalid_cron_expressions(expr: str) -> None:
-    assert cron_problem(expr) is not None
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [
+        ("* * * *", "5 fields (minute hour day-of-month month day-of-week), got 4"),
+        ("0 24 * * *", "hour field `24`: `24` is outside 0-23"),
+        ("*/0 * * * *", "minute field `*/0`: a step of 0"),
+        ("0 0 5-1 * *", "day of month field `5-1`: range `5-1` runs backwards"),
+        ("0 0 * foo *", "month field `foo`: "),
+        ("@often", "`@often` is not a preset; use one of @annually, @daily, @hourly"),
+    ],
+)
+def test_invalid_cron_expressions_say_which_field_and_why(expr: str, problem: str) -> None:
+    found = cron_problem(expr)
+    assert found is not None and found.startswith(problem)
 
 
 def test_price_list_is_shown_as_it_is_written(tmp_path: Path) -> None:

@@ -35,12 +35,24 @@ class Updates:
 
     tables: tuple[str, ...]
     any_of: bool = False
+    # also on this cron (a safety net for updates made outside Airflow), when given
+    or_cron: Callable[[Settings], str] | None = None
 
-    def condition(self) -> Any:
-        from airflow.sdk import Asset, AssetAll, AssetAny
+    def condition(self, settings: Settings) -> Any:
+        from airflow.sdk import (
+            Asset,
+            AssetAll,
+            AssetAny,
+            AssetOrTimeSchedule,
+            CronTriggerTimetable,
+        )
 
         assets = [Asset(name) for name in self.tables]
-        return AssetAny(*assets) if self.any_of else AssetAll(*assets)
+        condition = AssetAny(*assets) if self.any_of else AssetAll(*assets)
+        if self.or_cron is None:
+            return condition
+        timetable = CronTriggerTimetable(self.or_cron(settings), timezone="UTC")
+        return AssetOrTimeSchedule(timetable=timetable, assets=condition)
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,16 @@ SPECS: dict[str, DagSpec] = {
     ),
 }
 
+# Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow.
+SPECS["sync_superset_tables"] = DagSpec(
+    "Keep a Superset dataset per lake table, on its current files and columns.",
+    Updates(
+        tuple(dict.fromkeys((*marts(), *(t for spec in SPECS.values() for t in spec.produces)))),
+        any_of=True,
+        or_cron=lambda s: s.user_reporting_schedule_interval,
+    ),
+)
+
 
 def airflow_settings() -> Settings:
     """Settings with Airflow Variables as the top layer (Variables named as the settings)."""
@@ -128,7 +150,7 @@ def job_dag(dag_id: str, spec: DagSpec, settings: Settings) -> Any:
 
     schedule: Any
     if isinstance(spec.schedule, Updates):
-        schedule = spec.schedule.condition()
+        schedule = spec.schedule.condition(settings)
     else:
         schedule = spec.schedule(settings)
     start = settings.airflow_start_date

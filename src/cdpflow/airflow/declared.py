@@ -54,13 +54,15 @@ def sync_declared_dags(settings: Settings, families: tuple[Family, ...] | None =
     """Write the DAG file of each declared file that lacks one, remove those of files that are
     gone; returns the DAG ids written or removed. Only files cdpflow generated are removed."""
     generated = dags_folder(settings) / GENERATED
-    generated.mkdir(parents=True, exist_ok=True)
     wanted: dict[str, str] = {}
     for family in FAMILIES if families is None else families:
         for name in family.names(settings):
             dag_id = family.dag_id(name)
             path = family.path(settings, name)
             wanted[dag_id] = STUB.format(dag_id=dag_id, path=path, mark=_MARK)
+    if not wanted and not generated.exists():
+        return []  # nothing declared: a parse leaves CDPFLOW_HOME untouched
+    generated.mkdir(parents=True, exist_ok=True)
     changed = []
     for dag_id, text in wanted.items():
         target = generated / f"{dag_id}.py"

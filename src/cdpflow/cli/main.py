@@ -7,7 +7,17 @@ import sys
 
 import click
 
-from cdpflow.cli import airflow_cmd, collector_cmd, config_cmd, events_cmd, run_cmd, sql_cmd
+from cdpflow.cli import (
+    airflow_cmd,
+    collector_cmd,
+    config_cmd,
+    destination_cmd,
+    events_cmd,
+    report_cmd,
+    run_cmd,
+    sql_cmd,
+    superset_cmd,
+)
 from cdpflow.cli.context import Context
 from cdpflow.errors import CdpflowError, ConfigError
 
@@ -26,7 +36,17 @@ def cli(ctx: click.Context, home: str | None, verbose: bool) -> None:
     ctx.obj = Context(home)
 
 
-for module in (config_cmd, events_cmd, run_cmd, sql_cmd, airflow_cmd, collector_cmd):
+for module in (
+    config_cmd,
+    events_cmd,
+    run_cmd,
+    sql_cmd,
+    report_cmd,
+    airflow_cmd,
+    collector_cmd,
+    destination_cmd,
+    superset_cmd,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -31,6 +31,11 @@ def _moment(name: str, text: str | None) -> datetime | None:
 @click.option("--end", help="Interval end (ISO, UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would change, change nothing.")
 @click.option("--full-rebuild", is_flag=True, help="Rebuild the job's output from all its input.")
+@click.option(
+    "--allow-mass-removal",
+    is_flag=True,
+    help="Let this one activation run remove more than its destination's max_removal_share.",
+)
 @click.pass_obj
 def run(
     obj: Context,
@@ -39,6 +44,7 @@ def run(
     end: str | None,
     dry_run: bool,
     full_rebuild: bool,
+    allow_mass_removal: bool,
 ) -> None:
     """Run the jobs behind DAG_ID... in order, over an interval (default: whatever is pending).
 
@@ -50,7 +56,11 @@ def run(
     for dag_id in dag_ids:
         _check_dag_id(dag_id, settings)
     interval = Interval(_moment("--start", start), _moment("--end", end))
-    chosen = {"dry_run": dry_run, "full_rebuild": full_rebuild}
+    chosen = {
+        "dry_run": dry_run,
+        "full_rebuild": full_rebuild,
+        "allow_mass_removal": allow_mass_removal,
+    }
     options = {name: True for name, on in chosen.items() if on}
     steps = _steps(dag_ids)
     # every step is checked before any runs: a bad option must not fail half-way through

@@ -31,6 +31,7 @@ from cdpflow.collector.errors import (
 )
 from cdpflow.collector.landing import Sink, StorageError
 from cdpflow.collector.limits import decoded_body
+from cdpflow.events.size import event_bytes
 from cdpflow.lake.raw import Received, encode, hour_of
 
 # path segment -> Segment message type (None: a batch); analytics.js uses the one-letter forms
@@ -243,7 +244,7 @@ def _check_items(items: list[Any], name: str, limit: int, header_bytes: int) -> 
 def _check_size(item: Mapping[str, Any], what: str, limit: int, header_bytes: int) -> None:
     """An event is stored with its line's User-Agent, so both count against the limit."""
     try:
-        size = len(orjson.dumps(item))
+        size = event_bytes(item)
     except orjson.JSONEncodeError as err:
         raise _too_deep(what) from err
     if size + header_bytes > limit:

@@ -27,12 +27,14 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.duckdb_engine import connect, literal
-from cdpflow.engine.duckdb_sql import CORE_SELECT, flatten_sql
+from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.events.schema import QUARANTINE_COLUMNS
+from cdpflow.events.size import event_text_bytes
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import Settings
@@ -43,6 +45,10 @@ _QUARANTINE_ROW = ", ".join(
     {"quarantined_at": "now()", "received_date": _RECEIVED_DATE}.get(name, name) + f" AS {name}"
     for name, _ in QUARANTINE_COLUMNS
 )
+# Errors a statement raises because of a line's content (a value out of range, an impossible
+# cast), not because of the machine: the line is quarantined as UNPROCESSABLE.
+CONTENT_ERRORS = (duckdb.DataError, duckdb.InvalidInputException)
+UNPROCESSABLE = "unprocessable"
 # What the dedup needs of each flattened event.
 _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_date"
 # DuckDB flattens a vector of 2,048 lines at a time and holds that vector's parse at once: up
@@ -166,6 +172,14 @@ class EventsWorker:
         self.chunk_bytes = chunk_bytes
         self.memory_bytes = memory_bytes
         self.split_chunks = 0  # chunks flattened again in halves after running out of memory
+        self.con.create_function(
+            EVENT_BYTES_FUNCTION,
+            event_text_bytes,
+            ["varchar", "varchar"],
+            "bigint",
+            null_handling=FunctionNullHandling.SPECIAL,
+            side_effects=False,
+        )
         # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
         self.con.register("raw_lines", LINES_SCHEMA.empty_table())
         try:
@@ -197,7 +211,8 @@ class EventsWorker:
 
     def _add(self, lines: pa.Table, table: str, created: bool) -> None:
         """Flatten `lines` into `table` (made by this statement unless `created`); in halves
-        when DuckDB runs out of memory, as a statement that fails changes nothing."""
+        when DuckDB runs out of memory or one line's content makes the statement fail (a
+        statement that fails changes nothing), down to that one line, which is quarantined."""
         into = f"INSERT INTO {table} " if created else f"CREATE OR REPLACE TEMP TABLE {table} AS "
         self.con.register("raw_lines", lines)
         try:
@@ -211,12 +226,32 @@ class EventsWorker:
                     f"bytes) needs more memory to flatten than a worker has; raise "
                     f"CDPFLOW_ENGINE_MEMORY_BYTES. {err}"
                 ) from err
+        except CONTENT_ERRORS as err:
+            if lines.num_rows < 2:
+                self._quarantine_line(table, created, err)
+                return
         finally:
             self.con.unregister("raw_lines")
         self.split_chunks += 1
         half = lines.num_rows // 2
         self._add(lines.slice(0, half), table, created)
         self._add(lines.slice(half), table, True)
+
+    def _quarantine_line(self, table: str, created: bool, err: duckdb.Error) -> None:
+        """The quarantine row of the one line in `raw_lines` that the flatten cannot take; it
+        is partitioned by its raw hour (its receive time may be what broke the flatten)."""
+        if not created:  # the table is made with the flatten's columns
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _flattened_lines LIMIT 0"
+            ).fetchall()
+        detail = str(err).splitlines()[0][:300]
+        self.con.execute(
+            f"""INSERT INTO {table} BY NAME
+            SELECT raw_hour, raw_file, line_no, 0::BIGINT AS item_index, ? AS reason_code,
+              ? AS reason, line AS raw, try(json_extract_string(line, '$._cdp.source')) AS source
+            FROM raw_lines""",
+            [UNPROCESSABLE, f"the line could not be flattened: {detail}"],
+        ).fetchall()
 
     def write(
         self, table: str, losers_path: Path, out_dir: Path

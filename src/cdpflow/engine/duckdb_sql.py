@@ -104,6 +104,19 @@ BLOTOUT_DATA_PATHS = {
 # Whole objects kept as JSON text; arrays exploded into items; every other field is a string.
 _JSON_FIELDS = {"properties", "traits", "additionalData"}
 _ARRAY_FIELDS = {"batch", "events"}
+# Ids and names that must be JSON strings: read as JSON, so a number, a boolean, an object or
+# an array is told from its text (`12345` and `"12345"` would be one VARCHAR) and refused;
+# dedup and identity would otherwise merge every event whose id is `true` or `{}`.
+STRING_FIELDS = {
+    "messageId": "messageId",
+    "anonymousId": "anonymousId",
+    "userId": "userId",
+    "previousId": "previousId",
+    "groupId": "groupId",
+    "mid": "mid",
+    "evn": "evn",
+    "userid": "userid",
+}
 
 
 def _struct_type(*paths: Iterable[str]) -> str:
@@ -114,7 +127,7 @@ def _struct_type(*paths: Iterable[str]) -> str:
         node = tree
         for key in parents:
             node = node.setdefault(key, {})  # type: ignore[assignment]
-        kind = "JSON" if leaf in _JSON_FIELDS else "VARCHAR"
+        kind = "JSON" if leaf in _JSON_FIELDS or leaf in STRING_FIELDS else "VARCHAR"
         node[leaf] = "JSON[]" if leaf in _ARRAY_FIELDS else kind  # type: ignore[index]
     return "'" + json.dumps(tree, separators=(",", ":")) + "'"
 
@@ -136,8 +149,31 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
     out = []
     for name, path in paths.items():
         access = alias + "".join(f"['{key}']" for key in path.split("."))
+        if path.split(".")[-1] in STRING_FIELDS:
+            # the JSON text of a string field, and the string (unescaped only when it must be)
+            text = f"CAST({access} AS VARCHAR)"
+            unquoted = f"CASE WHEN contains({text}, '\\') THEN {access}->>'$' ELSE {text}[2:-2] END"
+            out.append(f"{text} AS {prefix}{name}_json")
+            out.append(
+                f"CASE WHEN starts_with({text}, '\"') THEN nullif({unquoted}, '') END "
+                f"AS {prefix}{name}"
+            )
+            continue
         out.append(f"nullif(CAST({access} AS VARCHAR), '') AS {prefix}{name}")
     return ",\n    ".join(out)
+
+
+def _string_rules(prefix: str, paths: dict[str, str]) -> list[tuple[str, str, str]]:
+    """A `wrong_type` rule per string field of `paths` given as another JSON type."""
+    return [
+        (
+            f"{prefix}{name}_json IS NOT NULL AND NOT starts_with({prefix}{name}_json, '\"')",
+            "wrong_type",
+            f"'{path} must be a string, not `' || left({prefix}{name}_json, 64) || '`'",
+        )
+        for name, path in paths.items()
+        if path in STRING_FIELDS
+    ]
 
 
 def _raw_param(query: str, name: str, unless: str | None = None) -> str:
@@ -180,6 +216,29 @@ def _first(*values: str) -> str:
     return f"CASE {whens} ELSE {last} END"
 
 
+def _without_write_keys(text: str, paths: Sequence[str] = ("$.writeKey",)) -> str:
+    """JSON `text` without the `writeKey` members at `paths`: a client may put its write key in
+    a batch item, a Blotout event or their properties, and an older collector kept it there.
+    Only text that holds one is parsed again; text that is not JSON is kept as it is."""
+    removed = text
+    for path in paths:
+        removed = f"json_remove({removed}, '{path}')"
+    removed = f"try(CAST({removed} AS VARCHAR))"
+    has_key = f"contains({text}, '\"writeKey\"')"
+    return f"CASE WHEN {has_key} THEN coalesce({removed}, {text}) ELSE {text} END"
+
+
+# Where a write key may sit in what quarantine keeps of a line or an item.
+_WRITE_KEY_PATHS = (
+    "$.writeKey",
+    "$.meta.writeKey",
+    "$.properties.writeKey",
+    "$.traits.writeKey",
+    "$.context.writeKey",
+    "$.additionalData.writeKey",
+)
+
+
 def _is_object(text: str) -> str:
     return f"({text} IS NULL OR starts_with({text}, '{{'))"
 
@@ -201,8 +260,17 @@ def _checks(rules: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
     )
 
 
-# Blotout's evt is epoch milliseconds; outside 2000-2100 it is a unit mistake or garbage.
+# Every time an event carries must fall in 2000-2100: outside it is a unit mistake or garbage
+# (`infinity`, year 99999, a BC date), which would break the clock-skew arithmetic and make an
+# `event_date` partition no date parser reads. Blotout's evt is epoch milliseconds.
 _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
+_FIRST_TIME = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+_LAST_TIME = "TIMESTAMPTZ '2100-01-01 00:00:00+00'"
+_TIME_RANGE = "between 2000 and 2100"
+# Segment's rule for a time in the future: an event time later than its receive time by more
+# than this is replaced by the receive time. A day, so a device clock set to the wrong time
+# zone (up to 14 hours ahead, with no sentAt to correct it) keeps its times.
+FUTURE_TOLERANCE_HOURS = 24
 _SEGMENT_TYPE_LIST = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Segment's context.campaign names of the same five (campaign.name is utm_campaign).
@@ -211,12 +279,39 @@ _UTM_OF = tuple(zip(("source", "medium", "name", "term", "content"), _UTM, stric
 _CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
 _CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
 # Columns of one item (an event, or a line that is none) shared by every branch.
-_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts"
+_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts, received_text"
+
+
+def _time(text: str) -> str:
+    """`text` as a TIMESTAMPTZ when it is an ISO-8601 date-time in 2000-2100, else NULL."""
+    return (
+        f"CASE WHEN try_cast({text} AS TIMESTAMPTZ) BETWEEN {_FIRST_TIME} AND {_LAST_TIME} "
+        f"THEN try_cast({text} AS TIMESTAMPTZ) END"
+    )
+
+
+def _not_after_receipt(event_time: str) -> str:
+    """Segment's rule for future times: one later than the receive time by more than the
+    tolerance is the receive time."""
+    return (
+        f"CASE WHEN {event_time} > received_ts + INTERVAL {FUTURE_TOLERANCE_HOURS} HOUR "
+        f"THEN received_ts ELSE {event_time} END"
+    )
+
+
+_RECEIVED_RULE = (
+    "received_text IS NOT NULL AND received_ts IS NULL",
+    "invalid_timestamp",
+    f"'receivedAt `' || left(received_text, 64) || '` is not a date-time {_TIME_RANGE}'",
+)
 
 
 def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
     revenue = "coalesce(s_prop_revenue, s_prop_total)"
     timestamp = "coalesce(s_original_timestamp, s_timestamp)"
+    field = (
+        "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' ELSE 'timestamp' END"
+    )
     return [
         ("item_type <> 'OBJECT'", "not_an_object", "'batch item is a JSON ' || lower(item_type)"),
         (
@@ -224,12 +319,9 @@ def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "too_large",
             f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
         ),
+        *_string_rules("s_", {"message_id": "messageId"}),
         ("s_message_id IS NULL", "missing_id", "'messageId is missing'"),
-        (
-            "starts_with(s_message_id, '{') OR starts_with(s_message_id, '[')",
-            "wrong_type",
-            "'messageId must be a string'",
-        ),
+        *_string_rules("s_", {k: v for k, v in SEGMENT_PATHS.items() if k != "message_id"}),
         ("type_ IS NULL", "missing_field", "'type is missing'"),
         (
             f"type_ NOT IN ({_SEGMENT_TYPE_LIST})",
@@ -240,7 +332,22 @@ def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
         (
             "client_ts IS NULL",
             "invalid_timestamp",
-            f"'timestamp `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time'",
+            f"{field} || ' `' || left({timestamp}, 64) || '` is not an ISO-8601 date-time "
+            f"{_TIME_RANGE}'",
+        ),
+        (
+            "coalesce(s_sent_at, envelope_sent_at) IS NOT NULL AND sent_ts IS NULL",
+            "invalid_timestamp",
+            "'sentAt `' || left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is not an "
+            f"ISO-8601 date-time {_TIME_RANGE}'",
+        ),
+        _RECEIVED_RULE,
+        (
+            f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}",
+            "invalid_timestamp",
+            f"{field} || ' `' || left({timestamp}, 64) || '` corrected by sentAt `' || "
+            "left(coalesce(s_sent_at, envelope_sent_at), 64) || '` is ' || skewed_ts::VARCHAR || "
+            f"', not {_TIME_RANGE}'",
         ),
         (
             "s_anonymous_id IS NULL AND s_user_id IS NULL",
@@ -271,11 +378,13 @@ def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "'Blotout event is a JSON ' || lower(item_type)",
         ),
         (
-            f"strlen(item) > {max_event_bytes}",
+            f"event_bytes > {max_event_bytes}",
             "too_large",
-            f"'event is ' || strlen(item) || ' bytes; the limit is {max_event_bytes}'",
+            f"'event is ' || event_bytes || ' bytes; the limit is {max_event_bytes}'",
         ),
+        *_string_rules("b_", {"mid": "mid"}),
         ("b_mid IS NULL", "missing_id", "'mid is missing'"),
+        *_string_rules("b_", {k: v for k, v in BLOTOUT_PATHS.items() if k != "mid"}),
         ("b_evn IS NULL", "missing_field", "'evn (event name) is missing'"),
         ("b_evt IS NULL", "missing_timestamp", "'evt (event time) is missing'"),
         (
@@ -283,6 +392,7 @@ def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
             "invalid_timestamp",
             "'evt `' || left(b_evt, 64) || '` is not milliseconds since the epoch (2000-2100)'",
         ),
+        _RECEIVED_RULE,
         (
             "coalesce(b_userid, visitor_id) IS NULL",
             "missing_field",
@@ -310,10 +420,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
                WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page')
                WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen')
                ELSE type_ END AS event_name,
-    -- Segment's skew correction: the client clock's error is (sentAt - timestamp) measured
-    -- against the server's receivedAt.
-    CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL
-         THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS event_time,
+    {_not_after_receipt("skewed_ts")} AS event_time,
     received_ts AS received_at,
     sent_ts AS sent_at,
     s_anonymous_id AS anonymous_id,
@@ -335,21 +442,25 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id,
     try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue,
     upper(s_prop_currency) AS currency,
-    s_properties AS properties,
-    s_traits AS traits,
+    {_without_write_keys("s_properties")} AS properties,
+    {_without_write_keys("s_traits")} AS traits,
     coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
     coalesce(s_context_ip, meta_ip) AS ip,
     'segment' AS payload_format
 FROM (
   SELECT *, {broken} AS broken_rule, {_raw_params("query_", _CAMPAIGN_OF_UTM)}
   FROM (
-    SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_
+    SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_,
+      -- Segment's skew correction: the client clock's error is (sentAt - timestamp) measured
+      -- against the server's receivedAt (every time here is finite and in range).
+      CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL
+           THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts
     FROM (
       SELECT * EXCLUDE (p, tr), {_fields("p", PROPERTY_PATHS, "s_")},
         {_fields("tr", TRAIT_PATHS, "s_")},
         coalesce(s_page_url, nullif(p['url'], '')) AS url_,
-        try_cast({"coalesce(s_original_timestamp, s_timestamp)"} AS TIMESTAMPTZ) AS client_ts,
-        try_cast(coalesce(s_sent_at, envelope_sent_at) AS TIMESTAMPTZ) AS sent_ts,
+        {_time("coalesce(s_original_timestamp, s_timestamp)")} AS client_ts,
+        {_time("coalesce(s_sent_at, envelope_sent_at)")} AS sent_ts,
         lower(s_type) AS type_
       FROM (
         SELECT * EXCLUDE (m), {_fields("m", SEGMENT_PATHS, "s_")},
@@ -373,7 +484,7 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END
       AS event_type,
     b_evn AS event_name,
-    to_timestamp(evt_ms / 1000) AS event_time,
+    {_not_after_receipt("to_timestamp(evt_ms / 1000)")} AS event_time,
     received_ts AS received_at,
     NULL AS sent_at,
     coalesce(b_userid, visitor_id) AS anonymous_id,
@@ -393,8 +504,8 @@ SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
     CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id,
     CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END AS revenue,
     CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency,
-    b_data AS properties,
-    CASE WHEN b_evn = 'persona' THEN b_data END AS traits,
+    {_without_write_keys("b_data")} AS properties,
+    CASE WHEN b_evn = 'persona' THEN {_without_write_keys("b_data")} END AS traits,
     coalesce(bo_user_agent, meta_user_agent) AS user_agent,
     meta_ip AS ip,
     'blotout' AS payload_format
@@ -430,11 +541,27 @@ FROM (
   SELECT *, unnest(item_list)::VARCHAR AS item,
     generate_subscripts(item_list, 1)::BIGINT AS item_index
   FROM (
-    SELECT raw_hour, raw_file, line_no, source, received_ts, meta_user_agent, meta_ip,
+    SELECT raw_hour, raw_file, line_no, source, received_ts, received_text, meta_user_agent,
+      meta_ip,
       {envelope}, r['{array}'] AS item_list
     FROM parsed WHERE kind = '{kind}'
   )
 )"""
+
+
+# An event's size is cdpflow.events.size's rule (orjson's JSON plus the stored User-Agent),
+# the collector's: a Python function the engine registers under this name. DuckDB's JSON text
+# of an item is never shorter than orjson's (both are compact and leave non-ASCII unescaped;
+# DuckDB spells some numbers longer), so only items whose text is over the limit are measured.
+EVENT_BYTES_FUNCTION = "cdp_event_bytes"
+_UA_BYTES = "coalesce(strlen(meta_user_agent), 0)"
+
+
+def _item_bytes(max_event_bytes: int) -> str:
+    return (
+        f"CASE WHEN strlen(item) + {_UA_BYTES} > {max_event_bytes} "
+        f"THEN {EVENT_BYTES_FUNCTION}(item, meta_user_agent) ELSE strlen(item) + {_UA_BYTES} END"
+    )
 
 
 def flatten_sql(lines: str, max_event_bytes: int) -> str:
@@ -455,16 +582,26 @@ WITH parsed AS MATERIALIZED (
   SELECT * REPLACE (CASE WHEN kind IN ('segment_batch', 'blotout') THEN NULL ELSE line END AS line)
   FROM (
     SELECT *,
+      -- The collector records which endpoint a line came to (`_cdp.format`), so a message
+      -- with a top-level `batch` or `events` key of its own stays one message; lines without
+      -- it (older raw files) are told apart by their keys.
       CASE
         WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'blotout' OR (forced_format IS NULL AND r['events'] IS NOT NULL)
+        WHEN forced_format = 'segment_message' THEN 'segment'
+        WHEN forced_format = 'segment_batch'
+          THEN CASE WHEN r['batch'] IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
+        WHEN forced_format = 'blotout'
           THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+        WHEN forced_format = 'segment'  -- imported: an envelope has a batch and no type
+          THEN CASE WHEN r['batch'] IS NOT NULL AND nullif(r['type'], '') IS NULL
+                    THEN 'segment_batch' ELSE 'segment' END
+        WHEN r['events'] IS NOT NULL THEN 'blotout'
         WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-        WHEN forced_format = 'segment' OR nullif(r['type'], '') IS NOT NULL
-             OR nullif(r['messageId'], '') IS NOT NULL THEN 'segment'
+        WHEN nullif(r['type'], '') IS NOT NULL
+             OR coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""' THEN 'segment'
         ELSE 'unknown'
       END AS kind,
-      try_cast(received_at AS TIMESTAMPTZ) AS received_ts
+      received_at AS received_text, {_time("received_at")} AS received_ts
     FROM (
       SELECT raw_hour, raw_file, line_no, line, r,
         r IS NOT NULL AND looks_like_object AS is_json,
@@ -483,19 +620,21 @@ WITH parsed AS MATERIALIZED (
 single_messages AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")}, meta_user_agent,
     meta_ip, envelope_sent_at, line AS item, 'OBJECT' AS item_type,
-    coalesce(try_cast(size AS BIGINT), strlen(line)) AS event_bytes,
+    CASE WHEN try_cast(size AS BIGINT) IS NOT NULL THEN try_cast(size AS BIGINT) + {_UA_BYTES}
+         ELSE {EVENT_BYTES_FUNCTION}(line, meta_user_agent) END AS event_bytes,
     {{{_SEGMENT_OF_LINE}}} AS m
   FROM parsed WHERE kind = 'segment'
 ),
 batch_items AS (
-  SELECT *, strlen(item) AS event_bytes
+  SELECT *, {_item_bytes(max_event_bytes)} AS event_bytes
   FROM ({_exploded("segment_batch", "batch", "envelope_sent_at", SEGMENT_STRUCT, "m")})
 ),
 segment_items AS (
   SELECT * FROM single_messages UNION ALL BY NAME SELECT * FROM batch_items
 ),
 blotout_items AS (
-  {_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")}
+  SELECT *, {_item_bytes(max_event_bytes)} AS event_bytes
+  FROM ({_exploded("blotout", "events", _BLOTOUT_ENVELOPE, BLOTOUT_STRUCT, "b")})
 ),
 unreadable AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")},
@@ -505,7 +644,9 @@ unreadable AS (
          WHEN NOT is_json AND json_valid(line) THEN 'the line is JSON, but not an object'
          WHEN NOT is_json THEN 'the line is not valid JSON'
          WHEN kind = 'unknown' AND forced_format = 'blotout'
-              THEN 'imported as blotout, but `events` is not an array'
+              THEN 'a Blotout payload, but `events` is not an array'
+         WHEN kind = 'unknown' AND forced_format = 'segment_batch'
+              THEN 'a batch envelope, but `batch` is not an array'
          ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
     END AS reason,
     received_ts AS received_at
@@ -517,7 +658,8 @@ all_events AS (
   UNION ALL BY NAME SELECT * FROM unreadable
 )
 SELECT raw_hour, raw_file, line_no, item_index, reason_code, reason,
-  CASE WHEN reason_code IS NOT NULL THEN rtrim(raw, chr(10) || chr(13)) END AS raw,
+  CASE WHEN reason_code IS NOT NULL
+    THEN {_without_write_keys("rtrim(raw, chr(10) || chr(13))", _WRITE_KEY_PATHS)} END AS raw,
   {core_columns}
 FROM all_events
 """

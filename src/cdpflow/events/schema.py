@@ -67,8 +67,12 @@ QUARANTINE_REASONS: dict[str, str] = {
     "not_an_object": "a batch item or Blotout event that is not a JSON object",
     "missing_id": "no messageId (Segment) or mid (Blotout)",
     "missing_timestamp": "no timestamp (Segment) or evt (Blotout)",
-    "invalid_timestamp": "a timestamp that is not ISO-8601 (Segment) or epoch ms (Blotout)",
+    "invalid_timestamp": (
+        "a time (timestamp, originalTimestamp, sentAt, receivedAt, Blotout evt) that is not "
+        "ISO-8601 (Segment) or epoch ms (Blotout), or not between 2000 and 2100"
+    ),
     "missing_field": "a field the spec requires is absent",
     "wrong_type": "a field of the wrong JSON type",
     "too_large": "an event over the size limit (CDPFLOW_MAX_EVENT_BYTES)",
+    "unprocessable": "a line whose content made the flatten fail; the reason quotes the error",
 }

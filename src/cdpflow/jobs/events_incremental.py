@@ -257,14 +257,26 @@ def _dedup_candidates(
     if base is None or date_range is None:
         return []
     window = timedelta(days=settings.dedup_window_days)
-    low = date.fromisoformat(date_range[0]) - window
-    high = date.fromisoformat(date_range[1]) + window
-    chosen = [
-        f
-        for f in base.files
-        if not f.owners & keys and low <= date.fromisoformat(f.partition["event_date"]) <= high
-    ]
+    first, last = (_partition_date(value) for value in date_range)
+    if first is None or last is None:  # the flatten gives every event a date in 2000-2100
+        raise ValueError(f"new events have event dates {date_range}, which are not dates")
+    low, high = first - window, last + window
+
+    def near(f: DataFile) -> bool:
+        day = _partition_date(f.partition.get("event_date", ""))
+        return day is None or low <= day <= high  # an odd partition may hold anything
+
+    chosen = [f for f in base.files if not f.owners & keys and near(f)]
     return [tables.lake.uri(f"{CORE_EVENTS}/{f.path}") for f in chosen]
+
+
+def _partition_date(value: str) -> date | None:
+    """A partition value as a date, or None when it is not one: an older version could write
+    `event_date=10000-01-01` or `infinity`, which must not stop every later run."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]:

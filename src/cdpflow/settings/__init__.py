@@ -448,6 +448,19 @@ class Settings:
         parse.values,
         "Origins browsers may send events from (comma-separated; `*` for any; empty for none).",
     )
+    activation_http_attempts: int = setting(
+        "CDPFLOW_ACTIVATION_HTTP_ATTEMPTS",
+        "6",
+        parse.whole_number(1, "attempts"),
+        "Attempts of one channel request on throttling (429) and server faults (5xx) before the"
+        " run fails; acknowledged batches are kept and a re-run resumes.",
+    )
+    activation_max_wait_seconds: int = setting(
+        "CDPFLOW_ACTIVATION_MAX_WAIT_SECONDS",
+        "60",
+        parse.whole_number(0, "seconds"),
+        "Longest wait between attempts of a channel request (a longer Retry-After is cut to it).",
+    )
 
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

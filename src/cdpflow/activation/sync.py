@@ -1,0 +1,424 @@
+"""The sync, the same for every channel: diff the segment against what the channel
+acknowledged, guard removals, send adds and updates before removes, in the channel's batches,
+recording each acknowledged batch before the next is sent.
+
+Why against the acknowledged members and not the last extract: a person whose add failed is
+still missing from the channel, so the next run adds them again; a person the channel refused
+for good (a malformed address) is not sent again until their fields change.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cdpflow.activation.channel import Channel, Member, Outcome, Person
+from cdpflow.activation.destination import Destination
+from cdpflow.activation.records import (
+    LOG,
+    LOG_TABLE,
+    RUNS,
+    RUNS_TABLE,
+    STATE,
+    STATE_TABLE,
+    ActivationTables,
+)
+from cdpflow.errors import CdpflowError, TerminalError
+from cdpflow.jobs import job_lock
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import TableStore
+from cdpflow.settings import Settings
+
+log = logging.getLogger(__name__)
+SEGMENT_MEMBERS = "segment_members"
+T = TypeVar("T")
+SAMPLE = 10  # people listed per action by a dry run
+
+
+class SegmentUnavailable(TerminalError):
+    """The segment's extract could not be read: nothing is sent, in particular no removals."""
+
+
+class MassRemovalRefused(TerminalError):
+    def __init__(self, destination: Destination, removes: int, acknowledged: int, why: str) -> None:
+        self.removes = removes
+        share = removes / acknowledged if acknowledged else 1.0
+        self.reason = why
+        super().__init__(
+            f"Destination `{destination.name}`: refused to remove {removes} of {acknowledged} "
+            f"acknowledged members ({share:.0%}): {why}. Nothing was sent. If the segment really "
+            f"changed that much, run `cdpflow run {destination.dag_id} --allow-mass-removal` once."
+        )
+
+
+@dataclass
+class Plan:
+    """What a run would send: people to add, update, remove, and those skipped with why."""
+
+    extracted: int = 0
+    acknowledged: int = 0
+    adds: list[Person] = field(default_factory=list)
+    updates: list[Person] = field(default_factory=list)
+    removes: list[Member] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (global_user_id, reason)
+    retried: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class SyncResult:
+    destination: str
+    run_id: str
+    dry_run: bool = False
+    status: str = "succeeded"
+    extracted: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    unchanged: int = 0
+    plan: Plan | None = None
+
+    def summary(self) -> str:
+        if self.dry_run and self.plan is not None:
+            p = self.plan
+            lines = [
+                f"activation_{self.destination} (dry run, nothing sent): {p.extracted} in the "
+                f"segment, {p.acknowledged} acknowledged; would add {len(p.adds)}, update "
+                f"{len(p.updates)}, remove {len(p.removes)}; {len(p.skipped)} skipped, "
+                f"{p.unchanged} unchanged"
+            ]
+            for action, ids in (
+                ("add", [x.global_user_id for x in p.adds]),
+                ("update", [x.global_user_id for x in p.updates]),
+                ("remove", [x.global_user_id for x in p.removes]),
+            ):
+                if ids:
+                    more = f" and {len(ids) - SAMPLE} more" if len(ids) > SAMPLE else ""
+                    lines.append(f"  {action}: {', '.join(ids[:SAMPLE])}{more}")
+            return "\n".join(lines)
+        return (
+            f"activation_{self.destination}: {self.status}; {self.extracted} in the segment, "
+            f"added {self.added}, updated {self.updated}, removed {self.removed}, skipped "
+            f"{self.skipped}, failed {self.failed}, retried {self.retried}, unchanged "
+            f"{self.unchanged}"
+        )
+
+
+ChannelFactory = Callable[[Destination, Settings], Channel]
+
+
+def read_segment(settings: Settings, destination: Destination) -> pa.Table:
+    """The segment's members from segment_members (its newest snapshot)."""
+    lake = Lake(settings.lake_url)
+    snapshot = TableStore(lake).current(SEGMENT_MEMBERS)
+    if snapshot is None:
+        raise SegmentUnavailable(
+            f"Destination `{destination.name}`: lake table segment_members does not exist yet, "
+            "so nothing was sent. Run entity_creation first."
+        )
+    try:
+        parts = [pq.read_table(lake.open(f"{SEGMENT_MEMBERS}/{f.path}")) for f in snapshot.files]
+    except (OSError, pa.ArrowException) as err:
+        raise SegmentUnavailable(
+            f"Destination `{destination.name}`: segment_members could not be read ({err}); "
+            "nothing was sent."
+        ) from err
+    if not parts:
+        return pa.table({"segment": pa.array([], pa.string())})
+    table = pa.concat_tables(parts, promote_options="default")
+    if destination.consent_field and destination.consent_field not in table.column_names:
+        raise TerminalError(
+            f"`consent_field` in {destination.path}: segment_members has no column "
+            f"`{destination.consent_field}` (columns: {', '.join(table.column_names)})"
+        )
+    return table.filter(pc.equal(table["segment"], destination.segment))
+
+
+def select_people(
+    destination: Destination, rows: pa.Table
+) -> tuple[dict[str, Person], list[tuple[str, str]]]:
+    """The people to send, by global_user_id, and those skipped with the reason."""
+    wanted: dict[str, Person] = {}
+    skipped: list[tuple[str, str]] = []
+    for row in rows.to_pylist():
+        gid = str(row["global_user_id"])
+        if destination.consent_field and row.get(destination.consent_field) is not True:
+            skipped.append((gid, f"no consent ({destination.consent_field} is not true)"))
+            continue
+        email = next((e.strip() for e in row.get("emails") or () if e and e.strip()), None)
+        phone = next((p.strip() for p in row.get("phones") or () if p and p.strip()), None)
+        if email is None and phone is None:
+            skipped.append((gid, "no email or phone the channel can match"))
+            continue
+        wanted[gid] = Person(
+            gid, email, phone, row.get("first_name"), row.get("last_name"), row.get("country")
+        )
+    return wanted, skipped
+
+
+def current_members(tables: ActivationTables) -> dict[str, Member]:
+    """The latest acknowledged state per person (later rows win)."""
+    state: dict[str, Member] = {}
+    for row in tables.read(STATE_TABLE).to_pylist():
+        member = Member(
+            row["global_user_id"], row["identity_hash"], row["channel_id"] or "",
+            row["fingerprint"], row["status"],
+        )  # fmt: skip
+        if member.status == "removed":
+            state.pop(member.global_user_id, None)
+        else:
+            state[member.global_user_id] = member
+    return state
+
+
+def plan_sync(
+    destination: Destination,
+    wanted: dict[str, Person],
+    skipped: list[tuple[str, str]],
+    state: dict[str, Member],
+    extracted: int,
+) -> Plan:
+    plan = Plan(extracted=extracted, skipped=skipped)
+    plan.acknowledged = sum(1 for m in state.values() if m.status == "member")
+    for gid, person in wanted.items():
+        known = state.get(gid)
+        fingerprint = person.fingerprint(destination.fields)
+        if known is None:
+            plan.adds.append(person)
+        elif known.status == "failed" or (
+            known.status == "rejected" and known.fingerprint != fingerprint
+        ):
+            plan.adds.append(person)
+            plan.retried += 1
+        elif known.status == "member" and known.fingerprint != fingerprint:
+            plan.updates.append(person)
+        else:
+            plan.unchanged += 1
+    if destination.mode == "mirror":
+        plan.removes = [m for gid, m in state.items() if m.status == "member" and gid not in wanted]
+    return plan
+
+
+def guard_removals(destination: Destination, plan: Plan, allow: bool) -> None:
+    """Refuse a run that would empty or gut the channel's list unless told once that it may."""
+    if not plan.removes or allow:
+        return
+    if plan.extracted == 0:
+        why = (
+            f"segment `{destination.segment}` has no members in segment_members (an empty extract)"
+        )
+        raise MassRemovalRefused(destination, len(plan.removes), plan.acknowledged, why)
+    limit = destination.max_removal_share * plan.acknowledged
+    if len(plan.removes) > limit:
+        why = f"more than max_removal_share ({destination.max_removal_share:g}) of them"
+        raise MassRemovalRefused(destination, len(plan.removes), plan.acknowledged, why)
+
+
+def sync(
+    settings: Settings,
+    destination: Destination,
+    open_channel: ChannelFactory,
+    *,
+    dry_run: bool = False,
+    allow_mass_removal: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncResult:
+    """One run of the destination's sync. Raises the run's error after recording it in
+    activation_runs (a dry run records nothing)."""
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    result = SyncResult(destination.name, run_id, dry_run=dry_run)
+    tables = ActivationTables(
+        Lake(settings.lake_url), settings.work_dir / "activation", destination.name
+    )
+    started = datetime.now(UTC)
+    with job_lock(settings, destination.dag_id):
+        refused = ""
+        try:
+            rows = read_segment(settings, destination)
+            wanted, skipped = select_people(destination, rows)
+            state = current_members(tables)
+            plan = plan_sync(destination, wanted, skipped, state, rows.num_rows)
+            result.extracted, result.skipped = plan.extracted, len(plan.skipped)
+            result.retried, result.unchanged = plan.retried, plan.unchanged
+            try:
+                guard_removals(destination, plan, allow_mass_removal)
+            except MassRemovalRefused as err:
+                refused = err.reason
+                raise
+            if dry_run:
+                result.status, result.plan = "dry_run", plan
+                return result
+            _send(settings, destination, open_channel, plan, tables, result, progress)
+            _compact(tables, state_keep=set(wanted))
+        except CdpflowError as err:
+            if not dry_run:
+                result.status = "refused" if refused else "failed"
+                _record_run(tables, destination, result, started, refused, str(err))
+            raise
+        except Exception as err:
+            if not dry_run:
+                result.status = "failed"
+                _record_run(tables, destination, result, started, "", type(err).__name__)
+            raise
+        _record_run(tables, destination, result, started, "", "")
+    return result
+
+
+def _send(
+    settings: Settings,
+    destination: Destination,
+    open_channel: ChannelFactory,
+    plan: Plan,
+    tables: ActivationTables,
+    result: SyncResult,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    now = datetime.now(UTC)
+    tables.append(
+        LOG_TABLE,
+        pa.Table.from_pylist(
+            [_log_row(result.run_id, destination, gid, "skip", "skipped", None, why, now)
+             for gid, why in plan.skipped],
+            schema=LOG,
+        ),
+        "skip",
+    )  # fmt: skip
+    total = len(plan.adds) + len(plan.updates) + len(plan.removes)
+    done = 0
+    channel = open_channel(destination, settings)
+    try:
+        channel.prepare(create=True)
+        for action, people in (("add", plan.adds), ("update", plan.updates)):
+            for batch, last in _batches(people, channel.upsert_batch):
+                outcomes = channel.send(action, batch, last)
+                _record_batch(tables, destination, result, action, batch, outcomes)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+        for members, last in _batches(plan.removes, channel.remove_batch):
+            outcomes = channel.remove(members, last)
+            _record_batch(tables, destination, result, "remove", members, outcomes)
+            done += len(members)
+            if progress:
+                progress(done, total)
+    finally:
+        channel.close()
+
+
+def _batches(items: list[T], size: int) -> Iterator[tuple[list[T], bool]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size], start + size >= len(items)
+
+
+def _record_batch(
+    tables: ActivationTables,
+    destination: Destination,
+    result: SyncResult,
+    action: str,
+    batch: list[Person] | list[Member],
+    outcomes: list[Outcome],
+) -> None:
+    """Commit the batch's acknowledged state, then its log: the batch is never sent again."""
+    now = datetime.now(UTC)
+    by_id = {o.global_user_id: o for o in outcomes}
+    state_rows, log_rows = [], []
+    for item in batch:
+        gid = item.global_user_id
+        outcome = by_id.get(gid) or Outcome(gid, False, None, "no answer for this person", True)
+        if isinstance(item, Person):
+            identity, fingerprint = item.identity_hash(), item.fingerprint(destination.fields)
+        else:
+            identity, fingerprint = item.identity_hash, item.fingerprint
+        channel_id = outcome.channel_id or ("" if isinstance(item, Person) else item.channel_id)
+        if outcome.ok:
+            status = "removed" if action == "remove" else "member"
+            setattr(result, _COUNTER[action], getattr(result, _COUNTER[action]) + 1)
+        else:
+            result.failed += 1
+            status = {"add": "failed" if outcome.transient else "rejected"}.get(action, "")
+        if status:
+            state_rows.append(
+                {
+                    "destination": destination.name, "global_user_id": gid,
+                    "identity_hash": identity, "channel_id": channel_id,
+                    "fingerprint": fingerprint, "status": status, "acknowledged_at": now,
+                    "run_id": result.run_id,
+                }
+            )  # fmt: skip
+        log_status = "ok" if outcome.ok else ("failed" if outcome.transient else "rejected")
+        log_rows.append(
+            _log_row(
+                result.run_id,
+                destination,
+                gid,
+                action,
+                log_status,
+                outcome.code,
+                outcome.error,
+                now,
+            )
+        )
+        if not outcome.ok:
+            log.warning(
+                "%s: %s of %s %s: %s", destination.name, action, gid, log_status, outcome.error
+            )
+    tables.append(STATE_TABLE, pa.Table.from_pylist(state_rows, schema=STATE), action)
+    tables.append(LOG_TABLE, pa.Table.from_pylist(log_rows, schema=LOG), action)
+
+
+_COUNTER = {"add": "added", "update": "updated", "remove": "removed"}
+
+
+def _log_row(
+    run_id: str, destination: Destination, gid: str, action: str, status: str,
+    code: int | None, error: str, at: datetime,
+) -> dict[str, object]:  # fmt: skip
+    return {
+        "run_id": run_id, "destination": destination.name, "global_user_id": gid,
+        "action": action, "status": status, "response_code": code, "error": error[:500],
+        "logged_at": at,
+    }  # fmt: skip
+
+
+def _compact(tables: ActivationTables, state_keep: set[str]) -> None:
+    """Fold this destination's state files into one: members, and the refused people still in
+    the segment."""
+    rows = tables.read(STATE_TABLE).to_pylist()
+    latest: dict[str, dict[str, object]] = {}
+    for row in rows:
+        latest[str(row["global_user_id"])] = row
+    kept = [
+        r for gid, r in latest.items()
+        if r["status"] == "member" or (r["status"] != "removed" and gid in state_keep)
+    ]  # fmt: skip
+    tables.replace_own(STATE_TABLE, pa.Table.from_pylist(kept, schema=STATE), "compact")
+
+
+def _record_run(
+    tables: ActivationTables,
+    destination: Destination,
+    result: SyncResult,
+    started: datetime,
+    refused: str,
+    error: str,
+) -> None:
+    row = {
+        "run_id": result.run_id, "destination": destination.name, "type": destination.type,
+        "segment": destination.segment, "started_at": started, "finished_at": datetime.now(UTC),
+        "status": result.status, "extracted": result.extracted, "added": result.added,
+        "updated": result.updated, "removed": result.removed, "skipped": result.skipped,
+        "failed": result.failed, "retried": result.retried, "refused_reason": refused,
+        "error": error[:1000],
+    }  # fmt: skip
+    tables.append(RUNS_TABLE, pa.Table.from_pylist([row], schema=RUNS), result.status)

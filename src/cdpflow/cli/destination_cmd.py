@@ -1,0 +1,105 @@
+"""`cdpflow destination add|list|remove`: the destination files and their DAGs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cdpflow.activation.destination import (
+    DESTINATIONS,
+    MODES,
+    TYPES,
+    load_destination,
+    write_destination,
+)
+from cdpflow.activation.status import destination_status
+from cdpflow.airflow.declared import sync_declared_dags
+from cdpflow.cli.context import Context
+from cdpflow.declared import DeclarationError
+
+
+@click.group("destination")
+def destination_group() -> None:
+    """Activation destinations: a segment synced to Klaviyo, Meta or a webhook, one DAG each."""
+
+
+@destination_group.command("add")
+@click.argument("name")
+@click.option("--type", "kind", type=click.Choice(TYPES), required=True)
+@click.option("--segment", required=True, help="The segment of segment_members to send.")
+@click.option("--mode", type=click.Choice(MODES), default="mirror", show_default=True)
+@click.option("--url", help="webhook: where batches are POSTed.")
+@click.option("--secret", help="webhook: the secret that keys the HMAC-SHA256 signature.")
+@click.option("--consent-field", help="A boolean column of segment_members that must be true.")
+@click.option("--schedule", help="A cron; default: after each update of segment_members.")
+@click.option("--max-removal-share", type=float, help="Refuse runs removing more (default 0.2).")
+@click.option("--api-base-url", help="Another endpoint for the channel (proxy, region, tests).")
+@click.option("--force", is_flag=True, help="Replace an existing file of that name.")
+@click.pass_obj
+def add(obj: Context, name: str, kind: str, force: bool, **options: Any) -> None:
+    """Write $CDPFLOW_HOME/destinations/NAME.yml and create DAG activation_NAME."""
+    settings = obj.settings
+    path = DESTINATIONS.path(settings, name)
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; edit it, or pass --force to replace it.")
+    data: dict[str, Any] = {"type": kind}
+    for option, value in options.items():
+        if value is not None and not (option == "mode" and value == "mirror"):
+            data[option] = value
+    try:
+        destination = write_destination(settings, name, data)
+    except DeclarationError as err:
+        flag = f"--{err.key.replace('_', '-')}" if err.key else ""
+        hint = f" (option {flag})" if flag and err.key != "type" else ""
+        raise click.ClickException(f"{err.problem}{hint}; nothing written.") from None
+    sync_declared_dags(settings)
+    click.echo(f"Wrote {path}; DAG {destination.dag_id}.")
+    click.echo(
+        f"It reads secret `{destination.secret}`: `cdpflow secrets set {destination.secret}`. "
+        f"Try `cdpflow run {destination.dag_id} --dry-run`."
+    )
+
+
+@destination_group.command("list")
+@click.pass_obj
+def list_destinations(obj: Context) -> None:
+    """Name, type, segment, mode, last sync and members acknowledged of every destination."""
+    settings = obj.settings
+    names = DESTINATIONS.names(settings)
+    if not names:
+        click.echo(f"No destinations in {DESTINATIONS.directory(settings)}.")
+        return
+    rows = [("NAME", "TYPE", "SEGMENT", "MODE", "LAST SYNC", "ACKNOWLEDGED")]
+    for name in names:
+        try:
+            d = load_destination(settings, name)
+        except DeclarationError as err:
+            rows.append((name, "broken", err.problem[:40], "", "", ""))
+            continue
+        status = destination_status(settings, name)
+        rows.append((name, d.type, d.segment, d.mode, status.last_sync, str(status.acknowledged)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@destination_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove(obj: Context, name: str) -> None:
+    """Remove the file and its DAG. The channel's list or audience stays as it is."""
+    settings = obj.settings
+    path = DESTINATIONS.path(settings, name)
+    if not path.exists():
+        known = ", ".join(DESTINATIONS.names(settings)) or "none"
+        raise click.ClickException(f"No destination `{name}` (destinations: {known}).")
+    path.unlink()
+    sync_declared_dags(settings)
+    click.echo(
+        f"Removed {path} and DAG {DESTINATIONS.dag_id(name)}; the channel's list or audience "
+        "was not touched."
+    )
+
+
+COMMANDS = [destination_group]

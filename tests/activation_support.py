@@ -1,0 +1,66 @@
+"""Helpers for activation tests: segment_members written to the lake with entity_creation's
+schema, the way entity_creation commits it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cdpflow.lake.storage import Lake
+from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.settings import Settings
+
+SEGMENT_MEMBERS = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("global_user_id", pa.string()),
+        ("entered_at", pa.timestamp("us", tz="UTC")),
+        ("emails", pa.list_(pa.string())),
+        ("phones", pa.list_(pa.string())),
+        ("first_name", pa.string()),
+        ("last_name", pa.string()),
+        ("country", pa.string()),
+        ("consent", pa.bool_()),
+    ]
+)
+
+
+def person(n: int, segment: str = "lapsed", **overrides: Any) -> dict[str, Any]:
+    row = {
+        "segment": segment,
+        "global_user_id": f"u{n:05d}",
+        "entered_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "emails": [f"Person{n}@Example.com"],
+        "phones": [],
+        "first_name": f"First{n}",
+        "last_name": "Doe",
+        "country": "US",
+        "consent": True,
+    }
+    row.update(overrides)
+    return row
+
+
+def write_segment_members(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """Replace segment_members with `rows` in one commit."""
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    local = settings.work_dir / f"segment_members-{uuid.uuid4().hex}.parquet"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=SEGMENT_MEMBERS), local)
+    rel = f"part-{uuid.uuid4().hex}.parquet"
+    size = local.stat().st_size
+    lake.put(local, f"segment_members/{rel}")
+    base = tables.current("segment_members")
+    tables.commit(
+        "segment_members",
+        base,
+        operation="entity_creation",
+        add=[DataFile(rel, len(rows), size, owner="entity_creation")],
+        remove=lambda f: True,
+        columns=[(f.name, "VARCHAR") for f in SEGMENT_MEMBERS],
+    )

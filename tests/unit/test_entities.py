@@ -1,0 +1,208 @@
+"""Entity files: parsing errors name file, key and what is allowed; compiled segments select the
+right people on hand-built tables (boundaries of counts, days, any/all, not, nesting)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cdpflow.entities.compile import Compiler
+from cdpflow.entities.spec import EntityError, Funnel, Segment, load_folder, parse_entity
+
+AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def segment(text: str) -> Segment:
+    entity = parse_entity(text, "entities/s.yml", "s")
+    assert isinstance(entity, Segment)
+    return entity
+
+
+@pytest.fixture
+def lake() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE customer_360 (global_user_id VARCHAR, revenue DOUBLE, country VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO customer_360 VALUES ('a', 50, 'US'), ('b', 150, 'de'), ('c', NULL, NULL)"
+    )
+    con.execute(
+        "CREATE TABLE unique_events (global_user_id VARCHAR, event_type VARCHAR,"
+        " event_name VARCHAR, event_date DATE, currency VARCHAR)"
+    )
+    rows = [
+        ("a", "track", "Order Completed", "2026-11-30", "USD"),
+        ("b", "track", "Order Completed", "2026-11-29", "USD"),
+        ("b", "track", "order completed", "2026-09-02", "usd"),  # day 90 back is 2026-09-02
+        ("c", "track", "Order Completed", "2026-09-01", "USD"),  # one day too old
+    ]
+    con.executemany("INSERT INTO unique_events VALUES (?, ?, ?, ?, ?)", rows)
+    return con
+
+
+def members(con: duckdb.DuckDBPyConnection, seg: Segment) -> set[str]:
+    tables = {
+        t: {c: k for c, k, *_ in con.execute(f"DESCRIBE {t}").fetchall()}
+        for t in ("customer_360", "unique_events")
+    }
+    sql = Compiler(tables, AS_OF, {seg.name: seg}).segment_sql(seg)
+    return {row[0] for row in con.execute(sql).fetchall()}
+
+
+ORDERS = """
+kind: segment
+conditions:
+  - event: Order Completed
+    where: {{currency: {{equals: usd}}}}
+    count: {{{op}: {n}}}
+    within_days: 90
+"""
+
+
+@pytest.mark.parametrize(
+    ("op", "n", "expected"),
+    [
+        ("at_least", 2, {"b"}),
+        ("at_least", 1, {"a", "b"}),
+        ("exactly", 1, {"a"}),
+        ("at_most", 1, {"a", "c"}),
+    ],
+)
+def test_count_boundaries_and_the_day_edge(lake, op, n, expected) -> None:
+    assert members(lake, segment(ORDERS.format(op=op, n=n))) == expected
+
+
+def test_traits_any_all_not_and_nesting(lake) -> None:
+    rich = "kind: segment\nconditions: [{trait: revenue, op: greater_than, value: 100}]\n"
+    assert members(lake, segment(rich)) == {"b"}
+    at_least = "kind: segment\nconditions: [{trait: revenue, op: at_least, value: 150}]\n"
+    assert members(lake, segment(at_least)) == {"b"}
+    unset = "kind: segment\nconditions: [{trait: country, op: is_not_set}]\n"
+    assert members(lake, segment(unset)) == {"c"}
+    case = "kind: segment\nconditions: [{trait: country, op: equals, value: DE}]\n"
+    assert members(lake, segment(case)) == {"b"}
+    nested = """
+kind: segment
+match: any
+conditions:
+  - not: {trait: revenue, op: is_set}
+  - match: all
+    conditions:
+      - {trait: country, op: in, value: [us, de]}
+      - {trait: revenue, op: less_than, value: 100}
+"""
+    assert members(lake, segment(nested)) == {"a", "c"}
+
+
+def test_a_wrong_operator_names_file_key_and_allowed_values() -> None:
+    text = (
+        "kind: segment\nconditions:\n  - {event: X}\n  - {trait: revenue, op: greater, value: 1}\n"
+    )
+    with pytest.raises(EntityError) as err:
+        parse_entity(text, "entities/vip.yml", "vip")
+    message = str(err.value)
+    assert message.startswith(
+        "`op: greater` in entities/vip.yml, conditions[1]: use one of equals,"
+    )
+    assert "within_last_days" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kind: segmnt\n", "`kind: segmnt` in entities/s.yml, kind: use one of segment, funnel"),
+        (
+            "kind: segment\nmatch: some\nconditions: [{event: X}]\n",
+            "`match: some` in entities/s.yml, match: use one of all, any",
+        ),
+        (
+            "kind: segment\nsql: delete from customer_360\n",
+            "`sql` starting with `delete` in entities/s.yml, sql: the escape hatch is read-only",
+        ),
+        (
+            "kind: segment\nsql: select 1; drop table x\n",
+            "`sql` holds several statements in entities/s.yml, sql: write one SELECT",
+        ),
+        (
+            "kind: funnel\nsteps: [{event: A}, {event: B}]\norder: random\n",
+            "`order: random` in entities/s.yml, order: use one of sequential, strict, any",
+        ),
+    ],
+)
+def test_error_messages(text: str, expected: str) -> None:
+    with pytest.raises(EntityError) as err:
+        parse_entity(text, "entities/s.yml", "s")
+    assert str(err.value).startswith(expected)
+
+
+def test_a_broken_file_and_a_cycle_do_not_stop_the_others(tmp_path: Path) -> None:
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    (folder / "ok.yml").write_text("kind: segment\nconditions: [{event: Order Completed}]\n")
+    (folder / "bad.yml").write_text("kind: segment\nconditions: [{trait: x, op: nope, value: 1}]\n")
+    (folder / "p.yml").write_text("kind: segment\nconditions: [{in_segment: q}]\n")
+    (folder / "q.yml").write_text("kind: segment\nconditions: [{not: {in_segment: p}}]\n")
+    loaded = load_folder(folder)
+    assert set(loaded.entities) == {"ok"}
+    assert set(loaded.errors) == {"bad", "p", "q"}
+    assert "cycle: p -> q -> p" in str(loaded.errors["p"])
+
+
+def funnel_rows(order: str, exclude: str = "") -> dict[str, tuple[int, bool]]:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE unique_events (global_user_id VARCHAR, event_id VARCHAR, event_type VARCHAR,"
+        " event_name VARCHAR, event_time TIMESTAMPTZ, event_date DATE)"
+    )
+    start = "2026-11-01 10:00:00+00"
+    events = [
+        ("p", "A", "0 seconds"),  # A, X, B: sequential and any convert, strict does not
+        ("p", "X", "1 hour"),
+        ("p", "B", "2 hours"),
+        ("q", "B", "0 seconds"),  # B before A: only any converts
+        ("q", "A", "1 hour"),
+        ("r", "A", "0 seconds"),  # B one second past the 7-day window
+        ("r", "B", "7 days 1 second"),
+        ("w", "A", "0 seconds"),  # B exactly at the window's end counts
+        ("w", "B", "7 days"),
+        ("s", "A", "0 seconds"),  # refunded between the steps
+        ("s", "Refund", "1 hour"),
+        ("s", "B", "2 hours"),
+    ]
+    for i, (person, name, offset) in enumerate(events):
+        con.execute(
+            "INSERT INTO unique_events SELECT ?, ?, 'track', ?, t, CAST(t AS DATE) FROM "
+            f"(SELECT TIMESTAMPTZ '{start}' + INTERVAL '{offset}' AS t)",
+            [person, f"e{i:02d}", name],
+        )
+    text = f"kind: funnel\nsteps: [{{event: a}}, {{event: b}}]\nwindow_days: 7\norder: {order}\n"
+    funnel = parse_entity(text + exclude, "entities/f.yml", "f")
+    assert isinstance(funnel, Funnel)
+    schema = {
+        "unique_events": {c: k for c, k, *_ in con.execute("DESCRIBE unique_events").fetchall()}
+    }
+    sql = Compiler(schema, AS_OF, {}).funnel_sql(funnel)
+    return {p: (step, done) for p, _, step, _, done in con.execute(sql).fetchall()}
+
+
+def test_funnel_order_modes_window_edge_and_exclusion() -> None:
+    sequential = funnel_rows("sequential")
+    assert sequential == {
+        "p": (2, True),
+        "q": (1, False),
+        "r": (1, False),
+        "w": (2, True),
+        "s": (2, True),
+    }
+    assert funnel_rows("strict")["p"] == (1, False)
+    assert funnel_rows("strict")["s"] == (1, False)
+    unordered = funnel_rows("any")
+    assert unordered["q"] == (2, True)
+    assert unordered["r"] == (1, False)
+    excluded = funnel_rows("sequential", "exclude: [{event: Refund}]\n")
+    assert "s" not in excluded
+    assert excluded["p"] == (2, True)
