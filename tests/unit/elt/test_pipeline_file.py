@@ -92,3 +92,21 @@ def test_a_bad_key_names_the_file_the_key_and_the_value(settings, text, key, say
     assert err.value.path == settings.home / "pipelines" / "shop.yml"
     assert says in str(err.value)
     assert str(err.value).startswith(f"`{key}` in {err.value.path}: ")
+
+
+def test_the_dag_of_a_file_has_its_schedule_and_updates_its_tables(settings):
+    from cdpflow.elt.dag import dag_spec
+
+    _write(
+        settings,
+        "shop",
+        "type: files\nschedule: '0 3 * * *'\nresources:\n"
+        "  - {name: customers, primary_key: id, path: c.csv}\n"
+        "  - {name: orders, primary_key: order_id, path: o.parquet}\n",
+    )
+    spec = dag_spec(settings, "shop")
+    assert callable(spec.schedule) and spec.schedule(settings) == "0 3 * * *"
+    assert spec.produces == ("shop__customers", "shop__orders")
+    _write(settings, "shop", "type: files\nresources: {customers: {path: c.csv}}\n")
+    with pytest.raises(DeclarationError, match=r"`resources\[0\]\.primary_key` in .*shop\.yml"):
+        dag_spec(settings, "shop")
