@@ -76,6 +76,7 @@ class Family:
 
 # The declared families of this release; each package adds its own line.
 FAMILIES: tuple[Family, ...] = (
+    Family("elt", "pipelines", "pipeline", "cdpflow.elt.dag:dag_spec", "cdpflow.elt.job:run"),
     Family(
         "activation",
         "destinations",

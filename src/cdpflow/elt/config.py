@@ -1,0 +1,164 @@
+"""The pipeline file: read and checked whole, so a bad key fails at load naming file and key.
+
+The common keys are checked here; the keys of a source type by its module (cdpflow.elt.registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cdpflow.cron import cron_problem
+from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
+from cdpflow.elt.registry import TYPES, source_type
+from cdpflow.settings import Settings
+
+FAMILY = next(f for f in FAMILIES if f.prefix == "elt")
+DEFAULT_SCHEDULE = "@daily"
+# declared column types (`columns:`) and the Arrow type a value must cast to
+COLUMN_TYPES: Mapping[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+COMMON_KEYS = frozenset({"type", "schedule", "resources", "description"})
+COMMON_RESOURCE_KEYS = frozenset({"name", "primary_key", "cursor", "deletes", "columns"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a type's checks get: the file (for errors) and CDPFLOW_HOME (for relative paths)."""
+
+    path: Path
+    home: Path
+
+    def fail(self, key: str | None, problem: str) -> DeclarationError:
+        return DeclarationError(self.path, key, problem)
+
+    def secret_name(self, key: str, value: Any) -> str:
+        """A key that names a secret: a name, never the secret's value."""
+        if not isinstance(value, str) or not NAME.fullmatch(value):
+            raise self.fail(
+                key,
+                "must name a secret (lower-case letters, digits, - and _; store it with "
+                f"`cdpflow secrets set NAME`), got {'a non-name value' if value else repr(value)}",
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One source table and the lake table `<pipeline>__<name>` it lands in."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    cursor: str | None = None  # the newest value wins a primary-key tie
+    deletes: str | None = None  # a true value in this column deletes the row's key
+    columns: Mapping[str, pa.DataType] = field(default_factory=dict)  # declared schema
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys, checked
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    path: Path
+    type: str
+    schedule: str
+    resources: tuple[Resource, ...]
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys, checked
+
+    def table(self, resource: Resource) -> str:
+        return f"{self.name}__{resource.name}"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(self.table(r) for r in self.resources)
+
+
+def load_pipeline(settings: Settings, name: str) -> Pipeline:
+    path = FAMILY.path(settings, name)
+    return parse_pipeline(name, path, read_declaration(path), settings.home)
+
+
+def parse_pipeline(name: str, path: Path, data: Mapping[str, Any], home: Path) -> Pipeline:
+    check = Check(path, home)
+    kind = data.get("type")
+    if kind not in TYPES:
+        raise check.fail("type", f"must be one of {', '.join(sorted(TYPES))}, got {kind!r}")
+    module = source_type(kind)
+    allowed = COMMON_KEYS | module.PIPELINE_KEYS
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise check.fail(unknown[0], f"unknown key for type {kind}; allowed: {_list(allowed)}")
+    schedule = data.get("schedule", DEFAULT_SCHEDULE)
+    if not isinstance(schedule, str) or cron_problem(schedule):
+        why = cron_problem(schedule) if isinstance(schedule, str) else "must be a string"
+        raise check.fail("schedule", f"not a cron expression or preset ({why}), got {schedule!r}")
+    options = module.check_pipeline(data, check)
+    raw = data.get("resources")
+    if raw is None and hasattr(module, "default_resources"):
+        raw = module.default_resources(options)
+    if isinstance(raw, Mapping):  # `resources: {customers: {...}}` names them by key
+        raw = [{"name": k, **(v or {})} for k, v in raw.items()]
+    if not isinstance(raw, list) or not raw:
+        raise check.fail("resources", "must be a non-empty list (or mapping) of resources")
+    resources = [_resource(item, f"resources[{i}]", module, check) for i, item in enumerate(raw)]
+    names = [r.name for r in resources]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise check.fail("resources", f"resource `{doubled[0]}` is declared twice")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise check.fail("description", f"must be a string, got {description!r}")
+    return Pipeline(name, path, kind, schedule, tuple(resources), description, options)
+
+
+def _resource(item: Any, key: str, module: Any, check: Check) -> Resource:
+    if not isinstance(item, Mapping):
+        raise check.fail(
+            key, f"must be a mapping with at least `name` and `primary_key`, got {item!r}"
+        )
+    allowed = COMMON_RESOURCE_KEYS | module.RESOURCE_KEYS
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise check.fail(f"{key}.{unknown[0]}", f"unknown key; allowed: {_list(allowed)}")
+    name = item.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name) or "__" in name:
+        raise check.fail(
+            f"{key}.name", f"must be lower-case letters, digits, - and _ (no __), got {name!r}"
+        )
+    pk = item.get("primary_key")
+    pk = [pk] if isinstance(pk, str) else pk
+    if not isinstance(pk, list) or not pk or not all(isinstance(c, str) for c in pk):
+        raise check.fail(
+            f"{key}.primary_key", f"must be a column name or a list of them, got {pk!r}"
+        )
+    for option in ("cursor", "deletes"):
+        if item.get(option) is not None and not isinstance(item[option], str):
+            raise check.fail(f"{key}.{option}", f"must be a column name, got {item[option]!r}")
+    declared = item.get("columns") or {}
+    if not isinstance(declared, Mapping):
+        raise check.fail(f"{key}.columns", f"must map column names to types, got {declared!r}")
+    columns: dict[str, pa.DataType] = {}
+    for column, type_name in declared.items():
+        if type_name not in COLUMN_TYPES:
+            raise check.fail(
+                f"{key}.columns.{column}",
+                f"must be one of {', '.join(COLUMN_TYPES)}, got {type_name!r}",
+            )
+        columns[str(column)] = COLUMN_TYPES[type_name]
+    options = module.check_resource(item, key, check)
+    return Resource(
+        name, tuple(pk), item.get("cursor"), item.get("deletes"), columns, dict(options)
+    )
+
+
+def _list(keys: frozenset[str]) -> str:
+    return ", ".join(sorted(keys))
