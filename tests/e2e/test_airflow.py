@@ -246,7 +246,10 @@ def test_events_unified_view_runs_model_by_model_after_its_inputs(tmp_path: Path
     for dag_id in ("events_incremental", "id_stitching_incremental"):
         run = run_airflow(home, cdp, "dags", "test", dag_id, **unpaused)
         assert "state=success" in run.stdout + run.stderr
-    assert queued() == {(UNIFIED, "core_events"), (UNIFIED, "identities")}
+    analytics = {q for q in queued() if q[0] != "sync_superset_tables"}
+    assert analytics == {(UNIFIED, "core_events"), (UNIFIED, "identities")}
+    # the Superset sync waits for every lake table the two jobs wrote
+    assert {("sync_superset_tables", t) for t in ("core_events", "identities")} <= queued()
 
     run = run_airflow(home, cdp, "dags", "test", UNIFIED, **unpaused)
     assert "state=success" in run.stdout + run.stderr
