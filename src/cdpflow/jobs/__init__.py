@@ -32,6 +32,7 @@ JOBS = (
     "campaign",
     "retention",
     "derived_views",
+    "entity_creation",
 )
 
 
