@@ -30,7 +30,7 @@ DAG_IDS = (
     "one_time_setup", "events_incremental", "id_stitching_incremental", "events_unified_view",
     "attribution", "campaign", "derived_views", "retention", "compression",
     "cleanup_temp_tables", "delete_idle_db_connections", "billing", "sync_superset_tables",
-    "activation_stats",
+    "activation_stats", "entity_creation",
 )  # fmt: skip
 
 
@@ -127,6 +127,10 @@ def test_analytics_dags_run_a_task_per_dbt_model_when_their_inputs_change(bag: d
     assert dags["campaign"]["assets"] == {"AssetAll": ["attribution"]}
     assert dags["derived_views"]["assets"] == {"AssetAny": list(marts())}
     assert dags["derived_views"]["tasks"] == {"derived_views": {"upstream": [], "outlets": []}}
+    assert dags["entity_creation"]["assets"] == {"AssetAny": ["customer_360", "unique_events"]}
+    assert dags["entity_creation"]["tasks"]["entity_creation"]["outlets"] == [
+        "segment_members", "segment_changes", "segment_sizes", "funnel_people", "funnel_steps",
+    ]  # fmt: skip
     unified = dags["events_unified_view"]["tasks"]
     assert unified["unique_events"] == {
         "upstream": [

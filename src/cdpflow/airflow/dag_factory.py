@@ -102,6 +102,11 @@ SPECS: dict[str, DagSpec] = {
         "Re-create the SQL views users keep in CDPFLOW_HOME over the marts.",
         Updates(tuple(marts()), any_of=True),
     ),
+    "entity_creation": DagSpec(
+        "Materialize the segments and funnels declared in CDPFLOW_HOME/entities.",
+        Updates(("customer_360", "unique_events"), any_of=True),
+        ("segment_members", "segment_changes", "segment_sizes", "funnel_people", "funnel_steps"),
+    ),
     "compression": DagSpec(
         "Rewrite closed partitions' small files into few sorted ones.",
         lambda s: "@daily",

@@ -34,6 +34,7 @@ JOBS = (
     "derived_views",
     "sync_superset_tables",
     "activation_stats",
+    "entity_creation",
 )
 
 
