@@ -17,7 +17,7 @@ SUPERSET_VENV ?= $(HOME)/.cache/cdpflow/superset-$(SUPERSET_VERSION)
 $(BIN)/cdpflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 setup: $(BIN)/cdpflow

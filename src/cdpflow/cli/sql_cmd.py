@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cdpflow.cli.context import Context
-from cdpflow.engine import open_engine
+from cdpflow.engine import open_query_engine
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 
@@ -58,7 +58,7 @@ def sql(obj: Context, query: str, fmt: str) -> None:
     """Run QUERY over the lake; tables are visible by name (e.g. core_events)."""
     settings = obj.settings
     lake = Lake(settings.lake_url)
-    engine = open_engine(settings, lake)
+    engine = open_query_engine(settings, lake)
     try:
         result = engine.query(query, TableStore(lake))
     finally:

@@ -1,17 +1,39 @@
-"""The engine boundary: jobs ask an Engine for heavy work and never learn which one runs.
+"""The engine seam: jobs ask an engine for heavy work and never learn which one runs.
 
-Only modules in this package import DuckDB (or, later, PySpark); they are imported lazily so that
-DAG files and the CLI start fast.
+Two sides. The **query side** (`open_query_engine`: `cdpflow sql`, derived views, the report)
+is DuckDB always, so users write one SQL dialect whatever runs the batch jobs. The **batch
+side** (`open_engine`) is the engine `CDPFLOW_ENGINE` names, picked from `ENGINES`; an engine is
+one class, registered there by its import path, that implements `Engine`:
+
+- `name`; `close()`.
+- `events_batches(groups)`: flatten and deduplicate raw hours into `EventsBatch`es
+  (events_incremental).
+- `rewrite_sorted(uris, order_by, out_dir, target_file_bytes)`: rewrite a partition's files
+  sorted (compression).
+- `identity()`: the `IdentityIO` of id_stitching_incremental: reduce core_events files to
+  identifier observations, load the touched part of the stored graph, find connected
+  components, write identities' base or delta. The graph's rules (stable ids, caps, merges,
+  conflicts) are the pure code of `cdpflow.identity`, shared by every engine.
+- `query(sql, tables)`: the few reads jobs make of lake tables (DuckDB's dialect).
+
+Every engine reads and writes the same lake layout (`cdpflow.lake`): Parquet files in
+versioned snapshots, timestamps as UTC microseconds, so a table one engine wrote is read and
+extended by another. The analytics warehouse (dbt) is DuckDB in every configuration.
+
+Only modules in this package import DuckDB or PySpark; they are imported lazily so that DAG files
+and the CLI start fast.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from cdpflow.lake.raw_reader import RawFile
@@ -66,6 +88,8 @@ class EventsBatch(Protocol):
 
 
 class Engine(Protocol):
+    """The batch side of an engine (see the module docstring)."""
+
     name: str
 
     def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
@@ -91,6 +115,10 @@ class Engine(Protocol):
         `target_file_bytes`; returns (path, rows) per file."""
         ...
 
+    def identity(self) -> IdentityIO:
+        """The identity graph's reads and writes on this engine."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -99,6 +127,11 @@ class IdentityIO(Protocol):
 
     def event_observations(self, files: Sequence[str], click_ids: Sequence[str]) -> pa.Table:
         """Identifiers seen together on the events of core_events `files` (graph.OBSERVATIONS)."""
+        ...
+
+    def components(self, left: np.ndarray, right: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+        """Connected components of links `left[i]`-`right[i]` among nodes 0..n-1: their count
+        and each node's component (0..count-1); see `cdpflow.identity.graph.Components`."""
         ...
 
     def load_people(self, tables: TableStore, touched: pa.Table) -> pa.Table:
@@ -191,28 +224,55 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-def open_warehouse(settings: Settings, lake: Lake, path: Path) -> Warehouse:
-    """The analytics warehouse of the settings' engine, stored at `path`."""
-    if settings.engine == "duckdb":
-        from cdpflow.engine.duckdb_analytics import DuckDBWarehouse
+@dataclass(frozen=True)
+class EngineKind:
+    """A batch engine `CDPFLOW_ENGINE` can name: its class by import path, so that choosing one
+    engine never imports another's libraries."""
 
-        return DuckDBWarehouse(settings, lake, path)
-    raise AssertionError(f"settings accepted unknown engine {settings.engine!r}")
+    name: str
+    target: str  # "module:Class"; the class takes (settings, lake)
+    summary: str
+
+    def open(self, settings: Settings, lake: Lake) -> Engine:
+        module, _, cls = self.target.partition(":")
+        engine: Engine = getattr(importlib.import_module(module), cls)(settings, lake)
+        return engine
+
+
+ENGINES: dict[str, EngineKind] = {
+    kind.name: kind
+    for kind in (
+        EngineKind("duckdb", "cdpflow.engine.duckdb_engine:DuckDBEngine", "embedded, one process"),
+        EngineKind(
+            "spark",
+            "cdpflow.engine.spark_engine:SparkEngine",
+            "Apache Spark (pip install 'cdpflow[spark]', Java 17)",
+        ),
+    )
+}
+
+
+def open_engine(settings: Settings, lake: Lake) -> Engine:
+    """The batch engine the settings name, connected to `lake`."""
+    kind = ENGINES.get(settings.engine)
+    if kind is None:
+        raise AssertionError(f"settings accepted unknown engine {settings.engine!r}")
+    return kind.open(settings, lake)
+
+
+def open_query_engine(settings: Settings, lake: Lake) -> Engine:
+    """The engine of users' SQL (`cdpflow sql`, derived views): DuckDB whatever the batch
+    engine is, so that one dialect serves every deployment."""
+    return ENGINES["duckdb"].open(settings, lake)
+
+
+def open_warehouse(settings: Settings, lake: Lake, path: Path) -> Warehouse:
+    """The analytics warehouse, stored at `path`: DuckDB (dbt-duckdb) for every batch engine."""
+    from cdpflow.engine.duckdb_analytics import DuckDBWarehouse
+
+    return DuckDBWarehouse(settings, lake, path)
 
 
 def identity_io(engine: Engine) -> IdentityIO:
     """The identity reads and writes of `engine`."""
-    if engine.name == "duckdb":
-        from cdpflow.engine.duckdb_identity import DuckDBIdentityIO
-
-        return DuckDBIdentityIO(engine)  # type: ignore[arg-type]
-    raise AssertionError(f"no identity support in engine {engine.name!r}")
-
-
-def open_engine(settings: Settings, lake: Lake) -> Engine:
-    """The engine the settings name, connected to `lake`."""
-    if settings.engine == "duckdb":
-        from cdpflow.engine.duckdb_engine import DuckDBEngine
-
-        return DuckDBEngine(settings, lake)
-    raise AssertionError(f"settings accepted unknown engine {settings.engine!r}")
+    return engine.identity()

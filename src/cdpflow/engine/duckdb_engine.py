@@ -21,6 +21,7 @@ from cdpflow.settings import Settings
 
 if TYPE_CHECKING:
     from cdpflow.engine import EventsBatch
+    from cdpflow.engine.duckdb_identity import DuckDBIdentityIO
     from cdpflow.lake.raw_reader import RawFile
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,11 @@ class DuckDBEngine:
             self._events_workers = start_workers(self.settings, self.con, self.lake, input_bytes)
         scratch = self.settings.work_dir / "events_scratch" / uuid.uuid4().hex
         return events_batches(self.con, self._events_workers, groups, scratch)
+
+    def identity(self) -> DuckDBIdentityIO:
+        from cdpflow.engine.duckdb_identity import DuckDBIdentityIO
+
+        return DuckDBIdentityIO(self)
 
     # -- upkeep -----------------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from cdpflow.engine.duckdb_engine import literal, parquet_row_counts
+from cdpflow.identity.graph import scipy_components
 from cdpflow.identity.prepare import OBSERVATIONS
 from cdpflow.identity.schema import IDENTITIES, LINK_ENDS
 from cdpflow.lake.merge_on_read import delta_files
@@ -76,6 +78,10 @@ class DuckDBIdentityIO:
         """
         table = self.con.sql(sql, params={"files": list(files)}).to_arrow_table()
         return table.cast(OBSERVATIONS)
+
+    def components(self, left: np.ndarray, right: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+        """In process, with scipy: the graph's arrays are already in this process's memory."""
+        return scipy_components(left, right, n)
 
     def load_people(self, tables: TableStore, touched: pa.Table) -> pa.Table:
         """Stored identities of every member of the people `touched` identifiers belong to."""

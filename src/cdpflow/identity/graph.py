@@ -45,6 +45,17 @@ from cdpflow.identity.schema import (
 
 ID_BATCH = 1 << 20  # person ids hashed per batch
 CapFor = Callable[[str], "int | None"]
+# (left, right, n) -> (components, label of each of the n nodes): the people of a link list.
+# The engine supplies it (scipy in one process, a DataFrame algorithm on Spark); every other
+# rule of the graph stays here, so engines agree on everything but how components are found.
+Components = Callable[[np.ndarray, np.ndarray, int], "tuple[int, np.ndarray]"]
+
+
+def scipy_components(left: np.ndarray, right: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """Connected components of the undirected links `left[i]`-`right[i]` among `n` nodes."""
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n)).tocsr()
+    n_comp, labels = connected_components(graph, directed=False)
+    return int(n_comp), labels
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ def stitch(
     new: Prepared,
     cap_for: CapFor,
     now: datetime,
+    components: Components = scipy_components,
 ) -> StitchResult:
     """Connect identifiers into people.
 
@@ -75,6 +87,7 @@ def stitch(
         new: this run's sightings and links.
         cap_for: the most identifiers of a type one identifier may link to (None: no limit).
         now: when merges and conflicts are recorded.
+        components: how the engine finds connected components.
 
     Returns:
         Identities for every identifier of `old_identities` and `new.sightings`; the same
@@ -175,12 +188,10 @@ def stitch(
 
     # People: connected components over the links between identifiers not held out.
     use = present[la] & present[rb] & ~held[la] & ~held[rb]
-    graph = coo_matrix(
-        (np.ones(int(use.sum()), dtype=np.int8), (la[use], rb[use])), shape=(n, n)
-    ).tocsr()
+    left, right = la[use], rb[use]
     del use, la, rb
-    n_comp, labels = connected_components(graph, directed=False)
-    del graph
+    n_comp, labels = components(left, right, n)
+    del left, right
 
     comps, anchors = component_anchors(labels, n_comp, row_key, first_k, keys)
     batches = range(0, len(anchors), ID_BATCH)  # bounds the memory of the anchors' strings

@@ -18,12 +18,18 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from cdpflow.identity.arrays import distinct, earliest, intern, micros, ranked, timestamps
 from cdpflow.identity.changes import Recomputed
-from cdpflow.identity.graph import CapFor, Keys, StitchResult, component_anchors, stitch
+from cdpflow.identity.graph import (
+    CapFor,
+    Components,
+    Keys,
+    StitchResult,
+    component_anchors,
+    scipy_components,
+    stitch,
+)
 from cdpflow.identity.ids import person_ids
 from cdpflow.identity.prepare import SIGHTINGS, Prepared
 from cdpflow.identity.schema import (
@@ -37,7 +43,12 @@ from cdpflow.identity.schema import (
 
 
 def unite(
-    members: pa.Table, links: pa.Table, new: Prepared, cap_for: CapFor, now: datetime
+    members: pa.Table,
+    links: pa.Table,
+    new: Prepared,
+    cap_for: CapFor,
+    now: datetime,
+    components: Components = scipy_components,
 ) -> Recomputed | None:
     """The people after `new`, when its links only join stored people: the same result as
     `stitch` over the touched people and all their links.
@@ -48,6 +59,7 @@ def unite(
         new: this run's sightings and links.
         cap_for: the most identifiers of a type one identifier may link to (None: no limit).
         now: when merges are recorded.
+        components: how the engine finds connected components (see `graph.Components`).
 
     Returns:
         The result with the rows that changed; None when a new link has a held-out end or takes
@@ -61,7 +73,8 @@ def unite(
     nodes = pa.concat_tables([old.select(SIGHTINGS.names), sightings])
     n_old, n_nodes, n_pairs = old.num_rows, nodes.num_rows, pairs.num_rows
     if n_nodes == 0:  # nothing to join: the empty result
-        return Recomputed(stitch(old, links, new, cap_for, now), old.slice(0, 0), 0, united=True)
+        empty = stitch(old, links, new, cap_for, now, components)
+        return Recomputed(empty, old.slice(0, 0), 0, united=True)
     ends = [(nodes, "identifier"), (pairs, "left"), (pairs, "right"), (links, "left")]
     ends.append((links, "right"))
     keys = Keys([t[f"{e}_type"] for t, e in ends], [t[f"{e}_value"] for t, e in ends])
@@ -95,10 +108,7 @@ def unite(
     new_keys = nk[n_old:][stored_row[nk[n_old:]] < 0]  # sightings hold each identifier once
     node[new_keys] = n_people + np.arange(len(new_keys))
     n_graph = n_people + len(new_keys)
-    graph = coo_matrix(
-        (np.ones(len(fl), dtype=np.int8), (node[fl], node[fr])), shape=(n_graph, n_graph)
-    ).tocsr()
-    n_comp, node_comp = connected_components(graph, directed=False)
+    n_comp, node_comp = components(node[fl], node[fr], n_graph)
 
     # One row per identifier: its earliest sighting (and that one's source), its latest.
     src_idx, sources = ranked(nodes["source"])

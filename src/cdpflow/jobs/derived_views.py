@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cdpflow.engine import open_engine
+from cdpflow.engine import open_query_engine
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
@@ -71,7 +71,7 @@ def run(
     result = DerivedViewsResult()
     with job_lock(settings, JOB):
         views, problems = read_view_files(folder)
-        engine = open_engine(settings, lake)
+        engine = open_query_engine(settings, lake)
         try:
             order, errors = engine.check_views(tables, views)
         finally:

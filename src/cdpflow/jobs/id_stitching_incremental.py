@@ -202,16 +202,17 @@ def recompute(
     """
     if full_rebuild or tables.current(IDENTITIES_TABLE) is None:
         nothing = IDENTITIES.empty_table()
-        return recomputed(nothing, stitch(nothing, LINK_ENDS.empty_table(), prepared, cap_for, now))
+        built = stitch(nothing, LINK_ENDS.empty_table(), prepared, cap_for, now, io.components)
+        return recomputed(nothing, built)
     touched = prepared.sightings.select(["identifier_type", "identifier_value"])
     members = io.load_people(tables, touched)
-    united = unite(members, io.load_links(tables, touched), prepared, cap_for, now)
+    links = io.load_links(tables, touched)
+    united = unite(members, links, prepared, cap_for, now, io.components)
     if united is not None:
         return united
     scope = pa.concat_tables([members.select(touched.column_names), touched])
-    return recomputed(
-        members, stitch(members, io.load_links(tables, scope), prepared, cap_for, now)
-    )
+    links = io.load_links(tables, scope)
+    return recomputed(members, stitch(members, links, prepared, cap_for, now, io.components))
 
 
 def publish_identities(

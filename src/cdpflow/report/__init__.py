@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import pyarrow as pa
 from plotly.offline import get_plotlyjs
 
-from cdpflow.engine import open_engine
+from cdpflow.engine import open_query_engine
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings
@@ -191,7 +191,7 @@ def build_report(settings: Settings, days: int = 28, now: datetime | None = None
         raise ValueError(f"days must be at least 1, got {days}")
     lake = Lake(settings.lake_url)
     store = TableStore(lake)
-    engine = open_engine(settings, lake)
+    engine = open_query_engine(settings, lake)
     try:
 
         def q(sql: str) -> Rows:

@@ -163,7 +163,22 @@ class Settings:
         "Lake location: a local path (default $CDPFLOW_HOME/lake) or an fsspec URL.",
     )
     engine: str = setting(
-        "CDPFLOW_ENGINE", "duckdb", parse.engine_name, "Engine that runs heavy work."
+        "CDPFLOW_ENGINE",
+        "duckdb",
+        parse.engine_name,
+        "Batch engine of the heavy jobs: duckdb or spark (cdpflow sql stays on DuckDB).",
+    )
+    spark_master: str = setting(
+        "CDPFLOW_SPARK_MASTER",
+        "local[*]",
+        parse.stripped,
+        "Spark master when CDPFLOW_ENGINE=spark: local[N], spark://host:7077 or yarn.",
+    )
+    spark_conf: Mapping[str, str] = setting(
+        "CDPFLOW_SPARK_CONF",
+        "",
+        parse.spark_conf,
+        "Extra Spark settings, comma-separated spark.*=value pairs.",
     )
     engine_memory_bytes: int = setting(
         "CDPFLOW_ENGINE_MEMORY_BYTES",

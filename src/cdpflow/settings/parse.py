@@ -15,7 +15,7 @@ from cdpflow.errors import ConfigError
 from cdpflow.events.names import CLICK_IDS
 from cdpflow.settings.mask import MASK, mask_url
 
-ENGINES = ("duckdb",)  # engines this release ships; "spark" joins when its engine lands
+ENGINES = ("duckdb", "spark")  # the batch engines cdpflow.engine.ENGINES registers
 
 
 def stripped(key: str, raw: Any) -> str:
@@ -83,6 +83,22 @@ def prices(key: str, raw: Any) -> dict[str, float]:
             expected = "instance=price pairs such as `m4.large=0.10,r5.xlarge=0.252`"
             raise ConfigError(key, raw, expected)
         out[str(pair[0]).strip()] = price(key, pair[1])
+    return out
+
+
+def spark_conf(key: str, raw: Any) -> dict[str, str]:
+    """`spark.key=value` pairs, comma-separated (or a mapping from a settings file)."""
+    if isinstance(raw, Mapping):
+        pairs = [(str(k), str(v)) for k, v in raw.items()]
+    else:
+        pairs = [tuple(p.split("=", 1)) for p in str(raw).split(",") if p.strip()]  # type: ignore[misc]
+    out = {}
+    for pair in pairs:
+        name = str(pair[0]).strip()
+        if len(pair) != 2 or not name.startswith("spark.") or not str(pair[1]).strip():
+            expected = "spark.*=value pairs such as `spark.executor.memory=4g`"
+            raise ConfigError(key, raw, expected)
+        out[name] = str(pair[1]).strip()
     return out
 
 
