@@ -57,6 +57,13 @@ demo: setup
 	  AND granularity = 'week' ORDER BY ALL"
 	@echo; echo "== quarantined input"
 	@$(BIN)/cdpflow sql "SELECT reason_code, count(*) AS n FROM quarantine_events GROUP BY 1 ORDER BY 2 DESC"
+	@echo; echo "== entities (examples/entities copied into $(CDPFLOW_HOME)/entities unless there)"
+	@mkdir -p "$(CDPFLOW_HOME)/entities"
+	@cp -n examples/entities/*.yml "$(CDPFLOW_HOME)/entities/"
+	$(BIN)/cdpflow run entity_creation
+	@$(BIN)/cdpflow sql "SELECT segment, day, size FROM segment_sizes ORDER BY ALL"
+	@$(BIN)/cdpflow sql "SELECT step, step_label, sum(users) AS users FROM funnel_steps \
+	  WHERE funnel = 'purchase' GROUP BY ALL ORDER BY step"
 	@echo; echo "== HTML report (open it in a browser; it needs no server or network)"
 	@$(BIN)/cdpflow report --out "$(CDPFLOW_HOME)/report.html" --days $(DEMO_DAYS)
 

@@ -36,6 +36,9 @@ def _moment(name: str, text: str | None) -> datetime | None:
     is_flag=True,
     help="Let this one activation run remove more than its destination's max_removal_share.",
 )
+@click.option(
+    "--only", metavar="NAME", help="entity_creation: recompute this one entity, keep the others."
+)
 @click.pass_obj
 def run(
     obj: Context,
@@ -45,6 +48,7 @@ def run(
     dry_run: bool,
     full_rebuild: bool,
     allow_mass_removal: bool,
+    only: str | None,
 ) -> None:
     """Run the jobs behind DAG_ID... in order, over an interval (default: whatever is pending).
 
@@ -60,8 +64,9 @@ def run(
         "dry_run": dry_run,
         "full_rebuild": full_rebuild,
         "allow_mass_removal": allow_mass_removal,
+        "only": only,
     }
-    options = {name: True for name, on in chosen.items() if on}
+    options: dict[str, object] = {name: value for name, value in chosen.items() if value}
     steps = _steps(dag_ids)
     # every step is checked before any runs: a bad option must not fail half-way through
     for step in steps:
@@ -72,7 +77,9 @@ def run(
                 else inspect.signature(job_function(step[0], settings)).parameters
             )
             if option not in supported:
-                raise click.UsageError(f"{step[0]} has no {option.replace('_', '-')} mode.")
+                flag = option.replace("_", "-")
+                what = f"no --{flag} option" if option == "only" else f"no {flag} mode"
+                raise click.UsageError(f"{step[0]} has {what}.")
     for step in steps:
         if len(step) > 1:
             with progress_bar(" + ".join(step), unit="steps") as update:

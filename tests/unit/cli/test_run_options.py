@@ -27,3 +27,11 @@ def test_an_unknown_dag_id_is_refused_listing_the_known_ones(tmp_path: Path) -> 
     )
     assert result.exit_code == 2
     assert "`events_incremantal` is not a DAG id; use one of events_incremental," in result.output
+
+
+def test_only_is_an_entity_creation_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "events_incremental", "--only", "vip"], env={"CDPFLOW_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    assert "events_incremental has no --only option" in result.output
