@@ -38,6 +38,32 @@ def home_dags_folder(cdpflow_home: Path) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+DECLARED_DAGBAG = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
+  "dags": {d.dag_id: {"tasks": {t.task_id: [o.name for o in t.outlets] for t in d.tasks},
+    "schedule": str(d.schedule),
+    "assets": str(getattr(d.timetable, "asset_condition", None))} for d in bag.dags.values()}}))
+"""
+
+
+def parse_home_dags(airflow_home: Path, cdpflow_home: Path) -> dict:
+    """A real DagBag of cdpflow's DAGs folder under CDPFLOW_HOME: its import errors by file and,
+    per DAG, each task's outlets, the schedule and the asset condition."""
+    import json
+
+    folder = home_dags_folder(cdpflow_home)
+    env = airflow_env(airflow_home, cdpflow_home, AIRFLOW__CORE__DAGS_FOLDER=folder)
+    proc = subprocess.run(
+        [sys.executable, "-c", DECLARED_DAGBAG, folder],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
 def run_airflow(
     airflow_home: Path, cdpflow_home: Path, *args: str, check: bool = True, **extra: str
 ):

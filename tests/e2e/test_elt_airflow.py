@@ -3,40 +3,19 @@ tables as outlets, and a broken file is one import error naming the file and the
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from airflow_support import airflow_env, home_dags_folder, run_airflow
+from airflow_support import parse_home_dags as parse
+from airflow_support import run_airflow
 
 pytestmark = pytest.mark.e2e
 
-DAGBAG = """
-import json, sys
-from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1])
-print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
-  "dags": {d.dag_id: {"tasks": {t.task_id: [o.name for o in t.outlets] for t in d.tasks},
-    "schedule": str(d.schedule)} for d in bag.dags.values()}}))
-"""
 SHOP = (
     "type: files\nschedule: '0 3 * * *'\nresources:\n"
     "  customers: {primary_key: customer_id, path: imports/shop/customers.csv}\n"
     "  orders: {primary_key: order_id, path: imports/shop/orders.csv}\n"
 )
-
-
-def parse(airflow_home: Path, cdp: Path) -> dict:
-    folder = home_dags_folder(cdp)
-    env = airflow_env(airflow_home, cdp, AIRFLOW__CORE__DAGS_FOLDER=folder)
-    proc = subprocess.run(
-        [sys.executable, "-c", DAGBAG, folder],
-        env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def test_a_pipeline_file_is_a_dag_and_a_broken_one_is_one_import_error(tmp_path: Path):
