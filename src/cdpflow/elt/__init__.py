@@ -19,15 +19,16 @@ to the others). The module provides:
   `key` (as `resources[0]`); returns `Resource.options`. `check.home` resolves relative paths.
 - optional `default_resources(options) -> list[dict]`: the resources of a file that declares
   none (a Shopify shop's customers, orders, products), in the file's own resource syntax.
-- `extract(pipeline, resource, state, secrets) -> (pyarrow.Table, dict)`: the rows the source
+- `extract(pipeline, resource, state, source) -> (pyarrow.Table, dict)`: the rows the source
   has that `state` (the JSON-able dict this function returned last time, `{}` at first) has not
   yet seen, in source order (a later row wins a primary-key tie without a cursor), and the new
   state. It must not write anything: the job commits rows and state together in one snapshot
   per table after every resource of the run has been extracted and checked, so an error from
   any extract (raise `cdpflow.errors.TerminalError` for what a retry cannot fix, naming the
   pipeline, resource and what to fix; `TransientError` for what it may) commits nothing and the
-  re-run starts from the same state. `secrets` is `cdpflow.secrets.open_secrets(settings)`; a
-  type reads the secret its file names and never puts its value in an error or the lake.
+  re-run starts from the same state. `source` is a `cdpflow.elt.config.Source`: `source.settings`
+  (endpoints, API versions, attempts) and `source.secrets`; a type reads the secret its file
+  names and never puts its value in an error or the lake.
   Deletes: a type that learns of deleted rows returns them as rows with their key and the
   resource's `deletes` column true.
 """

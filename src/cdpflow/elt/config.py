@@ -15,6 +15,7 @@ import pyarrow as pa
 from cdpflow.cron import cron_problem
 from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
 from cdpflow.elt.registry import TYPES, source_type
+from cdpflow.secrets import SecretsStore
 from cdpflow.settings import Settings
 
 FAMILY = next(f for f in FAMILIES if f.prefix == "elt")
@@ -50,6 +51,15 @@ class Check:
                 f"`cdpflow secrets set NAME`), got {'a non-name value' if value else repr(value)}",
             )
         return value
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a type's `extract` may use besides the pipeline: the settings (endpoints, timeouts,
+    API versions) and the secrets store its file names secrets from."""
+
+    settings: Settings
+    secrets: SecretsStore
 
 
 @dataclass(frozen=True)

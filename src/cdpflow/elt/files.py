@@ -19,9 +19,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from cdpflow.elt.config import Check, Pipeline, Resource
+from cdpflow.elt.config import Check, Pipeline, Resource, Source
 from cdpflow.errors import TerminalError
-from cdpflow.secrets import SecretsStore
 
 PIPELINE_KEYS: frozenset[str] = frozenset()
 RESOURCE_KEYS = frozenset({"path", "format"})
@@ -55,7 +54,7 @@ def check_resource(item: Mapping[str, Any], key: str, check: Check) -> dict[str,
 
 
 def extract(
-    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], secrets: SecretsStore
+    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The rows of the new or changed files and the state that records them as read."""
     fs, _, paths = fsspec.get_fs_token_paths(resource.options["path"])

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cdpflow.elt.config import load_pipeline
+from cdpflow.elt.config import Source, load_pipeline
 from cdpflow.elt.land import Batch, Lander, check_rows, check_schema, resource_state, stored_schema
 from cdpflow.elt.registry import source_type
 from cdpflow.jobs import Interval, job_lock
@@ -55,13 +55,13 @@ def run(
     with job_lock(settings, job):
         try:
             extracted = []
-            source = source_type(pipeline.type)
-            secrets = open_secrets(settings)
+            module = source_type(pipeline.type)
+            source = Source(settings, open_secrets(settings))
             for resource in pipeline.resources:
                 table = pipeline.table(resource)
                 base = tables.current(table)
                 start = resource_state(base)
-                rows, state = source.extract(pipeline, resource, start, secrets)
+                rows, state = module.extract(pipeline, resource, start, source)
                 rows, rejects = check_rows(rows, resource.primary_key, resource.columns)
                 check_schema(table, resource.name, stored_schema(base), rows)
                 extracted.append((resource, table, base, start, Batch(rows, rejects, state)))
