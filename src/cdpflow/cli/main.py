@@ -15,6 +15,7 @@ from cdpflow.cli import (
     events_cmd,
     report_cmd,
     run_cmd,
+    spark_cmd,
     sql_cmd,
     superset_cmd,
 )
@@ -46,6 +47,7 @@ for module in (
     collector_cmd,
     destination_cmd,
     superset_cmd,
+    spark_cmd,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -73,7 +73,9 @@ def spark_session(settings: Settings) -> SparkSession:
     require_spark()
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.master(settings.spark_master).appName("cdpflow")
+    builder = SparkSession.builder.appName("cdpflow")
+    if settings.spark_master:  # empty under spark-submit, which sets the master itself
+        builder = builder.master(settings.spark_master)
     local_dir = settings.work_dir / "spark"
     local_dir.mkdir(parents=True, exist_ok=True)
     conf = {**BASE_CONF, "spark.local.dir": str(local_dir), **settings.spark_conf}

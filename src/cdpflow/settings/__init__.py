@@ -37,6 +37,7 @@ __all__ = [
     "Settings",
     "load_settings",
     "mask_url",
+    "written",
 ]
 
 _SPEC = "cdpflow_setting"
@@ -519,17 +520,25 @@ _BY_KEY = {s.key: s for s in SETTINGS}
 _BY_ATTR = {s.attr: s for s in SETTINGS}
 
 
+def written(value: Any) -> str:
+    """A parsed value as a user would write it again (an environment variable's text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, Mapping):  # key=value pairs
+        return ",".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+        )
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _shown(setting: Setting, value: Any) -> str:
     if setting.secret:
         return MASK if value else ""
-    if isinstance(value, tuple):
-        text = ",".join(value)
-    elif isinstance(value, Mapping):  # shown as it is written: key=value pairs
-        text = ",".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
-        )
-    else:
-        text = str(value)
+    text = str(value) if isinstance(value, (bool, datetime)) else written(value)
     if "://" in text:
         return mask_url(text)
     return text
