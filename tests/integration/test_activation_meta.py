@@ -166,6 +166,27 @@ def test_a_run_killed_mid_way_resumes_its_session_and_adds_nobody_twice(
     assert sorted(adds(meta)) == sorted(hashes(range(1, 10)))
 
 
+def test_a_killed_runs_session_that_meta_ended_is_replaced_by_a_new_one(
+    settings, meta, monkeypatch
+):
+    monkeypatch.setattr("cdpflow.activation.meta.USERS_BATCH", 4)
+    write_segment_members(settings, [person(n) for n in range(1, 10)])
+
+    def killed(done: int, total: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(settings, name="vip-meta", progress=killed)
+    [old] = meta.sessions.values()
+    old.closed = True  # Meta let the unfinished session go
+    resumed = run(settings, name="vip-meta")
+    assert (resumed.added, resumed.failed) == (5, 0)
+    old_id, new_id = [sid for _, sid in meta.sessions]
+    assert old_id != new_id and sorted(meta.sessions[("act_123", new_id)].batches) == [1, 2]
+    assert sorted(adds(meta)) == sorted(hashes(range(1, 10)))
+
+
 def test_a_kill_between_metas_answer_and_the_commit_resends_the_batch_as_the_same_batch(
     settings, meta, monkeypatch
 ):

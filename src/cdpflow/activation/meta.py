@@ -21,6 +21,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,12 @@ KEY_OF_FIELD = {
     "city": "CT", "state": "ST", "zip": "ZIP", "country": "COUNTRY",
 }  # fmt: skip
 THROTTLE_CODES = frozenset({1, 2, 4, 17, 341, 613, 80003})  # retried with backoff
-CREDENTIAL_CODES = frozenset({10, 190, 200, 294})  # token invalid, expired or lacking permission
+CREDENTIAL_CODES = frozenset({10, 104, 190, 200, 294})  # token missing, invalid or lacking rights
 TRANSIENT_CODES = frozenset({368, 2650})  # a batch refused now, sent again next run
+SESSION_ENDED = 2650  # "failed to update the custom audience": also a session Meta closed
+# A killed run's session is continued this long (Meta documents no session lifetime; an hour
+# covers Airflow's retries); later, a new session starts.
+RESUME_SECONDS = 3600.0
 BLOCKED_SUBCODE = 1713230  # the audience is flagged (operation_status 471): no uploads
 MISSING_SUBCODE = 33  # the object does not exist or the token cannot see it
 PAGE = 200
@@ -97,6 +102,8 @@ class Session:
     estimated_num_total: int
     next_seq: int = 1
     batches: dict[str, int] | None = None  # batch digest -> batch_seq
+    opened_at: float = 0.0
+    resumed: bool = False  # a killed run's session, read back from the journal
 
     def seq_for(self, digest: str) -> int:
         batches = self.batches if self.batches is not None else {}
@@ -121,16 +128,20 @@ class SessionJournal:
             saved = {}
         if isinstance(saved, dict) and saved.get("audience_id") == audience_id:
             for action, s in (saved.get("sessions") or {}).items():
+                if time.time() - float(s.get("opened_at") or 0) > RESUME_SECONDS:
+                    continue
                 self.sessions[action] = Session(
                     int(s["session_id"]), int(s["estimated_num_total"]), int(s["next_seq"]),
                     {str(k): int(v) for k, v in (s.get("batches") or {}).items()},
+                    float(s["opened_at"]), resumed=True,
                 )  # fmt: skip
 
     def open(self, action: str, total: int) -> Session:
         """The action's unfinished session (a killed run's), or a new one."""
         session = self.sessions.get(action)
         if session is None:
-            session = Session(secrets.randbits(62) | 1 << 62, total)  # unique per ad account
+            # random 63-bit ids: unique within the ad account for all practical purposes
+            session = Session(secrets.randbits(62) | 1 << 62, total, opened_at=time.time())
             self.sessions[action] = session
             self.save()
         return session
@@ -149,6 +160,7 @@ class SessionJournal:
                     "estimated_num_total": s.estimated_num_total,
                     "next_seq": s.next_seq,
                     "batches": s.batches or {},
+                    "opened_at": s.opened_at,
                 }
                 for action, s in self.sessions.items()
             },
@@ -334,20 +346,11 @@ class MetaChannel:
             return []
         journal = self._journal()
         session = journal.open(action, len(rows))
-        seq = session.seq_for(_digest(method, schema, rows))
-        journal.save()  # the sequence is on disk before the batch leaves
-        body = {
-            "payload": {"schema": list(schema), "data": [row for _, row in rows]},
-            "session": {
-                "session_id": session.session_id,
-                "batch_seq": seq,
-                "last_batch_flag": last,
-                "estimated_num_total": max(session.estimated_num_total, len(rows)),
-            },
-        }
-        response = self.http.request(
-            method, self._path(f"{self.audience_id}/users"), content=orjson.dumps(body)
-        )
+        response = self._post_batch(method, session, schema, rows, last)
+        if session.resumed and _code(response) == SESSION_ENDED:  # Meta let the old one go
+            journal.close(action)
+            session = journal.open(action, len(rows))
+            response = self._post_batch(method, session, schema, rows, last)
         if response.status_code != 200:
             return self._refused(response, rows)
         if last:
@@ -365,6 +368,29 @@ class MetaChannel:
             else:
                 outcomes.append(Outcome(gid, True, 200, channel_id=encode_row(schema, row)))
         return outcomes
+
+    def _post_batch(
+        self,
+        method: str,
+        session: Session,
+        schema: tuple[str, ...],
+        rows: list[tuple[str, list[str]]],
+        last: bool,
+    ) -> httpx.Response:
+        seq = session.seq_for(_digest(method, schema, rows))
+        self._journal().save()  # the sequence is on disk before the batch leaves
+        body = {
+            "payload": {"schema": list(schema), "data": [row for _, row in rows]},
+            "session": {
+                "session_id": session.session_id,
+                "batch_seq": seq,
+                "last_batch_flag": last,
+                "estimated_num_total": max(session.estimated_num_total, len(rows)),
+            },
+        }
+        return self.http.request(
+            method, self._path(f"{self.audience_id}/users"), content=orjson.dumps(body)
+        )
 
     def _refused(
         self, response: httpx.Response, rows: list[tuple[str, list[str]]]
