@@ -36,11 +36,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
+
+from . import channel_server
+from .channel_server import running, serve_until_interrupted, url_of
 
 VERSIONS = {"v21.0", "v22.0", "v23.0", "v24.0", "v25.0"}
 MAX_ROWS = 10_000
@@ -429,42 +432,16 @@ def _envelope(err: Refused, transient: bool = False) -> bytes:
 
 
 def serve(graph: MetaGraph, port: int = 0) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-            status, extra, answer = graph.handle(self.command, self.path, self.headers, body)
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        do_GET = do_POST = do_DELETE = _answer
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    graph.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = channel_server.serve(graph.handle, "application/json", port)
+    graph.url = url_of(server)
     return server
 
 
 @contextmanager
 def meta_server(token: str) -> Iterator[MetaGraph]:
     graph = MetaGraph(token)
-    server = serve(graph)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(serve(graph)):
         yield graph
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def main() -> None:
@@ -477,11 +454,9 @@ def main() -> None:
     args = parser.parse_args()
     graph = MetaGraph(args.token, throttle_every=args.throttle_every)
     server = serve(graph, args.port)
-    print(f"Meta Graph fake on {graph.url} (token {args.token}); Ctrl-C stops it", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    serve_until_interrupted(
+        server, f"Meta Graph fake on {graph.url} (token {args.token}); Ctrl-C stops it"
+    )
 
 
 if __name__ == "__main__":

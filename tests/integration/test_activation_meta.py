@@ -21,7 +21,7 @@ from cdpflow.activation.sync import MassRemovalRefused
 from cdpflow.cli.main import cli
 from cdpflow.declared import DeclarationError
 from cdpflow.secrets import open_secrets
-from cdpflow.settings import Settings
+from cdpflow.settings import Settings, load_settings
 
 TOKEN = "EAAGm0PX4ZCpsBA-test-token-7c1e"
 AUDIENCE = "Repeat buyers"
@@ -267,6 +267,21 @@ def test_reported_size_is_the_audience_approximate_count_bounds(settings, meta):
         assert channel.reported_size() == (9, 11)
     finally:
         channel.close()
+
+
+def test_the_graph_version_is_the_one_setting(tmp_path, meta):
+    settings = load_settings(env={"CDPFLOW_META_GRAPH_API_VERSION": "v24.0"}, home=tmp_path)
+    open_secrets(settings).put("meta_token", TOKEN)
+    write_destination(
+        settings,
+        "vip-meta",
+        {"type": "meta_custom_audience", "segment": "lapsed", "ad_account": "act_123",
+         "token_secret": "meta_token", "api_base_url": meta.url},
+    )  # fmt: skip
+    write_segment_members(settings, [person(1)])
+    assert run(settings, name="vip-meta").added == 1
+    assert meta.calls and all(path.startswith("/v24.0/") for _, path in meta.calls)
+    assert meta.audience_named("lapsed")  # named after the segment by default
 
 
 def test_an_audience_id_meta_does_not_have_fails_naming_the_key(settings, meta):
