@@ -25,11 +25,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
+
+from . import channel_server
+from .channel_server import running, serve_until_interrupted, url_of
 
 REVISIONS = {
     "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15",
@@ -354,43 +357,16 @@ def _errors(status: int, code: str, detail: str, pointer: str | None = None) -> 
 
 
 def serve(account: KlaviyoAccount, port: int = 0) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-            status, extra, answer = account.handle(self.command, self.path, self.headers, body)
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            if answer:
-                self.send_header("Content-Type", JSON_API)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        do_GET = do_POST = do_DELETE = do_PATCH = _answer
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    account.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = channel_server.serve(account.handle, JSON_API, port)
+    account.url = url_of(server)
     return server
 
 
 @contextmanager
 def klaviyo_server(key: str) -> Iterator[KlaviyoAccount]:
     account = KlaviyoAccount(key)
-    server = serve(account)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(serve(account)):
         yield account
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def main() -> None:
@@ -401,11 +377,9 @@ def main() -> None:
     args = parser.parse_args()
     account = KlaviyoAccount(args.key, throttle_every=args.throttle_every, retry_after="1")
     server = serve(account, args.port)
-    print(f"Klaviyo fake on {account.url} (key {args.key}); Ctrl-C stops it", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    serve_until_interrupted(
+        server, f"Klaviyo fake on {account.url} (key {args.key}); Ctrl-C stops it"
+    )
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ def test_cdpflow_home_comes_from_the_environment(tmp_path: Path) -> None:
         ("CDPFLOW_STORAGE_GB_MONTH_PRICE", "-1", "a price in USD"),
         ("CDPFLOW_AWS_COST_TAG", "cdpflow", "`key=value`"),
         ("CDPFLOW_SMTP_PORT", "smtp", "a whole number of port"),
+        ("CDPFLOW_META_GRAPH_API_VERSION", "25.0", "a Graph API version like v25.0"),
     ],
 )
 def test_a_bad_value_fails_at_load_naming_key_and_value(

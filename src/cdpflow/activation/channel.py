@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,7 +12,8 @@ import orjson
 
 @dataclass(frozen=True)
 class Person:
-    """One member of a segment as a channel may receive them: the first email and phone."""
+    """One member of a segment as a channel may receive them: the first email and phone, and
+    the name and address fields segment_members has (city, state, zip when it carries them)."""
 
     global_user_id: str
     email: str | None
@@ -19,6 +21,9 @@ class Person:
     first_name: str | None = None
     last_name: str | None = None
     country: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
 
     def fields(self, chosen: tuple[str, ...]) -> dict[str, Any]:
         return {name: getattr(self, name) for name in chosen if getattr(self, name) is not None}
@@ -69,6 +74,11 @@ class Channel(Protocol):
 
     def prepare(self, create: bool) -> None:
         """Find the target (list, audience); create it when missing and `create`."""
+
+    def begin(self, action: str, total: int, previous: Mapping[str, Member]) -> None:
+        """Called before the batches of an action (`add`, `update`, `remove`) with how many
+        people it has and, for updates, the members as last acknowledged (a channel that
+        matches on hashes of the fields sent, like Meta, needs the row it sent before)."""
 
     def send(self, action: str, people: list[Person], last: bool) -> list[Outcome]: ...
 

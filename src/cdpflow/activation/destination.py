@@ -8,6 +8,7 @@ held: `secret: hook_key` refers to an entry of the secrets store.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,15 +22,21 @@ from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
 from cdpflow.settings import Settings
 
 DESTINATIONS = next(f for f in FAMILIES if f.prefix == "activation")
-TYPES = ("webhook", "klaviyo")
+TYPES = ("webhook", "klaviyo", "meta_custom_audience")
 MODES = ("mirror", "upsert")
-FIELDS = ("email", "phone", "first_name", "last_name", "country")
+FIELDS = ("email", "phone", "first_name", "last_name", "country", "city", "state", "zip")
 # the key naming the secret, and the channel's own keys, per type
-SECRET_KEY = {"webhook": "secret", "klaviyo": "key_secret"}
+SECRET_KEY = {"webhook": "secret", "klaviyo": "key_secret", "meta_custom_audience": "token_secret"}
 CHANNEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "webhook": ("url", "secret", "batch_size"),
     "klaviyo": ("list", "list_id", "key_secret"),
-}
+    "meta_custom_audience": (
+        "ad_account", "audience", "audience_id", "customer_file_source", "token_secret",
+    ),
+}  # fmt: skip
+CUSTOMER_FILE_SOURCES = (
+    "USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED",
+)  # fmt: skip
 COMMON_KEYS = (
     "type",
     "segment",
@@ -40,7 +47,10 @@ COMMON_KEYS = (
     "max_removal_share",
     "api_base_url",
 )
-DEFAULT_BASE_URL: dict[str, str] = {"klaviyo": "https://a.klaviyo.com"}  # per type
+DEFAULT_BASE_URL: dict[str, str] = {
+    "klaviyo": "https://a.klaviyo.com",
+    "meta_custom_audience": "https://graph.facebook.com",
+}  # per type
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,11 @@ def parse_destination(name: str, path: Path, data: Mapping[str, Any]) -> Destina
         raise fail(secret_key, "is required: the name of a secret (`cdpflow secrets set NAME`)")
     target = {k: data[k] for k in CHANNEL_KEYS[kind] if k in data and k != secret_key}
     _check_target(kind, target, fail)
+    if kind == "meta_custom_audience":
+        if not {"email", "phone"} & set(fields):
+            raise fail("fields", "must include email or phone: Meta matches people by them")
+        if "audience_id" not in target:
+            target.setdefault("audience", segment.strip())  # default: named after the segment
     return Destination(
         name=name,
         path=path,
@@ -154,6 +169,32 @@ def _check_target(kind: str, target: dict[str, Any], fail: Any) -> None:
         key = "list" if by_id is None else "list_id"
         if not isinstance(target[key], str) or not target[key].strip():
             raise fail(key, "must be non-empty text")
+    if kind == "meta_custom_audience":
+        _check_meta_target(target, fail)
+
+
+def _check_meta_target(target: dict[str, Any], fail: Any) -> None:
+    account = target.get("ad_account")
+    if not isinstance(account, str) or not re.fullmatch(r"act_\d+", account):
+        raise fail(
+            "ad_account", f"is `{account}`; use the ad account id with its prefix, like act_123"
+        )
+    named, by_id = target.get("audience"), target.get("audience_id")
+    if named is not None and by_id is not None:
+        raise fail(
+            "audience",
+            "name the Custom Audience once: `audience` (by name, created if missing) or "
+            "`audience_id`",
+        )
+    if named is not None and (not isinstance(named, str) or not named.strip()):
+        raise fail("audience", "must be non-empty text")
+    if by_id is not None and not re.fullmatch(r"\d+", str(by_id)):
+        raise fail("audience_id", f"is `{by_id}`; use the audience's numeric id")
+    source = target.get("customer_file_source", "USER_PROVIDED_ONLY")
+    if source not in CUSTOMER_FILE_SOURCES:
+        raise fail(
+            "customer_file_source", f"is `{source}`; use one of {', '.join(CUSTOMER_FILE_SOURCES)}"
+        )
 
 
 def write_destination(settings: Settings, name: str, data: Mapping[str, Any]) -> Destination:

@@ -52,6 +52,10 @@ def open_channel(destination: Destination, settings: Settings) -> Channel:
         from cdpflow.activation.klaviyo import KlaviyoChannel
 
         return KlaviyoChannel(destination, settings, secret)
+    if destination.type == "meta_custom_audience":
+        from cdpflow.activation.meta import MetaChannel
+
+        return MetaChannel(destination, settings, secret)
     from cdpflow.activation.webhook import WebhookChannel
 
     return WebhookChannel(destination, settings, secret)

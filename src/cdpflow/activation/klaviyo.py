@@ -13,7 +13,7 @@ subscription: this channel never calls the subscribe endpoints.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ LIST_BATCH = 1_000  # profile ids per list relationship call
 PAGE = 100  # the largest page of job profiles and import errors
 JOB_TIMEOUT_SECONDS = 900.0
 TRANSIENT = (408, 409, 423, 425)
+LOCATION = {"country": "country", "city": "city", "state": "region", "zip": "zip"}
 
 
 class KlaviyoListMissing(TerminalError):
@@ -98,6 +99,9 @@ class KlaviyoChannel:
         count = int(response.json()["data"]["attributes"]["profile_count"])
         return count, count
 
+    def begin(self, action: str, total: int, previous: Mapping[str, Member]) -> None:
+        return None  # batches stand alone: nothing to open per action
+
     # -- adds and updates -------------------------------------------------------------------
 
     def send(self, action: str, people: list[Person], last: bool) -> list[Outcome]:
@@ -163,8 +167,8 @@ class KlaviyoChannel:
         for name, value in fields.items():
             if name == "phone":
                 attributes["phone_number"] = value.replace(" ", "").replace("-", "")
-            elif name == "country":
-                attributes["location"] = {"country": value}
+            elif name in LOCATION:
+                attributes.setdefault("location", {})[LOCATION[name]] = value
             else:
                 attributes[name] = value
         return attributes

@@ -68,6 +68,7 @@ class Plan:
     adds: list[Person] = field(default_factory=list)
     updates: list[Person] = field(default_factory=list)
     removes: list[Member] = field(default_factory=list)
+    replaced: dict[str, Member] = field(default_factory=dict)  # updated people, as acknowledged
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (global_user_id, reason)
     retried: int = 0
     unchanged: int = 0
@@ -162,8 +163,9 @@ def select_people(
             skipped.append((gid, "no email or phone the channel can match"))
             continue
         wanted[gid] = Person(
-            gid, email, phone, row.get("first_name"), row.get("last_name"), row.get("country")
-        )
+            gid, email, phone, row.get("first_name"), row.get("last_name"), row.get("country"),
+            row.get("city"), row.get("state"), row.get("zip"),
+        )  # fmt: skip
     return wanted, skipped
 
 
@@ -203,6 +205,7 @@ def plan_sync(
             plan.retried += 1
         elif known.status == "member" and known.fingerprint != fingerprint:
             plan.updates.append(person)
+            plan.replaced[gid] = known
         else:
             plan.unchanged += 1
     if destination.mode == "mirror":
@@ -300,12 +303,16 @@ def _send(
     try:
         channel.prepare(create=True)
         for action, people in (("add", plan.adds), ("update", plan.updates)):
+            if people:
+                channel.begin(action, len(people), plan.replaced if action == "update" else {})
             for batch, last in _batches(people, channel.upsert_batch):
                 outcomes = channel.send(action, batch, last)
                 _record_batch(tables, destination, result, action, batch, outcomes)
                 done += len(batch)
                 if progress:
                     progress(done, total)
+        if plan.removes:
+            channel.begin("remove", len(plan.removes), {})
         for members, last in _batches(plan.removes, channel.remove_batch):
             outcomes = channel.remove(members, last)
             _record_batch(tables, destination, result, "remove", members, outcomes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 import orjson
 
@@ -45,6 +46,9 @@ class WebhookChannel:
 
     def prepare(self, create: bool) -> None:
         return None
+
+    def begin(self, action: str, total: int, previous: Mapping[str, Member]) -> None:
+        return None  # batches stand alone: nothing to open per action
 
     def send(self, action: str, people: list[Person], last: bool) -> list[Outcome]:
         rows = [

@@ -34,6 +34,14 @@ def destination_group() -> None:
 @click.option("--list", "list", help="klaviyo: the list by name (created if missing).")
 @click.option("--list-id", help="klaviyo: the list by its Klaviyo id.")
 @click.option("--key-secret", help="klaviyo: the secret holding the private API key.")
+@click.option("--ad-account", help="meta_custom_audience: the ad account, act_<id>.")
+@click.option("--audience", help="meta_custom_audience: the audience by name (created if missing).")
+@click.option("--audience-id", help="meta_custom_audience: the audience by its Meta id.")
+@click.option(
+    "--customer-file-source",
+    help="meta_custom_audience: declared on a new audience (default USER_PROVIDED_ONLY).",
+)
+@click.option("--token-secret", help="meta_custom_audience: the secret holding the access token.")
 @click.option("--consent-field", help="A boolean column of segment_members that must be true.")
 @click.option("--schedule", help="A cron; default: after each update of segment_members.")
 @click.option("--max-removal-share", type=float, help="Refuse runs removing more (default 0.2).")

@@ -470,6 +470,12 @@ class Settings:
         parse.stripped,
         "Klaviyo API revision sent in the `revision` header of every Klaviyo request.",
     )
+    meta_graph_api_version: str = setting(
+        "CDPFLOW_META_GRAPH_API_VERSION",
+        "v25.0",
+        parse.graph_api_version,
+        "Meta Graph API version in the path of every Meta request (`/v25.0/...`).",
+    )
     activation_drift_percent: int = setting(
         "CDPFLOW_ACTIVATION_DRIFT_PERCENT",
         "5",

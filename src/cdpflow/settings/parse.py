@@ -141,6 +141,13 @@ def click_ids(key: str, raw: Any) -> tuple[str, ...]:
     return names
 
 
+def graph_api_version(key: str, raw: Any) -> str:
+    text = stripped(key, raw)
+    if not re.fullmatch(r"v\d+\.\d+", text):
+        raise ConfigError(key, raw, "a Graph API version like v25.0")
+    return text
+
+
 def values(key: str, raw: Any) -> tuple[str, ...]:
     if isinstance(raw, list | tuple):
         return tuple(str(v).strip() for v in raw if str(v).strip())

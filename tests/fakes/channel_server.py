@@ -1,0 +1,66 @@
+"""The HTTP plumbing the channel fakes share: a threaded loopback server that hands each request
+to a contract object's `handle(method, target, headers, body)` and writes its answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = tuple[int, dict[str, str], bytes]  # status, extra headers, body
+Handle = Callable[[str, str, Any, bytes], Answer]
+
+
+def serve(handle: Handle, content_type: str, port: int = 0) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1:`port` (0: any free port), not yet serving."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+            status, extra, answer = handle(self.command, self.path, self.headers, body)
+            self.send_response(status)
+            for key, value in extra.items():
+                self.send_header(key, value)
+            if answer:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_POST = do_DELETE = do_PATCH = _answer
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve in a background thread for the block's duration."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def serve_until_interrupted(server: ThreadingHTTPServer, banner: str) -> None:
+    """Serve in the foreground (a demo) until Ctrl-C."""
+    print(banner, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
