@@ -48,7 +48,7 @@ PG_TO_ARROW: dict[str, pa.DataType] = {
     "time": pa.time64("us"),
     "timestamp": pa.timestamp("us"),
     "timestamptz": pa.timestamp("us", tz="UTC"),
-    "interval": pa.duration("us"),
+    "interval": pa.string(),  # as PostgreSQL writes it ("1 day 02:00:00"): months vary in length
     "bytea": pa.binary(),
 }
 _BY_OID = {pg_types.get(name).oid: arrow for name, arrow in PG_TO_ARROW.items()}  # type: ignore[union-attr]
@@ -57,7 +57,12 @@ _ARRAY_OF = {
     for name, arrow in PG_TO_ARROW.items()
 }
 _NUMERIC = pg_types.get("numeric").oid  # type: ignore[union-attr]
-_TEXT_AS_IS = ("json", "jsonb", "uuid")  # loaded as their text, not parsed into Python objects
+_TEXT_AS_IS = (
+    "json",
+    "jsonb",
+    "uuid",
+    "interval",
+)  # loaded as their text, not parsed into Python objects
 
 
 class PostgresSourceError(TerminalError):
