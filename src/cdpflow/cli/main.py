@@ -13,6 +13,7 @@ from cdpflow.cli import (
     config_cmd,
     destination_cmd,
     events_cmd,
+    pipeline_cmd,
     report_cmd,
     run_cmd,
     sql_cmd,
@@ -46,6 +47,7 @@ for module in (
     collector_cmd,
     destination_cmd,
     superset_cmd,
+    pipeline_cmd,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -71,6 +71,7 @@ class PostgresSourceError(TerminalError):
 
     def __init__(self, source: str, what: str, fix: str) -> None:
         self.source = source
+        self.detail = what
         super().__init__(f"{source}: {what} Nothing was committed; {fix}")
 
 
@@ -78,6 +79,7 @@ class PostgresUnreachableError(TransientError):
     """The server could not be reached; the same pipeline may work on a later run."""
 
     def __init__(self, source: str, url: str, detail: str) -> None:
+        self.detail = f"could not connect to PostgreSQL at `{url}`: {_sentence(detail)}"
         super().__init__(
             f"{source}: could not connect to PostgreSQL at `{url}`: {_sentence(detail)} "
             "Nothing was committed; the run can be retried."
