@@ -239,3 +239,34 @@ def test_a_password_inside_the_url_is_refused_at_load(settings: Settings, url: s
     with pytest.raises(DeclarationError, match=r"`url` in .*must not hold a password") as failed:
         load_pipeline(settings, "crm")
     assert "hunter2" not in str(failed.value)
+
+
+def test_pipeline_add_reads_the_primary_key_from_the_catalog(settings, pg, db, query) -> None:
+    from click.testing import CliRunner
+
+    from cdpflow.cli.main import cli
+
+    db.execute("INSERT INTO contacts VALUES (1, 'ann@x.io', 1, '2026-01-01 10:00+00')")
+    env = {"CDPFLOW_HOME": str(settings.home)}
+    flags = ["pipeline", "add", "crm", "--type", "postgres", "--url", pg.url("crm"),
+             "--table", "crm.contacts", "--cursor", "updated_at",
+             "--password-secret", "crm_pw"]  # fmt: skip
+    wrong = CliRunner().invoke(cli, flags, input="not-the-pw\n", env=env)
+    assert wrong.exit_code == 1, wrong.output
+    assert "password authentication failed" in wrong.output and "--primary-key" in wrong.output
+    assert "not-the-pw" not in wrong.output and "`cdpflow secrets set crm_pw`" in wrong.output
+    open_secrets(settings).put("crm_pw", PASSWORD)
+    added = CliRunner().invoke(cli, flags, env=env)
+    assert added.exit_code == 0, added.output
+    assert "Primary key of crm.contacts (from PostgreSQL): id." in added.output
+    assert load_pipeline(settings, "crm").resources[0].primary_key == ("id",)
+    assert CliRunner().invoke(cli, ["run", "elt_crm"], env=env).exit_code == 0
+    listed = CliRunner().invoke(cli, ["pipeline", "list"], env=env).output.splitlines()[1]
+    assert listed.split()[:3] == ["crm", "postgres", "@daily"]
+    assert listed.endswith("  1     updated_at >= 2026-01-01T10:00:00+00:00")
+    db.execute("CREATE TABLE crm.notes (body text)")
+    keyless = CliRunner().invoke(
+        cli, [*flags[:2], "notes", *flags[3:7], "--table", "crm.notes", "--password-secret",
+              "crm_pw"], env=env,
+    )  # fmt: skip
+    assert keyless.exit_code == 1 and "has no primary key in PostgreSQL" in keyless.output

@@ -149,10 +149,12 @@ def _primary_key_from_catalog(obj: Context, name: str, data: dict[str, Any]) -> 
     except DeclarationError as err:
         raise _flag_error(err) from None
     except CdpflowError as err:
+        secret = data.get("password_secret")
+        fixes = "the URL" + (f" or the secret (`cdpflow secrets set {secret}`)" if secret else "")
         raise click.ClickException(
             f"Could not read the primary key of `{resource['table']}`: "
-            f"{getattr(err, 'detail', err)} "
-            "Pass --primary-key to add the pipeline without asking the database; nothing written."
+            f"{getattr(err, 'detail', err)} Fix {fixes}, or pass --primary-key to add the "
+            "pipeline without asking the database; nothing written."
         ) from None
     if not keys:
         raise click.ClickException(
