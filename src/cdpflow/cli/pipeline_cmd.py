@@ -11,7 +11,7 @@ import click
 
 from cdpflow.airflow.declared import sync_declared_dags
 from cdpflow.cli.context import Context
-from cdpflow.declared import DeclarationError
+from cdpflow.declared import NAME, DeclarationError
 from cdpflow.elt.config import FAMILY, Check, load_pipeline, parse_pipeline, write_pipeline
 from cdpflow.elt.registry import TYPES
 from cdpflow.elt.status import pipeline_status
@@ -89,7 +89,7 @@ def pipeline_group() -> None:
 @click.option("--query", help="postgres: a SELECT to read instead of a table.")
 @click.option("--cursor", help="The column whose newest value wins; postgres reads past it.")
 @click.option("--primary-key", help="Column(s), comma-separated (postgres: from the catalog).")
-@click.option("--path", help="files, airbyte: a path or glob, local or any fsspec URL.")
+@click.option("--path", help="files, airbyte: a glob, local (under CDPFLOW_HOME) or a URL.")
 @click.option("--format", help="files, airbyte: csv, parquet or jsonl (default: the suffix).")
 @click.option("--url", help="postgres: postgresql://user@host:port/db; airbyte: the API.")
 @click.option("--password-secret", help="postgres: the secret holding the password.")
@@ -106,6 +106,11 @@ def add(obj: Context, name: str, kind: str, force: bool, **flags: Any) -> None:
     A secret the file names that the secrets store lacks is asked for (hidden; read from
     standard input when it is not a terminal) and stored under that name."""
     settings = obj.settings
+    if not NAME.fullmatch(name):
+        raise click.BadParameter(
+            "lower-case letters, digits, - and _ (it names the DAG and the tables)",
+            param_hint="NAME",
+        )
     path = FAMILY.path(settings, name)
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; edit it, or pass --force to replace it.")

@@ -88,6 +88,8 @@ def test_a_bad_flag_value_names_the_option_and_writes_nothing(tmp_path: Path) ->
     )  # fmt: skip
     assert refused.exit_code == 1 and "must not hold a password" in refused.output
     assert "(option --url)" in refused.output and "hunter2" not in refused.output
+    bad_name = _cdpflow(tmp_path, "pipeline", "add", "My Shop", "--type", "files")
+    assert bad_name.exit_code == 2 and "lower-case letters" in bad_name.output
     assert not (tmp_path / "pipelines").exists()
 
 
