@@ -12,7 +12,9 @@ with or without Airflow.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -137,3 +139,12 @@ def read_declaration(path: Path) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise DeclarationError(path, None, "must be a mapping of keys to values")
     return dict(data)
+
+
+def write_declaration(path: Path, data: Mapping[str, Any]) -> None:
+    """Write a declared file atomically (a reader, or an Airflow parse, sees all of it or none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(dict(data), handle, sort_keys=False)
+    os.replace(staged, path)

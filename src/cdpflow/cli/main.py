@@ -13,6 +13,7 @@ from cdpflow.cli import (
     config_cmd,
     destination_cmd,
     events_cmd,
+    pipeline_cmd,
     report_cmd,
     run_cmd,
     spark_cmd,
@@ -48,6 +49,7 @@ for module in (
     destination_cmd,
     superset_cmd,
     spark_cmd,
+    pipeline_cmd,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -13,7 +13,13 @@ from typing import Any
 import pyarrow as pa
 
 from cdpflow.cron import cron_problem
-from cdpflow.declared import FAMILIES, NAME, DeclarationError, read_declaration
+from cdpflow.declared import (
+    FAMILIES,
+    NAME,
+    DeclarationError,
+    read_declaration,
+    write_declaration,
+)
 from cdpflow.elt.registry import TYPES, source_type
 from cdpflow.secrets import SecretsStore
 from cdpflow.settings import Settings
@@ -172,3 +178,16 @@ def _resource(item: Any, key: str, module: Any, check: Check) -> Resource:
 
 def _list(keys: frozenset[str]) -> str:
     return ", ".join(sorted(keys))
+
+
+def write_pipeline(settings: Settings, name: str, data: Mapping[str, Any]) -> Pipeline:
+    """Check `data` as the file of pipeline `name`, then write it atomically; nothing is
+    written when a key is bad (DeclarationError naming it)."""
+    path = FAMILY.path(settings, name)
+    if not NAME.fullmatch(name):
+        raise DeclarationError(
+            path, None, f"the name must be lower-case letters, digits, - and _, got {name!r}"
+        )
+    pipeline = parse_pipeline(name, path, data, settings.home)
+    write_declaration(path, data)
+    return pipeline

@@ -241,14 +241,17 @@ class Lander:
 
 
 def _utc(rows: pa.Table) -> pa.Table:
-    """DuckDB names UTC `Etc/UTC`; the lake (and the stored schema) keep Arrow's `UTC`."""
-    fields = [
-        f.with_type(pa.timestamp(f.type.unit, tz="UTC"))
-        if pa.types.is_timestamp(f.type) and f.type.tz == "Etc/UTC"
-        else f
-        for f in rows.schema
-    ]
-    return rows.cast(pa.schema(fields))
+    """DuckDB names UTC `Etc/UTC` and list items `l`; the lake (and the stored schema, which
+    the next extract is compared with) keep Arrow's `UTC` and `item`."""
+    return rows.cast(pa.schema([f.with_type(_arrow_type(f.type)) for f in rows.schema]))
+
+
+def _arrow_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(kind) and kind.tz == "Etc/UTC":
+        return pa.timestamp(kind.unit, tz="UTC")
+    if pa.types.is_list(kind):
+        return pa.list_(_arrow_type(kind.value_type))
+    return kind
 
 
 def _sql_columns(rows: pa.Table) -> tuple[tuple[str, str], ...]:

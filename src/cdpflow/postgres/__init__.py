@@ -1,1 +1,2 @@
-"""PostgreSQL: the only package that imports psycopg (in `client.py`)."""
+"""PostgreSQL: the only package that imports psycopg (`client.py` for upkeep jobs, `reader.py`
+for the `postgres` ELT type)."""

@@ -6,6 +6,7 @@ import pytest
 
 from cdpflow.declared import DeclarationError
 from cdpflow.elt.config import load_pipeline
+from cdpflow.elt.registry import TYPES
 from cdpflow.settings import Settings
 
 
@@ -37,7 +38,11 @@ def test_a_files_pipeline_reads_its_resources_with_defaults(settings):
 @pytest.mark.parametrize(
     ("text", "key", "says"),
     [
-        ("type: ftp\nresources: []\n", "type", "must be one of files, got 'ftp'"),
+        (
+            "type: ftp\nresources: []\n",
+            "type",
+            f"must be one of {', '.join(sorted(TYPES))}, got 'ftp'",
+        ),
         (
             "type: files\nschedul: '@daily'\n",
             "schedul",
