@@ -253,8 +253,12 @@ def test_the_fake_refuses_what_shopify_refuses(shop):
         assert refused.status_code == 400
         assert "status cannot be passed when page_info is present" in refused.text
         assert len(client.get(next_url).json()["orders"]) == 250
-        open_only = client.get("/admin/api/2025-10/orders.json?limit=250").headers["Link"]
-        assert open_only  # default status=open leaves cancelled orders out, still paged
+        cancelled = client.get("/admin/api/2025-10/orders.json?limit=250&status=cancelled")
+        assert cancelled.json()["orders"] and all(
+            o["cancelled_at"] for o in cancelled.json()["orders"]
+        )
+        first_open = client.get("/admin/api/2025-10/orders.json?limit=250").json()["orders"]
+        assert not any(o["cancelled_at"] for o in first_open)  # the default is status=open
     assert httpx.get(f"{shop.url}/admin/api/2025-10/orders.json").status_code == 401
 
 
