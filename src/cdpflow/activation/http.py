@@ -1,51 +1,24 @@
-"""One HTTP retry layer for every channel, over httpx.
+"""The channels' HTTP client: the shared retry layer (`cdpflow.http`) worded for destinations.
 
-Throttling (429, and a channel's own throttle codes in a 400 body, as Meta sends them) and server
-faults (5xx, a dropped connection) are retried with exponential backoff, waiting at least what
-the channel asked for (`Retry-After` in seconds, or the reset of an exhausted `RateLimit-*`
-window). A refused credential (401, 403) is terminal at once and names the destination and the
-secret, never its value. Errors carry the method and path only: query strings and headers (where
-tokens live) stay out of messages and logs.
+A refused credential names the destination and its secret; exhausted retries say that
+acknowledged batches are kept, as a re-run of the sync resumes from them.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
-from cdpflow.errors import TerminalError, TransientError
+from cdpflow.http import CredentialRefused, RetryingHttp, response_detail
+from cdpflow.http import ServiceUnavailable as ChannelUnavailable
 
-log = logging.getLogger(__name__)
-
-
-class CredentialRefused(TerminalError):
-    """The channel refused the credential: retrying cannot help until the secret is fixed."""
-
-    def __init__(self, destination: str, secret: str, status: int, detail: str) -> None:
-        self.destination = destination
-        self.secret = secret
-        super().__init__(
-            f"Destination `{destination}`: the channel refused the credential in secret "
-            f"`{secret}` (HTTP {status}: {detail}). Store the right one with "
-            f"`cdpflow secrets set {secret}` and re-run."
-        )
+__all__ = ["ChannelHttp", "ChannelUnavailable", "CredentialRefused", "channel_detail"]
 
 
-class ChannelUnavailable(TransientError):
-    """Retries ran out on throttling or server faults; a later run picks up where this stopped."""
-
-
-class ChannelHttp:
-    """Requests to one channel for one destination, retried as the module docstring says.
-
-    `throttled(response)` tells a channel-specific throttle apart from an ordinary 4xx;
-    `credential_refused(response)` tells a bad credential (Meta answers 400 code 190).
-    """
+class ChannelHttp(RetryingHttp):
+    """Requests to one channel for one destination."""
 
     def __init__(
         self,
@@ -62,110 +35,21 @@ class ChannelHttp:
         timeout: float = 60.0,
     ) -> None:
         self.destination = destination
-        self.secret_name = secret_name
-        self.attempts = attempts
-        self.max_wait_seconds = max_wait_seconds
-        self.throttled = throttled or (lambda r: False)
-        self.credential_refused = credential_refused or (lambda r: r.status_code in (401, 403))
-        self.sleep = sleep
-        self.client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
-        self.retries = 0  # requests repeated, over this client's life
-        self.requests = 0
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> ChannelHttp:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The channel's answer to the request: a success or a 4xx the caller reads (a rejected
-        row or batch); throttling and faults are retried here.
-
-        Raises:
-            CredentialRefused: 401/403 (or the channel's credential error).
-            ChannelUnavailable: still throttled or failing after every attempt.
-        """
-        last = ""
-        shown = path.split("?", 1)[0]  # a query may hold a token: never shown
-        for attempt in range(1, self.attempts + 1):
-            self.requests += 1
-            try:
-                response = self.client.request(method, path, **kwargs)
-            except httpx.TransportError as err:
-                last = f"{type(err).__name__}"
-                wait = self._backoff(attempt)
-            else:
-                if self.credential_refused(response):
-                    raise CredentialRefused(
-                        self.destination, self.secret_name, response.status_code, _detail(response)
-                    )
-                retry = response.status_code == 429 or response.status_code >= 500
-                if not (retry or self.throttled(response)):
-                    self._respect_window(response)
-                    return response
-                last = f"HTTP {response.status_code} {_detail(response)}"
-                wait = max(self._backoff(attempt), _asked_wait(response))
-            if attempt == self.attempts:
-                break
-            wait = min(wait, self.max_wait_seconds)
-            log.warning(
-                "%s: %s %s answered %s; retry %d in %.1fs",
-                self.destination, method, shown, last, attempt, wait,
-            )  # fmt: skip
-            self.retries += 1
-            self.sleep(wait)
-        raise ChannelUnavailable(
-            f"Destination `{self.destination}`: {method} {shown} still failing after "
-            f"{self.attempts} attempts ({last}). Acknowledged batches are kept; re-run to resume."
+        super().__init__(
+            f"Destination `{destination}`",
+            "the channel",
+            secret_name,
+            base_url,
+            headers,
+            attempts=attempts,
+            max_wait_seconds=max_wait_seconds,
+            throttled=throttled,
+            credential_refused=credential_refused,
+            resume="Acknowledged batches are kept; re-run to resume.",
+            sleep=sleep,
+            timeout=timeout,
         )
-
-    def _backoff(self, attempt: int) -> float:
-        return float(
-            min(0.5 * 1.5 ** (attempt - 1), self.max_wait_seconds) * random.uniform(0.5, 1)
-        )
-
-    def _respect_window(self, response: httpx.Response) -> None:
-        """An exhausted steady window (`RateLimit-Remaining: 0`): wait out its reset now rather
-        than be refused on the next call."""
-        if response.headers.get("RateLimit-Remaining") == "0":
-            reset = _seconds(response.headers.get("RateLimit-Reset"))
-            if reset:
-                self.sleep(min(reset, self.max_wait_seconds))
-
-
-def _asked_wait(response: httpx.Response) -> float:
-    return _seconds(response.headers.get("Retry-After")) or 0.0
-
-
-def _seconds(text: str | None) -> float | None:
-    try:
-        return max(0.0, float(text)) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _detail(response: httpx.Response) -> str:
-    """The channel's own error text, short (JSON:API `errors[0].detail`, Graph `error.message`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            return str(first.get("detail") or first.get("title") or first.get("code"))[:200]
-        error = body.get("error")
-        if isinstance(error, dict):
-            return f"{error.get('message')} (code {error.get('code')})"[:200]
-        if isinstance(error, str):
-            return error[:200]
-    return str(body)[:200]
 
 
 def channel_detail(response: httpx.Response) -> str:
-    return _detail(response)
+    return response_detail(response)

@@ -9,6 +9,7 @@ from types import ModuleType
 TYPES: dict[str, str] = {
     "files": "cdpflow.elt.files",
     "postgres": "cdpflow.elt.postgres",
+    "shopify": "cdpflow.elt.shopify",
 }
 
 

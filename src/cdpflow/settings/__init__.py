@@ -496,6 +496,19 @@ class Settings:
         parse.whole_number(0, "seconds"),
         "Longest wait between attempts of a channel request (a longer Retry-After is cut to it).",
     )
+    shopify_api_version: str = setting(
+        "CDPFLOW_SHOPIFY_API_VERSION",
+        "2025-10",
+        parse.shopify_api_version,
+        "Shopify Admin API version in the URL of every request of a shopify ELT pipeline.",
+    )
+    elt_http_attempts: int = setting(
+        "CDPFLOW_ELT_HTTP_ATTEMPTS",
+        "8",
+        parse.whole_number(1, "attempts"),
+        "Attempts of one source API request of an ELT pipeline on throttling (429) and server"
+        " faults (5xx) before the run fails, committing nothing.",
+    )
 
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

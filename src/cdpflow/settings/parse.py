@@ -203,3 +203,11 @@ def postgres_url(key: str, raw: Any) -> str:
     if re.search(r"(^|&)password=", parts.query):
         raise ConfigError(key, "(hidden)", "the password in the user part, where it is masked")
     return text
+
+
+def shopify_api_version(key: str, raw: Any) -> str:
+    """Shopify's dated quarterly versions (`2025-10`: January, April, July, October)."""
+    text = stripped(key, raw)
+    if not re.fullmatch(r"20\d\d-(01|04|07|10)", text):
+        raise ConfigError(key, raw, "a Shopify API version such as `2025-10` (YYYY-01/04/07/10)")
+    return text

@@ -1,0 +1,422 @@
+"""Type `shopify`: a shop's customers, orders and products through Shopify's Admin REST API.
+
+Requests are what Shopify documents for the REST Admin API: `GET https://{shop}/admin/api/
+{version}/{resource}.json` (the version is CDPFLOW_SHOPIFY_API_VERSION), the access token in
+`X-Shopify-Access-Token`, `limit=250`, cursor pagination by the `Link` header (`rel="next"`
+carries `page_info`; a request with `page_info` may add only `limit` and `fields`, so the
+filters go in the first request only), orders with `status=any` (open, closed and cancelled).
+
+Incremental: a resource's state is the newest `updated_at` it has landed; a run asks for
+`updated_at_min` = that value (inclusive, so rows of that very second are read again and the
+primary-key merge keeps one) and `updated_at_max` = the run's start, so a row updated while the
+run pages is left to the next run instead of being skipped by a state that passed it.
+
+Deletes: Shopify's REST API reports deleted orders and products only as `destroy` events
+(`events.json?filter=Order&verb=destroy`); a resource with a `deletes` column (the defaults
+have `_deleted`) reads them from its delete state on and lands each as its id, deleted at the
+event's time. Deleted customers are not reported by the REST API at all: they stay in the table.
+
+Rate limits: the REST Admin API is a leaky bucket per app and shop; every answer says how full
+it is (`X-Shopify-Shop-Api-Call-Limit: 32/40`). Near the top the client waits for the bucket to
+drain before asking again; a 429 is retried after its `Retry-After`, 5xx with backoff
+(`cdpflow.http`). A refused token (401/403) fails at once naming the pipeline and the secret.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdpflow.elt.config import Check, Pipeline, Resource, Source
+from cdpflow.errors import TerminalError
+from cdpflow.http import RetryingHttp, response_detail
+
+PIPELINE_KEYS = frozenset({"shop", "token_secret", "api_base_url"})
+RESOURCE_KEYS: frozenset[str] = frozenset()
+PAGE_SIZE = 250  # Shopify's maximum `limit`
+DELETED = "_deleted"  # the defaults' deletes column
+EVENT_SUBJECTS = {"orders": "Order", "products": "Product"}  # resources with destroy events
+# Shopify's buckets drain in 20 s whatever the plan (40 at 2/s, 80 at 4/s, 400 at 20/s)
+BUCKET_DRAIN_SECONDS = 20.0
+BUCKET_HEADROOM = 0.8  # above this share of the bucket, wait before the next request
+SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_sleep = time.sleep  # one place for tests to watch the waits
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+SCHEMAS: Mapping[str, pa.Schema] = {
+    "customers": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("email", pa.string()),
+            ("phone", pa.string()),
+            ("first_name", pa.string()),
+            ("last_name", pa.string()),
+            ("country_code", pa.string()),
+            ("accepts_marketing", pa.bool_()),
+            ("orders_count", pa.int64()),
+            ("total_spent", pa.float64()),
+            ("created_at", TIMESTAMP),
+            ("updated_at", TIMESTAMP),
+        ]
+    ),
+    "orders": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("customer_id", pa.int64()),
+            ("email", pa.string()),
+            ("phone", pa.string()),
+            ("name", pa.string()),
+            ("currency", pa.string()),
+            ("total_price", pa.float64()),
+            ("total_refunded", pa.float64()),
+            ("financial_status", pa.string()),
+            ("cancelled_at", TIMESTAMP),
+            ("processed_at", TIMESTAMP),
+            ("created_at", TIMESTAMP),
+            ("updated_at", TIMESTAMP),
+            ("line_items", pa.string()),
+            ("refunds", pa.string()),
+        ]
+    ),
+    "products": pa.schema(
+        [
+            ("id", pa.int64()),
+            ("title", pa.string()),
+            ("handle", pa.string()),
+            ("vendor", pa.string()),
+            ("product_type", pa.string()),
+            ("status", pa.string()),
+            ("created_at", TIMESTAMP),
+            ("updated_at", TIMESTAMP),
+            ("variants", pa.string()),
+        ]
+    ),
+}
+RESOURCES = tuple(SCHEMAS)
+
+
+class ShopifyRefused(TerminalError):
+    """Shopify answered a 4xx that no retry fixes (an unknown API version, a refused filter)."""
+
+
+class MalformedPage(TerminalError):
+    def __init__(self, pipeline: str, resource: str, endpoint: str, page: int, detail: str) -> None:
+        super().__init__(
+            f"Pipeline `{pipeline}` resource `{resource}`: page {page} of {endpoint} is "
+            f"malformed ({detail}); nothing was committed. Re-run once the shop answers "
+            "correctly."
+        )
+
+
+def check_pipeline(data: Mapping[str, Any], check: Check) -> dict[str, Any]:
+    shop = data.get("shop")
+    if not isinstance(shop, str) or not SHOP.fullmatch(shop.strip().lower()):
+        raise check.fail(
+            "shop", f"must be the shop's admin host such as my-shop.myshopify.com, got {shop!r}"
+        )
+    token_secret = check.secret_name(
+        "token_secret", data.get("token_secret", f"{check.path.stem}_token")
+    )
+    base = data.get("api_base_url", f"https://{shop.strip().lower()}")
+    if not isinstance(base, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base):
+        raise check.fail("api_base_url", f"must be an http(s) URL, got {base!r}")
+    return {"shop": shop.strip().lower(), "token_secret": token_secret, "api_base_url": base}
+
+
+def check_resource(item: Mapping[str, Any], key: str, check: Check) -> dict[str, Any]:
+    if item.get("name") not in RESOURCES:
+        raise check.fail(
+            f"{key}.name", f"a shopify resource is one of {', '.join(RESOURCES)}, got "
+            f"{item.get('name')!r}",
+        )  # fmt: skip
+    deletes = item.get("deletes")
+    if deletes is not None and item["name"] not in EVENT_SUBJECTS:
+        raise check.fail(
+            f"{key}.deletes",
+            f"Shopify reports no deleted {item['name']}; only orders and products have deletes",
+        )
+    return {}
+
+
+def default_resources(options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Customers, orders and products by id, newest `updated_at` winning; deleted orders and
+    products dropped."""
+    return [
+        {"name": name, "primary_key": "id", "cursor": "updated_at"}
+        | ({"deletes": DELETED} if name in EVENT_SUBJECTS else {})
+        for name in RESOURCES
+    ]
+
+
+def extract(
+    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
+) -> tuple[pa.Table, dict[str, Any]]:
+    """The rows updated since the state's `updated_at` (and the deletes since its
+    `deleted_at`), flattened to the resource's columns, and the state that follows them."""
+    options = pipeline.options
+    token = source.secrets.get(options["token_secret"])
+    if not token:
+        raise TerminalError(
+            f"Pipeline `{pipeline.name}`: secret `{options['token_secret']}` (the shop's Admin "
+            f"API access token) is not stored. Store it with `cdpflow secrets set "
+            f"{options['token_secret']}` and re-run."
+        )
+    until = datetime.now(UTC).replace(microsecond=0).isoformat()
+    api = ShopifyApi(pipeline, resource.name, source, token)
+    with api.http:
+        params: dict[str, str] = {"updated_at_max": until}
+        if state.get("updated_at"):
+            params["updated_at_min"] = state["updated_at"]
+        if resource.name == "orders":
+            params["status"] = "any"
+        flatten = FLATTEN[resource.name]
+        schema = SCHEMAS[resource.name]
+        parts = []
+        for page, items in enumerate(api.pages(resource.name, params), 1):
+            try:
+                parts.append(_columns(schema, [flatten(item) for item in items]))
+            except (pa.ArrowException, TypeError, ValueError, AttributeError) as err:
+                raise MalformedPage(
+                    pipeline.name, resource.name, f"{resource.name}.json", page, str(err)[:200]
+                ) from err
+        rows = pa.concat_tables(parts) if parts else schema.empty_table()
+        new_state: dict[str, Any] = {"updated_at": _newest(rows, "updated_at", state)}
+        if resource.deletes:
+            rows = rows.append_column(resource.deletes, pa.repeat(False, rows.num_rows))
+            deleted, new_state["deleted_at"] = _deletes(api, resource, state, until)
+            rows = pa.concat_tables([rows, deleted], promote_options="default")
+    return rows, new_state
+
+
+class ShopifyApi:
+    """The pages of one resource of one shop, with the retries, pacing and errors of the
+    module docstring."""
+
+    def __init__(self, pipeline: Pipeline, resource: str, source: Source, token: str) -> None:
+        self.pipeline = pipeline.name
+        self.resource = resource
+        self.prefix = f"/admin/api/{source.settings.shopify_api_version}"
+        self.version = source.settings.shopify_api_version
+        self.http = RetryingHttp(
+            f"Pipeline `{pipeline.name}`",
+            "Shopify",
+            pipeline.options["token_secret"],
+            pipeline.options["api_base_url"].rstrip("/"),
+            {"X-Shopify-Access-Token": token, "Accept": "application/json"},
+            attempts=source.settings.elt_http_attempts,
+            pace=pace_bucket,
+            resume="Nothing was committed; re-run to resume.",
+            sleep=lambda seconds: _sleep(seconds),
+        )
+
+    def pages(self, endpoint: str, params: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
+        """Each page's items of `endpoint`.json, following `Link: <…page_info=…>; rel="next"`."""
+        query: dict[str, str] = {"limit": str(PAGE_SIZE), **params}
+        page = 0
+        while True:
+            page += 1
+            response = self.http.request("GET", f"{self.prefix}/{endpoint}.json", params=query)
+            if response.status_code >= 400:
+                raise self._refused(response)
+            yield self._items(response, endpoint, page)
+            page_info = _next_page_info(response.headers.get("Link", ""))
+            if page_info is None:
+                return
+            query = {"limit": str(PAGE_SIZE), "page_info": page_info}
+
+    def _items(self, response: httpx.Response, endpoint: str, page: int) -> list[dict[str, Any]]:
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as err:
+            raise MalformedPage(
+                self.pipeline, self.resource, f"{endpoint}.json", page, f"not JSON: {err}"
+            ) from err
+        items = body.get(endpoint) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise MalformedPage(
+                self.pipeline,
+                self.resource,
+                f"{endpoint}.json",
+                page,
+                f"no `{endpoint}` list in the answer",
+            )
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                raise MalformedPage(
+                    self.pipeline,
+                    self.resource,
+                    f"{endpoint}.json",
+                    page,
+                    f"item {i + 1} has no integer `id`",
+                )
+        return items
+
+    def _refused(self, response: httpx.Response) -> ShopifyRefused:
+        hint = (
+            f" Is CDPFLOW_SHOPIFY_API_VERSION={self.version} a version Shopify still serves, "
+            "and the shop right?"
+            if response.status_code == 404
+            else ""
+        )
+        return ShopifyRefused(
+            f"Pipeline `{self.pipeline}` resource `{self.resource}`: Shopify refused the "
+            f"request (HTTP {response.status_code}: {response_detail(response)}); nothing was "
+            f"committed.{hint}"
+        )
+
+
+def pace_bucket(response: httpx.Response, sleep: Callable[[float], None]) -> None:
+    """Near the top of the leaky bucket, wait until it has drained below the headroom."""
+    used, _, size = response.headers.get("X-Shopify-Shop-Api-Call-Limit", "").partition("/")
+    try:
+        filled, capacity = float(used), float(size)
+    except ValueError:
+        return
+    if capacity <= 0 or filled < capacity * BUCKET_HEADROOM:
+        return
+    leak_per_second = capacity / BUCKET_DRAIN_SECONDS
+    sleep((filled - capacity * BUCKET_HEADROOM + 1) / leak_per_second)
+
+
+def _next_page_info(link: str) -> str | None:
+    match = _NEXT.search(link)
+    if not match:
+        return None
+    values = parse_qs(urlsplit(match.group(1)).query).get("page_info")
+    return values[0] if values else None
+
+
+def _deletes(
+    api: ShopifyApi, resource: Resource, state: Mapping[str, Any], until: str
+) -> tuple[pa.Table, str | None]:
+    """The ids destroyed since the state's `deleted_at`, as delete rows dated by the event."""
+    assert resource.deletes is not None
+    params = {"filter": EVENT_SUBJECTS[resource.name], "verb": "destroy", "created_at_max": until}
+    if state.get("deleted_at"):
+        params["created_at_min"] = state["deleted_at"]
+    ids: list[int] = []
+    stamps: list[str | None] = []
+    for events in api.pages("events", params):
+        for event in events:
+            if event.get("verb") == "destroy" and isinstance(event.get("subject_id"), int):
+                ids.append(event["subject_id"])
+                stamps.append(event.get("created_at"))
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "updated_at": pa.array(stamps, pa.string()).cast(TIMESTAMP),
+            resource.deletes: pa.repeat(True, len(ids)),
+        }
+    )
+    return table, _newest(table, "updated_at", state, key="deleted_at")
+
+
+def _newest(rows: pa.Table, column: str, state: Mapping[str, Any], key: str = "") -> str | None:
+    """The later of the column's newest value and the state's (ISO 8601, UTC)."""
+    before = state.get(key or column)
+    if rows.num_rows == 0:
+        return before
+    newest = pc.max(rows[column]).as_py()
+    if newest is None:
+        return before
+    text = newest.astimezone(UTC).isoformat()
+    if before and datetime.fromisoformat(before) >= newest:
+        return str(before)
+    return str(text)
+
+
+def _columns(schema: pa.Schema, records: list[tuple[Any, ...]]) -> pa.Table:
+    """Rows of one page as Arrow columns of the schema (timestamps parsed from ISO 8601)."""
+    columns = list(zip(*records, strict=True)) if records else [() for _ in schema]
+    arrays = []
+    for f, values in zip(schema, columns, strict=True):
+        if pa.types.is_timestamp(f.type):
+            arrays.append(pa.array(values, pa.string()).cast(f.type))
+        else:
+            arrays.append(pa.array(values, f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _money(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value if value is not None else []).decode()
+
+
+def _customer(c: Mapping[str, Any]) -> tuple[Any, ...]:
+    address = c.get("default_address") or {}
+    consent = c.get("email_marketing_consent") or {}
+    return (
+        c["id"],
+        c.get("email"),
+        c.get("phone"),
+        c.get("first_name"),
+        c.get("last_name"),
+        address.get("country_code"),
+        consent.get("state") == "subscribed",
+        c.get("orders_count"),
+        _money(c.get("total_spent")),
+        c.get("created_at"),
+        c.get("updated_at"),
+    )
+
+
+def _order(o: Mapping[str, Any]) -> tuple[Any, ...]:
+    refunds = o.get("refunds") or []
+    refunded = sum(
+        float(t.get("amount") or 0)
+        for r in refunds
+        for t in r.get("transactions") or []
+        if t.get("kind", "refund") == "refund" and t.get("status", "success") == "success"
+    )
+    customer = o.get("customer") or {}
+    return (
+        o["id"],
+        customer.get("id"),
+        o.get("email"),
+        o.get("phone"),
+        o.get("name"),
+        o.get("currency"),
+        _money(o.get("total_price")),
+        round(refunded, 2),
+        o.get("financial_status"),
+        o.get("cancelled_at"),
+        o.get("processed_at"),
+        o.get("created_at"),
+        o.get("updated_at"),
+        _json(o.get("line_items")),
+        _json(refunds),
+    )
+
+
+def _product(p: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        p["id"],
+        p.get("title"),
+        p.get("handle"),
+        p.get("vendor"),
+        p.get("product_type"),
+        p.get("status"),
+        p.get("created_at"),
+        p.get("updated_at"),
+        _json(p.get("variants")),
+    )
+
+
+FLATTEN: Mapping[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
+    "customers": _customer,
+    "orders": _order,
+    "products": _product,
+}
