@@ -8,6 +8,7 @@ from types import ModuleType
 
 TYPES: dict[str, str] = {
     "files": "cdpflow.elt.files",
+    "airbyte": "cdpflow.elt.airbyte",
 }
 
 
