@@ -37,7 +37,7 @@ def test_a_files_pipeline_reads_its_resources_with_defaults(settings):
 @pytest.mark.parametrize(
     ("text", "key", "says"),
     [
-        ("type: ftp\nresources: []\n", "type", "must be one of files, got 'ftp'"),
+        ("type: ftp\nresources: []\n", "type", "must be one of airbyte, files, got 'ftp'"),
         (
             "type: files\nschedul: '@daily'\n",
             "schedul",
