@@ -104,7 +104,9 @@ def test_a_failed_or_cancelled_job_fails_the_run_and_commits_nothing(
     connection.records = {"customers": CUSTOMERS}
     connection.plan = (("pending", 1), ("running", 1), (ending, 0))
 
-    with pytest.raises(SyncFailed, match=f"ended `{ending}`; nothing was landed") as err:
+    with pytest.raises(
+        SyncFailed, match=rf"ended `{ending}` \(after .*\); nothing was landed"
+    ) as err:
         run(fast, Interval(), name="warehouse")
 
     [job] = airbyte.jobs.values()
@@ -214,3 +216,22 @@ def test_throttling_and_faults_are_retried_honouring_retry_after(airbyte, tmp_pa
         job, attached = client.start_sync(connection.id)
     assert not attached and job.status == "pending"
     assert len(waits) == 2 and waits[0] >= 7.0  # the token request was throttled, then a 503
+
+
+def test_the_dag_steps_start_then_poll_until_the_job_ends(fast, airbyte, tmp_path):
+    """What the Airflow tasks call: `trigger` once, then the sensor's pokes."""
+    from cdpflow.elt.airbyte import start_sync, sync_done
+    from cdpflow.elt.config import Source, load_pipeline
+
+    connection = _pipeline(fast, airbyte, tmp_path / "dest")
+    pipeline = load_pipeline(fast, "warehouse")
+    source = Source(fast, open_secrets(fast))
+    job_id = start_sync(pipeline, source)
+    assert start_sync(pipeline, source) == job_id  # a retried trigger attaches
+    assert [sync_done(pipeline, source, job_id) for _ in range(3)] == [False, False, True]
+
+    connection.plan = (("running", 2), ("failed", 0))
+    failing = start_sync(pipeline, source)
+    assert sync_done(pipeline, source, failing) is False
+    with pytest.raises(SyncFailed, match=f"Airbyte job {failing} of connection .* ended `failed`"):
+        sync_done(pipeline, source, failing)

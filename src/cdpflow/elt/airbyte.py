@@ -51,9 +51,9 @@ class SyncFailed(TerminalError):
     def __init__(self, pipeline: str, job: Job) -> None:
         self.job = job
         super().__init__(
-            f"Pipeline `{pipeline}`: {job.describe()} of connection `{job.connection_id}` "
-            f"ended `{job.status}`; nothing was landed. See the job's logs in Airbyte, fix the "
-            "connection and re-run."
+            f"Pipeline `{pipeline}`: Airbyte job {job.id} of connection `{job.connection_id}` "
+            f"ended `{job.status}` ({', '.join(job.facts()) or 'no details'}); nothing was "
+            "landed. See the job's logs in Airbyte, fix the connection and re-run."
         )
 
 

@@ -74,15 +74,18 @@ class Job:
             body.get("lastUpdatedAt"),
         )
 
-    def describe(self) -> str:
-        facts = [f"status `{self.status}`"]
+    def facts(self) -> list[str]:
+        facts = []
         if self.duration:
             facts.append(f"after {self.duration}")
         if self.rows_synced is not None:
             facts.append(f"{self.rows_synced} rows synced")
         if self.last_updated_at:
             facts.append(f"last updated {self.last_updated_at}")
-        return f"Airbyte job {self.id} ({', '.join(facts)})"
+        return facts
+
+    def describe(self) -> str:
+        return f"Airbyte job {self.id} ({', '.join([f'status `{self.status}`', *self.facts()])})"
 
 
 class AirbyteAuthRefused(TerminalError):
