@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -42,6 +42,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .serving import http_server, serving
 
 PREFIX = "/api/public/v1"
 STATUSES = ("pending", "queued", "running", "incomplete", "failed", "succeeded", "cancelled")
@@ -292,43 +294,17 @@ class AirbyteServer:
         job.wrote = True
 
 
-def serve(server_state: AirbyteServer, port: int = 0) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-            status, extra, answer = server_state.handle(self.command, self.path, self.headers, body)
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        do_GET = do_POST = do_DELETE = do_PATCH = _answer
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server_state.url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
+def serve(state: AirbyteServer, port: int = 0) -> ThreadingHTTPServer:
+    server = http_server(state.handle, port)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
     return server
 
 
 @contextmanager
 def airbyte_server(**kwargs: Any) -> Iterator[AirbyteServer]:
     state = AirbyteServer(**kwargs)
-    server = serve(state)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(serve(state)):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 DEMO_CUSTOMERS = [
