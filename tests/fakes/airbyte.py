@@ -43,7 +43,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .serving import http_server, serving
+from .serving import http_server, serve_until_interrupted, serving
 
 PREFIX = "/api/public/v1"
 STATUSES = ("pending", "queued", "running", "incomplete", "failed", "succeeded", "cancelled")
@@ -330,10 +330,7 @@ def main() -> None:
         f"{connection.destination}/customers/*.{args.format}; Ctrl-C stops it",
         flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

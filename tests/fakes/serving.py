@@ -53,3 +53,11 @@ def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_until_interrupted(server: ThreadingHTTPServer) -> None:
+    """A standalone fake (`python -m tests.fakes.NAME`): serve until Ctrl-C."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
