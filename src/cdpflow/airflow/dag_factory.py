@@ -63,6 +63,9 @@ class DagSpec:
     description: str
     schedule: Callable[[Settings], str | None] | Updates
     produces: tuple[str, ...] = ()
+    # adds the DAG's tasks itself (inside the DAG), for a job whose shape is not one task,
+    # such as an airbyte pipeline's trigger -> wait -> land; called with the DAG id
+    add_tasks: Callable[[str], None] | None = None
 
 
 SPECS: dict[str, DagSpec] = {
@@ -183,7 +186,9 @@ def job_dag(dag_id: str, spec: DagSpec, settings: Settings) -> Any:
         tags=["cdpflow"],
     ) as dag:
         models = models_of(dag_id)
-        if models:
+        if spec.add_tasks is not None:
+            spec.add_tasks(dag_id)
+        elif models:
             add_model_tasks(dag_id, models)
         else:
             outlets = [Asset(name) for name in spec.produces]
@@ -214,15 +219,17 @@ def model_doc(model: Model) -> str:
     )
 
 
-def run_job_in_task(dag_id: str, model: str | None = None) -> str:
-    """Run the job (only dbt model `model` when given) with fresh settings; a TerminalError,
-    such as a failed dbt test, fails the task without retries."""
+def run_job_in_task(
+    dag_id: str, model: str | None = None, options: dict[str, Any] | None = None
+) -> str:
+    """Run the job (only dbt model `model` when given; with extra keyword `options`) with fresh
+    settings; a TerminalError, such as a failed dbt test, fails the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from cdpflow.airflow.connections import job_options
 
     settings = airflow_settings()
-    options = job_options(dag_id, settings)
+    options = {**job_options(dag_id, settings), **(options or {})}
     if model is not None:
         options["models"] = [model]
     try:

@@ -31,4 +31,9 @@ to the others). The module provides:
   names and never puts its value in an error or the lake.
   Deletes: a type that learns of deleted rows returns them as rows with their key and the
   resource's `deletes` column true.
+- optional, for a source that must first run a job of its own (airbyte): `start_sync(pipeline,
+  source) -> int` (the job id), `sync_done(pipeline, source, job_id) -> bool` (raises when the
+  job failed) and `sync(pipeline, source, *, job_id=None) -> str` (start or follow it until it
+  has succeeded; a line for the run's summary). The job runs `sync` before extracting; such a
+  pipeline's DAG is trigger -> wait (a reschedule-mode sensor) -> land (cdpflow.elt.dag).
 """

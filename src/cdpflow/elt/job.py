@@ -24,6 +24,7 @@ class EltResult:
     loaded: dict[str, int] = field(default_factory=dict)  # table -> rows extracted this run
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows after the merge
     rejected: dict[str, int] = field(default_factory=dict)
+    synced: str = ""  # what the source's own sync did first (an Airbyte job), if it has one
 
     def summary(self) -> str:
         verb = "would load" if self.dry_run else "loaded"
@@ -34,7 +35,8 @@ class EltResult:
             for table, n in self.loaded.items()
         ]
         rejects = " (see elt_rejects)" if any(self.rejected.values()) else ""
-        return f"elt_{self.pipeline}: " + "; ".join(parts) + rejects
+        synced = f"{self.synced}; " if self.synced else ""
+        return f"elt_{self.pipeline}: {synced}" + "; ".join(parts) + rejects
 
 
 def run(
@@ -44,8 +46,13 @@ def run(
     name: str,
     progress: Callable[[int, int], None] | None = None,
     dry_run: bool = False,
+    sync_job: int | None = None,
 ) -> EltResult:
-    """The interval does not bound a pipeline: each run reads what its state has not yet."""
+    """The interval does not bound a pipeline: each run reads what its state has not yet.
+
+    A type with a sync of its own (airbyte) runs it first and extracts once it has succeeded;
+    `sync_job` is the job the Airflow DAG's trigger and sensor tasks already followed. A dry
+    run starts no sync: it reads what the source already has."""
     pipeline = load_pipeline(settings, name)
     job = f"elt_{name}"
     lake = Lake(settings.lake_url)
@@ -57,6 +64,8 @@ def run(
             extracted = []
             module = source_type(pipeline.type)
             source = Source(settings, open_secrets(settings))
+            if hasattr(module, "sync") and not dry_run:
+                result.synced = module.sync(pipeline, source, job_id=sync_job)
             for resource in pipeline.resources:
                 table = pipeline.table(resource)
                 base = tables.current(table)

@@ -10,6 +10,7 @@ TYPES: dict[str, str] = {
     "files": "cdpflow.elt.files",
     "postgres": "cdpflow.elt.postgres",
     "shopify": "cdpflow.elt.shopify",
+    "airbyte": "cdpflow.elt.airbyte",
 }
 
 

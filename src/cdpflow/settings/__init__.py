@@ -509,6 +509,27 @@ class Settings:
         "Attempts of one source API request of an ELT pipeline on throttling (429) and server"
         " faults (5xx) before the run fails, committing nothing.",
     )
+    airbyte_poll_seconds: int = setting(
+        "CDPFLOW_AIRBYTE_POLL_SECONDS",
+        "30",
+        parse.whole_number(0, "seconds"),
+        "How often an airbyte pipeline asks Airbyte whether its sync job has finished (the"
+        " Airflow sensor's poke interval; between pokes the sensor holds no worker slot).",
+    )
+    airbyte_timeout_seconds: int = setting(
+        "CDPFLOW_AIRBYTE_TIMEOUT_SECONDS",
+        "86_400",
+        parse.whole_number(1, "seconds"),
+        "An airbyte pipeline stops waiting for its sync job after this long (the job is left"
+        " running in Airbyte; the next run attaches to it).",
+    )
+    airbyte_http_attempts: int = setting(
+        "CDPFLOW_AIRBYTE_HTTP_ATTEMPTS",
+        "6",
+        parse.whole_number(1, "attempts"),
+        "Attempts of one Airbyte API request on throttling (429), server faults (5xx) and"
+        " dropped connections, waiting at least its Retry-After, before the run fails.",
+    )
 
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
