@@ -12,6 +12,7 @@ from cdpflow.cli import (
     collector_cmd,
     config_cmd,
     destination_cmd,
+    entity_cmd,
     events_cmd,
     report_cmd,
     run_cmd,
@@ -45,6 +46,7 @@ for module in (
     airflow_cmd,
     collector_cmd,
     destination_cmd,
+    entity_cmd,
     superset_cmd,
 ):
     for command in module.COMMANDS:

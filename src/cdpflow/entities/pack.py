@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from cdpflow.entities.files import entity_folder, existing_file, write_atomically
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,26 +135,18 @@ def install_pack(settings: Settings) -> list[str]:
     if shop_pipeline(settings) is None:
         return []
     record = handled(settings)
-    folder = settings.home / "entities"
+    folder = entity_folder(settings)
     written = []
     for name in PACK:
         if name in record:
             continue
-        target = folder / f"{name}.yml"
-        if target.exists() or (folder / f"{name}.yaml").exists():
+        if existing_file(settings, name) is not None:
             record[name] = "kept"
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = target.with_suffix(".tmp")
-        temp.write_text(pack_text(name), encoding="utf-8")
-        temp.replace(target)
+        write_atomically(folder / f"{name}.yml", pack_text(name))
         record[name] = "written"
         written.append(name)
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-    temp.replace(path)
+    write_atomically(state_path(settings), json.dumps(record, indent=2, sort_keys=True))
     if written:
         log.info("wrote the predefined shop entities %s", ", ".join(written))
     return written
