@@ -11,6 +11,7 @@ import pytest
 from conftest import lake_query
 from entity_support import DAY1, DAY3, entity, events, people, versions
 
+from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, entity_creation
 from cdpflow.settings import Settings
 
@@ -173,3 +174,33 @@ def test_the_shop_pack_appears_once_and_never_returns(settings: Settings) -> Non
     assert again.predefined == []
     assert not (folder / "buyers.yml").exists()
     assert "at_least: 3" in edited.read_text()
+
+
+def test_only_recomputes_one_entity_and_the_others_keep_their_rows(settings: Settings) -> None:
+    people(settings, {"a": 500, "b": 20})
+    events(settings, [("a", "Order Completed", DAY1)])
+    entity(settings, "big", BIG)
+    entity(settings, "ordered", ORDERED)
+    entity_creation.run(settings, Interval(end=DAY1))
+    people(settings, {"a": 20, "b": 500})
+    events(settings, [("b", "Order Completed", DAY3)])
+    result = entity_creation.run(settings, Interval(end=DAY3), only="big")
+    assert result.segments == {"big": 1} and (result.entered, result.exited) == (1, 1)
+    members = lake_query(settings, "SELECT segment, global_user_id FROM segment_members ORDER BY 1")
+    assert [(m["segment"], m["global_user_id"]) for m in members] == [
+        ("big", "b"), ("ordered", "a"),  # ordered was not recomputed: a stays, b not added
+    ]  # fmt: skip
+    with pytest.raises(TerminalError, match=r"No entity `bigg` in .* \(entities: big, ordered\)"):
+        entity_creation.run(settings, Interval(end=DAY3), only="bigg")
+
+
+def test_entities_over_a_lake_without_marts_are_reported_and_the_run_succeeds(
+    settings: Settings,
+) -> None:
+    entity(settings, "big", BIG)
+    entity(settings, "purchase", FUNNEL)
+    result = entity_creation.run(settings, Interval(end=DAY1))
+    assert set(result.broken) == {"big", "purchase"}
+    assert "no such lake table" in result.broken["big"]
+    assert result.segments == {} and result.funnels == {}
+    assert "2 broken (kept their previous rows)" in result.summary()

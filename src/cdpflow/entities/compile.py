@@ -362,7 +362,11 @@ def _is_number(value: Any) -> bool:
 
 def _text(expr: str, op: str, value: Any, file: str, path: str) -> str:
     def text(v: Any) -> str:
-        if isinstance(v, bool | date):
+        if isinstance(v, bool):  # YAML reads yes, no, on, off (any case) as true and false
+            raise EntityError(
+                file, path, f"`{op}: {v}`", "compare text with text; quote yes/no/on/off, 'NO'"
+            )
+        if isinstance(v, date):
             raise EntityError(file, path, f"`{op}: {v}`", "compare text with text")
         return literal(str(v).lower())
 

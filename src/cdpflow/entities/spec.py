@@ -228,7 +228,9 @@ def parse_entity(text: str, file: str, name: str | None = None) -> Entity:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        detail = str(err).replace("\n", " ")
+        detail = " ".join(str(err).split())
+        if "alias" in detail or "anchor" in detail:
+            detail += "; quote a value that starts with * or &, e.g. event: '*'"
         raise EntityError(file, "", "the file is not valid YAML", detail) from err
     if not isinstance(raw, dict):
         raise EntityError(file, "", "the file", "write a mapping with kind: segment or funnel")
