@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from cdpflow.entities.compile import Compiler
+from cdpflow.entities.pack import shop_pipeline
 from cdpflow.entities.spec import EntityError, Funnel, Segment, load_folder, parse_entity
+from cdpflow.settings import load_settings
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -201,6 +203,7 @@ def test_funnel_order_modes_window_edge_and_exclusion() -> None:
     }
     assert funnel_rows("strict")["p"] == (1, False)
     assert funnel_rows("strict")["s"] == (1, False)
+    assert funnel_rows("strict")["w"] == (2, True)  # B is the very next event
     unordered = funnel_rows("any")
     assert unordered["q"] == (2, True)
     assert unordered["r"] == (1, False)
@@ -303,3 +306,22 @@ def test_reference_errors_and_a_second_file_for_a_name(tmp_path: Path) -> None:
         "a second file for `twice` in entities/twice.yml: keep one of <name>.yml and <name>.yaml"
     )
     assert "count" in errors["bad"]
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "is_shop"),
+    [
+        ("type: shopify\nshop: my-shop.myshopify.com\n", True),
+        ("type: files\nresources:\n  customers: {path: c.csv}\n  orders: {path: o.csv}\n", True),
+        ("type: postgres\nresources: [{name: customers}, {name: orders, table: x}]\n", True),
+        ("type: files\nresources: {customers: {path: c.csv}}\n", False),
+        ("type: files\nresources: [\n", False),  # broken: its own DAG reports it
+    ],
+)
+def test_a_shop_pipeline_is_shopify_or_declares_customers_and_orders(
+    tmp_path: Path, pipeline: str, is_shop: bool
+) -> None:
+    settings = load_settings(env={}, home=tmp_path)
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "shop.yml").write_text(pipeline)
+    assert (shop_pipeline(settings) is not None) == is_shop
