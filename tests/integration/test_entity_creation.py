@@ -4,53 +4,16 @@ file keeps its rows without stopping the others, and the shop pack appears once.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from conftest import lake_query
+from entity_support import DAY1, DAY3, entity, events, people, versions
 
+from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, entity_creation
-from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
-
-TS = pa.timestamp("us", tz="UTC")
-PEOPLE = pa.schema(
-    [
-        ("global_user_id", pa.string()),
-        ("emails", pa.list_(pa.string())),
-        ("phones", pa.list_(pa.string())),
-        ("revenue", pa.float64()),
-        ("orders", pa.int64()),
-    ]
-)
-PEOPLE_COLUMNS = (
-    ("global_user_id", "VARCHAR"), ("emails", "VARCHAR[]"), ("phones", "VARCHAR[]"),
-    ("revenue", "DOUBLE"), ("orders", "BIGINT"),
-)  # fmt: skip
-EVENTS = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("global_user_id", pa.string()),
-        ("event_type", pa.string()),
-        ("event_name", pa.string()),
-        ("event_time", TS),
-        ("event_date", pa.date32()),
-        ("properties", pa.string()),
-    ]
-)
-EVENT_COLUMNS = (
-    ("event_id", "VARCHAR"), ("global_user_id", "VARCHAR"), ("event_type", "VARCHAR"),
-    ("event_name", "VARCHAR"), ("event_time", "TIMESTAMP WITH TIME ZONE"),
-    ("event_date", "DATE"), ("properties", "VARCHAR"),
-)  # fmt: skip
-DAY1 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-DAY3 = DAY1 + timedelta(days=2)
 
 BIG = "kind: segment\nconditions:\n  - {trait: revenue, op: greater_than, value: 100}\n"
 ORDERED = "kind: segment\nconditions:\n  - {event: Order Completed}\n"
@@ -61,59 +24,6 @@ steps:
   - {event: Order Completed}
 window_days: 1
 """
-
-
-def put_table(settings: Settings, name: str, rows: list[dict[str, Any]], schema: pa.Schema,
-              columns: tuple[tuple[str, str], ...]) -> None:  # fmt: skip
-    lake = Lake(settings.lake_url)
-    local = settings.work_dir / f"{name}-{uuid.uuid4().hex}.parquet"
-    local.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), local)
-    rel = f"part-{uuid.uuid4().hex}.parquet"
-    size = local.stat().st_size
-    lake.put(local, f"{name}/{rel}")
-    tables = TableStore(lake)
-    tables.commit(
-        name,
-        tables.current(name),
-        operation="test",
-        add=[DataFile(rel, len(rows), size)],
-        remove=lambda f: True,
-        columns=columns,
-    )
-
-
-def people(settings: Settings, revenue: dict[str, float]) -> None:
-    rows = [
-        {"global_user_id": g, "emails": [f"{g}@example.com"], "phones": [], "revenue": r,
-         "orders": 1}
-        for g, r in revenue.items()
-    ]  # fmt: skip
-    put_table(settings, "customer_360", rows, PEOPLE, PEOPLE_COLUMNS)
-
-
-def events(settings: Settings, items: list[tuple[str, str, datetime]]) -> None:
-    rows = [
-        {"event_id": f"e{n}", "global_user_id": g, "event_type": "track", "event_name": name,
-         "event_time": t, "event_date": t.date(), "properties": "{}"}
-        for n, (g, name, t) in enumerate(items)
-    ]  # fmt: skip
-    put_table(settings, "unique_events", rows, EVENTS, EVENT_COLUMNS)
-
-
-def entity(settings: Settings, name: str, text: str) -> Path:
-    folder = settings.home / "entities"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.yml"
-    path.write_text(text)
-    return path
-
-
-def versions(settings: Settings) -> dict[str, int]:
-    tables = TableStore(Lake(settings.lake_url))
-    names = ("segment_members", "segment_changes", "segment_sizes", "funnel_people",
-             "funnel_steps")  # fmt: skip
-    return {n: s.version for n in names if (s := tables.current(n)) is not None}
 
 
 def test_entries_exits_sizes_and_a_rerun_that_changes_nothing(settings: Settings) -> None:
@@ -264,3 +174,33 @@ def test_the_shop_pack_appears_once_and_never_returns(settings: Settings) -> Non
     assert again.predefined == []
     assert not (folder / "buyers.yml").exists()
     assert "at_least: 3" in edited.read_text()
+
+
+def test_only_recomputes_one_entity_and_the_others_keep_their_rows(settings: Settings) -> None:
+    people(settings, {"a": 500, "b": 20})
+    events(settings, [("a", "Order Completed", DAY1)])
+    entity(settings, "big", BIG)
+    entity(settings, "ordered", ORDERED)
+    entity_creation.run(settings, Interval(end=DAY1))
+    people(settings, {"a": 20, "b": 500})
+    events(settings, [("b", "Order Completed", DAY3)])
+    result = entity_creation.run(settings, Interval(end=DAY3), only="big")
+    assert result.segments == {"big": 1} and (result.entered, result.exited) == (1, 1)
+    members = lake_query(settings, "SELECT segment, global_user_id FROM segment_members ORDER BY 1")
+    assert [(m["segment"], m["global_user_id"]) for m in members] == [
+        ("big", "b"), ("ordered", "a"),  # ordered was not recomputed: a stays, b not added
+    ]  # fmt: skip
+    with pytest.raises(TerminalError, match=r"No entity `bigg` in .* \(entities: big, ordered\)"):
+        entity_creation.run(settings, Interval(end=DAY3), only="bigg")
+
+
+def test_entities_over_a_lake_without_marts_are_reported_and_the_run_succeeds(
+    settings: Settings,
+) -> None:
+    entity(settings, "big", BIG)
+    entity(settings, "purchase", FUNNEL)
+    result = entity_creation.run(settings, Interval(end=DAY1))
+    assert set(result.broken) == {"big", "purchase"}
+    assert "no such lake table" in result.broken["big"]
+    assert result.segments == {} and result.funnels == {}
+    assert "2 broken (kept their previous rows)" in result.summary()

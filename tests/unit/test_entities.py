@@ -8,9 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from cdpflow.entities.compile import Compiler
+from cdpflow.entities.pack import shop_pipeline
 from cdpflow.entities.spec import EntityError, Funnel, Segment, load_folder, parse_entity
+from cdpflow.settings import load_settings
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -200,9 +203,125 @@ def test_funnel_order_modes_window_edge_and_exclusion() -> None:
     }
     assert funnel_rows("strict")["p"] == (1, False)
     assert funnel_rows("strict")["s"] == (1, False)
+    assert funnel_rows("strict")["w"] == (2, True)  # B is the very next event
     unordered = funnel_rows("any")
     assert unordered["q"] == (2, True)
     assert unordered["r"] == (1, False)
     excluded = funnel_rows("sequential", "exclude: [{event: Refund}]\n")
     assert "s" not in excluded
     assert excluded["p"] == (2, True)
+
+
+def test_any_and_all_of_the_same_conditions_and_not_of_a_behaviour(lake) -> None:
+    both = """
+kind: segment
+match: {match}
+conditions:
+  - {{trait: revenue, op: at_most, value: 100}}
+  - {{event: Order Completed, within_days: 1}}
+"""
+    assert members(lake, segment(both.format(match="all"))) == {"a"}
+    assert members(lake, segment(both.format(match="any"))) == {"a"}  # b ordered a day early
+    two_days = both.replace("within_days: 1", "within_days: 2")
+    assert members(lake, segment(two_days.format(match="all"))) == {"a"}
+    assert members(lake, segment(two_days.format(match="any"))) == {"a", "b"}
+    never = "kind: segment\nconditions: [{not: {event: Order Completed, within_days: 2}}]\n"
+    assert members(lake, segment(never)) == {"c"}
+
+
+def test_in_segment_and_not_in_segment(lake) -> None:
+    rich = parse_entity(
+        "kind: segment\nconditions: [{trait: revenue, op: greater_than, value: 100}]\n",
+        "entities/rich.yml",
+        "rich",
+    )
+    others = segment("kind: segment\nconditions: [{not: {in_segment: rich}}]\n")
+    tables = {
+        t: {c: k for c, k, *_ in lake.execute(f"DESCRIBE {t}").fetchall()}
+        for t in ("customer_360", "unique_events")
+    }
+    compiler = Compiler(tables, AS_OF, {"rich": rich, "s": others})  # type: ignore[dict-item]
+    rows = lake.execute(compiler.segment_sql(others)).fetchall()
+    assert {r[0] for r in rows} == {"a", "c"}
+
+
+S = "kind: segment\n"
+
+
+CASES = Path(__file__).parents[1] / "cases" / "entity_errors.yml"
+
+
+@pytest.mark.parametrize(
+    "case", yaml.safe_load(CASES.read_text()), ids=lambda case: case["error"].split(" in ")[0]
+)
+def test_every_parse_error_names_file_key_and_what_is_allowed(case: dict[str, str]) -> None:
+    with pytest.raises(EntityError) as err:
+        parse_entity(case["text"], "entities/s.yml", "s")
+    assert str(err.value).startswith(case["error"])
+
+
+def test_an_unquoted_star_is_explained() -> None:
+    with pytest.raises(
+        EntityError, match=r"quote a value that starts with \* or &, e.g. event: '\*'"
+    ):
+        parse_entity(S + "conditions: [{event: *}]\n", "entities/s.yml", "s")
+
+
+@pytest.mark.parametrize(
+    "case",
+    yaml.safe_load((CASES.parent / "entity_compile_errors.yml").read_text()),
+    ids=lambda case: case["condition"],
+)
+def test_compile_errors_name_the_column_and_what_fits_it(lake, case: dict[str, str]) -> None:
+    with pytest.raises(EntityError) as err:
+        members(lake, segment(f"kind: segment\nconditions: [{case['condition']}]\n"))
+    assert str(err.value).startswith(case["error"])
+
+
+def test_reference_errors_and_a_second_file_for_a_name(tmp_path: Path) -> None:
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    (folder / "f.yml").write_text("kind: funnel\nsteps: [{event: A}, {event: B}]\n")
+    (folder / "bad.yml").write_text("kind: segment\nconditions: [{event: X, count: 1.5}]\n")
+    files = {
+        "to_funnel": "conditions: [{in_segment: f}]",
+        "to_nothing": "conditions: [{in_segment: nope}]",
+        "to_broken": "conditions: [{in_segment: bad}]",
+        "twice": "conditions: [{event: X}]",
+    }
+    for name, body in files.items():
+        (folder / f"{name}.yml").write_text(f"kind: segment\n{body}\n")
+    (folder / "twice.yaml").write_text("kind: segment\nconditions: [{event: Y}]\n")
+    errors = {name: str(err) for name, err in load_folder(folder).errors.items()}
+    assert errors["to_funnel"] == (
+        "`in_segment: f` in entities/to_funnel.yml, conditions[0]: f is a funnel; name a segment"
+    )
+    assert errors["to_nothing"].startswith(
+        "`in_segment: nope` in entities/to_nothing.yml, conditions[0]: no such segment (segments: "
+    )
+    assert errors["to_broken"] == (
+        "`in_segment: bad` in entities/to_broken.yml, conditions[0]: bad is broken; fix it first"
+    )
+    assert errors["twice"] == (
+        "a second file for `twice` in entities/twice.yml: keep one of <name>.yml and <name>.yaml"
+    )
+    assert "count" in errors["bad"]
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "is_shop"),
+    [
+        ("type: shopify\nshop: my-shop.myshopify.com\n", True),
+        ("type: files\nresources:\n  customers: {path: c.csv}\n  orders: {path: o.csv}\n", True),
+        ("type: postgres\nresources: [{name: customers}, {name: orders, table: x}]\n", True),
+        ("type: files\nresources: {customers: {path: c.csv}}\n", False),
+        ("type: files\nresources: [\n", False),  # broken: its own DAG reports it
+    ],
+)
+def test_a_shop_pipeline_is_shopify_or_declares_customers_and_orders(
+    tmp_path: Path, pipeline: str, is_shop: bool
+) -> None:
+    settings = load_settings(env={}, home=tmp_path)
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "shop.yml").write_text(pipeline)
+    assert (shop_pipeline(settings) is not None) == is_shop

@@ -10,11 +10,13 @@ column's type fail here with the entity's file and key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from cdpflow.entities.spec import (
+    NO_VALUE_OPS,
+    OPERATORS,
     Behaviour,
     Condition,
     EntityError,
@@ -27,6 +29,8 @@ from cdpflow.entities.spec import (
     Segment,
     Test,
     Trait,
+    parse_day,
+    utc_day,
 )
 
 Schema = Mapping[str, Mapping[str, str]]  # lake table -> column -> engine type
@@ -35,52 +39,28 @@ EVENTS = "unique_events"
 EVENT_TYPES = ("track", "page", "screen")  # the types entities and funnels look at
 PERSON = "global_user_id"
 
-# the operators that fit each kind of column (negations are complements, see _negated)
-FAMILY_OPS = {
-    "text": ("equals", "not_equals", "contains", "starts_with", "in", "is_set", "is_not_set"),
-    "list": ("equals", "not_equals", "contains", "starts_with", "in", "is_set", "is_not_set"),
-    "number": (
-        "equals",
-        "not_equals",
-        "in",
-        "greater_than",
-        "at_least",
-        "less_than",
-        "at_most",
-        "between",
-        "is_set",
-        "is_not_set",
-    ),
-    "day": (
-        "equals",
-        "not_equals",
-        "greater_than",
-        "at_least",
-        "less_than",
-        "at_most",
-        "between",
-        "is_set",
-        "is_not_set",
-        "within_last_days",
-    ),
-    "bool": ("equals", "not_equals", "is_set", "is_not_set"),
-    "property": (
-        "equals",
-        "not_equals",
-        "contains",
-        "starts_with",
-        "in",
-        "greater_than",
-        "at_least",
-        "less_than",
-        "at_most",
-        "between",
-        "is_set",
-        "is_not_set",
-    ),
-    "other": ("is_set", "is_not_set"),
-}
 COMPARE = {"greater_than": ">", "at_least": ">=", "less_than": "<", "at_most": "<="}
+EQUALITY = {"equals", "not_equals"}
+TEXT_MATCH = {"contains", "starts_with", "in"}
+ORDERING = {*COMPARE, "between"}
+PRESENCE = set(NO_VALUE_OPS)
+
+
+def _operators(names: set[str]) -> tuple[str, ...]:
+    """`names` in the order spec.OPERATORS lists them (the order error messages show)."""
+    return tuple(op for op in OPERATORS if op in names)
+
+
+# the operators that fit each kind of column (negations are complements, see NEGATED)
+FAMILY_OPS = {
+    "text": _operators(EQUALITY | TEXT_MATCH | PRESENCE),
+    "list": _operators(EQUALITY | TEXT_MATCH | PRESENCE),
+    "number": _operators(EQUALITY | {"in"} | ORDERING | PRESENCE),
+    "day": _operators(EQUALITY | ORDERING | PRESENCE | {"within_last_days"}),
+    "bool": _operators(EQUALITY | PRESENCE),
+    "property": _operators(set(OPERATORS) - {"within_last_days"}),  # JSON: text or number
+    "other": _operators(PRESENCE),
+}
 NEGATED = {"not_equals": "equals", "is_not_set": "is_set"}
 NUMBER_TYPES = (
     "TINYINT",
@@ -139,7 +119,7 @@ class Compiler:
     def __init__(self, schema: Schema, as_of: datetime, segments: Mapping[str, Segment]) -> None:
         self.schema = schema
         self.as_of = as_of
-        self.today = as_of.date() if as_of.tzinfo is None else _utc_day(as_of)
+        self.today = utc_day(as_of)
         self.segments = segments
 
     # -- segments ------------------------------------------------------------------------------
@@ -177,26 +157,23 @@ class Compiler:
         self._needs(segment.file, b.path, EVENTS)
         where = [f"{PERSON} IS NOT NULL", self._matches(segment.file, b.events)]
         if b.within_days is not None:
-            first = self.today - timedelta(days=b.within_days - 1)
-            where.append(f"event_date BETWEEN {day_literal(first)} AND {day_literal(self.today)}")
+            where.append(self._last_days("event_date", b.within_days))
         if b.between is not None:
             lo, hi = b.between
             where.append(f"event_date BETWEEN {day_literal(lo)} AND {day_literal(hi)}")
         rows = f"FROM {EVENTS} WHERE " + " AND ".join(where)
+
+        def counted(sign: str) -> str:
+            return f"SELECT {PERSON} {rows} GROUP BY {PERSON} HAVING count(*) {sign} {b.count:d}"
+
         if b.count_op == "at_least":
             if b.count == 0:
                 return self._everyone()
-            if b.count == 1:
-                return f"SELECT DISTINCT {PERSON} {rows}"
-            return f"SELECT {PERSON} {rows} GROUP BY {PERSON} HAVING count(*) >= {b.count:d}"
+            return f"SELECT DISTINCT {PERSON} {rows}" if b.count == 1 else counted(">=")
         if b.count_op == "exactly" and b.count > 0:
-            return f"SELECT {PERSON} {rows} GROUP BY {PERSON} HAVING count(*) = {b.count:d}"
+            return counted("=")
         # at most n (exactly 0 is at most 0): everyone but those who did it more often
-        more = (
-            f"SELECT DISTINCT {PERSON} {rows}"
-            if b.count == 0
-            else f"SELECT {PERSON} {rows} GROUP BY {PERSON} HAVING count(*) > {b.count:d}"
-        )
+        more = f"SELECT DISTINCT {PERSON} {rows}" if b.count == 0 else counted(">")
         return _sets("EXCEPT", [self._everyone(), more])
 
     def _trait(self, segment: Segment, t: Trait) -> str:
@@ -218,8 +195,7 @@ class Compiler:
                 f"{table} has no such column; use one of {', '.join(columns)}",
             )
         kind = family(columns[t.column])
-        positive = Test(NEGATED.get(t.test.op, t.test.op), t.test.value)
-        predicate = self._predicate(quote(t.column), kind, positive, segment.file, t.path, t.column)
+        predicate = self._positive(quote(t.column), kind, t.test, segment.file, t.path, t.column)
         if t.test.op not in NEGATED:
             return f"SELECT {PERSON} FROM {quote(table)} WHERE {predicate}"
         if table == PEOPLE:  # one row per person: the row's negation is the person's
@@ -252,13 +228,18 @@ class Compiler:
             expr, kind = quote(name), family(columns[name])
         else:  # not a column: a key of the event's properties
             expr, kind = _property(name), "property"
-        positive = Test(NEGATED.get(f.test.op, f.test.op), f.test.value)
-        predicate = self._predicate(expr, kind, positive, file, f.path, f.field)
+        predicate = self._positive(expr, kind, f.test, file, f.path, f.field)
         if f.test.op in NEGATED:
             return f"NOT coalesce({predicate}, false)"
         return predicate
 
     # -- comparisons ---------------------------------------------------------------------------
+
+    def _positive(self, expr: str, kind: str, test: Test, file: str, path: str, column: str) -> str:
+        """The predicate of `test` with a negation (not_equals, is_not_set) taken off: the
+        caller takes the complement, so that missing values count as not equal / not set."""
+        positive = Test(NEGATED.get(test.op, test.op), test.value)
+        return self._predicate(expr, kind, positive, file, path, column)
 
     def _predicate(
         self, expr: str, kind: str, test: Test, file: str, path: str, column: str
@@ -299,13 +280,13 @@ class Compiler:
     def _day(self, expr: str, op: str, value: Any, file: str, path: str) -> str:
         day = f"CAST({expr} AS DATE)"
         if op == "within_last_days":
-            first = self.today - timedelta(days=int(value) - 1)
-            return f"{day} BETWEEN {day_literal(first)} AND {day_literal(self.today)}"
-        if op == "between":
-            lo, hi = (_day_value(v, file, path) for v in value)
-            return f"{day} BETWEEN {day_literal(lo)} AND {day_literal(hi)}"
-        sign = "=" if op == "equals" else COMPARE[op]
-        return f"{day} {sign} {day_literal(_day_value(value, file, path))}"
+            return self._last_days(day, int(value))
+        return _comparison(day, op, value, lambda v: day_literal(parse_day(v, file, path)))
+
+    def _last_days(self, day: str, n: int) -> str:
+        """`day` is one of the last `n` UTC days, today included."""
+        first = self.today - timedelta(days=n - 1)
+        return f"{day} BETWEEN {day_literal(first)} AND {day_literal(self.today)}"
 
     # -- funnels -------------------------------------------------------------------------------
 
@@ -381,20 +362,15 @@ def _is_number(value: Any) -> bool:
 
 def _text(expr: str, op: str, value: Any, file: str, path: str) -> str:
     def text(v: Any) -> str:
-        if isinstance(v, bool | date):
+        if isinstance(v, bool):  # YAML reads yes, no, on, off (any case) as true and false
+            raise EntityError(
+                file, path, f"`{op}: {v}`", "compare text with text; quote yes/no/on/off, 'NO'"
+            )
+        if isinstance(v, date):
             raise EntityError(file, path, f"`{op}: {v}`", "compare text with text")
         return literal(str(v).lower())
 
-    low = f"lower({expr})"
-    if op == "equals":
-        return f"{low} = {text(value)}"
-    if op == "contains":
-        return f"contains({low}, {text(value)})"
-    if op == "starts_with":
-        return f"starts_with({low}, {text(value)})"
-    if op == "in":
-        return f"{low} IN ({', '.join(text(v) for v in value)})"
-    raise AssertionError(op)
+    return _comparison(f"lower({expr})", op, value, text)
 
 
 def _number(expr: str, op: str, value: Any, file: str, path: str) -> str:
@@ -403,34 +379,23 @@ def _number(expr: str, op: str, value: Any, file: str, path: str) -> str:
             raise EntityError(file, path, f"`{op}: {v}`", "give a number")
         return repr(float(v)) if isinstance(v, float) else str(int(v))
 
+    return _comparison(expr, op, value, number)
+
+
+def _comparison(expr: str, op: str, value: Any, render: Callable[[Any], str]) -> str:
+    """`expr` compared by a positive operator with `value`, each value rendered by `render`
+    (which refuses one of the wrong kind); which operators fit a column is FAMILY_OPS'."""
     if op == "equals":
-        return f"{expr} = {number(value)}"
+        return f"{expr} = {render(value)}"
+    if op in ("contains", "starts_with"):
+        return f"{op}({expr}, {render(value)})"
     if op == "in":
-        return f"{expr} IN ({', '.join(number(v) for v in value)})"
+        return f"{expr} IN ({', '.join(render(v) for v in value)})"
     if op == "between":
-        return f"{expr} BETWEEN {number(value[0])} AND {number(value[1])}"
+        return f"{expr} BETWEEN {render(value[0])} AND {render(value[1])}"
     if op in COMPARE:
-        return f"{expr} {COMPARE[op]} {number(value)}"
+        return f"{expr} {COMPARE[op]} {render(value)}"
     raise AssertionError(op)
-
-
-def _day_value(value: Any, file: str, path: str) -> date:
-    if isinstance(value, datetime):
-        return _utc_day(value)
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as err:
-        raise EntityError(file, path, f"`{value}`", "write days as YYYY-MM-DD") from err
-
-
-def _utc_day(moment: datetime) -> date:
-    from datetime import UTC
-
-    if moment.tzinfo is None:
-        return moment.date()
-    return moment.astimezone(UTC).date()
 
 
 def _reached(n: int, window: str) -> str:

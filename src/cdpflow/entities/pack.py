@@ -1,5 +1,6 @@
 """The predefined shop pack: segments and a purchase funnel written into $CDPFLOW_HOME/entities
-once a pipeline of type shopify exists in $CDPFLOW_HOME/pipelines.
+once a pipeline of type shopify (or one declaring customers and orders) exists in
+$CDPFLOW_HOME/pipelines.
 
 Each pack file is written once: $CDPFLOW_HOME/state/predefined_entities.json records every name
 the pack has handled, so a file the user edited is never rewritten and one they deleted never
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import yaml
 
+from cdpflow.entities.files import entity_folder, existing_file, write_atomically
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 MARK = "# predefined by cdpflow (shop pack): edit or delete freely; it is never rewritten.\n"
 STATE_FILE = "predefined_entities.json"
+SHOP_RESOURCES = {"customers", "orders"}  # a pipeline declaring both is a shop
 
 VIEWED = ["Product Viewed"]
 ADDED = ["Product Added", "add-to-cart"]
@@ -94,7 +97,8 @@ PACK: dict[str, dict[str, object]] = {
 
 
 def shop_pipeline(settings: Settings) -> Path | None:
-    """The first pipeline file of type shopify, reading only its top-level `type`."""
+    """The first pipeline file of type shopify, or declaring resources named customers and
+    orders; reads only its top-level `type` and its resources' names."""
     folder = settings.home / "pipelines"
     if not folder.is_dir():
         return None
@@ -105,9 +109,21 @@ def shop_pipeline(settings: Settings) -> Path | None:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue  # the pipeline's own job reports a broken file
-        if isinstance(raw, dict) and raw.get("type") == "shopify":
+        if isinstance(raw, dict) and (
+            raw.get("type") == "shopify" or _resource_names(raw) >= SHOP_RESOURCES
+        ):
             return path
     return None
+
+
+def _resource_names(pipeline: dict[str, object]) -> set[str]:
+    """The names of a pipeline file's resources, as a list of mappings or a mapping by name."""
+    resources = pipeline.get("resources")
+    if isinstance(resources, dict):
+        return {str(name) for name in resources}
+    if isinstance(resources, list):
+        return {str(r["name"]) for r in resources if isinstance(r, dict) and "name" in r}
+    return set()
 
 
 def pack_text(name: str) -> str:
@@ -134,26 +150,18 @@ def install_pack(settings: Settings) -> list[str]:
     if shop_pipeline(settings) is None:
         return []
     record = handled(settings)
-    folder = settings.home / "entities"
+    folder = entity_folder(settings)
     written = []
     for name in PACK:
         if name in record:
             continue
-        target = folder / f"{name}.yml"
-        if target.exists() or (folder / f"{name}.yaml").exists():
+        if existing_file(settings, name) is not None:
             record[name] = "kept"
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = target.with_suffix(".tmp")
-        temp.write_text(pack_text(name), encoding="utf-8")
-        temp.replace(target)
+        write_atomically(folder / f"{name}.yml", pack_text(name))
         record[name] = "written"
         written.append(name)
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-    temp.replace(path)
+    write_atomically(state_path(settings), json.dumps(record, indent=2, sort_keys=True))
     if written:
         log.info("wrote the predefined shop entities %s", ", ".join(written))
     return written

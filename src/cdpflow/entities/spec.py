@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,9 @@ def parse_entity(text: str, file: str, name: str | None = None) -> Entity:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        detail = str(err).replace("\n", " ")
+        detail = " ".join(str(err).split())
+        if "alias" in detail or "anchor" in detail:
+            detail += "; quote a value that starts with * or &, e.g. event: '*'"
         raise EntityError(file, "", "the file is not valid YAML", detail) from err
     if not isinstance(raw, dict):
         raise EntityError(file, "", "the file", "write a mapping with kind: segment or funnel")
@@ -484,20 +486,31 @@ def _days(raw: Any, file: str, path: str) -> tuple[date, date]:
         raise EntityError(
             file, path, "`between`", "give [first day, last day], e.g. [2026-10-01, 2026-10-31]"
         )
-    days = []
-    for value in raw:
-        if isinstance(value, date):
-            days.append(value if type(value) is date else value.date())  # type: ignore[attr-defined]
-            continue
-        try:
-            days.append(date.fromisoformat(str(value)))
-        except ValueError as err:
-            raise EntityError(file, path, f"`{value}`", "write days as YYYY-MM-DD") from err
+    days = [parse_day(value, file, path) for value in raw]
     if days[0] > days[1]:
         raise EntityError(
             file, path, f"`between: [{days[0]}, {days[1]}]`", "the first day comes first"
         )
     return days[0], days[1]
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC day of `moment` (a naive one is taken as UTC already)."""
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(UTC).date()
+
+
+def parse_day(value: Any, file: str, path: str) -> date:
+    """A day as YAML gives it (a date, a date-time: its UTC day) or as text YYYY-MM-DD."""
+    if isinstance(value, datetime):
+        return utc_day(value)
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as err:
+        raise EntityError(file, path, f"`{value}`", "write days as YYYY-MM-DD") from err
 
 
 def _trait(raw: Mapping[str, Any], file: str, path: str) -> Trait:

@@ -22,12 +22,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdpflow.engine import Engine, open_engine
-from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, time_literal
+from cdpflow.engine import Engine, open_engine, open_query_engine
+from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
+from cdpflow.entities.files import entity_folder
 from cdpflow.entities.pack import install_pack
 from cdpflow.entities.spec import EntityError, Funnel, Loaded, Segment, load_folder
 from cdpflow.entities.tables import (
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 JOB = "entity_creation"
 LAST_RUN = "last_run"  # segment_changes: the run that appended its newest file
 CHANGES_RUN = "changes_run"  # segment_members: the segment_changes run it matches
+E = TypeVar("E", Segment, Funnel)
+PREVIEW_SAMPLE = 10  # people `cdpflow entity preview` shows
 
 
 @dataclass
@@ -106,20 +110,19 @@ def run(
     result = EntityCreationResult()
     with job_lock(settings, JOB):
         result.predefined = install_pack(settings)
-        loaded = load_folder(settings.home / "entities")
-        if only is not None and only not in loaded.entities and only not in loaded.errors:
-            raise TerminalError(
-                f"No entity `{only}` in {settings.home / 'entities'} "
-                f"(entities: {', '.join(sorted(loaded.entities)) or 'none'})"
-            )
+        loaded = load_folder(entity_folder(settings))
+        if only is not None:
+            _check_known(settings, loaded, only)
         result.broken = {name: str(err) for name, err in loaded.errors.items()}
         engine = open_engine(settings, lake)
         try:
             _undo_unfinished_changes(store)
-            _segments(engine, store, loaded, as_of, only, result)
+            compiler = Compiler(lake_schema(store.tables), as_of, loaded.segments)
+            steps = _Run(engine, store, loaded, compiler, as_of, only, result)
+            _segments(steps)
             if progress:
                 progress(1, 2)
-            _funnels(engine, store, loaded, as_of, only, result)
+            _funnels(steps)
             if progress:
                 progress(2, 2)
         finally:
@@ -128,6 +131,70 @@ def run(
         log.error("entity %s is broken: %s", name, error)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _check_known(settings: Settings, loaded: Loaded, name: str) -> None:
+    if name not in loaded.entities and name not in loaded.errors:
+        known = ", ".join(sorted([*loaded.entities, *loaded.errors])) or "none"
+        raise TerminalError(f"No entity `{name}` in {entity_folder(settings)} (entities: {known})")
+
+
+@dataclass
+class Preview:
+    """What a run would compute for one entity now, as `cdpflow entity preview` prints it."""
+
+    name: str
+    kind: str
+    size: int  # a segment's members; a funnel's people who entered step 1
+    sample: list[dict[str, object]]  # a segment: global_user_id and emails of up to ten members
+    steps: list[tuple[int, str, int]]  # a funnel: step, label, people who reached it
+
+
+def preview(settings: Settings, name: str, as_of: datetime | None = None) -> Preview:
+    """Entity `name` computed from the current marts as a run at `as_of` (default now) would,
+    writing nothing: not to the lake, not to the entities folder (the shop pack is not
+    installed).
+
+    Raises:
+        EntityError: the file is broken, or names what the lake lacks.
+        TerminalError: there is no such entity.
+    """
+    as_of = as_of or datetime.now(UTC)
+    loaded = load_folder(entity_folder(settings))
+    _check_known(settings, loaded, name)
+    if name in loaded.errors:
+        raise loaded.errors[name]
+    entity = loaded.entities[name]
+    lake = Lake(settings.lake_url)
+    tables = TableStore(lake)
+    schema = lake_schema(tables)
+    compiler = Compiler(schema, as_of, loaded.segments)
+    engine = open_query_engine(settings, lake)
+    try:
+        if isinstance(entity, Segment):
+            contact = _contact_columns(schema.get(PEOPLE, {}))
+            members = _members_sql(compiler, entity, contact, as_of, had_members=False)
+            rows = engine.query(
+                f"SELECT count(*) OVER () AS size, global_user_id, emails FROM ({members}) "
+                f"ORDER BY global_user_id LIMIT {PREVIEW_SAMPLE:d}",
+                tables,
+            ).to_pylist()
+            size = int(rows[0]["size"]) if rows else 0
+            sample = [{k: r[k] for k in ("global_user_id", "emails")} for r in rows]
+            return Preview(name, "segment", size, sample, [])
+        furthest = engine.query(
+            f"SELECT furthest_step, count(*) AS people FROM ({compiler.funnel_sql(entity)}) "
+            "GROUP BY furthest_step",
+            tables,
+        ).to_pylist()
+    finally:
+        engine.close()
+    reached = {int(r["furthest_step"]): int(r["people"]) for r in furthest}
+    steps = [
+        (k, label, sum(n for step, n in reached.items() if step >= k))
+        for k, label in step_labels(entity)
+    ]
+    return Preview(name, "funnel", steps[0][2], [], steps)
 
 
 def _undo_unfinished_changes(store: EntityTables) -> None:
@@ -148,48 +215,76 @@ def _undo_unfinished_changes(store: EntityTables) -> None:
         )
 
 
-def _segments(
-    engine: Engine,
-    store: EntityTables,
-    loaded: Loaded,
-    as_of: datetime,
-    only: str | None,
-    result: EntityCreationResult,
-) -> None:
-    tables = store.tables
+@dataclass
+class _Run:
+    """What one run's steps share."""
+
+    engine: Engine
+    store: EntityTables
+    loaded: Loaded
+    compiler: Compiler
+    as_of: datetime
+    only: str | None
+    result: EntityCreationResult
+
+    def compute(
+        self, table: str, entities: Mapping[str, E], sql: Callable[[E], str]
+    ) -> dict[str, pa.Table]:
+        """The rows for `table` of each entity this run computes (all, or the one `--only`
+        names); one that names what the lake lacks, or whose query fails, is listed as broken."""
+        rows: dict[str, pa.Table] = {}
+        for name, entity in sorted(entities.items()):
+            if self.only not in (None, name):
+                continue
+            try:
+                rows[name] = self.engine.query(sql(entity), self.store.tables).cast(SCHEMAS[table])
+            except (EntityError, QueryError) as err:
+                self.result.broken[name] = str(err)
+        return rows
+
+    def replace(
+        self, table: str, rows: pa.Table, properties: Mapping[str, Any] | None = None
+    ) -> None:
+        if self.store.replace(table, rows, "recompute", properties):
+            self.result.written.append(table)
+
+
+def _rows_of(table: pa.Table, column: str, name: str) -> pa.Table:
+    return table.filter(pc.equal(table[column], name))
+
+
+def _names_in(table: pa.Table, column: str) -> set[str]:
+    return set(pc.unique(table[column]).to_pylist())
+
+
+def _segments(run: _Run) -> None:
+    store, result, as_of = run.store, run.result, run.as_of
     previous = store.read(SEGMENT_MEMBERS)
-    compiler = Compiler(lake_schema(tables), as_of, loaded.segments)
-    schema = lake_schema(tables)
+    schema = run.compiler.schema
     contact = _contact_columns(schema.get(PEOPLE, {}))
     had_members = SEGMENT_MEMBERS in schema
-    fresh: dict[str, pa.Table] = {}
-    for name, segment in sorted(loaded.segments.items()):
-        if only is not None and name != only:
-            continue
-        try:
-            fresh[name] = engine.query(
-                _members_sql(compiler, segment, contact, as_of, had_members), tables
-            )
-        except (EntityError, QueryError) as err:
-            result.broken[name] = str(err)
-    kept_names = set(loaded.segments) | set(loaded.errors)
-    if only is not None:
-        kept_names = set(pc.unique(previous["segment"]).to_pylist()) | set(fresh)
+    fresh = run.compute(
+        SEGMENT_MEMBERS,
+        run.loaded.segments,
+        lambda segment: _members_sql(run.compiler, segment, contact, as_of, had_members),
+    )
+    kept_names = set(run.loaded.segments) | set(run.loaded.errors)
+    if run.only is not None:
+        kept_names = _names_in(previous, "segment") | set(fresh)
     run_id = f"{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     changes: list[dict[str, object]] = []
     parts: list[pa.Table] = []
-    for name in sorted(set(pc.unique(previous["segment"]).to_pylist()) | set(fresh)):
-        before = previous.filter(pc.equal(previous["segment"], name))
+    for name in sorted(_names_in(previous, "segment") | set(fresh)):
+        before = _rows_of(previous, "segment", name)
         if name not in fresh:
             if name in kept_names:  # broken, or not asked for: previous rows stand
                 parts.append(before)
             else:  # the file was removed: everyone exits
                 changes += _change_rows(name, before["global_user_id"], "exit", as_of, run_id)
             continue
-        now = fresh[name].cast(SCHEMAS[SEGMENT_MEMBERS])
-        known = before.select(["global_user_id", "entered_at"])
+        now = fresh[name]
         ids = now["global_user_id"]
-        entered = now.filter(pc.invert(pc.is_in(ids, known["global_user_id"])))
+        entered = now.filter(pc.invert(pc.is_in(ids, before["global_user_id"])))
         left = before.filter(pc.invert(pc.is_in(before["global_user_id"], ids)))
         changes += _change_rows(name, entered["global_user_id"], "enter", as_of, run_id)
         changes += _change_rows(name, left["global_user_id"], "exit", as_of, run_id)
@@ -197,7 +292,7 @@ def _segments(
         result.segments[name] = now.num_rows
     result.entered = sum(1 for c in changes if c["change"] == "enter")
     result.exited = len(changes) - result.entered
-    members_snapshot = tables.current(SEGMENT_MEMBERS)
+    members_snapshot = store.tables.current(SEGMENT_MEMBERS)
     changes_run = members_snapshot.properties.get(CHANGES_RUN) if members_snapshot else None
     if changes:
         rows = pa.Table.from_pylist(changes, schema=SCHEMAS[SEGMENT_CHANGES])
@@ -206,11 +301,9 @@ def _segments(
         result.written.append(SEGMENT_CHANGES)
         changes_run = run_id
     members = pa.concat_tables(parts) if parts else SCHEMAS[SEGMENT_MEMBERS].empty_table()
-    if store.replace(SEGMENT_MEMBERS, members, "recompute", {CHANGES_RUN: changes_run}):
-        result.written.append(SEGMENT_MEMBERS)
-    sizes = engine.query(_sizes_sql(sorted(kept_names | set(fresh)), as_of), tables)
-    if store.replace(SEGMENT_SIZES, sizes, "recompute"):
-        result.written.append(SEGMENT_SIZES)
+    run.replace(SEGMENT_MEMBERS, members, {CHANGES_RUN: changes_run})
+    sized = sorted(kept_names | set(fresh)) if store.tables.current(SEGMENT_CHANGES) else []
+    run.replace(SEGMENT_SIZES, run.engine.query(_sizes_sql(sized, as_of), store.tables))
 
 
 def _contact_columns(people: Mapping[str, str]) -> str:
@@ -275,44 +368,27 @@ def _sizes_sql(segments: list[str], as_of: datetime) -> str:
     )
 
 
-def _funnels(
-    engine: Engine,
-    store: EntityTables,
-    loaded: Loaded,
-    as_of: datetime,
-    only: str | None,
-    result: EntityCreationResult,
-) -> None:
-    tables = store.tables
-    previous = store.read(FUNNEL_PEOPLE)
-    compiler = Compiler(lake_schema(tables), as_of, loaded.segments)
-    computed: dict[str, pa.Table] = {}
-    for name, funnel in sorted(loaded.funnels.items()):
-        if only is not None and name != only:
-            continue
-        sql = (
-            f"SELECT {literal(name)} AS funnel, global_user_id, entered_at, furthest_step, "
-            f"step_times, converted FROM ({compiler.funnel_sql(funnel)})"
-        )
-        try:
-            computed[name] = engine.query(sql, tables).cast(SCHEMAS[FUNNEL_PEOPLE])
-        except (EntityError, QueryError) as err:
-            result.broken[name] = str(err)
-    keep = set(loaded.funnels) | set(loaded.errors) if only is None else None
+def _funnels(run: _Run) -> None:
+    previous = run.store.read(FUNNEL_PEOPLE)
+    computed = run.compute(
+        FUNNEL_PEOPLE,
+        run.loaded.funnels,
+        lambda funnel: (
+            f"SELECT {literal(funnel.name)} AS funnel, global_user_id, entered_at, "
+            f"furthest_step, step_times, converted FROM ({run.compiler.funnel_sql(funnel)})"
+        ),
+    )
+    run.result.funnels = {name: rows.num_rows for name, rows in computed.items()}
+    keep = set(run.loaded.funnels) | set(run.loaded.errors) if run.only is None else None
     parts = [computed[n] for n in sorted(computed)]
-    for name in sorted(set(pc.unique(previous["funnel"]).to_pylist()) - set(computed)):
-        if keep is None or name in keep:
-            parts.append(previous.filter(pc.equal(previous["funnel"], name)))
+    for name in sorted(_names_in(previous, "funnel") - set(computed)):
+        if keep is None or name in keep:  # broken, or not asked for: previous rows stand
+            parts.append(_rows_of(previous, "funnel", name))
     people = pa.concat_tables(parts) if parts else SCHEMAS[FUNNEL_PEOPLE].empty_table()
-    for name, rows in computed.items():
-        result.funnels[name] = rows.num_rows
-    if store.replace(FUNNEL_PEOPLE, people, "recompute"):
-        result.written.append(FUNNEL_PEOPLE)
-    present = set(pc.unique(people["funnel"]).to_pylist())
-    funnels = {n: f for n, f in loaded.funnels.items() if n in present}
-    steps = engine.query(_steps_sql(funnels), tables)
-    if store.replace(FUNNEL_STEPS, steps, "recompute"):
-        result.written.append(FUNNEL_STEPS)
+    run.replace(FUNNEL_PEOPLE, people)
+    present = _names_in(people, "funnel")
+    funnels = {n: f for n, f in run.loaded.funnels.items() if n in present}
+    run.replace(FUNNEL_STEPS, run.engine.query(_steps_sql(funnels), run.store.tables))
 
 
 def _steps_sql(funnels: Mapping[str, Funnel]) -> str:
