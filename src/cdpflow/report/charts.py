@@ -93,12 +93,11 @@ def png_images(figures: Sequence[go.Figure]) -> list[bytes] | None:
     import kaleido
 
     started = datetime.now()
-    kaleido.start_sync_server(silence_warnings=True)
+    # no MathJax: its default is a CDN address, and report images need no TeX
+    kaleido.start_sync_server(mathjax=False, silence_warnings=True)
     try:
-        images = [
-            figure.to_image(format="png", width=IMAGE_WIDTH, height=IMAGE_HEIGHT)
-            for figure in figures
-        ]
+        opts = {"format": "png", "width": IMAGE_WIDTH, "height": IMAGE_HEIGHT}
+        images = [kaleido.calc_fig_sync(figure.to_dict(), opts=opts) for figure in figures]
     except Exception as err:  # a browser that would not start: tables still go out
         log.warning("could not draw report images: %s", err)
         return None
