@@ -175,7 +175,7 @@ def test_builtin_report_arrives_once_with_the_lake_numbers_even_when_the_job_run
     )  # fmt: skip  (no Superset configured)
 
     with pytest.raises(
-        TransientError, match="sales_chart slot 2026-11-20 08:00.*SUPERSET_BASE_URL"
+        TransientError, match=r"sales_chart slot 2026-11-20 08:00.*SUPERSET_BASE_URL"
     ):
         scan(settings, at(8, 5))
     assert len(inbox.messages) == 1
@@ -304,19 +304,23 @@ def test_a_bad_report_file_names_file_and_key_and_the_other_reports_still_go(
     assert len(inbox.messages) == 1  # `daily` went out all the same
 
 
+EVERY_DAY = "cron: '@daily'\nrecipients: [a@b.co]\n"
+OVERVIEW_EVERY_DAY = "builtin: overview\n" + EVERY_DAY
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("cron: '0 8 * * *'\nrecipients: [a@b.co]\n", "dashboard", "exactly one of"),
-        ("chart: 3\ndashboard: Sales\ncron: '@daily'\nrecipients: [a@b.co]\n", "chart", "found dashboard, chart"),
-        ("builtin: weekly\ncron: '@daily'\nrecipients: [a@b.co]\n", "builtin", "`weekly` is not a built-in"),
-        ("builtin: overview\ncron: '@daily'\nrecipients: [a@b.co, nobody]\n", "recipients[1]", "`nobody` is not an e-mail"),
-        ("builtin: overview\ncron: '@daily'\nrecipients: [a@b.co]\nformat: pdf\n", "format", "`pdf` is not one of html, csv, both"),
-        ("chart: 3\ncron: '@daily'\nrecipients: [a@b.co]\ndays: 7\n", "days", "applies to `builtin: overview` only"),
-        ("builtin: overview\ncron: '@daily'\nrecipients: [a@b.co]\ntimezone: Mars/Base\n", "timezone", "`Mars/Base`"),
-        ("builtin: overview\ncron: '@daily'\nrecipient: [a@b.co]\n", "recipient", "unknown key"),
+        (EVERY_DAY, "dashboard", "exactly one of"),
+        ("chart: 3\ndashboard: Sales\n" + EVERY_DAY, "chart", "found dashboard, chart"),
+        ("builtin: weekly\n" + EVERY_DAY, "builtin", "`weekly` is not a built-in"),
+        (OVERVIEW_EVERY_DAY.replace("a@b.co", "a@b.co, nobody"), "recipients[1]", "`nobody`"),
+        (OVERVIEW_EVERY_DAY + "format: pdf\n", "format", "`pdf` is not one of html, csv, both"),
+        ("chart: 3\ndays: 7\n" + EVERY_DAY, "days", "applies to `builtin: overview` only"),
+        (OVERVIEW_EVERY_DAY + "timezone: Mars/Base\n", "timezone", "`Mars/Base`"),
+        (OVERVIEW_EVERY_DAY.replace("recipients", "recipient"), "recipient", "unknown key"),
     ],
-)  # fmt: skip
+)
 def test_report_file_errors_name_the_key_and_the_value(
     tmp_path: Path, text: str, key: str, problem: str
 ) -> None:
@@ -365,10 +369,13 @@ def test_the_dag_scans_on_the_reporting_interval(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
+    """One Superset for this module, with ALERT_REPORTS on so its report API answers."""
     missing = venv_missing()
     if missing:
         pytest.skip(missing)
-    server = start_superset(tmp_path_factory.mktemp("superset-home"))
+    server = start_superset(
+        tmp_path_factory.mktemp("superset-home"), feature_flags={"ALERT_REPORTS": True}
+    )
     try:
         yield server
     finally:
@@ -417,22 +424,55 @@ def create_chart(client: SupersetClient, dataset_id: int) -> int:
     return int(answer["id"])
 
 
-def test_superset_chart_and_dashboard_reports_mail_the_cdpflow_sql_numbers(
-    superset: SupersetServer, tmp_path: Path, inbox: Inbox
-) -> None:
-    settings = mail_settings(tmp_path / "home", inbox.port, **superset.env())
+@pytest.fixture(scope="module")
+def revenue_chart(
+    superset: SupersetServer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, int]:
+    """A lake (its CDPFLOW_HOME) with `sessions`, synced to Superset by sync_superset_tables,
+    and a chart made through the API over that dataset: the home and the chart's id."""
+    home = tmp_path_factory.mktemp("superset-reports") / "home"
+    settings = load_settings(env=superset.env(), home=home)
     write_sessions(settings)
     sync_superset_tables.run(settings)
-    client = SupersetClient(
-        superset.url, Credentials("admin", "", superset.env()["SUPERSET_PASSWORD"])
-    )
+    client = admin(superset)
     database = next(d for d in client.databases() if d["database_name"] == DATABASE_NAME)
     dataset = next(d for d in client.datasets(int(database["id"])) if d["table_name"] == "sessions")
-    chart_id = create_chart(client, int(dataset["id"]))
+    return home, create_chart(client, int(dataset["id"]))
+
+
+def admin(superset: SupersetServer) -> SupersetClient:
+    return SupersetClient(
+        superset.url, Credentials("admin", "", superset.env()["SUPERSET_PASSWORD"])
+    )
+
+
+def revenue_by_channel(settings: Settings) -> list[dict[str, Any]]:
+    return lake_query(
+        settings,
+        "SELECT channel, sum(revenue) AS revenue FROM sessions GROUP BY 1 ORDER BY 2 DESC",
+    )
+
+
+def superset_settings(
+    superset: SupersetServer, revenue_chart: tuple[Path, int], inbox: Inbox
+) -> Settings:
+    home = revenue_chart[0]
+    for old in (home / "reports").glob("*.yml"):
+        old.unlink()
+    return mail_settings(home, inbox.port, **superset.env())
+
+
+def test_superset_chart_and_dashboard_reports_mail_the_cdpflow_sql_numbers(
+    superset: SupersetServer, revenue_chart: tuple[Path, int], inbox: Inbox
+) -> None:
+    settings = superset_settings(superset, revenue_chart, inbox)
+    client = admin(superset)
     dashboard = client.request(
         "POST", "/api/v1/dashboard/", json={"dashboard_title": "Channel revenue", "published": True}
     )
-    client.request("PUT", f"/api/v1/chart/{chart_id}", json={"dashboards": [int(dashboard["id"])]})
+    client.request(
+        "PUT", f"/api/v1/chart/{revenue_chart[1]}", json={"dashboards": [int(dashboard["id"])]}
+    )
     declare(settings, "chart_mail", "chart: Revenue by channel\ncron: '0 8 * * *'\n"
             "recipients: [cmo@shop.example.com]\nformat: both\n")  # fmt: skip
     declare(settings, "board_mail", "dashboard: Channel revenue\ncron: '30 7 * * *'\n"
@@ -443,10 +483,7 @@ def test_superset_chart_and_dashboard_reports_mail_the_cdpflow_sql_numbers(
         "board_mail slot 2026-11-20 07:30 UTC",
         "chart_mail slot 2026-11-20 08:00 UTC",
     ]
-    expected = lake_query(
-        settings,
-        "SELECT channel, sum(revenue) AS revenue FROM sessions GROUP BY 1 ORDER BY 2 DESC",
-    )
+    expected = revenue_by_channel(settings)
     mails = {m["Subject"]: m for _, m in inbox.messages}
     assert set(mails) == {"[cdpflow] Revenue by channel", "[cdpflow] Channel revenue"}
     chart_mail = mails["[cdpflow] Revenue by channel"]
@@ -467,3 +504,44 @@ def test_superset_chart_and_dashboard_reports_mail_the_cdpflow_sql_numbers(
     assert superset.env()["SUPERSET_PASSWORD"] not in json.dumps(
         lake_query(settings, "SELECT * FROM report_runs"), default=str
     )
+
+
+def test_superset_own_report_schedules_are_sent_where_alert_reports_is_on(
+    superset: SupersetServer, revenue_chart: tuple[Path, int], inbox: Inbox
+) -> None:
+    settings = superset_settings(superset, revenue_chart, inbox)
+    client = admin(superset)
+    ids = {}
+    for name, active in (("Revenue CSV", True), ("Paused revenue", False)):
+        ids[name] = client.request(
+            "POST",
+            "/api/v1/report/",
+            json={
+                "type": "Report",
+                "name": name,
+                "crontab": "0 9 * * *",
+                "timezone": "UTC",
+                "chart": revenue_chart[1],
+                "report_format": "CSV",
+                "creation_method": "alerts_reports",
+                "active": active,
+                "recipients": [
+                    {
+                        "type": "Email",
+                        "recipient_config_json": {"target": "board@shop.example.com"},
+                    }
+                ],
+            },
+        )["id"]
+
+    result = scan(settings, at(9, 5))
+    assert result.sent == [f"superset:{ids['Revenue CSV']} slot 2026-11-20 09:00 UTC"]
+    ((recipients, mail),) = inbox.messages
+    assert recipients == ["board@shop.example.com"]
+    assert mail["Subject"] == "[Report] Revenue CSV"
+    attached = attachment(mail, "revenue-by-channel.csv")
+    assert [(r["channel"], float(r["revenue"])) for r in attached] == [
+        (r["channel"], r["revenue"]) for r in revenue_by_channel(settings)
+    ]
+    scan(settings, at(9, 35))
+    assert len(inbox.messages) == 1

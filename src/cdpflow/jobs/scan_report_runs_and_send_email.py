@@ -142,6 +142,19 @@ def late_notice(spec: ReportSpec, due: Due, now: datetime) -> str | None:
     return text
 
 
+def superset_reports(settings: Settings) -> list[ReportSpec]:
+    """Superset's own e-mail report schedules, where SUPERSET_BASE_URL names a Superset whose
+    ALERT_REPORTS flag is on (cdpflow's own Superset keeps it off)."""
+    if not settings.superset_base_url:
+        return []
+    from cdpflow.superset.client import SupersetClient
+    from cdpflow.superset.report_sources import superset_schedules
+    from cdpflow.superset.runtime import superset_credentials
+
+    client = SupersetClient(settings.superset_base_url, superset_credentials(settings))
+    return superset_schedules(client) or []
+
+
 def run(settings: Settings, interval: Interval | None = None) -> ScanResult:
     """Send every report slot that is due, once."""
     from cdpflow.report.mail import compose, report_content
@@ -150,6 +163,10 @@ def run(settings: Settings, interval: Interval | None = None) -> ScanResult:
     result = ScanResult(now)
     with job_lock(settings, JOB):
         specs, result.invalid = load_reports(settings)
+        try:
+            specs += superset_reports(settings)
+        except (TerminalError, TransientError) as err:  # the report files still go out
+            result.failed.append(f"Superset's report schedules: {err}")
         runs = ReportRuns(Lake(settings.lake_url), settings.work_dir / "staging" / JOB)
         rows = runs.rows()
         late_after = scan_gap(settings.user_reporting_schedule_interval, now) + LATE_SLACK

@@ -39,8 +39,8 @@ _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+|[^@\s,]+@localhost")
 class ReportSpec:
     """One report file, read and checked. Exactly one of `dashboard`, `chart`, `builtin`."""
 
-    name: str
-    path: Path
+    name: str  # the file's name; `superset:<id>` for a schedule read from Superset
+    origin: str  # where it was declared: the file, or the Superset schedule's address
     cron: str
     recipients: tuple[str, ...]
     format: str = "both"
@@ -113,7 +113,7 @@ def read_report(path: Path) -> ReportSpec:
         raise DeclarationError(path, "cron", f"`{cron}` is not a cron expression: {problem}")
     return ReportSpec(
         name=path.stem,
-        path=path,
+        origin=str(path),
         cron=cron.strip(),
         recipients=_recipients(path, data.get("recipients")),
         format=_choice(path, data, "format", FORMATS, "both"),
