@@ -17,7 +17,12 @@ import requests
 from pg_server import free_port
 
 from cdpflow.settings import Settings, load_settings
-from cdpflow.superset.runtime import prepare_superset, server_command, superset_venv
+from cdpflow.superset.runtime import (
+    prepare_superset,
+    server_command,
+    superset_home,
+    superset_venv,
+)
 
 ADMIN_PASSWORD = "Sup3rset-test-pw!"  # looked for in logs, errors and the lake by the tests
 VENV_HINT = "Superset's venv is missing ({venv}): run `make superset` (.ci/run does)"
@@ -49,13 +54,19 @@ def venv_missing() -> str | None:
     return None
 
 
-def start_superset(root: Path, timeout: float = 300.0) -> SupersetServer:
+def start_superset(
+    root: Path, timeout: float = 300.0, feature_flags: dict[str, bool] | None = None
+) -> SupersetServer:
+    """A Superset on loopback; `feature_flags` are added to its config (e.g. ALERT_REPORTS)."""
     started = time.monotonic()
     settings: Settings = load_settings(
         env={"SUPERSET_PASSWORD": ADMIN_PASSWORD, "SUPERSET_USERNAME": "admin"}, home=root
     )
     venv = superset_venv()
     env = prepare_superset(settings, venv, say=lambda _: None)
+    if feature_flags:
+        with open(superset_home(settings) / "superset_config.py", "a") as config:
+            config.write(f"FEATURE_FLAGS = {{**FEATURE_FLAGS, **{feature_flags!r}}}\n")
     port = free_port()
     with open(root / "server.log", "wb") as log:  # the server keeps its own descriptor
         process = subprocess.Popen(

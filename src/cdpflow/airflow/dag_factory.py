@@ -131,6 +131,11 @@ SPECS: dict[str, DagSpec] = {
         lambda s: "30 0 * * *",
         ("activation_stats",),
     ),
+    "scan_report_runs_and_send_email": DagSpec(
+        "E-mail the reports of CDPFLOW_HOME/reports whose cron slot fell due, each slot once.",
+        lambda s: s.user_reporting_schedule_interval,
+        ("report_runs",),
+    ),
 }
 
 # Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow.

@@ -35,6 +35,7 @@ JOBS = (
     "sync_superset_tables",
     "activation_stats",
     "entity_creation",
+    "scan_report_runs_and_send_email",
 )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 from cdpflow.errors import TerminalError, TransientError
@@ -12,8 +14,24 @@ from cdpflow.settings import Settings
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: a download, or (with `content_id`) an image the HTML part
+    shows inline as `<img src="cid:<content_id>">`."""
+
+    filename: str
+    data: bytes
+    mime_type: str  # "text/csv", "image/png"
+    content_id: str | None = None
+
+
 def send_email(
-    settings: Settings, to: str, subject: str, text: str, html: str | None = None
+    settings: Settings,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> None:
     """Send one message to the comma-separated `to` addresses.
 
@@ -32,6 +50,16 @@ def send_email(
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
+        html_part = message.get_body(("html",))
+        assert html_part is not None
+        for inline in (a for a in attachments if a.content_id):
+            kind, _, sub = inline.mime_type.partition("/")
+            html_part.add_related(
+                inline.data, kind, sub, cid=f"<{inline.content_id}>", filename=inline.filename
+            )
+    for file in (a for a in attachments if not (html and a.content_id)):
+        kind, _, sub = file.mime_type.partition("/")
+        message.add_attachment(file.data, kind, sub, filename=file.filename)
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
             if settings.smtp_starttls:
