@@ -30,7 +30,7 @@ DAG_IDS = (
     "one_time_setup", "events_incremental", "id_stitching_incremental", "events_unified_view",
     "attribution", "campaign", "derived_views", "retention", "compression",
     "cleanup_temp_tables", "delete_idle_db_connections", "billing", "sync_superset_tables",
-    "activation_stats", "entity_creation",
+    "activation_stats", "entity_creation", "sync_superset_dashboard",
 )  # fmt: skip
 
 

@@ -138,13 +138,22 @@ SPECS: dict[str, DagSpec] = {
     ),
 }
 
-# Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow.
+# Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow;
+# their own Asset (not a lake table) then schedules the dashboards' sync.
+SUPERSET_DATASETS = "superset_datasets"
 SPECS["sync_superset_tables"] = DagSpec(
     "Keep a Superset dataset per lake table, on its current files and columns.",
     Updates(
         tuple(dict.fromkeys((*marts(), *(t for spec in SPECS.values() for t in spec.produces)))),
         any_of=True,
         or_cron=lambda s: s.user_reporting_schedule_interval,
+    ),
+    (SUPERSET_DATASETS,),
+)
+SPECS["sync_superset_dashboard"] = DagSpec(
+    "Import the shipped and the user's Superset dashboard bundles that are new or changed.",
+    Updates(
+        (SUPERSET_DATASETS,), any_of=True, or_cron=lambda s: s.user_reporting_schedule_interval
     ),
 )
 

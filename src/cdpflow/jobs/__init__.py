@@ -33,6 +33,7 @@ JOBS = (
     "retention",
     "derived_views",
     "sync_superset_tables",
+    "sync_superset_dashboard",
     "activation_stats",
     "entity_creation",
     "scan_report_runs_and_send_email",

@@ -9,6 +9,7 @@ databases users made are never touched, and a run with nothing new changes nothi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cdpflow.errors import TerminalError
@@ -83,10 +84,22 @@ def cdpflow_database(client: SupersetClient) -> tuple[int, bool]:
     ), True
 
 
-def run(settings: Settings, interval: Interval | None = None) -> SyncTablesResult:
+def run(
+    settings: Settings,
+    interval: Interval | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncTablesResult:
     """Bring Superset's cdpflow datasets in line with the lake's current tables."""
     client = SupersetClient(settings.superset_base_url, superset_credentials(settings))
-    store = TableStore(Lake(settings.lake_url))
+    result = sync_datasets(client, TableStore(Lake(settings.lake_url)))
+    log.info(result.summary())
+    return result
+
+
+def sync_datasets(client: SupersetClient, store: TableStore) -> SyncTablesResult:
+    """The sync itself, on a logged-in client (sync_superset_dashboard runs it first too, so
+    its charts never point at a missing or stale dataset)."""
     result = SyncTablesResult()
     database_id, result.database_created = cdpflow_database(client)
     existing = {row["table_name"]: row for row in client.datasets(database_id)}
@@ -120,5 +133,4 @@ def run(settings: Settings, interval: Interval | None = None) -> SyncTablesResul
         if table not in tables and row.get("uuid") == dataset_uuid(table):
             client.delete_dataset(int(row["id"]))
             result.removed.append(table)
-    log.info(result.summary())
     return result

@@ -45,6 +45,9 @@ class SupersetClient:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["Referer"] = self.base_url
+        # with `Accept: */*` Superset answers a failed command (an import's validation errors)
+        # with its HTML error page instead of the JSON naming the reason
+        self.session.headers["Accept"] = "application/json"
         self._login(credentials)
 
     def _login(self, credentials: Credentials) -> None:
@@ -213,6 +216,7 @@ def _describe(error: Any) -> str:
         for path, msg in extra.items()
         if isinstance(msg, dict | list | str) and path.endswith(".yaml")
     ]
+    details = [detail for detail in details if detail not in text]  # often repeated there
     return f"{text} ({'; '.join(details)})" if details else text
 
 
