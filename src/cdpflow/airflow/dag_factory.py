@@ -37,6 +37,8 @@ class Updates:
     any_of: bool = False
     # also on this cron (a safety net for updates made outside Airflow), when given
     or_cron: Callable[[Settings], str] | None = None
+    # tables known only from declared files at parse time (the ELT pipelines' tables)
+    declared: Callable[[Settings], tuple[str, ...]] | None = None
 
     def condition(self, settings: Settings) -> Any:
         from airflow.sdk import (
@@ -47,7 +49,10 @@ class Updates:
             CronTriggerTimetable,
         )
 
-        assets = [Asset(name) for name in self.tables]
+        tables = (*self.tables, *(self.declared(settings) if self.declared else ()))
+        if not tables and self.or_cron is not None:
+            return self.or_cron(settings)
+        assets = [Asset(name) for name in dict.fromkeys(tables)]
         condition = AssetAny(*assets) if self.any_of else AssetAll(*assets)
         if self.or_cron is None:
             return condition
@@ -68,6 +73,20 @@ class DagSpec:
     add_tasks: Callable[[str], None] | None = None
 
 
+def elt_tables(settings: Settings) -> tuple[str, ...]:
+    """Every ELT pipeline's lake tables (identity stitching reads those its mapping names)."""
+    from cdpflow.elt.config import declared_pipelines
+
+    return tuple(t for p in declared_pipelines(settings) for t in p.tables)
+
+
+def elt_role_tables(settings: Settings) -> tuple[str, ...]:
+    """The ELT tables with a role (orders, customers), which the analytics read."""
+    from cdpflow.elt.config import ROLES, role_tables
+
+    return tuple(table for role in ROLES for table, _ in role_tables(settings, role))
+
+
 SPECS: dict[str, DagSpec] = {
     "one_time_setup": DagSpec(
         "Create the lake layout, empty tables and default configuration; backfill raw data.",
@@ -81,13 +100,18 @@ SPECS: dict[str, DagSpec] = {
     ),
     "id_stitching_incremental": DagSpec(
         "Maintain the identity graph: a stable global_user_id per person.",
-        lambda s: s.id_stitching_incremental_schedule_interval,
+        Updates(
+            (),
+            any_of=True,
+            or_cron=lambda s: s.id_stitching_incremental_schedule_interval,
+            declared=elt_tables,
+        ),
         ("identities",),
     ),
     "events_unified_view": DagSpec(
         "Fold new core_events into unique_events with global_user_id; sessions, page_views, "
         "conversions and customer_360.",
-        Updates(("core_events", "identities"), any_of=True),
+        Updates(("core_events", "identities"), any_of=True, declared=elt_role_tables),
     ),
     "attribution": DagSpec(
         "Credit conversions to the sessions that led to them, under six attribution models.",

@@ -5,6 +5,7 @@ The common keys are checked here; the keys of a source type by its module (cdpfl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from cdpflow.elt.registry import TYPES, source_type
 from cdpflow.secrets import SecretsStore
 from cdpflow.settings import Settings
 
+log = logging.getLogger(__name__)
 FAMILY = next(f for f in FAMILIES if f.prefix == "elt")
 DEFAULT_SCHEDULE = "@daily"
 # declared column types (`columns:`) and the Arrow type a value must cast to
@@ -35,7 +37,36 @@ COLUMN_TYPES: Mapping[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 COMMON_KEYS = frozenset({"type", "schedule", "resources", "description"})
-COMMON_RESOURCE_KEYS = frozenset({"name", "primary_key", "cursor", "deletes", "columns"})
+COMMON_RESOURCE_KEYS = frozenset(
+    {"name", "primary_key", "cursor", "deletes", "columns", "role", "fields"}
+)
+# What a resource may be to the rest of cdpflow (`role:`): its standard fields, each with the
+# source column it is read from unless `fields:` says otherwise (Shopify's landed columns).
+# Orders count as purchases in conversions and customer_360; customers give customer_360 its
+# names, country and consent.
+ROLES: Mapping[str, Mapping[str, str]] = {
+    "orders": {
+        "order_id": "id",
+        "customer_id": "customer_id",
+        "email": "email",
+        "phone": "phone",
+        "total": "total_price",
+        "refunded": "total_refunded",
+        "currency": "currency",
+        "status": "financial_status",
+        "ordered_at": "processed_at",
+        "cancelled_at": "cancelled_at",
+    },
+    "customers": {
+        "customer_id": "id",
+        "email": "email",
+        "phone": "phone",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "country": "country_code",
+        "accepts_marketing": "accepts_marketing",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +109,8 @@ class Resource:
     deletes: str | None = None  # a true value in this column deletes the row's key
     columns: Mapping[str, pa.DataType] = field(default_factory=dict)  # declared schema
     options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys, checked
+    role: str | None = None  # orders | customers (ROLES)
+    fields: Mapping[str, str] = field(default_factory=dict)  # the role's field -> source column
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,28 @@ class Pipeline:
 def load_pipeline(settings: Settings, name: str) -> Pipeline:
     path = FAMILY.path(settings, name)
     return parse_pipeline(name, path, read_declaration(path), settings.home)
+
+
+def declared_pipelines(settings: Settings) -> list[Pipeline]:
+    """Every pipeline file that reads; a broken one is left out (its own DAG and `cdpflow run`
+    report it), so it does not stop the jobs that only read pipelines' tables."""
+    pipelines = []
+    for name in FAMILY.names(settings):
+        try:
+            pipelines.append(load_pipeline(settings, name))
+        except DeclarationError as err:
+            log.warning("pipeline `%s` left out: %s", name, err)
+    return pipelines
+
+
+def role_tables(settings: Settings, role: str) -> list[tuple[str, Mapping[str, str]]]:
+    """(lake table, field -> source column) of every resource declaring `role`."""
+    return [
+        (pipeline.table(r), r.fields)
+        for pipeline in declared_pipelines(settings)
+        for r in pipeline.resources
+        if r.role == role
+    ]
 
 
 def parse_pipeline(name: str, path: Path, data: Mapping[str, Any], home: Path) -> Pipeline:
@@ -171,9 +226,42 @@ def _resource(item: Any, key: str, module: Any, check: Check) -> Resource:
             )
         columns[str(column)] = COLUMN_TYPES[type_name]
     options = module.check_resource(item, key, check)
+    role, fields = _role(item, key, check)
     return Resource(
-        name, tuple(pk), item.get("cursor"), item.get("deletes"), columns, dict(options)
+        name,
+        tuple(pk),
+        item.get("cursor"),
+        item.get("deletes"),
+        columns,
+        dict(options),
+        role,
+        fields,
     )
+
+
+def _role(item: Mapping[str, Any], key: str, check: Check) -> tuple[str | None, dict[str, str]]:
+    """The resource's role and its fields' source columns (defaults completed)."""
+    role = item.get("role")
+    given = item.get("fields")
+    if role is None:
+        if given is not None:
+            raise check.fail(f"{key}.fields", f"needs a `role` ({_list(frozenset(ROLES))})")
+        return None, {}
+    if role not in ROLES:
+        raise check.fail(f"{key}.role", f"must be one of {_list(frozenset(ROLES))}, got {role!r}")
+    if given is not None and not isinstance(given, Mapping):
+        raise check.fail(f"{key}.fields", f"must map {role} fields to columns, got {given!r}")
+    fields = dict(ROLES[role])
+    for name, column in (given or {}).items():
+        if name not in fields:
+            raise check.fail(
+                f"{key}.fields.{name}",
+                f"not a field of role {role}; fields: {', '.join(ROLES[role])}",
+            )
+        if not isinstance(column, str) or not column:
+            raise check.fail(f"{key}.fields.{name}", f"must be a column name, got {column!r}")
+        fields[name] = column
+    return role, fields
 
 
 def _list(keys: frozenset[str]) -> str:

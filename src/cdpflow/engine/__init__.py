@@ -27,7 +27,7 @@ and the CLI start fast.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from cdpflow.elt.roles import RoleTable
     from cdpflow.lake.raw_reader import RawFile
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import TableStore
@@ -184,8 +185,13 @@ class Warehouse(Protocol):
         """core_events files (lake-relative) whose rows unique_events already holds."""
         ...
 
-    def expose_sources(self, tables: TableStore, pending_events: Sequence[str] | None) -> None:
-        """Point the models' sources at the current table versions."""
+    def expose_sources(
+        self,
+        tables: TableStore,
+        pending_events: Sequence[str] | None,
+        roles: Mapping[str, Sequence[RoleTable]] | None = None,
+    ) -> None:
+        """Point the models' sources at the current table versions, the role tables' too."""
         ...
 
     def mark_folded(self, paths: Sequence[str], *, replace: bool) -> None: ...

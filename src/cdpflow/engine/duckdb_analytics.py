@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from cdpflow.elt.config import ROLES
+from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
 from cdpflow.engine.duckdb_engine import connect, literal, quote
+from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
 from cdpflow.lake.merge_on_read import scan_sql
@@ -33,6 +36,48 @@ SOURCE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "identities": sql_columns(IDENTITIES),
     "identity_merges": sql_columns(IDENTITY_MERGES),
 }
+
+
+class RoleTableError(TerminalError):
+    def __init__(self, table: str, role: str, field: str, column: str) -> None:
+        super().__init__(
+            f"Table {table} declares `role: {role}` but has no column `{column}` for its "
+            f"`{field}`; set `fields: {{{field}: <column>}}` on its resource in the pipeline "
+            "file. Nothing was built."
+        )
+
+
+def role_view_sql(tables: TableStore, role: str, members: Sequence[RoleTable]) -> str:
+    """One SELECT of the role's standard fields (as VARCHAR; the dbt staging model types them)
+    over every table playing it, with the identifier type of its customer ids, the table and
+    `_loaded_at`. A field whose column a table lacks is NULL, except the key field."""
+    names = [*ROLES[role], "customer_id_type", "source_table"]
+    parts = []
+    for member in members:
+        snapshot = tables.current(member.table)
+        if snapshot is None or not snapshot.files:
+            continue
+        have = {c for c, _ in snapshot.columns}
+        key = member.fields[KEY_FIELD[role]]
+        if key not in have:
+            raise RoleTableError(member.table, role, KEY_FIELD[role], key)
+        cells = [
+            f"CAST(src.{quote(member.fields[f])} AS VARCHAR)"
+            if member.fields[f] in have
+            else "NULL"
+            for f in ROLES[role]
+        ]
+        id_type = member.customer_id_type
+        cells += [literal(id_type) if id_type else "NULL", literal(member.table)]
+        loaded = "src._loaded_at" if "_loaded_at" in have else literal(snapshot.committed_at)
+        selected = [f"{c} AS {quote(n)}" for c, n in zip(cells, names, strict=True)]
+        selected.append(f"CAST({loaded} AS TIMESTAMPTZ) AS _loaded_at")
+        select = ", ".join(selected)
+        parts.append(f"SELECT {select} FROM ({scan_sql(tables, snapshot)}) AS src")
+    if not parts:
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {quote(n)}" for n in names)
+        return f"SELECT {nulls}, CAST(NULL AS TIMESTAMPTZ) AS _loaded_at WHERE false"
+    return " UNION ALL ".join(parts)
 
 
 class DuckDBWarehouse:
@@ -94,9 +139,18 @@ class DuckDBWarehouse:
         rows = self.con.execute(f"SELECT path FROM {STATE_SCHEMA}.folded_files").fetchall()
         return {r[0] for r in rows}
 
-    def expose_sources(self, tables: TableStore, pending_events: Sequence[str] | None) -> None:
+    def expose_sources(
+        self,
+        tables: TableStore,
+        pending_events: Sequence[str] | None,
+        roles: Mapping[str, Sequence[RoleTable]] | None = None,
+    ) -> None:
         """Point the `lake` views at the current files; `pending_events` (lake-relative
-        core_events paths) becomes lake.pending_events unless None (left as it is)."""
+        core_events paths) becomes lake.pending_events unless None (left as it is). Each role
+        (cdpflow.elt.roles) becomes one view of its standard fields over its tables."""
+        for role, source in ROLE_SOURCES.items():
+            body = role_view_sql(tables, role, (roles or {}).get(role, ()))
+            self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(source)} AS {body}")
         versions = []
         for name, columns in SOURCE_TABLES.items():
             snapshot = tables.current(name)

@@ -26,6 +26,8 @@ CONTACT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("country", pa.string()),
     ("consent", pa.bool_()),
 )
+# the customer_360 column each contact field is filled from, where the names differ
+CONTACT_SOURCES: Mapping[str, str] = {"consent": "accepts_marketing"}
 SCHEMAS = {
     SEGMENT_MEMBERS: pa.schema(
         [

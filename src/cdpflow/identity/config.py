@@ -12,6 +12,8 @@ sources:                      # offline (ELT) tables; identifiers on one record 
       customer_id: [shop_customer_id, user_id]
       email: email
       phone: phone
+  - table: crm__contacts                  # or a lake table (an ELT pipeline's), instead of path
+    columns: {contact_id: crm_contact_id, email: email}
 map_providers: {shopify: shop_customer_id}  # Blotout map_id provider -> identifier type
 caps: {user_id: 10, email: 5}             # max links to one type before an id is held out
 blocklist: [guest@shop.example]           # values that never link people
@@ -21,33 +23,49 @@ The storefront logs shoppers in with their shop customer id (Segment `userId`, B
 `persona_id`), and Blotout reports it again as `map_id` of provider `shopify`: so by default the
 export's `customer_id` is both a `shop_customer_id` and a `user_id`, and shopify map ids are
 `shop_customer_id`s.
+
+A pipeline of type shopify brings its own entries (`shopify_sources`) for its customers and
+orders tables, unless the mapping already names those tables.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cdpflow.elt.config import Pipeline, declared_pipelines
 from cdpflow.errors import ConfigError
 from cdpflow.settings import Settings
 
 UNCAPPED_TYPES = frozenset({"anonymous_id", "gclid", "fbclid", "msclkid", "ttclid"})
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_TABLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,126}$")
+SHOPIFY_TYPE = "shopify_customer_id"
+# What a shopify pipeline's tables say about identity: resource -> (seen_at, column -> types)
+SHOPIFY_MAPPING: Mapping[str, tuple[str, Mapping[str, tuple[str, ...]]]] = {
+    "customers": (
+        "created_at",
+        {"id": (SHOPIFY_TYPE,), "email": ("email",), "phone": ("phone",)},
+    ),
+    "orders": ("created_at", {"email": ("email",), "customer_id": (SHOPIFY_TYPE,)}),
+}
 
 
 @dataclass(frozen=True)
 class OfflineSource:
-    """One offline table: where it is and which column holds which identifier types."""
+    """One offline table: where it is (a file path or glob, or a lake table) and which column
+    holds which identifier types."""
 
     name: str
-    path: Path
+    path: Path | None
     columns: Mapping[str, tuple[str, ...]]
     seen_at: str | None = None
+    table: str | None = None  # a lake table, e.g. an ELT pipeline's `shop__customers`
 
 
 @dataclass(frozen=True)
@@ -97,7 +115,7 @@ DEFAULT_MAPPING: dict[str, Any] = {
 
 
 def load_identity_config(settings: Settings) -> IdentityConfig:
-    """The effective identity mapping of a deployment.
+    """The effective identity mapping of a deployment, with the entries shopify pipelines bring.
 
     Raises:
         ConfigError: the mapping file is missing or malformed, naming the entry.
@@ -113,7 +131,36 @@ def load_identity_config(settings: Settings) -> IdentityConfig:
         raw = _read(settings.home / "identity.yaml")
     else:
         raw = DEFAULT_MAPPING
-    return parse_identity_config(raw, settings)
+    config = parse_identity_config(raw, settings)
+    return with_pipeline_sources(config, declared_pipelines(settings))
+
+
+def with_pipeline_sources(config: IdentityConfig, pipelines: Iterable[Pipeline]) -> IdentityConfig:
+    """`config` plus the entries of shopify pipelines for the tables it does not name. Blotout
+    map ids of provider `shopify` then are `shopify_customer_id`s too, unless the mapping maps
+    that provider itself."""
+    named = {s.table for s in config.sources if s.table}
+    added = [s for s in shopify_sources(pipelines) if s.table not in named]
+    if not added:
+        return config
+    providers = dict(config.map_providers)
+    providers.setdefault("shopify", SHOPIFY_TYPE)
+    return replace(config, sources=(*config.sources, *added), map_providers=providers)
+
+
+def shopify_sources(pipelines: Iterable[Pipeline]) -> list[OfflineSource]:
+    """The identity mapping of each shopify pipeline's customers and orders tables."""
+    out = []
+    for pipeline in pipelines:
+        if pipeline.type != "shopify":
+            continue
+        for resource in pipeline.resources:
+            if resource.name not in SHOPIFY_MAPPING:
+                continue
+            seen_at, columns = SHOPIFY_MAPPING[resource.name]
+            table = pipeline.table(resource)
+            out.append(OfflineSource(table, None, dict(columns), seen_at, table=table))
+    return out
 
 
 def parse_identity_config(raw: Mapping[str, Any], settings: Settings) -> IdentityConfig:
@@ -125,26 +172,14 @@ def parse_identity_config(raw: Mapping[str, Any], settings: Settings) -> Identit
             raw[name],
             "a known key (sources, map_providers, caps, blocklist)",
         )
-    sources = []
-    for i, entry in enumerate(raw.get("sources") or []):
-        where = f"identity mapping: sources[{i}]"
-        if not isinstance(entry, Mapping) or not entry.get("path") or not entry.get("columns"):
-            raise ConfigError(where, entry, "a mapping with `path` and `columns`")
-        columns = {}
-        for column, types in dict(entry["columns"]).items():
-            listed = (types,) if isinstance(types, str) else tuple(types or ())
-            for t in listed:
-                _check_type(f"{where}.columns.{column}", t)
-            columns[str(column)] = tuple(str(t) for t in listed)
-        path = Path(str(entry["path"])).expanduser()
-        sources.append(
-            OfflineSource(
-                name=str(entry.get("name") or path.stem),
-                path=path if path.is_absolute() else settings.home / path,
-                columns=columns,
-                seen_at=str(entry["seen_at"]) if entry.get("seen_at") else None,
-            )
-        )
+    sources = [
+        _source(entry, f"identity mapping: sources[{i}]", settings)
+        for i, entry in enumerate(raw.get("sources") or [])
+    ]
+    names = [s.name for s in sources]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise ConfigError("identity mapping: sources", doubled[0], "each source named once")
     providers = {}
     for provider, t in dict(raw.get("map_providers") or {}).items():
         _check_type(f"identity mapping: map_providers.{provider}", t)
@@ -164,6 +199,44 @@ def parse_identity_config(raw: Mapping[str, Any], settings: Settings) -> Identit
         blocklist=blocklist,
         caps=caps,
         default_cap=settings.id_max_links,
+    )
+
+
+def _source(entry: Any, where: str, settings: Settings) -> OfflineSource:
+    """One `sources` entry: a file (`path`) or a lake table (`table`), and its `columns`."""
+    if not isinstance(entry, Mapping) or not entry.get("columns"):
+        raise ConfigError(where, entry, "a mapping with `path` or `table`, and `columns`")
+    unknown = sorted(set(entry) - {"name", "path", "table", "seen_at", "columns"})
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}", entry[unknown[0]], "one of name, path, table, seen_at, columns"
+        )
+    if bool(entry.get("path")) == bool(entry.get("table")):
+        raise ConfigError(
+            where, entry, "exactly one of `path` (a file or glob) or `table` (a lake table)"
+        )
+    if not isinstance(entry["columns"], Mapping):
+        raise ConfigError(f"{where}.columns", entry["columns"], "a mapping column -> type(s)")
+    columns = {}
+    for column, types in dict(entry["columns"]).items():
+        listed = (types,) if isinstance(types, str) else tuple(types or ())
+        if not listed:
+            raise ConfigError(f"{where}.columns.{column}", types, "an identifier type or a list")
+        for t in listed:
+            _check_type(f"{where}.columns.{column}", t)
+        columns[str(column)] = tuple(str(t) for t in listed)
+    seen_at = str(entry["seen_at"]) if entry.get("seen_at") else None
+    if entry.get("table"):
+        table = entry["table"]
+        if not isinstance(table, str) or not _TABLE.match(table):
+            raise ConfigError(f"{where}.table", table, "a lake table name such as shop__customers")
+        return OfflineSource(str(entry.get("name") or table), None, columns, seen_at, table=table)
+    path = Path(str(entry["path"])).expanduser()
+    return OfflineSource(
+        name=str(entry.get("name") or path.stem),
+        path=path if path.is_absolute() else settings.home / path,
+        columns=columns,
+        seen_at=seen_at,
     )
 
 

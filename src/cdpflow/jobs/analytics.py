@@ -34,6 +34,7 @@ from cdpflow.dbt.models import (
     seeds_of,
 )
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
+from cdpflow.elt.roles import role_sources
 from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
@@ -176,7 +177,7 @@ def build(
                 pending = [p for p in paths if p not in folded]
                 result.pending_files = len(pending)
                 result.folds = True
-            warehouse.expose_sources(tables, pending)
+            warehouse.expose_sources(tables, pending, role_sources(settings))
             batch_id = warehouse.start_batch()
             profile = warehouse.dbt_profile()
         finally:

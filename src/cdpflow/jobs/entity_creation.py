@@ -34,6 +34,7 @@ from cdpflow.entities.pack import install_pack
 from cdpflow.entities.spec import EntityError, Funnel, Loaded, Segment, load_folder
 from cdpflow.entities.tables import (
     CONTACT_FIELDS,
+    CONTACT_SOURCES,
     FUNNEL_PEOPLE,
     FUNNEL_STEPS,
     SCHEMAS,
@@ -310,7 +311,8 @@ def _contact_columns(people: Mapping[str, str]) -> str:
     """The contact fields from customer_360 where it has them, typed NULLs where not."""
     out = []
     for name, kind in CONTACT_FIELDS:
-        source = f"c.{quote(name)}" if name in people else "NULL"
+        column = CONTACT_SOURCES.get(name, name)
+        source = f"c.{quote(column)}" if column in people else "NULL"
         out.append(f"CAST({source} AS {sql_type(kind)}) AS {quote(name)}")
     return ", ".join(out)
 

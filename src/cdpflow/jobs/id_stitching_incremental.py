@@ -1,7 +1,8 @@
 """id_stitching_incremental: keep the identity graph that gives every person a global_user_id.
 
-A run reads only what is new since the last one: core_events files not read yet and offline
-files whose fingerprint changed. It loads from the stored graph only the people those new
+A run reads only what is new since the last one: core_events files not read yet, offline
+files whose fingerprint changed, and the rows of offline lake tables (ELT pipelines') loaded
+since the snapshot it last read. It loads from the stored graph only the people those new
 identifiers belong to, recomputes just those people (joining them by the new links, or from all
 their links when a cap is involved), and commits the rows that changed as identities' delta
 with the read state in one snapshot. The ids come from a rule on the data (see
@@ -28,7 +29,7 @@ from cdpflow.identity.config import IdentityConfig, load_identity_config
 from cdpflow.identity.graph import CapFor, stitch
 from cdpflow.identity.prepare import JUNK, OBSERVATIONS, Prepared, prepare
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_CONFLICTS, LINK_ENDS, TS
-from cdpflow.identity.sources import pending_files, read_observations
+from cdpflow.identity.sources import pending_files, pending_tables, read_observations
 from cdpflow.identity.store import (
     CONFLICTS_TABLE,
     EDGES_TABLE,
@@ -61,6 +62,7 @@ class IdStitchingResult:
 
     core_files: int = 0
     offline_files: int = 0
+    offline_tables: int = 0  # lake tables whose new snapshot was read
     records: int = 0
     identifiers_in_scope: int = 0
     people_in_scope: int = 0
@@ -77,14 +79,16 @@ class IdStitchingResult:
     folded: bool = False
 
     def summary(self) -> str:
-        if not (self.core_files or self.offline_files):
+        if not (self.core_files or self.offline_files or self.offline_tables):
             return f"{JOB}: nothing new to read."
         kind = "full rebuild" if self.full_rebuild else "incremental"
         how = "joined by the new links" if self.joined_by_new_links else "from all their links"
         where = "into a new base" if self.folded else "as the delta"
         return (
             f"{JOB} ({kind}): read {self.core_files} core_events file(s) and "
-            f"{self.offline_files} offline file(s), {self.records:,} identifier records; "
+            f"{self.offline_files} offline file(s)"
+            + (f" and {self.offline_tables} offline table(s)" if self.offline_tables else "")
+            + f", {self.records:,} identifier records; "
             f"recomputed {self.identifiers_in_scope:,} identifiers in "
             f"{self.people_in_scope:,} people ({how}); {self.new_edges:,} new links, "
             f"{self.merges:,} merges, {self.held_out:,} held out, {self.junk_values:,} junk "
@@ -122,8 +126,12 @@ def run(
         core_paths = [f.path for f in core.files] if core else []
         new_core = [p for p in core_paths if p not in state.core_files]
         offline = pending_files(config, dict(state.offline_files))
+        offline_tables = pending_tables(config, dict(state.offline_files), tables)
         result.core_files, result.offline_files = len(new_core), len(offline)
-        if not new_core and not offline and not (full_rebuild and snapshot is not None):
+        result.offline_tables = len(offline_tables)
+        if not (new_core or offline or offline_tables) and not (
+            full_rebuild and snapshot is not None
+        ):
             result.identities_version = snapshot.version if snapshot else None
             result.identities = snapshot.rows if snapshot else 0
             return result
@@ -135,7 +143,9 @@ def run(
                 [lake.uri(f"{CORE_EVENTS}/{p}") for p in new_core], config.click_ids
             )
             online = _resolve_map_types(online, config)
-            offline_obs = read_observations(offline, first_record=_next_record(online))
+            offline_obs, tables_read = read_observations(
+                offline, _next_record(online), offline_tables, tables
+            )
             observations = pa.concat_tables([online, offline_obs.cast(OBSERVATIONS)])
             result.records = len(pc.unique(observations["record"]))
             _step(progress, 2)
@@ -167,7 +177,11 @@ def run(
             # drop out of the state, so it stays as large as the table's file list.
             read = ReadState(
                 frozenset(core_paths),
-                {**state.offline_files, **{str(f.path): f.fingerprint for f in offline}},
+                {
+                    **state.offline_files,
+                    **{str(f.path): f.fingerprint for f in offline},
+                    **tables_read,
+                },
             )
             snapshot = publish_identities(
                 io, store, tables, done, read, staging, full_rebuild=full_rebuild

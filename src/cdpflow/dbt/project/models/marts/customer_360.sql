@@ -13,11 +13,13 @@
 }}
 -- depends_on: {{ ref('int_events_sessionized') }}
 -- One row per person (global_user_id): when we saw them, how they are known, what they bought
--- and which channel brought them first and last.
+-- (online and offline orders, net of refunds), which channel brought them first and last, and
+-- their name, country and marketing consent from the offline customer records (the newest
+-- record that has each; null when none does).
 -- An incremental run recomputes only the people something happened to since the last build:
 -- new or changed identities, events (their devices' sessions are rebuilt, so every person an
--- event of those devices belongs to, before or after), orders; and the people with orders when
--- the day changed, for days_since_last_order. People merged away are deleted (post_hook).
+-- event of those devices belongs to, before or after), orders, contact details; and the people
+-- with orders when the day changed, for days_since_last_order. People merged away are deleted (post_hook).
 with
 
 reference_time as (
@@ -39,6 +41,21 @@ order_stats as (
                   cast(any_value(reference_time.as_of) as date)) as days_since_last_order
     from {{ ref('conversions') }}
     cross join reference_time
+    where global_user_id is not null
+    group by global_user_id
+
+),
+
+contacts as (
+
+    select
+        global_user_id,
+        arg_max(first_name, _loaded_at) filter (where first_name is not null) as first_name,
+        arg_max(last_name, _loaded_at) filter (where last_name is not null) as last_name,
+        arg_max(country, _loaded_at) filter (where country is not null) as country,
+        arg_max(accepts_marketing, _loaded_at) filter (where accepts_marketing is not null)
+            as accepts_marketing
+    from {{ ref('int_offline_customers_identified') }}
     where global_user_id is not null
     group by global_user_id
 
@@ -69,6 +86,21 @@ affected as materialized (
     select global_user_id from {{ this }}
     where orders > 0
         and global_user_id not in (select global_user_id from order_stats)
+    union
+    -- contact details too: one row per customer record
+    select global_user_id from (
+        select global_user_id, first_name, last_name, country, accepts_marketing from contacts
+        except
+        select global_user_id, first_name, last_name, country, accepts_marketing
+        from {{ this }}
+        where first_name is not null or last_name is not null or country is not null
+            or accepts_marketing is not null
+    )
+    union
+    select global_user_id from {{ this }}
+    where (first_name is not null or last_name is not null or country is not null
+            or accepts_marketing is not null)
+        and global_user_id not in (select global_user_id from contacts)
 
 ),
 
@@ -138,10 +170,15 @@ final as (
         order_stats.last_order_at,
         session_stats.first_touch_channel,
         session_stats.last_touch_channel,
-        order_stats.days_since_last_order
+        order_stats.days_since_last_order,
+        contacts.first_name,
+        contacts.last_name,
+        contacts.country,
+        contacts.accepts_marketing
     from people
     left join session_stats on session_stats.global_user_id = people.global_user_id
     left join order_stats on order_stats.global_user_id = people.global_user_id
+    left join contacts on contacts.global_user_id = people.global_user_id
 
 )
 
