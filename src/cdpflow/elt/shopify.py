@@ -154,6 +154,7 @@ def default_resources(options: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {"name": name, "primary_key": "id", "cursor": "updated_at"}
         | ({"deletes": DELETED} if name in EVENT_SUBJECTS else {})
+        | ({"role": name} if name in ("customers", "orders") else {})  # customer_360's sources
         for name in RESOURCES
     ]
 
