@@ -90,9 +90,9 @@ final as (
         session_id,
         revenue,
         refunded,
-        currency,
         order_status,
         order_source,
+        currency,
         cast(conversion_time as date) as conversion_date
     from joined
     where not is_cancelled
