@@ -31,6 +31,7 @@ DAG_IDS = (
     "attribution", "campaign", "derived_views", "retention", "compression",
     "cleanup_temp_tables", "delete_idle_db_connections", "billing", "sync_superset_tables",
     "activation_stats", "entity_creation", "sync_superset_dashboard",
+    "scan_report_runs_and_send_email",
 )  # fmt: skip
 
 
@@ -152,15 +153,26 @@ def test_analytics_dags_run_a_task_per_dbt_model_when_their_inputs_change(bag: d
         "stg_lake__identity_merges": {"upstream": [], "outlets": []},
         "unique_events": unified["unique_events"],
         "int_events_sessionized": {"upstream": ["unique_events"], "outlets": []},
+        "stg_lake__offline_orders": {"upstream": [], "outlets": []},
+        "stg_lake__offline_customers": {"upstream": [], "outlets": []},
+        "int_offline_orders_identified": {
+            "upstream": ["stg_lake__identities", "stg_lake__offline_orders"],
+            "outlets": [],
+        },
+        "int_offline_customers_identified": {
+            "upstream": ["stg_lake__identities", "stg_lake__offline_customers"],
+            "outlets": [],
+        },
         "conversions": {
-            "upstream": ["int_events_sessionized", "unique_events"],
+            "upstream": ["int_events_sessionized", "int_offline_orders_identified", "unique_events"],
             "outlets": ["conversions"],
         },
         "int_people_identities": {"upstream": ["stg_lake__identities"], "outlets": []},
         "sessions": {"upstream": ["int_events_sessionized"], "outlets": ["sessions"]},
         "customer_360": {
             "upstream": [
-                "conversions", "int_events_sessionized", "int_people_identities", "sessions"
+                "conversions", "int_events_sessionized", "int_offline_customers_identified",
+                "int_people_identities", "sessions",
             ],
             "outlets": ["customer_360"],
         },
