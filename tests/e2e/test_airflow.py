@@ -164,7 +164,9 @@ def test_analytics_dags_run_a_task_per_dbt_model_when_their_inputs_change(bag: d
             "outlets": [],
         },
         "conversions": {
-            "upstream": ["int_events_sessionized", "int_offline_orders_identified", "unique_events"],
+            "upstream": [
+                "int_events_sessionized", "int_offline_orders_identified", "unique_events"
+            ],
             "outlets": ["conversions"],
         },
         "int_people_identities": {"upstream": ["stg_lake__identities"], "outlets": []},
