@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from airflow_support import parse_home_dags as parse
-from airflow_support import run_airflow
+from support.airflow_run import parse_home_dags as parse
+from support.airflow_run import run_airflow
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import lake_query
 from fakes.shopify import Shop, generate, shopify_server
+from support.lake import lake_query
 
 from cdpflow.elt import shopify
 from cdpflow.elt.job import run

@@ -5,8 +5,8 @@ sources, and customer_360 and conversions count the shop's orders as the shop do
 from __future__ import annotations
 
 import pytest
-from analytics_support import add_events, event, purchase
-from conftest import lake_query
+from support.analytics import add_events, event, purchase
+from support.lake import lake_query
 
 from cdpflow.elt import job as elt_job
 from cdpflow.jobs import Interval, entity_creation, events_unified_view, id_stitching_incremental
