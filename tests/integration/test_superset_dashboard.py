@@ -238,11 +238,29 @@ def test_broken_bundles_name_their_file_and_reason_and_the_others_still_import(
     assert imports == [{"bundle": "shipped/cdp_overview"}]  # the failed ones are retried
 
 
+SHOP_PIPELINE = (
+    "type: files\nresources:\n  orders: {primary_key: order_id, path: imports/shop/orders.csv}\n"
+)
+HOOK = "type: webhook\nsegment: vip\nurl: https://crm.example/hooks\nsecret: hook_key\n"
+
+
 def test_dag_runs_after_the_datasets_sync_and_on_the_reporting_interval(tmp_path: Path) -> None:
-    parsed = parse_home_dags(tmp_path / "airflow", tmp_path / "cdp")
-    assert parsed["errors"] == {}
+    cdp = tmp_path / "cdp"
+    for folder, name, text in (
+        ("pipelines", "shop", SHOP_PIPELINE),
+        ("pipelines", "broken", "type: files\n"),
+        ("destinations", "crm", HOOK),
+    ):
+        (cdp / folder).mkdir(parents=True, exist_ok=True)
+        (cdp / folder / f"{name}.yml").write_text(text)
+    parsed = parse_home_dags(tmp_path / "airflow", cdp)
+    assert [Path(f).name for f in parsed["errors"]] == ["elt_broken.py"], parsed["errors"]
     dags = parsed["dags"]
-    assert dags["sync_superset_tables"]["tasks"]["sync_superset_tables"] == ["superset_datasets"]
+    tables_dag = dags["sync_superset_tables"]
+    assert tables_dag["tasks"]["sync_superset_tables"] == ["superset_datasets"]
+    # a declared DAG's tables (an ELT pipeline's, an activation's records) sync when they land
+    for table in ("core_events", "sessions", "segment_sizes", "shop__orders", "activation_runs"):
+        assert f"'{table}'" in tables_dag["assets"], table
     dashboard_dag = dags["sync_superset_dashboard"]
     assert "superset_datasets" in dashboard_dag["assets"]
     assert "*/30 * * * *" in dashboard_dag["schedule"]
