@@ -20,15 +20,18 @@ import pyarrow as pa
 import pytest
 from airflow_support import free_port, parse_home_dags
 from analytics_support import _write
+from click.testing import CliRunner
 from conftest import lake_query
 from fakes.smtp import Inbox, smtp_inbox
 from superset_server import SupersetServer, start_superset, stop_superset, venv_missing
 
+from cdpflow.cli.main import cli
 from cdpflow.declared import DeclarationError
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.jobs import Interval, scan_report_runs_and_send_email, sync_superset_tables
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.report import build_report, render_html
 from cdpflow.report.charts import images_available
 from cdpflow.report.runs import CLAIM_LEASE, ReportRuns
 from cdpflow.report.schedules import read_report
@@ -207,6 +210,10 @@ def test_builtin_report_arrives_once_with_the_lake_numbers_even_when_the_job_run
         (str(r["session_date"]), r["channel"], r["sessions"], r["revenue"]) for r in by_channel
     ]  # fmt: skip
     assert "No attribution table in the lake yet" in document
+    # the mail and `cdpflow report --days 7` share their renderer: the very same tables
+    page = render_html(build_report(settings, 7))
+    for title in ("Customer counts", "Sessions and revenue by channel"):
+        assert table_after(page, title) == table_after(document, title)
     if images_available():  # Chromium is installed in CI: the charts arrive as inline PNGs
         images = [p for p in message.walk() if p.get_content_type() == "image/png"]
         assert len(images) == 2  # sessions and revenue by channel
@@ -244,6 +251,24 @@ def test_a_new_report_sends_only_its_latest_slot_not_its_history(
     assert len(inbox.messages) == 1
     assert [(r["slot"], r["late"]) for r in runs_of(settings, "hourly")] == [(at(14), False)]
     assert scan(settings, at(14, 50)).not_due == ["hourly"]
+
+
+def test_cdpflow_run_sends_what_is_due_now(settings: Settings, inbox: Inbox) -> None:
+    write_customers(settings)
+    declare(
+        settings, "hourly", "builtin: overview\ncron: '0 * * * *'\nrecipients: a@shop.example.com\n"
+    )
+    env = {
+        "CDPFLOW_HOME": str(settings.home),
+        "CDPFLOW_SMTP_HOST": "127.0.0.1",
+        "CDPFLOW_SMTP_PORT": str(inbox.port),
+    }
+    ran = CliRunner().invoke(cli, ["run", "scan_report_runs_and_send_email"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert "1 sent, 0 failed" in ran.output
+    assert [r["status"] for r in runs_of(settings, "hourly")] == ["sent"]
+    ((recipients, _),) = inbox.messages
+    assert recipients == ["a@shop.example.com"]
 
 
 def test_slots_missed_while_airflow_was_down_are_sent_once_late_saying_so(
