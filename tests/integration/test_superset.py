@@ -12,9 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import lake_query
 from superset_server import (
-    ADMIN_PASSWORD,
     SupersetServer,
-    start_superset,
+    start_superset_command,
     stop_superset,
     venv_missing,
 )
@@ -29,17 +28,33 @@ from cdpflow.superset.lake_datasets import DATABASE_NAME
 from cdpflow.superset.runtime import Credentials
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
+    """Started by `cdpflow superset`, as the README says, with SUPERSET_PASSWORD unset."""
     missing = venv_missing()
     if missing:
         pytest.skip(missing)
-    server = start_superset(tmp_path_factory.mktemp("superset-home"))
+    server = start_superset_command(tmp_path_factory.mktemp("superset-home"))
     print(f"\nSuperset started in {server.started_seconds:.1f} s at {server.url}")
     try:
         yield server
     finally:
         stop_superset(server)
+
+
+def test_cdpflow_superset_keeps_a_generated_password_in_the_secrets_store_and_out_of_logs(
+    superset: SupersetServer,
+) -> None:
+    printed = superset.log()
+    port = superset.url.rsplit(":", 1)[1]
+    assert f"Superset UI: http://localhost:{port}" in printed
+    assert "User:        admin" in printed
+    assert "Password:    cdpflow secrets get superset_password" in printed
+    assert f"SUPERSET_BASE_URL=http://localhost:{port}" in printed
+    assert len(superset.password) >= 24 and superset.password not in printed
+    assert (superset.home / "superset" / "superset.db").is_file()  # SQLite metadata in the home
+    assert superset.password not in (superset.home / "superset" / "superset_config.py").read_text()
+    admin(superset).databases()  # the admin logs in with the generated password
 
 
 @pytest.fixture
@@ -48,7 +63,7 @@ def job_settings(superset: SupersetServer, tmp_path: Path) -> Settings:
 
 
 def admin(superset: SupersetServer) -> SupersetClient:
-    return SupersetClient(superset.url, Credentials("admin", "", ADMIN_PASSWORD))
+    return SupersetClient(superset.url, Credentials("admin", "", superset.password))
 
 
 def write_table(settings: Settings, name: str, table: pa.Table, part: int = 0) -> None:
@@ -157,12 +172,17 @@ def test_dataset_reads_the_same_numbers_as_cdpflow_sql(
     write_table(job_settings, "channel_revenue", revenue())
     sync_superset_tables.run(job_settings)
     client = admin(superset)
-    dataset = ours(client)["channel_revenue"]
+    shown = revenue_by_channel(client, int(ours(client)["channel_revenue"]["id"]))
+    assert shown == lake_revenue_by_channel(job_settings)
+
+
+def revenue_by_channel(client: SupersetClient, dataset_id: int) -> dict[str, float]:
+    """SUM(revenue) per channel, as Superset's chart data API computes it on the dataset."""
     answer = client.request(
         "POST",
         "/api/v1/chart/data",
         json={
-            "datasource": {"id": dataset["id"], "type": "table"},
+            "datasource": {"id": dataset_id, "type": "table"},
             "queries": [
                 {
                     "columns": ["channel"],
@@ -180,12 +200,46 @@ def test_dataset_reads_the_same_numbers_as_cdpflow_sql(
             "result_type": "full",
         },
     )
-    shown = {row["channel"]: row["revenue"] for row in answer["result"][0]["data"]}
+    return {row["channel"]: row["revenue"] for row in answer["result"][0]["data"]}
+
+
+def lake_revenue_by_channel(settings: Settings) -> dict[str, float]:
     expected = lake_query(
-        job_settings,
-        "SELECT channel, SUM(revenue) AS revenue FROM channel_revenue GROUP BY channel",
+        settings, "SELECT channel, SUM(revenue) AS revenue FROM channel_revenue GROUP BY channel"
     )
-    assert shown == {row["channel"]: row["revenue"] for row in expected}
+    return {row["channel"]: row["revenue"] for row in expected}
+
+
+def test_rewritten_files_are_followed_and_a_users_dataset_holding_a_tables_name_is_left_alone(
+    job_settings: Settings, superset: SupersetServer
+) -> None:
+    write_table(job_settings, "channel_revenue", revenue())
+    sync_superset_tables.run(job_settings)
+    client = admin(superset)
+    database_id = next(
+        int(d["id"]) for d in client.databases() if d["database_name"] == DATABASE_NAME
+    )
+    client.request(
+        "POST",
+        "/api/v1/dataset/",
+        json={"database": database_id, "table_name": "ad_spend", "sql": "SELECT 7 AS spend"},
+    )
+
+    # as compression does: the table's rows move to a new file and the old one is deleted
+    lake = Lake(job_settings.lake_url)
+    changed = revenue().set_column(2, "revenue", pa.array([99.5, 80.25, 42.0]))
+    write_table(job_settings, "channel_revenue", changed, part=7)
+    lake.remove("channel_revenue/part-0000.parquet")
+    write_table(job_settings, "ad_spend", pa.table({"spend": [1.5]}))
+    result = sync_superset_tables.run(job_settings)
+
+    assert result.repointed == ["channel_revenue"] and result.refreshed == []
+    assert result.skipped == ["ad_spend"] and "ad_spend" not in result.created
+    datasets = ours(client)
+    shown = revenue_by_channel(client, int(datasets["channel_revenue"]["id"]))
+    assert shown == lake_revenue_by_channel(job_settings) and shown["email"] == 99.5
+    assert datasets["ad_spend"]["sql"] == "SELECT 7 AS spend"
+    assert sync_superset_tables.run(job_settings).changes == 0
 
 
 def test_wrong_password_and_superset_down_name_the_url_never_the_password(
@@ -208,5 +262,5 @@ def test_wrong_password_and_superset_down_name_the_url_never_the_password(
     with pytest.raises(TransientError) as unreachable:
         sync_superset_tables.run(down)
     assert "SUPERSET_BASE_URL=http://127.0.0.1:9" in str(unreachable.value)
-    assert ADMIN_PASSWORD not in str(unreachable.value)
+    assert superset.password not in str(unreachable.value)
     assert time.monotonic() - started < 30
