@@ -134,7 +134,7 @@ def test_segment_sizes_and_the_funnel_appear_once_their_tables_exist(
         assert f"{row['segment']} {row['size']:,} " in text
     steps = sql(
         home,
-        "SELECT step, step_label, sum(users) AS users FROM funnel_steps "
+        "SELECT step, step_label, sum(users)::BIGINT AS users FROM funnel_steps "
         "WHERE funnel = 'purchase' GROUP BY ALL ORDER BY step",
     )
     assert len(steps) >= 2 and steps[0]["users"] > steps[-1]["users"]

@@ -55,7 +55,8 @@ def _missing(tables: Sequence[str], present: set[str]) -> str | None:
 def _customers(q: Callable[[str], Rows], start: date, end: date) -> Section:
     rows = q(
         "SELECT count(*) AS people, count(*) FILTER (orders > 0) AS customers,"
-        " coalesce(sum(orders), 0) AS orders, round(coalesce(sum(revenue), 0), 2) AS revenue,"
+        " coalesce(sum(orders), 0)::BIGINT AS orders,"
+        " round(coalesce(sum(revenue), 0), 2) AS revenue,"
         f" count(*) FILTER (first_seen_at::DATE BETWEEN DATE '{start}' AND DATE '{end}')"
         " AS new_people FROM customer_360"
     )
@@ -100,8 +101,9 @@ def _attribution(q: Callable[[str], Rows], start: date, end: date) -> Section:
 def _campaigns(q: Callable[[str], Rows], start: date, end: date) -> Section:
     rows = q(
         "SELECT coalesce(source, '(none)') AS source, coalesce(medium, '(none)') AS medium,"
-        " coalesce(campaign, '(none)') AS campaign, sum(sessions) AS sessions,"
-        " sum(engaged_sessions) AS engaged_sessions, sum(conversions) AS conversions,"
+        " coalesce(campaign, '(none)') AS campaign, sum(sessions)::BIGINT AS sessions,"
+        " sum(engaged_sessions)::BIGINT AS engaged_sessions,"
+        " sum(conversions)::BIGINT AS conversions,"
         " round(sum(revenue), 2) AS revenue,"
         " round(sum(attributed_revenue_last_touch), 2) AS last_touch_revenue"
         f" FROM campaign_performance WHERE date BETWEEN DATE '{start}' AND DATE '{end}'"
@@ -141,8 +143,8 @@ def _segments(q: Callable[[str], Rows], start: date, end: date) -> Section:
     during = f"day BETWEEN DATE '{start}' AND DATE '{end}'"
     rows = q(
         "SELECT segment, arg_max(size, day) AS size,"
-        f" coalesce(sum(entered) FILTER ({during}), 0) AS entered,"
-        f" coalesce(sum(exited) FILTER ({during}), 0) AS exited"
+        f" coalesce(sum(entered) FILTER ({during}), 0)::BIGINT AS entered,"
+        f" coalesce(sum(exited) FILTER ({during}), 0)::BIGINT AS exited"
         f" FROM segment_sizes WHERE day <= DATE '{end}'"
         " GROUP BY segment ORDER BY size DESC, segment LIMIT 200"
     )
@@ -155,7 +157,7 @@ def _funnel(q: Callable[[str], Rows], start: date, end: date) -> Section:
     """The `purchase` funnel (the shop pack's, as the Superset chart shows it): people who
     entered it during the period, by the step they reached."""
     rows = q(
-        "SELECT step, step_label, sum(users) AS users FROM funnel_steps"
+        "SELECT step, step_label, sum(users)::BIGINT AS users FROM funnel_steps"
         f" WHERE funnel = 'purchase' AND entry_day BETWEEN DATE '{start}' AND DATE '{end}'"
         " GROUP BY ALL ORDER BY step"
     )
@@ -172,9 +174,10 @@ def _funnel(q: Callable[[str], Rows], start: date, end: date) -> Section:
 def _activation(q: Callable[[str], Rows], start: date, end: date) -> Section:
     """Per destination over the period: what its runs did, and where it stood at the end."""
     rows = q(
-        "SELECT destination, any_value(type) AS type, sum(runs) AS runs,"
-        " sum(runs) - sum(succeeded_runs) AS failed_runs, sum(added) AS added,"
-        " sum(updated) AS updated, sum(removed) AS removed, sum(failed) AS failed,"
+        "SELECT destination, any_value(type) AS type, sum(runs)::BIGINT AS runs,"
+        " (sum(runs) - sum(succeeded_runs))::BIGINT AS failed_runs,"
+        " sum(added)::BIGINT AS added, sum(updated)::BIGINT AS updated,"
+        " sum(removed)::BIGINT AS removed, sum(failed)::BIGINT AS failed,"
         " arg_max(acknowledged, day) AS acknowledged, arg_max(status, day) AS status"
         f" FROM activation_stats WHERE day BETWEEN DATE '{start}' AND DATE '{end}'"
         " GROUP BY destination ORDER BY destination"
