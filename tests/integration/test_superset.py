@@ -20,6 +20,7 @@ from superset_server import (
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.jobs import sync_superset_tables
+from cdpflow.lake.merge_on_read import delta_file, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings, load_settings
@@ -264,3 +265,46 @@ def test_wrong_password_and_superset_down_name_the_url_never_the_password(
     assert "SUPERSET_BASE_URL=http://127.0.0.1:9" in str(unreachable.value)
     assert superset.password not in str(unreachable.value)
     assert time.monotonic() - started < 30
+
+
+def test_a_merge_on_read_table_reads_as_one_in_superset(
+    job_settings: Settings, superset: SupersetServer
+) -> None:
+    """`identities` keeps a base and a delta that supersedes it by key; Superset's DuckDB 1.x
+    runs the same merging scan as `cdpflow sql`."""
+    lake = Lake(job_settings.lake_url)
+    lake.makedirs("people_graph")
+    files = []
+    for name, rows in (("base", [("a", 1), ("b", 2), ("c", 3)]), ("delta", [("b", 20), ("d", 4)])):
+        part = pa.table({"person": [k for k, _ in rows], "score": [v for _, v in rows]})
+        pq.write_table(part, lake.full(f"people_graph/{name}.parquet"))
+        size = lake.size(f"people_graph/{name}.parquet")
+        files.append(
+            delta_file(f"{name}.parquet", len(rows), size, "test")
+            if name == "delta"
+            else DataFile(f"{name}.parquet", len(rows), size)
+        )
+    TableStore(lake).commit(
+        "people_graph",
+        None,
+        operation="test",
+        add=files,
+        columns=[("person", "VARCHAR"), ("score", "BIGINT")],
+        properties=layout_properties(["person"], superseded_rows=1),
+    )
+    sync_superset_tables.run(job_settings)
+    client = admin(superset)
+    answer = client.request(
+        "POST",
+        "/api/v1/chart/data",
+        json={
+            "datasource": {"id": int(ours(client)["people_graph"]["id"]), "type": "table"},
+            "queries": [{"columns": ["person", "score"], "metrics": [], "orderby": []}],
+            "result_format": "json",
+            "result_type": "full",
+        },
+    )
+    shown = sorted((r["person"], r["score"]) for r in answer["result"][0]["data"])
+    expected = lake_query(job_settings, "SELECT person, score FROM people_graph")
+    assert shown == sorted((r["person"], r["score"]) for r in expected)
+    assert shown == [("a", 1), ("b", 20), ("c", 3), ("d", 4)]
