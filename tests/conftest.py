@@ -1,11 +1,11 @@
-"""Shared fixtures: a fresh CDPFLOW_HOME per test, landing helpers, and lake queries."""
+"""Shared fixtures: a fresh CDPFLOW_HOME per test, landing helpers, lake queries, Superset."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,9 @@ from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from superset_server import SupersetServer
 
 CASES = Path(__file__).parent / "cases"
 # "now" for jobs in tests: long after any data the tests land
@@ -53,3 +56,22 @@ def lake_query(settings: Settings, sql: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def query(settings: Settings) -> Callable[[str], list[dict[str, Any]]]:
     return lambda sql: lake_query(settings, sql)
+
+
+@pytest.fixture(scope="session")
+def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
+    """One Superset for the Superset DAGs' tests (a start takes minutes on a busy machine),
+    started by `cdpflow superset` as the README says, with SUPERSET_PASSWORD unset. Each test
+    works on a lake of its own, which every sync brings Superset in line with. (The report
+    e-mail tests start their own, with ALERT_REPORTS on.)"""
+    from superset_server import start_superset_command, stop_superset, venv_missing
+
+    missing = venv_missing()
+    if missing:
+        pytest.skip(missing)
+    server = start_superset_command(tmp_path_factory.mktemp("superset-home"))
+    print(f"\nSuperset started in {server.started_seconds:.1f} s at {server.url}")
+    try:
+        yield server
+    finally:
+        stop_superset(server)

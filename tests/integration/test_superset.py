@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import lake_query
-from superset_server import (
-    SupersetServer,
-    start_superset_command,
-    stop_superset,
-    venv_missing,
-)
+from superset_server import SupersetServer
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.jobs import sync_superset_tables
@@ -27,20 +21,6 @@ from cdpflow.settings import Settings, load_settings
 from cdpflow.superset.client import SupersetClient
 from cdpflow.superset.lake_datasets import DATABASE_NAME
 from cdpflow.superset.runtime import Credentials
-
-
-@pytest.fixture(scope="module")
-def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
-    """Started by `cdpflow superset`, as the README says, with SUPERSET_PASSWORD unset."""
-    missing = venv_missing()
-    if missing:
-        pytest.skip(missing)
-    server = start_superset_command(tmp_path_factory.mktemp("superset-home"))
-    print(f"\nSuperset started in {server.started_seconds:.1f} s at {server.url}")
-    try:
-        yield server
-    finally:
-        stop_superset(server)
 
 
 def test_cdpflow_superset_keeps_a_generated_password_in_the_secrets_store_and_out_of_logs(

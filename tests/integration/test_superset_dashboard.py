@@ -1,4 +1,4 @@
-"""sync_superset_dashboard against a real Superset (one server for this module): the shipped
+"""sync_superset_dashboard against a real Superset (the session's, see conftest): the shipped
 CDP overview imports and shows `cdpflow sql`'s numbers, unchanged bundles are left alone (and
 users' edits with them), changed ones re-import, a broken one fails alone."""
 
@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,7 @@ import yaml
 from airflow_support import parse_home_dags
 from conftest import lake_query
 from superset_server import (
-    ADMIN_PASSWORD,
     SupersetServer,
-    start_superset,
-    stop_superset,
-    venv_missing,
 )
 
 from cdpflow.errors import TerminalError
@@ -39,18 +34,6 @@ from cdpflow.superset.runtime import Credentials
 OVERVIEW = SHIPPED_DIR / "cdp_overview"
 
 
-@pytest.fixture(scope="module")
-def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
-    missing = venv_missing()
-    if missing:
-        pytest.skip(missing)
-    server = start_superset(tmp_path_factory.mktemp("superset-dashboard-home"))
-    try:
-        yield server
-    finally:
-        stop_superset(server)
-
-
 @pytest.fixture
 def home(superset: SupersetServer, tmp_path: Path) -> Settings:
     """A lake with sessions and customer_360 (the other overview tables do not exist yet)."""
@@ -61,7 +44,7 @@ def home(superset: SupersetServer, tmp_path: Path) -> Settings:
 
 
 def admin(superset: SupersetServer) -> SupersetClient:
-    return SupersetClient(superset.url, Credentials("admin", "", ADMIN_PASSWORD))
+    return SupersetClient(superset.url, Credentials("admin", "", superset.password))
 
 
 SESSIONS = pa.table(
@@ -249,7 +232,7 @@ def test_overview_imports_its_charts_show_cdpflow_sql_numbers_and_a_second_run_i
 
     second = sync_superset_dashboard.run(home)
     assert second.imported == [] and second.unchanged == ["shipped/cdp_overview (CDP overview)"]
-    assert ADMIN_PASSWORD not in caplog.text
+    assert superset.password not in caplog.text
     imports = lake_query(home, "SELECT bundle, charts FROM superset_dashboard_imports")
     assert imports == [{"bundle": "shipped/cdp_overview", "charts": 6}]
 
