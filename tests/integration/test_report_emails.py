@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from fakes.smtp import Inbox, smtp_inbox
 from support.airflow_run import parse_home_dags
 from support.analytics import _write
@@ -25,11 +26,13 @@ from support.lake import lake_query
 from support.ports import free_port
 from support.superset import SupersetServer, start_superset, stop_superset, venv_missing
 
+from cdpflow.cli.main import cli
 from cdpflow.declared import DeclarationError
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.jobs import Interval, scan_report_runs_and_send_email, sync_superset_tables
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.report import build_report, render_html
 from cdpflow.report.charts import images_available
 from cdpflow.report.runs import CLAIM_LEASE, ReportRuns
 from cdpflow.report.schedules import read_report
@@ -113,6 +116,27 @@ def write_sessions(settings: Settings) -> None:
     write_lake_table(settings, "sessions", sessions, ["VARCHAR", "DATE", "VARCHAR", "DOUBLE"])
 
 
+def write_activation_stats(settings: Settings) -> None:
+    """Two destinations' days; the 10th is before the daily report's week."""
+    stats = pa.table(
+        {
+            "day": pa.array([datetime(2026, 11, d).date() for d in (10, 18, 19, 19)], pa.date32()),
+            "destination": ["vip-klaviyo", "vip-klaviyo", "vip-klaviyo", "crm-hook"],
+            "type": ["klaviyo", "klaviyo", "klaviyo", "webhook"],
+            "runs": [5, 2, 1, 3],
+            "succeeded_runs": [5, 2, 0, 3],
+            "added": [40, 5, 0, 7],
+            "updated": [0, 1, 0, 2],
+            "removed": [0, 0, 0, 1],
+            "failed": [0, 0, 4, 0],
+            "acknowledged": [40, 45, 45, 6],
+            "status": ["ok", "ok", "failing", "ok"],
+        }
+    )
+    kinds = ["DATE", "VARCHAR", "VARCHAR", *["BIGINT"] * 7, "VARCHAR"]
+    write_lake_table(settings, "activation_stats", stats, kinds)
+
+
 def declare(settings: Settings, name: str, text: str) -> Path:
     folder = settings.home / "reports"
     folder.mkdir(parents=True, exist_ok=True)
@@ -168,6 +192,7 @@ def test_builtin_report_arrives_once_with_the_lake_numbers_even_when_the_job_run
 ) -> None:
     write_customers(settings)
     write_sessions(settings)
+    write_activation_stats(settings)
     declare(settings, "daily", OVERVIEW)
     declare(
         settings,
@@ -208,6 +233,37 @@ def test_builtin_report_arrives_once_with_the_lake_numbers_even_when_the_job_run
         (str(r["session_date"]), r["channel"], r["sessions"], r["revenue"]) for r in by_channel
     ]  # fmt: skip
     assert "No attribution table in the lake yet" in document
+    header, *activation = table_after(document, "Activation")
+    assert [dict(zip(header, row, strict=True)) for row in activation] == [
+        {
+            "destination": "crm-hook",
+            "type": "webhook",
+            "runs": "3",
+            "failed_runs": "0",
+            "added": "7",
+            "updated": "2",
+            "removed": "1",
+            "failed": "0",
+            "acknowledged": "6",
+            "status": "ok",
+        },
+        {
+            "destination": "vip-klaviyo",
+            "type": "klaviyo",
+            "runs": "3",
+            "failed_runs": "1",
+            "added": "5",
+            "updated": "1",
+            "removed": "0",
+            "failed": "4",
+            "acknowledged": "45",
+            "status": "failing",
+        },
+    ]  # fmt: skip  (the week 2026-11-13 to 2026-11-19; the 10th is outside it)
+    # the mail and `cdpflow report --days 7` share their renderer: the very same tables
+    page = render_html(build_report(settings, 7))
+    for title in ("Customer counts", "Sessions and revenue by channel", "Activation"):
+        assert table_after(page, title) == table_after(document, title)
     if images_available():  # Chromium is installed in CI: the charts arrive as inline PNGs
         images = [p for p in message.walk() if p.get_content_type() == "image/png"]
         assert len(images) == 2  # sessions and revenue by channel
@@ -245,6 +301,24 @@ def test_a_new_report_sends_only_its_latest_slot_not_its_history(
     assert len(inbox.messages) == 1
     assert [(r["slot"], r["late"]) for r in runs_of(settings, "hourly")] == [(at(14), False)]
     assert scan(settings, at(14, 50)).not_due == ["hourly"]
+
+
+def test_cdpflow_run_sends_what_is_due_now(settings: Settings, inbox: Inbox) -> None:
+    write_customers(settings)
+    declare(
+        settings, "hourly", "builtin: overview\ncron: '0 * * * *'\nrecipients: a@shop.example.com\n"
+    )
+    env = {
+        "CDPFLOW_HOME": str(settings.home),
+        "CDPFLOW_SMTP_HOST": "127.0.0.1",
+        "CDPFLOW_SMTP_PORT": str(inbox.port),
+    }
+    ran = CliRunner().invoke(cli, ["run", "scan_report_runs_and_send_email"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert "1 sent, 0 failed" in ran.output
+    assert [r["status"] for r in runs_of(settings, "hourly")] == ["sent"]
+    ((recipients, _),) = inbox.messages
+    assert recipients == ["a@shop.example.com"]
 
 
 def test_slots_missed_while_airflow_was_down_are_sent_once_late_saying_so(

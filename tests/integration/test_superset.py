@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from support.lake import lake_query
-from support.superset import (
-    ADMIN_PASSWORD,
-    SupersetServer,
-    start_superset,
-    stop_superset,
-    venv_missing,
-)
+from support.superset import SupersetServer
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.jobs import sync_superset_tables
+from cdpflow.lake.merge_on_read import delta_file, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings, load_settings
@@ -29,17 +23,19 @@ from cdpflow.superset.lake_datasets import DATABASE_NAME
 from cdpflow.superset.runtime import Credentials
 
 
-@pytest.fixture(scope="session")
-def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
-    missing = venv_missing()
-    if missing:
-        pytest.skip(missing)
-    server = start_superset(tmp_path_factory.mktemp("superset-home"))
-    print(f"\nSuperset started in {server.started_seconds:.1f} s at {server.url}")
-    try:
-        yield server
-    finally:
-        stop_superset(server)
+def test_cdpflow_superset_keeps_a_generated_password_in_the_secrets_store_and_out_of_logs(
+    superset: SupersetServer,
+) -> None:
+    printed = superset.log()
+    port = superset.url.rsplit(":", 1)[1]
+    assert f"Superset UI: http://localhost:{port}" in printed
+    assert "User:        admin" in printed
+    assert "Password:    cdpflow secrets get superset_password" in printed
+    assert f"SUPERSET_BASE_URL=http://localhost:{port}" in printed
+    assert len(superset.password) >= 24 and superset.password not in printed
+    assert (superset.home / "superset" / "superset.db").is_file()  # SQLite metadata in the home
+    assert superset.password not in (superset.home / "superset" / "superset_config.py").read_text()
+    admin(superset).databases()  # the admin logs in with the generated password
 
 
 @pytest.fixture
@@ -48,7 +44,7 @@ def job_settings(superset: SupersetServer, tmp_path: Path) -> Settings:
 
 
 def admin(superset: SupersetServer) -> SupersetClient:
-    return SupersetClient(superset.url, Credentials("admin", "", ADMIN_PASSWORD))
+    return SupersetClient(superset.url, Credentials("admin", "", superset.password))
 
 
 def write_table(settings: Settings, name: str, table: pa.Table, part: int = 0) -> None:
@@ -157,12 +153,17 @@ def test_dataset_reads_the_same_numbers_as_cdpflow_sql(
     write_table(job_settings, "channel_revenue", revenue())
     sync_superset_tables.run(job_settings)
     client = admin(superset)
-    dataset = ours(client)["channel_revenue"]
+    shown = revenue_by_channel(client, int(ours(client)["channel_revenue"]["id"]))
+    assert shown == lake_revenue_by_channel(job_settings)
+
+
+def revenue_by_channel(client: SupersetClient, dataset_id: int) -> dict[str, float]:
+    """SUM(revenue) per channel, as Superset's chart data API computes it on the dataset."""
     answer = client.request(
         "POST",
         "/api/v1/chart/data",
         json={
-            "datasource": {"id": dataset["id"], "type": "table"},
+            "datasource": {"id": dataset_id, "type": "table"},
             "queries": [
                 {
                     "columns": ["channel"],
@@ -180,12 +181,46 @@ def test_dataset_reads_the_same_numbers_as_cdpflow_sql(
             "result_type": "full",
         },
     )
-    shown = {row["channel"]: row["revenue"] for row in answer["result"][0]["data"]}
+    return {row["channel"]: row["revenue"] for row in answer["result"][0]["data"]}
+
+
+def lake_revenue_by_channel(settings: Settings) -> dict[str, float]:
     expected = lake_query(
-        job_settings,
-        "SELECT channel, SUM(revenue) AS revenue FROM channel_revenue GROUP BY channel",
+        settings, "SELECT channel, SUM(revenue) AS revenue FROM channel_revenue GROUP BY channel"
     )
-    assert shown == {row["channel"]: row["revenue"] for row in expected}
+    return {row["channel"]: row["revenue"] for row in expected}
+
+
+def test_rewritten_files_are_followed_and_a_users_dataset_holding_a_tables_name_is_left_alone(
+    job_settings: Settings, superset: SupersetServer
+) -> None:
+    write_table(job_settings, "channel_revenue", revenue())
+    sync_superset_tables.run(job_settings)
+    client = admin(superset)
+    database_id = next(
+        int(d["id"]) for d in client.databases() if d["database_name"] == DATABASE_NAME
+    )
+    client.request(
+        "POST",
+        "/api/v1/dataset/",
+        json={"database": database_id, "table_name": "ad_spend", "sql": "SELECT 7 AS spend"},
+    )
+
+    # as compression does: the table's rows move to a new file and the old one is deleted
+    lake = Lake(job_settings.lake_url)
+    changed = revenue().set_column(2, "revenue", pa.array([99.5, 80.25, 42.0]))
+    write_table(job_settings, "channel_revenue", changed, part=7)
+    lake.remove("channel_revenue/part-0000.parquet")
+    write_table(job_settings, "ad_spend", pa.table({"spend": [1.5]}))
+    result = sync_superset_tables.run(job_settings)
+
+    assert result.repointed == ["channel_revenue"] and result.refreshed == []
+    assert result.skipped == ["ad_spend"] and "ad_spend" not in result.created
+    datasets = ours(client)
+    shown = revenue_by_channel(client, int(datasets["channel_revenue"]["id"]))
+    assert shown == lake_revenue_by_channel(job_settings) and shown["email"] == 99.5
+    assert datasets["ad_spend"]["sql"] == "SELECT 7 AS spend"
+    assert sync_superset_tables.run(job_settings).changes == 0
 
 
 def test_wrong_password_and_superset_down_name_the_url_never_the_password(
@@ -208,5 +243,48 @@ def test_wrong_password_and_superset_down_name_the_url_never_the_password(
     with pytest.raises(TransientError) as unreachable:
         sync_superset_tables.run(down)
     assert "SUPERSET_BASE_URL=http://127.0.0.1:9" in str(unreachable.value)
-    assert ADMIN_PASSWORD not in str(unreachable.value)
+    assert superset.password not in str(unreachable.value)
     assert time.monotonic() - started < 30
+
+
+def test_a_merge_on_read_table_reads_as_one_in_superset(
+    job_settings: Settings, superset: SupersetServer
+) -> None:
+    """`identities` keeps a base and a delta that supersedes it by key; Superset's DuckDB 1.x
+    runs the same merging scan as `cdpflow sql`."""
+    lake = Lake(job_settings.lake_url)
+    lake.makedirs("people_graph")
+    files = []
+    for name, rows in (("base", [("a", 1), ("b", 2), ("c", 3)]), ("delta", [("b", 20), ("d", 4)])):
+        part = pa.table({"person": [k for k, _ in rows], "score": [v for _, v in rows]})
+        pq.write_table(part, lake.full(f"people_graph/{name}.parquet"))
+        size = lake.size(f"people_graph/{name}.parquet")
+        files.append(
+            delta_file(f"{name}.parquet", len(rows), size, "test")
+            if name == "delta"
+            else DataFile(f"{name}.parquet", len(rows), size)
+        )
+    TableStore(lake).commit(
+        "people_graph",
+        None,
+        operation="test",
+        add=files,
+        columns=[("person", "VARCHAR"), ("score", "BIGINT")],
+        properties=layout_properties(["person"], superseded_rows=1),
+    )
+    sync_superset_tables.run(job_settings)
+    client = admin(superset)
+    answer = client.request(
+        "POST",
+        "/api/v1/chart/data",
+        json={
+            "datasource": {"id": int(ours(client)["people_graph"]["id"]), "type": "table"},
+            "queries": [{"columns": ["person", "score"], "metrics": [], "orderby": []}],
+            "result_format": "json",
+            "result_type": "full",
+        },
+    )
+    shown = sorted((r["person"], r["score"]) for r in answer["result"][0]["data"])
+    expected = lake_query(job_settings, "SELECT person, score FROM people_graph")
+    assert shown == sorted((r["person"], r["score"]) for r in expected)
+    assert shown == [("a", 1), ("b", 20), ("c", 3), ("d", 4)]

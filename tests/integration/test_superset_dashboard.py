@@ -1,14 +1,14 @@
-"""sync_superset_dashboard against a real Superset (one server for this module): the shipped
+"""sync_superset_dashboard against a real Superset (the session's, see conftest): the shipped
 CDP overview imports and shows `cdpflow sql`'s numbers, unchanged bundles are left alone (and
 users' edits with them), changed ones re-import, a broken one fails alone."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,7 @@ import yaml
 from support.airflow_run import parse_home_dags
 from support.lake import lake_query
 from support.superset import (
-    ADMIN_PASSWORD,
     SupersetServer,
-    start_superset,
-    stop_superset,
-    venv_missing,
 )
 
 from cdpflow.errors import TerminalError
@@ -38,18 +34,6 @@ from cdpflow.superset.runtime import Credentials
 OVERVIEW = SHIPPED_DIR / "cdp_overview"
 
 
-@pytest.fixture(scope="module")
-def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServer]:
-    missing = venv_missing()
-    if missing:
-        pytest.skip(missing)
-    server = start_superset(tmp_path_factory.mktemp("superset-dashboard-home"))
-    try:
-        yield server
-    finally:
-        stop_superset(server)
-
-
 @pytest.fixture
 def home(superset: SupersetServer, tmp_path: Path) -> Settings:
     """A lake with sessions and customer_360 (the other overview tables do not exist yet)."""
@@ -60,7 +44,7 @@ def home(superset: SupersetServer, tmp_path: Path) -> Settings:
 
 
 def admin(superset: SupersetServer) -> SupersetClient:
-    return SupersetClient(superset.url, Credentials("admin", "", ADMIN_PASSWORD))
+    return SupersetClient(superset.url, Credentials("admin", "", superset.password))
 
 
 SESSIONS = pa.table(
@@ -86,6 +70,86 @@ CUSTOMERS = pa.table(
 SEGMENT_SIZES = pa.table(
     {"segment": ["vip", "vip"], "day": [date(2026, 11, 2), date(2026, 11, 3)], "size": [3, 4]}
 )
+
+
+def ts(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 11, day, hour)
+
+
+# The other overview tables, with the columns their jobs write (README: marts, entities,
+# activation_stats); rows the charts' filters must leave out are included.
+OTHER_OVERVIEW_TABLES = {
+    "attribution": pa.table(
+        {
+            "order_id": ["o1", "o1", "o2", "o2", "o3"],
+            "conversion_time": [ts(1), ts(1), ts(3), ts(3), ts(3)],
+            "model": ["last_touch", "linear", "last_touch", "linear", "linear"],
+            "session_id": ["s1", "s1", "s5", "s4", "s5"],
+            "touch_time": [ts(1, 10), ts(1, 10), ts(3, 10), ts(3, 9), ts(3, 10)],
+            "channel": ["Paid Search", "Paid Search", "Direct", "Paid Search", "Direct"],
+            "credit": [1.0, 1.0, 1.0, 0.5, 0.5],
+            "revenue_credit": [40.5, 40.5, 120.0, 60.0, 60.0],
+        }
+    ),
+    "campaign_performance": pa.table(
+        {
+            "date": [date(2026, 11, d) for d in (1, 2, 3, 3)],
+            "source": ["google", None, "google", "newsletter"],
+            "medium": ["cpc", None, "cpc", "email"],
+            "campaign": ["black_friday", None, "black_friday", "nov_digest"],
+            "sessions": [1, 2, 1, 1],
+            "users": [1, 2, 1, 1],
+            "new_users": [1, 1, 0, 1],
+            "engaged_sessions": [1, 1, 1, 1],
+            "conversions": [1, 0, 0, 1],
+            "revenue": [40.5, 0.0, 0.0, 19.25],
+            "attributed_revenue_last_touch": [40.5, 0.0, 0.0, 19.25],
+            "attributed_revenue_linear": [20.25, 10.0, 10.25, 19.25],
+        }
+    ),
+    "retention": pa.table(
+        {
+            "retention_type": ["activity", "activity", "activity", "purchase", "activity"],
+            "granularity": ["week", "week", "week", "week", "day"],
+            "cohort_start": [
+                date(2026, m, d) for m, d in ((10, 26), (10, 26), (11, 2), (10, 26), (11, 1))
+            ],
+            "period_number": [0, 1, 0, 0, 0],
+            "cohort_size": [2, 2, 2, 1, 1],
+            "retained_users": [2, 1, 2, 1, 1],
+            "retention_rate": [1.0, 0.5, 1.0, 1.0, 1.0],
+        }
+    ),
+    "funnel_steps": pa.table(
+        {
+            "funnel": ["purchase"] * 3 + ["signup"],
+            "entry_day": [date(2026, 11, 1)] * 4,
+            "step": [1, 2, 3, 1],
+            "step_label": ["Viewed product", "Added to cart", "Purchased", "Signed up"],
+            "users": [40, 12, 5, 9],
+            "conversion_from_previous": [1.0, 0.3, 0.4167, 1.0],
+        }
+    ),
+    "segment_sizes": SEGMENT_SIZES,
+    "activation_stats": pa.table(
+        {
+            "day": [date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 3)],
+            "destination": ["vip-klaviyo", "vip-klaviyo", "crm-hook"],
+            "type": ["klaviyo", "klaviyo", "webhook"],
+            "runs": [2, 1, 3],
+            "succeeded_runs": [2, 0, 3],
+            "added": [5, 0, 7],
+            "updated": [1, 0, 2],
+            "removed": [0, 0, 1],
+            "skipped": [0, 0, 0],
+            "failed": [0, 4, 0],
+            "retried": [0, 2, 0],
+            "acknowledged": [5, 5, 6],
+            "drift": [0, -2, 0],
+            "status": ["ok", "failing", "ok"],
+        }
+    ),
+}
 
 
 def write_table(settings: Settings, name: str, table: pa.Table) -> None:
@@ -168,9 +232,65 @@ def test_overview_imports_its_charts_show_cdpflow_sql_numbers_and_a_second_run_i
 
     second = sync_superset_dashboard.run(home)
     assert second.imported == [] and second.unchanged == ["shipped/cdp_overview (CDP overview)"]
-    assert ADMIN_PASSWORD not in caplog.text
+    assert superset.password not in caplog.text
     imports = lake_query(home, "SELECT bundle, charts FROM superset_dashboard_imports")
     assert imports == [{"bundle": "shipped/cdp_overview", "charts": 6}]
+
+
+def expected_chart_rows(settings: Settings, chart: dict[str, Any]) -> list[dict[str, Any]]:
+    """What `cdpflow sql` computes for the chart's saved query: its columns (a time column by
+    day), metrics (SQL expressions, by label) and equality filters, on the same lake table."""
+    (query,) = json.loads(chart["query_context"])["queries"]
+    table = next(
+        path.stem
+        for path in (OVERVIEW / "datasets" / "cdpflow").glob("*.yaml")
+        if yaml.safe_load(path.read_text())["uuid"] == chart["dataset_uuid"]
+    )
+    columns = [
+        f"{c['sqlExpression']}::DATE AS {c['label']}" if isinstance(c, dict) else c
+        for c in query["columns"]
+    ]
+    metrics = [f"{m['sqlExpression']} AS {m['label']}" for m in query["metrics"]]
+    where = " AND ".join(f"{f['col']} = '{f['val']}'" for f in query["filters"]) or "TRUE"
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
+    return lake_query(
+        settings, f"SELECT {', '.join(columns + metrics)} FROM {table} WHERE {where}{group}"
+    )
+
+
+def comparable(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, Any], ...]]:
+    """Rows as sorted tuples: a day as Superset's epoch milliseconds, numbers rounded."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, date):
+            return int(datetime(v.year, v.month, v.day, tzinfo=UTC).timestamp() * 1000)
+        return round(v, 6) if isinstance(v, float) else v
+
+    return sorted((tuple(sorted((k, value(v)) for k, v in r.items())) for r in rows), key=repr)
+
+
+def test_with_every_overview_table_each_chart_shows_what_cdpflow_sql_computes(
+    home: Settings, superset: SupersetServer
+) -> None:
+    for name, table in OTHER_OVERVIEW_TABLES.items():
+        write_table(home, name, table)
+
+    result = sync_superset_dashboard.run(home)
+
+    assert result.imported == ["shipped/cdp_overview (CDP overview)"], result.summary()
+    assert "left out" not in result.summary()
+    client = admin(superset)
+    charts = charts_of(client, int(dashboard(client, "CDP overview")["id"]))
+    shipped = {
+        config["slice_name"]: config
+        for config in map(yaml.safe_load, map(Path.read_text, (OVERVIEW / "charts").glob("*.yaml")))
+    }
+    assert set(charts) == set(shipped)
+    for name, chart_id in charts.items():
+        shown = client.chart_data(chart_id)[0]["data"]
+        expected = expected_chart_rows(home, shipped[name])
+        assert expected, name  # the data above gives every chart something to show
+        assert comparable(shown) == comparable(expected), name
 
 
 def test_users_edit_survives_an_unchanged_bundle_and_a_changed_bundle_reimports(
@@ -238,11 +358,29 @@ def test_broken_bundles_name_their_file_and_reason_and_the_others_still_import(
     assert imports == [{"bundle": "shipped/cdp_overview"}]  # the failed ones are retried
 
 
+SHOP_PIPELINE = (
+    "type: files\nresources:\n  orders: {primary_key: order_id, path: imports/shop/orders.csv}\n"
+)
+HOOK = "type: webhook\nsegment: vip\nurl: https://crm.example/hooks\nsecret: hook_key\n"
+
+
 def test_dag_runs_after_the_datasets_sync_and_on_the_reporting_interval(tmp_path: Path) -> None:
-    parsed = parse_home_dags(tmp_path / "airflow", tmp_path / "cdp")
-    assert parsed["errors"] == {}
+    cdp = tmp_path / "cdp"
+    for folder, name, text in (
+        ("pipelines", "shop", SHOP_PIPELINE),
+        ("pipelines", "broken", "type: files\n"),
+        ("destinations", "crm", HOOK),
+    ):
+        (cdp / folder).mkdir(parents=True, exist_ok=True)
+        (cdp / folder / f"{name}.yml").write_text(text)
+    parsed = parse_home_dags(tmp_path / "airflow", cdp)
+    assert [Path(f).name for f in parsed["errors"]] == ["elt_broken.py"], parsed["errors"]
     dags = parsed["dags"]
-    assert dags["sync_superset_tables"]["tasks"]["sync_superset_tables"] == ["superset_datasets"]
+    tables_dag = dags["sync_superset_tables"]
+    assert tables_dag["tasks"]["sync_superset_tables"] == ["superset_datasets"]
+    # a declared DAG's tables (an ELT pipeline's, an activation's records) sync when they land
+    for table in ("core_events", "sessions", "segment_sizes", "shop__orders", "activation_runs"):
+        assert f"'{table}'" in tables_dag["assets"], table
     dashboard_dag = dags["sync_superset_dashboard"]
     assert "superset_datasets" in dashboard_dag["assets"]
     assert "*/30 * * * *" in dashboard_dag["schedule"]

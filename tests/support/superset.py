@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from cdpflow.secrets import open_secrets
 from cdpflow.settings import Settings, load_settings
 from cdpflow.superset.runtime import (
+    SUPERSET_PASSWORD_SECRET,
     prepare_superset,
     server_command,
     superset_home,
@@ -34,13 +37,14 @@ class SupersetServer:
     home: Path
     process: subprocess.Popen[bytes]
     started_seconds: float
+    password: str = ADMIN_PASSWORD
 
     def env(self) -> dict[str, str]:
         """Settings a cdpflow job needs to reach this Superset."""
         return {
             "SUPERSET_BASE_URL": self.url,
             "SUPERSET_USERNAME": "admin",
-            "SUPERSET_PASSWORD": ADMIN_PASSWORD,
+            "SUPERSET_PASSWORD": self.password,
         }
 
     def log(self) -> str:
@@ -76,13 +80,44 @@ def start_superset(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
-    server = SupersetServer(url, root, process, 0.0)
+    return _answering(
+        SupersetServer(f"http://127.0.0.1:{port}", root, process, 0.0), started, timeout
+    )
+
+
+def start_superset_command(root: Path, timeout: float = 300.0) -> SupersetServer:
+    """A Superset started as a user does, `cdpflow superset --port P` with CDPFLOW_HOME=`root`
+    and no SUPERSET_PASSWORD: its password is the one the command generated into the secrets
+    store. What the command printed is the start of server.log."""
+    started = time.monotonic()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERSET_")}
+    env.update(CDPFLOW_HOME=str(root), SUPERSET_VENV=str(superset_venv()))
+    with open(root / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cdpflow.cli.main", "superset", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = SupersetServer(f"http://127.0.0.1:{port}", root, process, 0.0, password="")
+    _answering(server, started, timeout)
+    password = open_secrets(load_settings(env={}, home=root)).get(SUPERSET_PASSWORD_SECRET)
+    assert password, f"`cdpflow superset` kept no {SUPERSET_PASSWORD_SECRET} in the secrets store"
+    server.password = password
+    return server
+
+
+def _answering(server: SupersetServer, started: float, timeout: float) -> SupersetServer:
+    """`server` once its /health answers; its log in the error when it exits or never does."""
     while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"Superset exited ({process.returncode}):\n{server.log()[-3000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"Superset exited ({server.process.returncode}):\n{server.log()[-3000:]}"
+            )
         try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+            if requests.get(f"{server.url}/health", timeout=2).status_code == 200:
                 server.started_seconds = time.monotonic() - started
                 return server
         except requests.RequestException:

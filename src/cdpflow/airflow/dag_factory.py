@@ -87,6 +87,22 @@ def elt_role_tables(settings: Settings) -> tuple[str, ...]:
     return tuple(table for role in ROLES for table, _ in role_tables(settings, role))
 
 
+def declared_tables(settings: Settings) -> tuple[str, ...]:
+    """The lake tables the declared DAGs update (ELT pipelines' tables, activation records); a
+    broken file is left out, its own DAG reports it."""
+    from cdpflow.declared import FAMILIES, DeclarationError, load_function
+
+    tables: list[str] = []
+    for family in FAMILIES:
+        spec = load_function(family.spec)
+        for name in family.names(settings):
+            try:
+                tables += spec(settings, name).produces
+            except DeclarationError as err:
+                log.warning("%s `%s` left out: %s", family.noun, name, err)
+    return tuple(tables)
+
+
 SPECS: dict[str, DagSpec] = {
     "one_time_setup": DagSpec(
         "Create the lake layout, empty tables and default configuration; backfill raw data.",
@@ -162,8 +178,9 @@ SPECS: dict[str, DagSpec] = {
     ),
 }
 
-# Every lake table Airflow knows as an Asset: after any one updates, Superset's datasets follow;
-# their own Asset (not a lake table) then schedules the dashboards' sync.
+# Every lake table Airflow knows as an Asset (the declared DAGs' too): after any one updates,
+# Superset's datasets follow; their own Asset (not a lake table) then schedules the dashboards'
+# sync.
 SUPERSET_DATASETS = "superset_datasets"
 SPECS["sync_superset_tables"] = DagSpec(
     "Keep a Superset dataset per lake table, on its current files and columns.",
@@ -171,6 +188,7 @@ SPECS["sync_superset_tables"] = DagSpec(
         tuple(dict.fromkeys((*marts(), *(t for spec in SPECS.values() for t in spec.produces)))),
         any_of=True,
         or_cron=lambda s: s.user_reporting_schedule_interval,
+        declared=declared_tables,
     ),
     (SUPERSET_DATASETS,),
 )

@@ -14,6 +14,7 @@ The scan time is the interval's end when given (`cdpflow run` and Airflow give n
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -155,8 +156,13 @@ def superset_reports(settings: Settings) -> list[ReportSpec]:
     return superset_schedules(client) or []
 
 
-def run(settings: Settings, interval: Interval | None = None) -> ScanResult:
-    """Send every report slot that is due, once."""
+def run(
+    settings: Settings,
+    interval: Interval | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanResult:
+    """Send every report slot that is due, once (`progress`: `cdpflow run`'s bar, unused)."""
     from cdpflow.report.mail import compose, report_content
 
     now = (interval.end if interval and interval.end else datetime.now(UTC)).astimezone(UTC)

@@ -55,7 +55,8 @@ def _missing(tables: Sequence[str], present: set[str]) -> str | None:
 def _customers(q: Callable[[str], Rows], start: date, end: date) -> Section:
     rows = q(
         "SELECT count(*) AS people, count(*) FILTER (orders > 0) AS customers,"
-        " coalesce(sum(orders), 0) AS orders, round(coalesce(sum(revenue), 0), 2) AS revenue,"
+        " coalesce(sum(orders), 0)::BIGINT AS orders,"
+        " round(coalesce(sum(revenue), 0), 2) AS revenue,"
         f" count(*) FILTER (first_seen_at::DATE BETWEEN DATE '{start}' AND DATE '{end}')"
         " AS new_people FROM customer_360"
     )
@@ -100,8 +101,9 @@ def _attribution(q: Callable[[str], Rows], start: date, end: date) -> Section:
 def _campaigns(q: Callable[[str], Rows], start: date, end: date) -> Section:
     rows = q(
         "SELECT coalesce(source, '(none)') AS source, coalesce(medium, '(none)') AS medium,"
-        " coalesce(campaign, '(none)') AS campaign, sum(sessions) AS sessions,"
-        " sum(engaged_sessions) AS engaged_sessions, sum(conversions) AS conversions,"
+        " coalesce(campaign, '(none)') AS campaign, sum(sessions)::BIGINT AS sessions,"
+        " sum(engaged_sessions)::BIGINT AS engaged_sessions,"
+        " sum(conversions)::BIGINT AS conversions,"
         " round(sum(revenue), 2) AS revenue,"
         " round(sum(attributed_revenue_last_touch), 2) AS last_touch_revenue"
         f" FROM campaign_performance WHERE date BETWEEN DATE '{start}' AND DATE '{end}'"
@@ -135,34 +137,52 @@ def _retention(q: Callable[[str], Rows], start: date, end: date) -> Section:
     return Section("retention", "Weekly activity retention", rows, fig)
 
 
-def _label_and_value(rows: Rows) -> tuple[str, str] | None:
-    """The first text column and the first numeric one: what a generic bar or funnel draws."""
-    if not rows:
-        return None
-    first = rows[0]
-    label = next((k for k, v in first.items() if isinstance(v, str)), None)
-    value = next(
-        (k for k, v in first.items() if isinstance(v, int | float) and not isinstance(v, bool)),
-        None,
-    )
-    return (label, value) if label and value else None
-
-
 def _segments(q: Callable[[str], Rows], start: date, end: date) -> Section:
-    rows = q("SELECT * FROM segment_sizes LIMIT 200")
-    fig = None
-    if cols := _label_and_value(rows):
-        fig = go.Figure(go.Bar(x=[r[cols[0]] for r in rows], y=[r[cols[1]] for r in rows]))
-        fig.update_layout(xaxis_title=cols[0], yaxis_title=cols[1])
+    """Each segment's size at the end of the period (its last day up to then), with the people
+    who entered and left it during the period."""
+    during = f"day BETWEEN DATE '{start}' AND DATE '{end}'"
+    rows = q(
+        "SELECT segment, arg_max(size, day) AS size,"
+        f" coalesce(sum(entered) FILTER ({during}), 0)::BIGINT AS entered,"
+        f" coalesce(sum(exited) FILTER ({during}), 0)::BIGINT AS exited"
+        f" FROM segment_sizes WHERE day <= DATE '{end}'"
+        " GROUP BY segment ORDER BY size DESC, segment LIMIT 200"
+    )
+    fig = go.Figure(go.Bar(x=[r["segment"] for r in rows], y=[r["size"] for r in rows]))
+    fig.update_layout(xaxis_title="segment", yaxis_title=f"people on {end.isoformat()}")
     return Section("segments", "Segment sizes", rows, fig)
 
 
 def _funnel(q: Callable[[str], Rows], start: date, end: date) -> Section:
-    rows = q("SELECT * FROM funnel_steps LIMIT 200")
-    fig = None
-    if cols := _label_and_value(rows):
-        fig = go.Figure(go.Funnel(y=[r[cols[0]] for r in rows], x=[r[cols[1]] for r in rows]))
+    """The `purchase` funnel (the shop pack's, as the Superset chart shows it): people who
+    entered it during the period, by the step they reached."""
+    rows = q(
+        "SELECT step, step_label, sum(users)::BIGINT AS users FROM funnel_steps"
+        f" WHERE funnel = 'purchase' AND entry_day BETWEEN DATE '{start}' AND DATE '{end}'"
+        " GROUP BY ALL ORDER BY step"
+    )
+    fig = go.Figure(
+        go.Funnel(
+            y=[r["step_label"] for r in rows],
+            x=[r["users"] for r in rows],
+            textinfo="value+percent initial",
+        )
+    )
     return Section("funnel", "Purchase funnel", rows, fig)
+
+
+def _activation(q: Callable[[str], Rows], start: date, end: date) -> Section:
+    """Per destination over the period: what its runs did, and where it stood at the end."""
+    rows = q(
+        "SELECT destination, any_value(type) AS type, sum(runs)::BIGINT AS runs,"
+        " (sum(runs) - sum(succeeded_runs))::BIGINT AS failed_runs,"
+        " sum(added)::BIGINT AS added, sum(updated)::BIGINT AS updated,"
+        " sum(removed)::BIGINT AS removed, sum(failed)::BIGINT AS failed,"
+        " arg_max(acknowledged, day) AS acknowledged, arg_max(status, day) AS status"
+        f" FROM activation_stats WHERE day BETWEEN DATE '{start}' AND DATE '{end}'"
+        " GROUP BY destination ORDER BY destination"
+    )
+    return Section("activation", "Activation", rows)
 
 
 # key, title, the tables the section reads, how it is computed
@@ -174,6 +194,7 @@ SECTIONS: list[tuple[str, str, tuple[str, ...], Callable[..., Section]]] = [
     ("retention", "Weekly activity retention", ("retention",), _retention),
     ("segments", "Segment sizes", ("segment_sizes",), _segments),
     ("funnel", "Purchase funnel", ("funnel_steps",), _funnel),
+    ("activation", "Activation", ("activation_stats",), _activation),
 ]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from cdpflow.cli.main import cli
+from cdpflow.jobs import JOBS, job_function
+from cdpflow.settings import load_settings
 
 
 def test_an_option_one_job_lacks_fails_before_any_job_runs(tmp_path: Path) -> None:
@@ -35,3 +38,14 @@ def test_only_is_an_entity_creation_option(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "events_incremental has no --only option" in result.output
+
+
+def test_every_job_takes_the_progress_bar_cdpflow_run_passes() -> None:
+    """`cdpflow run DAG_ID` calls each job with `progress=`: a job without it cannot be run."""
+    lacking = [
+        dag_id
+        for dag_id in JOBS
+        if "progress"
+        not in inspect.signature(job_function(dag_id, load_settings(env={}))).parameters
+    ]
+    assert lacking == []
