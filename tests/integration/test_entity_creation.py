@@ -282,7 +282,7 @@ def test_each_predefined_entity_selects_its_people(settings: Settings) -> None:
             ("u3", "add-to-cart", ago(days=2)),
             ("u4", "Product Viewed", ago(days=1)),  # the whole funnel, then no abandoner
             ("u4", "add-to-cart", ago(hours=20)),
-            ("u4", "Checkout Started", ago(hours=19)),
+            ("u4", "initiate-checkout", ago(hours=19)),
             ("u4", "transaction", ago(hours=18)),
             ("u5", "Product Viewed", ago(days=2)),  # browsed, never bought
             ("u6", "Product Added", ago(days=8)),  # added too long ago to be an abandoner

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdpflow.engine import Engine, open_engine, open_query_engine
+from cdpflow.engine import Engine, open_query_engine
 from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
 from cdpflow.entities.files import entity_folder
 from cdpflow.entities.pack import install_pack
@@ -115,7 +115,7 @@ def run(
         if only is not None:
             _check_known(settings, loaded, only)
         result.broken = {name: str(err) for name, err in loaded.errors.items()}
-        engine = open_engine(settings, lake)
+        engine = open_query_engine(settings, lake)  # preview's: entities are DuckDB SQL
         try:
             _undo_unfinished_changes(store)
             compiler = Compiler(lake_schema(store.tables), as_of, loaded.segments)
