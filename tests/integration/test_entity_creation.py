@@ -310,3 +310,18 @@ def test_each_predefined_entity_selects_its_people(settings: Settings) -> None:
     assert [(f["global_user_id"], f["furthest_step"], f["converted"]) for f in funnel] == [
         ("u4", 4, True), ("u5", 1, False),
     ]  # fmt: skip
+
+
+def test_an_empty_segment_has_sizes_of_zero_from_its_first_run(settings: Settings) -> None:
+    people(settings, {"a": 50})
+    entity(settings, "big", BIG)
+    entity_creation.run(settings, Interval(end=DAY1))
+    entity_creation.run(settings, Interval(end=DAY3))  # still empty two days on
+    sizes = lake_query(settings, "SELECT day, size, entered, exited FROM segment_sizes ORDER BY 1")
+    assert [(str(s["day"]), s["size"], s["entered"], s["exited"]) for s in sizes] == [
+        ("2026-11-02", 0, 0, 0), ("2026-11-03", 0, 0, 0), ("2026-11-04", 0, 0, 0),
+    ]  # fmt: skip
+    people(settings, {"a": 500})  # a enters on day 3: the history before stays
+    entity_creation.run(settings, Interval(end=DAY3))
+    sizes = lake_query(settings, "SELECT day, size FROM segment_sizes ORDER BY 1")
+    assert [s["size"] for s in sizes] == [0, 0, 1]

@@ -303,8 +303,8 @@ def _segments(run: _Run) -> None:
         changes_run = run_id
     members = pa.concat_tables(parts) if parts else SCHEMAS[SEGMENT_MEMBERS].empty_table()
     run.replace(SEGMENT_MEMBERS, members, {CHANGES_RUN: changes_run})
-    sized = sorted(kept_names | set(fresh)) if store.tables.current(SEGMENT_CHANGES) else []
-    run.replace(SEGMENT_SIZES, run.engine.query(_sizes_sql(sized, as_of), store.tables))
+    sizes = _sizes_sql(sorted(kept_names | set(fresh)), sorted(fresh), as_of, store.tables)
+    run.replace(SEGMENT_SIZES, run.engine.query(sizes, store.tables))
 
 
 def _contact_columns(people: Mapping[str, str]) -> str:
@@ -347,19 +347,35 @@ def _change_rows(
     ]
 
 
-def _sizes_sql(segments: list[str], as_of: datetime) -> str:
-    """Per segment and UTC day from its first change to today: size at the day's end, entered
-    and exited that day; from segment_changes, so days without a run are filled in."""
+def _sizes_sql(
+    segments: list[str], computed: list[str], as_of: datetime, tables: TableStore
+) -> str:
+    """Per segment and UTC day from its first day to today: size at the day's end, entered
+    and exited that day, from segment_changes, so days without a run are filled in. A
+    segment's first day is that of its first change, or of its first row in segment_sizes, or
+    today for one this run computed: an empty segment has rows of size 0, not none."""
     if not segments:
         return "SELECT NULL AS segment, NULL AS day, 0 AS size, 0 AS entered, 0 AS exited LIMIT 0"
     names = ", ".join(literal(s) for s in segments)
     today = f"CAST(timezone('UTC', {time_literal(as_of)}) AS DATE)"
+    daily = "SELECT NULL AS segment, NULL AS day, 0 AS entered, 0 AS exited LIMIT 0"
+    if tables.current(SEGMENT_CHANGES) is not None:
+        daily = (
+            "SELECT segment, CAST(timezone('UTC', \"at\") AS DATE) AS day, "
+            "count(*) FILTER (WHERE change = 'enter') AS entered, "
+            "count(*) FILTER (WHERE change = 'exit') AS exited "
+            f"FROM {SEGMENT_CHANGES} WHERE segment IN ({names}) GROUP BY ALL"
+        )
+    firsts = ["SELECT segment, day FROM daily"]
+    if tables.current(SEGMENT_SIZES) is not None:
+        firsts.append(f"SELECT segment, day FROM {SEGMENT_SIZES} WHERE segment IN ({names})")
+    if computed:
+        listed = ", ".join(f"({literal(s)})" for s in computed)
+        firsts.append(f"SELECT segment, {today} AS day FROM (VALUES {listed}) AS c(segment)")
     return (
-        "WITH daily AS (SELECT segment, CAST(timezone('UTC', \"at\") AS DATE) AS day, "
-        "count(*) FILTER (WHERE change = 'enter') AS entered, "
-        "count(*) FILTER (WHERE change = 'exit') AS exited "
-        f"FROM {SEGMENT_CHANGES} WHERE segment IN ({names}) GROUP BY ALL), "
-        "spans AS (SELECT segment, min(day) AS first_day FROM daily GROUP BY segment), "
+        f"WITH daily AS ({daily}), "
+        f"spans AS (SELECT segment, min(day) AS first_day FROM ({' UNION ALL '.join(firsts)}) "
+        "GROUP BY segment), "
         "days AS (SELECT segment, CAST(unnest(generate_series(first_day, "
         f"greatest(first_day, {today}), INTERVAL 1 DAY)) AS DATE) AS day FROM spans) "
         "SELECT segment, day, "
