@@ -271,11 +271,11 @@ def test_each_predefined_entity_selects_its_people(settings: Settings) -> None:
     reads the real clock)."""
     now = datetime.now(UTC).replace(microsecond=0)
     ago = lambda **kw: now - timedelta(**kw)  # noqa: E731
-    people(settings, {f"u{n}": (1000.0 if n == 1 else float(n)) for n in range(1, 11)})
+    people(settings, {f"u{n}": (1000.0 if n <= 2 else float(n)) for n in range(1, 11)})
     events(
         settings,
         [
-            ("u1", "Order Completed", ago(days=10)),  # repeat buyer, top decile of revenue
+            ("u1", "Order Completed", ago(days=10)),  # repeat buyer, top decile with u2 (a tie)
             ("u1", "Order Completed", ago(days=3)),
             ("u2", "transaction", ago(days=100)),  # Blotout's order, long ago: lapsed
             ("u3", "Order Completed", ago(days=5)),  # added to cart after the order: abandoner
@@ -299,7 +299,7 @@ def test_each_predefined_entity_selects_its_people(settings: Settings) -> None:
     assert members == {
         "buyers": {"u1", "u2", "u3", "u4"},
         "repeat_buyers": {"u1"},
-        "high_value_customers": {"u1"},
+        "high_value_customers": {"u1", "u2"},
         "lapsed_customers": {"u2"},
         "cart_abandoners": {"u3"},
         "browsed_never_bought": {"u5"},

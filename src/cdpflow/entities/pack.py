@@ -55,9 +55,10 @@ PACK: dict[str, dict[str, object]] = {
     "high_value_customers": {
         "kind": "segment",
         "description": "The top decile of customers by revenue",
+        # the 90th percentile, not ntile(10): people tied at the edge are all in, every run
         "sql": (
-            "select global_user_id from customer_360 where revenue > 0 "
-            "qualify ntile(10) over (order by revenue desc) = 1"
+            "select global_user_id from customer_360 where revenue > 0 and revenue >= "
+            "(select quantile_cont(revenue, 0.9) from customer_360 where revenue > 0)"
         ),
     },
     "lapsed_customers": {
