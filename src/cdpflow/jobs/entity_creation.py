@@ -56,6 +56,7 @@ JOB = "entity_creation"
 LAST_RUN = "last_run"  # segment_changes: the run that appended its newest file
 CHANGES_RUN = "changes_run"  # segment_members: the segment_changes run it matches
 E = TypeVar("E", Segment, Funnel)
+PERSON_IDS = pa.schema([("global_user_id", pa.string())])  # what a segment's SELECT returns
 PREVIEW_SAMPLE = 10  # people `cdpflow entity preview` shows
 
 
@@ -174,16 +175,12 @@ def preview(settings: Settings, name: str, as_of: datetime | None = None) -> Pre
     engine = open_query_engine(settings, lake)
     try:
         if isinstance(entity, Segment):
-            contact = _contact_columns(schema.get(PEOPLE, {}))
-            members = _members_sql(compiler, entity, contact, as_of, had_members=False)
-            rows = engine.query(
-                f"SELECT count(*) OVER () AS size, global_user_id, emails FROM ({members}) "
-                f"ORDER BY global_user_id LIMIT {PREVIEW_SAMPLE:d}",
-                tables,
-            ).to_pylist()
-            size = int(rows[0]["size"]) if rows else 0
-            sample = [{k: r[k] for k in ("global_user_id", "emails")} for r in rows]
-            return Preview(name, "segment", size, sample, [])
+            ids = engine.query(compiler.segment_sql(entity), tables).cast(PERSON_IDS)
+            people = schema.get(PEOPLE, {})
+            members = _with_contacts(engine, tables, people, {name: ids}, as_of)[name]
+            first = members.sort_by("global_user_id").slice(0, PREVIEW_SAMPLE)
+            sample = first.select(["global_user_id", "emails"]).to_pylist()
+            return Preview(name, "segment", members.num_rows, sample, [])
         furthest = engine.query(
             f"SELECT furthest_step, count(*) AS people FROM ({compiler.funnel_sql(entity)}) "
             "GROUP BY furthest_step",
@@ -230,16 +227,16 @@ class _Run:
     result: EntityCreationResult
 
     def compute(
-        self, table: str, entities: Mapping[str, E], sql: Callable[[E], str]
+        self, schema: pa.Schema, entities: Mapping[str, E], sql: Callable[[E], str]
     ) -> dict[str, pa.Table]:
-        """The rows for `table` of each entity this run computes (all, or the one `--only`
+        """The rows (of `schema`) of each entity this run computes (all, or the one `--only`
         names); one that names what the lake lacks, or whose query fails, is listed as broken."""
         rows: dict[str, pa.Table] = {}
         for name, entity in sorted(entities.items()):
             if self.only not in (None, name):
                 continue
             try:
-                rows[name] = self.engine.query(sql(entity), self.store.tables).cast(SCHEMAS[table])
+                rows[name] = self.engine.query(sql(entity), self.store.tables).cast(schema)
             except (EntityError, QueryError) as err:
                 self.result.broken[name] = str(err)
         return rows
@@ -262,14 +259,9 @@ def _names_in(table: pa.Table, column: str) -> set[str]:
 def _segments(run: _Run) -> None:
     store, result, as_of = run.store, run.result, run.as_of
     previous = store.read(SEGMENT_MEMBERS)
-    schema = run.compiler.schema
-    contact = _contact_columns(schema.get(PEOPLE, {}))
-    had_members = SEGMENT_MEMBERS in schema
-    fresh = run.compute(
-        SEGMENT_MEMBERS,
-        run.loaded.segments,
-        lambda segment: _members_sql(run.compiler, segment, contact, as_of, had_members),
-    )
+    ids = run.compute(PERSON_IDS, run.loaded.segments, run.compiler.segment_sql)
+    people = run.compiler.schema.get(PEOPLE, {})
+    fresh = _with_contacts(run.engine, store.tables, people, ids, as_of)
     kept_names = set(run.loaded.segments) | set(run.loaded.errors)
     if run.only is not None:
         kept_names = _names_in(previous, "segment") | set(fresh)
@@ -285,12 +277,18 @@ def _segments(run: _Run) -> None:
                 changes.append(_change_rows(name, before["global_user_id"], "exit", as_of, run_id))
             continue
         now = fresh[name]
-        ids = now["global_user_id"]
-        entered = now.filter(pc.invert(pc.is_in(ids, before["global_user_id"])))
-        left = before.filter(pc.invert(pc.is_in(before["global_user_id"], ids)))
-        changes.append(_change_rows(name, entered["global_user_id"], "enter", as_of, run_id))
-        changes.append(_change_rows(name, left["global_user_id"], "exit", as_of, run_id))
-        parts.append(now)
+        now_ids = now["global_user_id"]
+        known = pc.index_in(now_ids, value_set=before["global_user_id"].combine_chunks())
+        left = pc.filter(
+            before["global_user_id"], pc.invert(pc.is_in(before["global_user_id"], now_ids))
+        )
+        changes.append(
+            _change_rows(name, pc.filter(now_ids, pc.is_null(known)), "enter", as_of, run_id)
+        )
+        changes.append(_change_rows(name, left, "exit", as_of, run_id))
+        # people who stay keep the time they entered
+        since = pc.fill_null(before["entered_at"].take(known), pa.scalar(as_of, TS))
+        parts.append(now.set_column(now.schema.get_field_index("entered_at"), "entered_at", since))
         result.segments[name] = now.num_rows
     rows = pa.concat_tables(changes) if changes else SCHEMAS[SEGMENT_CHANGES].empty_table()
     result.entered = pc.sum(pc.equal(rows["change"], "enter")).as_py() or 0
@@ -309,7 +307,7 @@ def _segments(run: _Run) -> None:
 
 
 def _contact_columns(people: Mapping[str, str]) -> str:
-    """The contact fields from customer_360 where it has them, typed NULLs where not."""
+    """The contact fields from customer_360 (as `c`) where it has them, typed NULLs where not."""
     out = []
     for name, kind in CONTACT_FIELDS:
         column = CONTACT_SOURCES.get(name, name)
@@ -318,25 +316,39 @@ def _contact_columns(people: Mapping[str, str]) -> str:
     return ", ".join(out)
 
 
-def _members_sql(
-    compiler: Compiler, segment: Segment, contact: str, as_of: datetime, had_members: bool
-) -> str:
-    """The segment's people with their contact fields; those already in it keep entered_at."""
-    entered = time_literal(as_of)
-    previous = ""
-    if had_members:
-        entered = f"coalesce(p.entered_at, {entered})"
-        previous = (
-            f"LEFT JOIN (SELECT global_user_id, entered_at FROM {SEGMENT_MEMBERS} "
-            f"WHERE segment = {literal(segment.name)}) AS p USING (global_user_id) "
-        )
-    return (
-        f"SELECT {literal(segment.name)} AS segment, m.global_user_id, "
-        f"{entered} AS entered_at, {contact} "
-        f"FROM ({compiler.segment_sql(segment)}) AS m {previous}"
-        f"LEFT JOIN (SELECT * FROM {PEOPLE} QUALIFY row_number() OVER "
-        "(PARTITION BY global_user_id) = 1) AS c USING (global_user_id)"
+def _with_contacts(
+    engine: Engine,
+    tables: TableStore,
+    people: Mapping[str, str],
+    ids: Mapping[str, pa.Table],
+    as_of: datetime,
+) -> dict[str, pa.Table]:
+    """Each segment's people (`ids`: name -> global_user_id) as segment_members rows, entered
+    at `as_of` (a run then keeps the earlier time of people who stay), with their contact
+    fields from customer_360 (`people`: its columns), read once for all segments; a person's
+    first row where it has several. preview builds its rows here too, so it shows what a run
+    writes."""
+    if not ids:
+        return {}
+    contacts = engine.query(
+        f"SELECT c.global_user_id, {_contact_columns(people)} FROM {PEOPLE} AS c", tables
     )
+    known = contacts["global_user_id"].combine_chunks()
+    out: dict[str, pa.Table] = {}
+    for name, table in ids.items():
+        members = table["global_user_id"]
+        at = pc.index_in(members, value_set=known)
+        n = len(members)
+        out[name] = pa.table(
+            {
+                "segment": pa.repeat(pa.scalar(name, pa.string()), n),
+                "global_user_id": members,
+                "entered_at": pa.repeat(pa.scalar(as_of, TS), n),
+                **{column: contacts[column].take(at) for column, _ in CONTACT_FIELDS},
+            },
+            schema=SCHEMAS[SEGMENT_MEMBERS],
+        )
+    return out
 
 
 def _change_rows(
@@ -398,7 +410,7 @@ def _sizes_sql(
 def _funnels(run: _Run) -> None:
     previous = run.store.read(FUNNEL_PEOPLE)
     computed = run.compute(
-        FUNNEL_PEOPLE,
+        SCHEMAS[FUNNEL_PEOPLE],
         run.loaded.funnels,
         lambda funnel: (
             f"SELECT {literal(funnel.name)} AS funnel, global_user_id, entered_at, "
