@@ -161,11 +161,12 @@ SEGMENTS: dict[str, tuple[str, str]] = {
         "WHERE revenue >= 50 UNION SELECT global_user_id FROM unique_events "
         f"WHERE event_name = 'Product Added' AND event_date >= {day(30)})",
     ),
-    "high_value_sql": (
-        "sql: select global_user_id from customer_360 where revenue > 0 "
-        "qualify ntile(10) over (order by revenue desc) = 1",
-        "SELECT global_user_id FROM customer_360 WHERE revenue > 0 "
-        "QUALIFY ntile(10) OVER (ORDER BY revenue DESC) = 1",
+    "high_value_sql": (  # the shop pack's high_value_customers
+        "sql: select global_user_id from customer_360 where revenue > 0 and revenue >= "
+        "(select quantile_cont(revenue, 0.9) from customer_360 where revenue > 0)",
+        "WITH edge AS (SELECT quantile_cont(revenue, 0.9) AS r FROM customer_360 "
+        "WHERE revenue > 0) SELECT global_user_id FROM customer_360, edge "
+        "WHERE revenue > 0 AND revenue >= edge.r",
     ),
 }
 FUNNELS = {

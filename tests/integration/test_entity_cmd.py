@@ -168,3 +168,16 @@ def test_a_removed_predefined_entity_stays_removed(settings: Settings) -> None:
     edited.write_text(edited.read_text().replace("at_least: 2", "at_least: 3"))
     lines = listed(settings)
     assert "predefined, edited" in lines["repeat_buyers"]
+
+
+def test_preview_shows_ten_people_and_how_many_more(settings: Settings) -> None:
+    people(settings, {f"p{n:02d}": 500.0 for n in range(1, 13)})
+    events(settings, [("p01", "Order Completed", DAY1)])
+    entity(settings, "big", BIG)
+    seen = cdpflow(settings, "entity", "preview", "big")
+    assert seen.exit_code == 0, seen.output
+    assert seen.output.splitlines() == [
+        "big: 12 people",
+        *(f"  p{n:02d}  p{n:02d}@example.com" for n in range(1, 11)),
+        "  ... and 2 more",
+    ]

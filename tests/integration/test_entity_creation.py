@@ -4,7 +4,7 @@ file keeps its rows without stopping the others, and the shop pack appears once.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -204,3 +204,124 @@ def test_entities_over_a_lake_without_marts_are_reported_and_the_run_succeeds(
     assert "no such lake table" in result.broken["big"]
     assert result.segments == {} and result.funnels == {}
     assert "2 broken (kept their previous rows)" in result.summary()
+
+
+NAMES = ("big", "ordered", "ordered_small", "sql_pick", "recent", "purchase")
+
+
+def test_preview_computes_what_the_run_then_materializes(settings: Settings) -> None:
+    """preview and the run share one query per entity: the same size, the same first ten people
+    with the same e-mails, the same people per funnel step, before and after a first run."""
+    spend = {f"p{n:02d}": float(n * 10) for n in range(1, 16)}
+    people(settings, spend)
+    events(
+        settings,
+        [(g, "Product Viewed", DAY1) for g in spend]
+        + [(g, "Order Completed", DAY1 + timedelta(hours=1)) for g in list(spend)[::2]],
+    )
+    entity(settings, "big", BIG)  # revenue > 100: p11..p15
+    entity(settings, "ordered", ORDERED)
+    entity(
+        settings,
+        "ordered_small",
+        "kind: segment\nconditions:\n  - {in_segment: ordered}\n  - not: {in_segment: big}\n",
+    )
+    entity(settings, "sql_pick", "kind: segment\nsql: select global_user_id from customer_360\n")
+    entity(
+        settings, "recent", ORDERED.replace("}", ", within_days: 2}")
+    )  # DAY1's orders: gone by DAY3
+    entity(settings, "purchase", FUNNEL)
+
+    def agree(at: datetime) -> None:
+        seen = {name: entity_creation.preview(settings, name, at) for name in NAMES}
+        result = entity_creation.run(settings, Interval(end=at))
+        for name in NAMES[:-1]:
+            rows = lake_query(
+                settings,
+                "SELECT global_user_id, emails FROM segment_members "
+                f"WHERE segment = '{name}' ORDER BY global_user_id",
+            )
+            assert seen[name].size == result.segments[name] == len(rows), name
+            assert seen[name].sample == rows[:10], name
+        reached = lake_query(settings, "SELECT furthest_step FROM funnel_people")
+        assert seen["purchase"].steps == [
+            (k, label, sum(1 for r in reached if r["furthest_step"] >= k))
+            for k, label in ((1, "Product Viewed"), (2, "Product Added"), (3, "Order Completed"))
+        ]
+        assert seen["purchase"].size == result.funnels["purchase"]
+
+    agree(DAY1)
+    assert entity_creation.preview(settings, "ordered", DAY1).size == 8  # p01, p03, ... p15
+    people(settings, {**spend, "p01": 900.0, "p16": 5.0})  # p01 enters big, p16 is new
+    agree(DAY3)
+    assert entity_creation.preview(settings, "big", DAY3).size == 6
+    assert entity_creation.preview(settings, "recent", DAY3).size == 0
+
+    # with a shop pipeline declared, preview still writes nothing: no pack files
+    (settings.home / "pipelines").mkdir()
+    (settings.home / "pipelines" / "shop.yml").write_text("type: shopify\nshop: example\n")
+    before = sorted(p.name for p in (settings.home / "entities").iterdir())
+    entity_creation.preview(settings, "big", DAY3)
+    assert sorted(p.name for p in (settings.home / "entities").iterdir()) == before
+    assert not (settings.home / "state" / "predefined_entities.json").exists()
+
+
+def test_each_predefined_entity_selects_its_people(settings: Settings) -> None:
+    """The shop pack on Segment's and Blotout's event names, as of now (cart_abandoners' SQL
+    reads the real clock)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    ago = lambda **kw: now - timedelta(**kw)  # noqa: E731
+    people(settings, {f"u{n}": (1000.0 if n <= 2 else float(n)) for n in range(1, 11)})
+    events(
+        settings,
+        [
+            ("u1", "Order Completed", ago(days=10)),  # repeat buyer, top decile with u2 (a tie)
+            ("u1", "Order Completed", ago(days=3)),
+            ("u2", "transaction", ago(days=100)),  # Blotout's order, long ago: lapsed
+            ("u3", "Order Completed", ago(days=5)),  # added to cart after the order: abandoner
+            ("u3", "add-to-cart", ago(days=2)),
+            ("u4", "Product Viewed", ago(days=1)),  # the whole funnel, then no abandoner
+            ("u4", "add-to-cart", ago(hours=20)),
+            ("u4", "initiate-checkout", ago(hours=19)),
+            ("u4", "transaction", ago(hours=18)),
+            ("u5", "Product Viewed", ago(days=2)),  # browsed, never bought
+            ("u6", "Product Added", ago(days=8)),  # added too long ago to be an abandoner
+        ],
+    )
+    (settings.home / "pipelines").mkdir(parents=True)
+    (settings.home / "pipelines" / "shop.yml").write_text("type: shopify\nshop: example\n")
+    result = entity_creation.run(settings, Interval(end=now))
+    assert result.broken == {}
+    rows = lake_query(settings, "SELECT segment, global_user_id FROM segment_members")
+    members: dict[str, set[str]] = {}
+    for row in rows:
+        members.setdefault(row["segment"], set()).add(row["global_user_id"])
+    assert members == {
+        "buyers": {"u1", "u2", "u3", "u4"},
+        "repeat_buyers": {"u1"},
+        "high_value_customers": {"u1", "u2"},
+        "lapsed_customers": {"u2"},
+        "cart_abandoners": {"u3"},
+        "browsed_never_bought": {"u5"},
+    }
+    funnel = lake_query(
+        settings, "SELECT global_user_id, furthest_step, converted FROM funnel_people ORDER BY 1"
+    )
+    assert [(f["global_user_id"], f["furthest_step"], f["converted"]) for f in funnel] == [
+        ("u4", 4, True), ("u5", 1, False),
+    ]  # fmt: skip
+
+
+def test_an_empty_segment_has_sizes_of_zero_from_its_first_run(settings: Settings) -> None:
+    people(settings, {"a": 50})
+    entity(settings, "big", BIG)
+    entity_creation.run(settings, Interval(end=DAY1))
+    entity_creation.run(settings, Interval(end=DAY3))  # still empty two days on
+    sizes = lake_query(settings, "SELECT day, size, entered, exited FROM segment_sizes ORDER BY 1")
+    assert [(str(s["day"]), s["size"], s["entered"], s["exited"]) for s in sizes] == [
+        ("2026-11-02", 0, 0, 0), ("2026-11-03", 0, 0, 0), ("2026-11-04", 0, 0, 0),
+    ]  # fmt: skip
+    people(settings, {"a": 500})  # a enters on day 3: the history before stays
+    entity_creation.run(settings, Interval(end=DAY3))
+    sizes = lake_query(settings, "SELECT day, size FROM segment_sizes ORDER BY 1")
+    assert [s["size"] for s in sizes] == [0, 0, 1]

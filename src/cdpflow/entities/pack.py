@@ -5,8 +5,9 @@ $CDPFLOW_HOME/pipelines.
 Each pack file is written once: $CDPFLOW_HOME/state/predefined_entities.json records every name
 the pack has handled, so a file the user edited is never rewritten and one they deleted never
 comes back. A name the user already had a file for is recorded and left alone.
-Event names are Segment's e-commerce spec; Blotout's equivalents (add-to-cart, transaction)
-count too.
+Event names are Segment's e-commerce spec; Blotout's equivalents (add-to-cart,
+initiate-checkout, transaction) count too. Blotout has no product-view event (its page loads
+are page events), so the funnel's first step is Segment's Product Viewed alone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SHOP_RESOURCES = {"customers", "orders"}  # a pipeline declaring both is a shop
 
 VIEWED = ["Product Viewed"]
 ADDED = ["Product Added", "add-to-cart"]
-CHECKOUT = ["Checkout Started"]
+CHECKOUT = ["Checkout Started", "initiate-checkout"]
 ORDERED = ["Order Completed", "transaction"]
 
 
@@ -54,9 +55,10 @@ PACK: dict[str, dict[str, object]] = {
     "high_value_customers": {
         "kind": "segment",
         "description": "The top decile of customers by revenue",
+        # the 90th percentile, not ntile(10): people tied at the edge are all in, every run
         "sql": (
-            "select global_user_id from customer_360 where revenue > 0 "
-            "qualify ntile(10) over (order by revenue desc) = 1"
+            "select global_user_id from customer_360 where revenue > 0 and revenue >= "
+            "(select quantile_cont(revenue, 0.9) from customer_360 where revenue > 0)"
         ),
     },
     "lapsed_customers": {

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdpflow.engine import Engine, open_engine, open_query_engine
+from cdpflow.engine import Engine, open_query_engine
 from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
 from cdpflow.entities.files import entity_folder
 from cdpflow.entities.pack import install_pack
@@ -41,6 +41,7 @@ from cdpflow.entities.tables import (
     SEGMENT_CHANGES,
     SEGMENT_MEMBERS,
     SEGMENT_SIZES,
+    TS,
     EntityTables,
     sql_type,
 )
@@ -55,6 +56,7 @@ JOB = "entity_creation"
 LAST_RUN = "last_run"  # segment_changes: the run that appended its newest file
 CHANGES_RUN = "changes_run"  # segment_members: the segment_changes run it matches
 E = TypeVar("E", Segment, Funnel)
+PERSON_IDS = pa.schema([("global_user_id", pa.string())])  # what a segment's SELECT returns
 PREVIEW_SAMPLE = 10  # people `cdpflow entity preview` shows
 
 
@@ -115,7 +117,7 @@ def run(
         if only is not None:
             _check_known(settings, loaded, only)
         result.broken = {name: str(err) for name, err in loaded.errors.items()}
-        engine = open_engine(settings, lake)
+        engine = open_query_engine(settings, lake)  # preview's: entities are DuckDB SQL
         try:
             _undo_unfinished_changes(store)
             compiler = Compiler(lake_schema(store.tables), as_of, loaded.segments)
@@ -173,16 +175,12 @@ def preview(settings: Settings, name: str, as_of: datetime | None = None) -> Pre
     engine = open_query_engine(settings, lake)
     try:
         if isinstance(entity, Segment):
-            contact = _contact_columns(schema.get(PEOPLE, {}))
-            members = _members_sql(compiler, entity, contact, as_of, had_members=False)
-            rows = engine.query(
-                f"SELECT count(*) OVER () AS size, global_user_id, emails FROM ({members}) "
-                f"ORDER BY global_user_id LIMIT {PREVIEW_SAMPLE:d}",
-                tables,
-            ).to_pylist()
-            size = int(rows[0]["size"]) if rows else 0
-            sample = [{k: r[k] for k in ("global_user_id", "emails")} for r in rows]
-            return Preview(name, "segment", size, sample, [])
+            ids = engine.query(compiler.segment_sql(entity), tables).cast(PERSON_IDS)
+            people = schema.get(PEOPLE, {})
+            members = _with_contacts(engine, tables, people, {name: ids}, as_of)[name]
+            first = members.sort_by("global_user_id").slice(0, PREVIEW_SAMPLE)
+            sample = first.select(["global_user_id", "emails"]).to_pylist()
+            return Preview(name, "segment", members.num_rows, sample, [])
         furthest = engine.query(
             f"SELECT furthest_step, count(*) AS people FROM ({compiler.funnel_sql(entity)}) "
             "GROUP BY furthest_step",
@@ -229,16 +227,16 @@ class _Run:
     result: EntityCreationResult
 
     def compute(
-        self, table: str, entities: Mapping[str, E], sql: Callable[[E], str]
+        self, schema: pa.Schema, entities: Mapping[str, E], sql: Callable[[E], str]
     ) -> dict[str, pa.Table]:
-        """The rows for `table` of each entity this run computes (all, or the one `--only`
+        """The rows (of `schema`) of each entity this run computes (all, or the one `--only`
         names); one that names what the lake lacks, or whose query fails, is listed as broken."""
         rows: dict[str, pa.Table] = {}
         for name, entity in sorted(entities.items()):
             if self.only not in (None, name):
                 continue
             try:
-                rows[name] = self.engine.query(sql(entity), self.store.tables).cast(SCHEMAS[table])
+                rows[name] = self.engine.query(sql(entity), self.store.tables).cast(schema)
             except (EntityError, QueryError) as err:
                 self.result.broken[name] = str(err)
         return rows
@@ -261,19 +259,14 @@ def _names_in(table: pa.Table, column: str) -> set[str]:
 def _segments(run: _Run) -> None:
     store, result, as_of = run.store, run.result, run.as_of
     previous = store.read(SEGMENT_MEMBERS)
-    schema = run.compiler.schema
-    contact = _contact_columns(schema.get(PEOPLE, {}))
-    had_members = SEGMENT_MEMBERS in schema
-    fresh = run.compute(
-        SEGMENT_MEMBERS,
-        run.loaded.segments,
-        lambda segment: _members_sql(run.compiler, segment, contact, as_of, had_members),
-    )
+    ids = run.compute(PERSON_IDS, run.loaded.segments, run.compiler.segment_sql)
+    people = run.compiler.schema.get(PEOPLE, {})
+    fresh = _with_contacts(run.engine, store.tables, people, ids, as_of)
     kept_names = set(run.loaded.segments) | set(run.loaded.errors)
     if run.only is not None:
         kept_names = _names_in(previous, "segment") | set(fresh)
     run_id = f"{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    changes: list[dict[str, object]] = []
+    changes: list[pa.Table] = []
     parts: list[pa.Table] = []
     for name in sorted(_names_in(previous, "segment") | set(fresh)):
         before = _rows_of(previous, "segment", name)
@@ -281,34 +274,40 @@ def _segments(run: _Run) -> None:
             if name in kept_names:  # broken, or not asked for: previous rows stand
                 parts.append(before)
             else:  # the file was removed: everyone exits
-                changes += _change_rows(name, before["global_user_id"], "exit", as_of, run_id)
+                changes.append(_change_rows(name, before["global_user_id"], "exit", as_of, run_id))
             continue
         now = fresh[name]
-        ids = now["global_user_id"]
-        entered = now.filter(pc.invert(pc.is_in(ids, before["global_user_id"])))
-        left = before.filter(pc.invert(pc.is_in(before["global_user_id"], ids)))
-        changes += _change_rows(name, entered["global_user_id"], "enter", as_of, run_id)
-        changes += _change_rows(name, left["global_user_id"], "exit", as_of, run_id)
-        parts.append(now)
+        now_ids = now["global_user_id"]
+        known = pc.index_in(now_ids, value_set=before["global_user_id"].combine_chunks())
+        left = pc.filter(
+            before["global_user_id"], pc.invert(pc.is_in(before["global_user_id"], now_ids))
+        )
+        changes.append(
+            _change_rows(name, pc.filter(now_ids, pc.is_null(known)), "enter", as_of, run_id)
+        )
+        changes.append(_change_rows(name, left, "exit", as_of, run_id))
+        # people who stay keep the time they entered
+        since = pc.fill_null(before["entered_at"].take(known), pa.scalar(as_of, TS))
+        parts.append(now.set_column(now.schema.get_field_index("entered_at"), "entered_at", since))
         result.segments[name] = now.num_rows
-    result.entered = sum(1 for c in changes if c["change"] == "enter")
-    result.exited = len(changes) - result.entered
+    rows = pa.concat_tables(changes) if changes else SCHEMAS[SEGMENT_CHANGES].empty_table()
+    result.entered = pc.sum(pc.equal(rows["change"], "enter")).as_py() or 0
+    result.exited = rows.num_rows - result.entered
     members_snapshot = store.tables.current(SEGMENT_MEMBERS)
     changes_run = members_snapshot.properties.get(CHANGES_RUN) if members_snapshot else None
-    if changes:
-        rows = pa.Table.from_pylist(changes, schema=SCHEMAS[SEGMENT_CHANGES])
+    if rows.num_rows:
         add = [store.publish(SEGMENT_CHANGES, rows, owner=run_id)]
         store.commit(SEGMENT_CHANGES, "append changes", add, properties={LAST_RUN: run_id})
         result.written.append(SEGMENT_CHANGES)
         changes_run = run_id
     members = pa.concat_tables(parts) if parts else SCHEMAS[SEGMENT_MEMBERS].empty_table()
     run.replace(SEGMENT_MEMBERS, members, {CHANGES_RUN: changes_run})
-    sized = sorted(kept_names | set(fresh)) if store.tables.current(SEGMENT_CHANGES) else []
-    run.replace(SEGMENT_SIZES, run.engine.query(_sizes_sql(sized, as_of), store.tables))
+    sizes = _sizes_sql(sorted(kept_names | set(fresh)), sorted(fresh), as_of, store.tables)
+    run.replace(SEGMENT_SIZES, run.engine.query(sizes, store.tables))
 
 
 def _contact_columns(people: Mapping[str, str]) -> str:
-    """The contact fields from customer_360 where it has them, typed NULLs where not."""
+    """The contact fields from customer_360 (as `c`) where it has them, typed NULLs where not."""
     out = []
     for name, kind in CONTACT_FIELDS:
         column = CONTACT_SOURCES.get(name, name)
@@ -317,49 +316,87 @@ def _contact_columns(people: Mapping[str, str]) -> str:
     return ", ".join(out)
 
 
-def _members_sql(
-    compiler: Compiler, segment: Segment, contact: str, as_of: datetime, had_members: bool
-) -> str:
-    """The segment's people with their contact fields; those already in it keep entered_at."""
-    entered = time_literal(as_of)
-    previous = ""
-    if had_members:
-        entered = f"coalesce(p.entered_at, {entered})"
-        previous = (
-            f"LEFT JOIN (SELECT global_user_id, entered_at FROM {SEGMENT_MEMBERS} "
-            f"WHERE segment = {literal(segment.name)}) AS p USING (global_user_id) "
-        )
-    return (
-        f"SELECT {literal(segment.name)} AS segment, m.global_user_id, "
-        f"{entered} AS entered_at, {contact} "
-        f"FROM ({compiler.segment_sql(segment)}) AS m {previous}"
-        f"LEFT JOIN (SELECT * FROM {PEOPLE} QUALIFY row_number() OVER "
-        "(PARTITION BY global_user_id) = 1) AS c USING (global_user_id)"
+def _with_contacts(
+    engine: Engine,
+    tables: TableStore,
+    people: Mapping[str, str],
+    ids: Mapping[str, pa.Table],
+    as_of: datetime,
+) -> dict[str, pa.Table]:
+    """Each segment's people (`ids`: name -> global_user_id) as segment_members rows, entered
+    at `as_of` (a run then keeps the earlier time of people who stay), with their contact
+    fields from customer_360 (`people`: its columns), read once for all segments; a person's
+    first row where it has several. preview builds its rows here too, so it shows what a run
+    writes."""
+    if not ids:
+        return {}
+    contacts = engine.query(
+        f"SELECT c.global_user_id, {_contact_columns(people)} FROM {PEOPLE} AS c", tables
     )
+    known = contacts["global_user_id"].combine_chunks()
+    out: dict[str, pa.Table] = {}
+    for name, table in ids.items():
+        members = table["global_user_id"]
+        at = pc.index_in(members, value_set=known)
+        n = len(members)
+        out[name] = pa.table(
+            {
+                "segment": pa.repeat(pa.scalar(name, pa.string()), n),
+                "global_user_id": members,
+                "entered_at": pa.repeat(pa.scalar(as_of, TS), n),
+                **{column: contacts[column].take(at) for column, _ in CONTACT_FIELDS},
+            },
+            schema=SCHEMAS[SEGMENT_MEMBERS],
+        )
+    return out
 
 
 def _change_rows(
     segment: str, ids: pa.ChunkedArray | pa.Array, change: str, at: datetime, run_id: str
-) -> list[dict[str, object]]:
-    return [
-        {"segment": segment, "global_user_id": gid, "change": change, "at": at, "run_id": run_id}
-        for gid in ids.to_pylist()
-    ]
+) -> pa.Table:
+    """segment_changes rows of `ids`, built in Arrow: a first run enters millions of people."""
+    n = len(ids)
+    return pa.table(
+        {
+            "segment": pa.repeat(pa.scalar(segment, pa.string()), n),
+            "global_user_id": ids,
+            "change": pa.repeat(pa.scalar(change, pa.string()), n),
+            "at": pa.repeat(pa.scalar(at, TS), n),
+            "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
+        },
+        schema=SCHEMAS[SEGMENT_CHANGES],
+    )
 
 
-def _sizes_sql(segments: list[str], as_of: datetime) -> str:
-    """Per segment and UTC day from its first change to today: size at the day's end, entered
-    and exited that day; from segment_changes, so days without a run are filled in."""
+def _sizes_sql(
+    segments: list[str], computed: list[str], as_of: datetime, tables: TableStore
+) -> str:
+    """Per segment and UTC day from its first day to today: size at the day's end, entered
+    and exited that day, from segment_changes, so days without a run are filled in. A
+    segment's first day is that of its first change, or of its first row in segment_sizes, or
+    today for one this run computed: an empty segment has rows of size 0, not none."""
     if not segments:
         return "SELECT NULL AS segment, NULL AS day, 0 AS size, 0 AS entered, 0 AS exited LIMIT 0"
     names = ", ".join(literal(s) for s in segments)
     today = f"CAST(timezone('UTC', {time_literal(as_of)}) AS DATE)"
+    daily = "SELECT NULL AS segment, NULL AS day, 0 AS entered, 0 AS exited LIMIT 0"
+    if tables.current(SEGMENT_CHANGES) is not None:
+        daily = (
+            "SELECT segment, CAST(timezone('UTC', \"at\") AS DATE) AS day, "
+            "count(*) FILTER (WHERE change = 'enter') AS entered, "
+            "count(*) FILTER (WHERE change = 'exit') AS exited "
+            f"FROM {SEGMENT_CHANGES} WHERE segment IN ({names}) GROUP BY ALL"
+        )
+    firsts = ["SELECT segment, day FROM daily"]
+    if tables.current(SEGMENT_SIZES) is not None:
+        firsts.append(f"SELECT segment, day FROM {SEGMENT_SIZES} WHERE segment IN ({names})")
+    if computed:
+        listed = ", ".join(f"({literal(s)})" for s in computed)
+        firsts.append(f"SELECT segment, {today} AS day FROM (VALUES {listed}) AS c(segment)")
     return (
-        "WITH daily AS (SELECT segment, CAST(timezone('UTC', \"at\") AS DATE) AS day, "
-        "count(*) FILTER (WHERE change = 'enter') AS entered, "
-        "count(*) FILTER (WHERE change = 'exit') AS exited "
-        f"FROM {SEGMENT_CHANGES} WHERE segment IN ({names}) GROUP BY ALL), "
-        "spans AS (SELECT segment, min(day) AS first_day FROM daily GROUP BY segment), "
+        f"WITH daily AS ({daily}), "
+        f"spans AS (SELECT segment, min(day) AS first_day FROM ({' UNION ALL '.join(firsts)}) "
+        "GROUP BY segment), "
         "days AS (SELECT segment, CAST(unnest(generate_series(first_day, "
         f"greatest(first_day, {today}), INTERVAL 1 DAY)) AS DATE) AS day FROM spans) "
         "SELECT segment, day, "
@@ -373,7 +410,7 @@ def _sizes_sql(segments: list[str], as_of: datetime) -> str:
 def _funnels(run: _Run) -> None:
     previous = run.store.read(FUNNEL_PEOPLE)
     computed = run.compute(
-        FUNNEL_PEOPLE,
+        SCHEMAS[FUNNEL_PEOPLE],
         run.loaded.funnels,
         lambda funnel: (
             f"SELECT {literal(funnel.name)} AS funnel, global_user_id, entered_at, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -156,41 +157,53 @@ def test_a_broken_file_and_a_cycle_do_not_stop_the_others(tmp_path: Path) -> Non
     assert "cycle: p -> q -> p" in str(loaded.errors["p"])
 
 
-def funnel_rows(order: str, exclude: str = "") -> dict[str, tuple[int, bool]]:
+TWO_STEP_EVENTS = [
+    ("p", "A", "0 seconds"),  # A, X, B: sequential and any convert, strict does not
+    ("p", "X", "1 hour"),
+    ("p", "B", "2 hours"),
+    ("q", "B", "0 seconds"),  # B before A: only any converts
+    ("q", "A", "1 hour"),
+    ("r", "A", "0 seconds"),  # B one second past the 7-day window
+    ("r", "B", "7 days 1 second"),
+    ("w", "A", "0 seconds"),  # B exactly at the window's end counts
+    ("w", "B", "7 days"),
+    ("s", "A", "0 seconds"),  # refunded between the steps
+    ("s", "Refund", "1 hour"),
+    ("s", "B", "2 hours"),
+]
+
+
+def run_funnel(text: str, events: list[tuple[str, ...]]) -> list[tuple[Any, ...]]:
+    """funnel_people's rows (person, entered_at, furthest_step, step_times, converted) of the
+    funnel in `text` over `events`: (person, track event name, offset from 2026-11-01 10:00
+    UTC), or (person, event type, name, offset, path) for page and screen events."""
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE unique_events (global_user_id VARCHAR, event_id VARCHAR, event_type VARCHAR,"
-        " event_name VARCHAR, event_time TIMESTAMPTZ, event_date DATE)"
+        " event_name VARCHAR, event_time TIMESTAMPTZ, event_date DATE, path VARCHAR)"
     )
     start = "2026-11-01 10:00:00+00"
-    events = [
-        ("p", "A", "0 seconds"),  # A, X, B: sequential and any convert, strict does not
-        ("p", "X", "1 hour"),
-        ("p", "B", "2 hours"),
-        ("q", "B", "0 seconds"),  # B before A: only any converts
-        ("q", "A", "1 hour"),
-        ("r", "A", "0 seconds"),  # B one second past the 7-day window
-        ("r", "B", "7 days 1 second"),
-        ("w", "A", "0 seconds"),  # B exactly at the window's end counts
-        ("w", "B", "7 days"),
-        ("s", "A", "0 seconds"),  # refunded between the steps
-        ("s", "Refund", "1 hour"),
-        ("s", "B", "2 hours"),
-    ]
-    for i, (person, name, offset) in enumerate(events):
-        con.execute(
-            "INSERT INTO unique_events SELECT ?, ?, 'track', ?, t, CAST(t AS DATE) FROM "
-            f"(SELECT TIMESTAMPTZ '{start}' + INTERVAL '{offset}' AS t)",
-            [person, f"e{i:02d}", name],
+    for i, event in enumerate(events):
+        person, kind, name, offset, path = (
+            event if len(event) == 5 else (event[0], "track", event[1], event[2], None)
         )
-    text = f"kind: funnel\nsteps: [{{event: a}}, {{event: b}}]\nwindow_days: 7\norder: {order}\n"
-    funnel = parse_entity(text + exclude, "entities/f.yml", "f")
+        con.execute(
+            "INSERT INTO unique_events SELECT ?, ?, ?, ?, t, CAST(t AS DATE), ? FROM "
+            f"(SELECT TIMESTAMPTZ '{start}' + INTERVAL '{offset}' AS t)",
+            [person, f"e{i:02d}", kind, name, path],
+        )
+    funnel = parse_entity(text, "entities/f.yml", "f")
     assert isinstance(funnel, Funnel)
     schema = {
         "unique_events": {c: k for c, k, *_ in con.execute("DESCRIBE unique_events").fetchall()}
     }
-    sql = Compiler(schema, AS_OF, {}).funnel_sql(funnel)
-    return {p: (step, done) for p, _, step, _, done in con.execute(sql).fetchall()}
+    return con.execute(Compiler(schema, AS_OF, {}).funnel_sql(funnel)).fetchall()
+
+
+def funnel_rows(order: str, exclude: str = "") -> dict[str, tuple[int, bool]]:
+    text = f"kind: funnel\nsteps: [{{event: a}}, {{event: b}}]\nwindow_days: 7\norder: {order}\n"
+    rows = run_funnel(text + exclude, TWO_STEP_EVENTS)
+    return {p: (step, done) for p, _, step, _, done in rows}
 
 
 def test_funnel_order_modes_window_edge_and_exclusion() -> None:
@@ -211,6 +224,68 @@ def test_funnel_order_modes_window_edge_and_exclusion() -> None:
     excluded = funnel_rows("sequential", "exclude: [{event: Refund}]\n")
     assert "s" not in excluded
     assert excluded["p"] == (2, True)
+
+
+INTERLEAVED = [
+    ("m", "A", "0 seconds"),  # A B A C B
+    ("m", "B", "1 hour"),
+    ("m", "A", "2 hours"),
+    ("m", "C", "3 hours"),
+    ("m", "B", "4 hours"),
+    ("n", "C", "0 seconds"),  # C B A
+    ("n", "B", "1 hour"),
+    ("n", "A", "2 hours"),
+    ("o", "A", "0 seconds"),  # A C B
+    ("o", "C", "1 hour"),
+    ("o", "B", "2 hours"),
+]
+
+
+@pytest.mark.parametrize(
+    ("order", "furthest"),
+    [
+        ("sequential", {"m": 3, "n": 1, "o": 2}),  # o: C came before B, so it does not count
+        ("strict", {"m": 2, "n": 1, "o": 1}),  # m: A B, then A is not C
+        ("any", {"m": 3, "n": 3, "o": 3}),
+    ],
+)
+def test_each_order_mode_on_three_interleaved_steps(order: str, furthest: dict[str, int]) -> None:
+    text = f"kind: funnel\nsteps: [{{event: a}}, {{event: b}}, {{event: c}}]\norder: {order}\n"
+    rows = {r[0]: r for r in run_funnel(text, INTERLEAVED)}
+    assert {p: r[2] for p, r in rows.items()} == furthest
+    assert {p: r[4] for p, r in rows.items()} == {p: n == 3 for p, n in furthest.items()}
+    if order == "any":  # n's attempt starts at C; the steps' times are in time order
+        times = rows["n"][3]
+        assert times == sorted(times) and times[0] == rows["n"][1]
+
+
+def test_page_steps_and_an_exclusion_after_the_last_step() -> None:
+    """A page step matches page events by path (not screens); an excluded event after the
+    furthest step reached does not drop the attempt, one before it does."""
+    events = [
+        ("x", "page", None, "0 seconds", "/Products/1"),  # viewed, ordered, refunded after
+        ("x", "Order Completed", "1 hour"),
+        ("x", "Order Refunded", "2 hours"),
+        ("y", "page", None, "0 seconds", "/about"),  # no product page: never enters
+        ("y", "Order Completed", "1 hour"),
+        ("z", "page", None, "0 seconds", "/products/2"),  # refunded between the steps
+        ("z", "Order Refunded", "1 hour"),
+        ("z", "Order Completed", "2 hours"),
+        ("v", "screen", "products", "0 seconds", None),  # a screen is not a page
+    ]
+    text = (
+        "kind: funnel\nsteps:\n  - {page: '*', where: {path: {starts_with: /products}}}\n"
+        "  - {event: Order Completed}\nexclude: [{event: order refunded}]\norder: "
+    )
+    expected = {
+        "sequential": {"x": (2, True)},  # z's attempt reached step 2 past a refund: dropped
+        "strict": {"x": (2, True), "z": (1, False)},  # z's next event is the refund: 1 step
+        # any order: an order alone is an attempt of one step (z's order after its refund too)
+        "any": {"x": (2, True), "y": (1, False), "z": (1, False)},
+    }
+    for order, people in expected.items():
+        rows = run_funnel(text + order, events)
+        assert {r[0]: (r[2], r[4]) for r in rows} == people, order
 
 
 def test_any_and_all_of_the_same_conditions_and_not_of_a_behaviour(lake) -> None:
