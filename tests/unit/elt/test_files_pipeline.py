@@ -143,6 +143,21 @@ def test_rows_that_break_the_declared_schema_go_to_elt_rejects_and_are_counted(s
     ]
 
 
+def test_csv_columns_declared_string_keep_their_text(settings, query):
+    _pipeline(settings, "imports/*.csv", "    columns: {phone: string, zip: string}\n")
+    _write(
+        settings.home / "imports" / "a.csv",
+        "customer_id,phone,zip,visits\nc1,+12125550100,02134,3\nc2,,10001,4\n",
+        1_000,
+    )
+    run(settings, Interval(), name="shop")
+    rows = query("SELECT customer_id, phone, zip, visits FROM shop__customers ORDER BY 1")
+    assert rows == [  # undeclared columns are still inferred (visits: a number)
+        {"customer_id": "c1", "phone": "+12125550100", "zip": "02134", "visits": 3},
+        {"customer_id": "c2", "phone": None, "zip": "10001", "visits": 4},
+    ]
+
+
 def test_files_on_an_fsspec_memory_filesystem_new_files_only(settings, query):
     memory = fsspec.filesystem("memory")
     memory.pipe("/exports/orders-1.jsonl", b'{"order_id": 1, "total": 10.5}\n')
