@@ -98,6 +98,18 @@ def test_a_run_killed_before_its_commit_resumes_without_duplicates(settings, que
     ]
 
 
+def test_a_new_source_column_appears_in_the_table(settings, query):
+    _pipeline(settings, "imports/*.csv")
+    _write(settings.home / "imports" / "a.csv", "customer_id,email\nc1,a@x.io\n", 1_000)
+    run(settings, Interval(), name="shop")
+    _write(settings.home / "imports" / "b.csv", "customer_id,email,tier\nc2,b@x.io,gold\n", 2_000)
+    run(settings, Interval(), name="shop")
+    assert query("SELECT customer_id, email, tier FROM shop__customers ORDER BY 1") == [
+        {"customer_id": "c1", "email": "a@x.io", "tier": None},
+        {"customer_id": "c2", "email": "b@x.io", "tier": "gold"},
+    ]
+
+
 def test_a_changed_column_type_fails_naming_both_types_and_commits_nothing(settings, query):
     _pipeline(settings, "imports/*.csv")
     _write(settings.home / "imports" / "a.csv", "customer_id,score\nc1,10\n", 1_000)
