@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.lake import lake_query
 
-from cdpflow.engine import open_engine
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings, load_settings
-
-CASES = Path(__file__).parent / "cases"
-# "now" for jobs in tests: long after any data the tests land
-LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -38,16 +32,6 @@ def land(lake: Lake) -> Callable[[Iterable[Received]], None]:
                 writer.write(item)
 
     return land_
-
-
-def lake_query(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    """Rows of `sql` over the lake of `settings`, as a user's `cdpflow sql` sees them."""
-    lake = Lake(settings.lake_url)
-    engine = open_engine(settings, lake)
-    try:
-        return engine.query(sql, TableStore(lake)).to_pylist()
-    finally:
-        engine.close()
 
 
 @pytest.fixture

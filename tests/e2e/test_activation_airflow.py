@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from activation_support import person, write_segment_members
-from airflow_support import home_dags_folder, run_airflow
-from airflow_support import parse_home_dags as parse
-from conftest import lake_query
 from fakes.meta import meta_server
+from support.activation import person, write_segment_members
+from support.airflow_run import home_dags_folder, run_airflow
+from support.airflow_run import parse_home_dags as parse
+from support.lake import lake_query
 
 from cdpflow.activation.destination import write_destination
 from cdpflow.activation.meta_hashing import hashed

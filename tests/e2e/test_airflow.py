@@ -13,8 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from airflow_support import BIN, airflow_env, free_port, generate_sample, run_airflow
 from fakes.smtp import smtp_inbox
+from support.airflow_run import BIN, airflow_env, generate_sample, run_airflow
+from support.ports import free_port
 
 from cdpflow.airflow.dag_factory import DAGS_FOLDER, SPECS
 from cdpflow.airflow.runtime import airflow_environment
@@ -164,7 +165,9 @@ def test_analytics_dags_run_a_task_per_dbt_model_when_their_inputs_change(bag: d
             "outlets": [],
         },
         "conversions": {
-            "upstream": ["int_events_sessionized", "int_offline_orders_identified", "unique_events"],
+            "upstream": [
+                "int_events_sessionized", "int_offline_orders_identified", "unique_events"
+            ],
             "outlets": ["conversions"],
         },
         "int_people_identities": {"upstream": ["stg_lake__identities"], "outlets": []},

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from airflow_support import BIN, airflow_env, free_port, generate_sample, run_airflow
 from fakes.cost_explorer import CostExplorer
 from fakes.smtp import smtp_inbox
+from support.airflow_run import BIN, airflow_env, generate_sample, run_airflow
+from support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -5,30 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import cdpflow
 
 pytestmark = pytest.mark.e2e
-
-
-def cdpflow(home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDPFLOW_")}
-    full_env.update({"CDPFLOW_HOME": str(home), **(env or {})})
-    proc = subprocess.run(
-        [sys.executable, "-m", "cdpflow.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"cdpflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_sample_traffic_through_events_incremental(tmp_path: Path) -> None:

@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli import cdpflow
+from support.cli import cdpflow, sql
 
 pytestmark = pytest.mark.e2e
-
-
-def sql(home: Path, query: str) -> list[dict]:
-    return json.loads(cdpflow(home, "sql", query, "--format", "json").stdout)
 
 
 def test_sample_traffic_to_marts_and_derived_views(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli import cdpflow
+from support.cli import cdpflow
 
 pytestmark = pytest.mark.e2e
 

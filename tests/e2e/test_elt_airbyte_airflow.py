@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from airflow_support import airflow_env, home_dags_folder, run_airflow
-from conftest import lake_query
 from fakes.airbyte import airbyte_server
+from support.airflow_run import airflow_env, home_dags_folder, run_airflow
+from support.lake import lake_query
 
 from cdpflow.secrets import open_secrets
 from cdpflow.settings import load_settings

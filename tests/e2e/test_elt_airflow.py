@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from airflow_support import airflow_env, generate_sample, home_dags_folder, run_airflow
-from airflow_support import parse_home_dags as parse
-from conftest import lake_query
+from support.airflow_run import airflow_env, generate_sample, home_dags_folder, run_airflow
+from support.airflow_run import parse_home_dags as parse
+from support.lake import lake_query
 
 from cdpflow.settings import load_settings
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_cli import cdpflow
+from support.cli import cdpflow
 
 pytestmark = pytest.mark.e2e
 

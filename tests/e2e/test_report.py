@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from analytics_support import _write
-from test_cli import cdpflow
-from test_cli_analytics import sql
+from support.analytics import _write
+from support.cli import cdpflow, sql
 
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore

@@ -9,7 +9,7 @@ from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
-from airflow_support import free_port
+from support.ports import free_port
 
 
 class Inbox:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
-from activation_support import person, write_segment_members
 from click.testing import CliRunner
-from conftest import lake_query
 from fakes.klaviyo import KlaviyoAccount, klaviyo_server
+from support.activation import person, write_segment_members
+from support.lake import lake_query
 
 from cdpflow.activation.destination import load_destination, write_destination
 from cdpflow.activation.http import CredentialRefused

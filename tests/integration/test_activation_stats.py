@@ -8,10 +8,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from activation_support import person, write_segment_members
-from conftest import lake_query
 from fakes.klaviyo import klaviyo_server
 from fakes.smtp import smtp_inbox
+from support.activation import person, write_segment_members
+from support.lake import lake_query
 
 from cdpflow.activation.destination import write_destination
 from cdpflow.activation.http import CredentialRefused

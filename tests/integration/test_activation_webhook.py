@@ -4,10 +4,10 @@ the sync's diff, guards, retries, resumption and records, as a user sees them.""
 from __future__ import annotations
 
 import pytest
-from activation_support import person, write_segment_members
 from click.testing import CliRunner
-from conftest import lake_query
 from fakes.webhook import Receiver, webhook_receiver
+from support.activation import person, write_segment_members
+from support.lake import lake_query
 
 from cdpflow.activation.destination import write_destination
 from cdpflow.activation.http import CredentialRefused

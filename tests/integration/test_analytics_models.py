@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
-from analytics_support import (
+from support.analytics import (
     add_events,
     event,
     purchase,
@@ -18,7 +18,7 @@ from analytics_support import (
     set_identities,
     update_identities,
 )
-from conftest import lake_query
+from support.lake import lake_query
 
 from cdpflow.dbt.models import PROJECT_DIR, marts
 from cdpflow.dbt.runner import DbtBuildFailed

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from collector_server import free_port, start_subprocess, thread_server
-from conftest import LATER
+from support.collector import start_subprocess, thread_server
+from support.lake import LATER
+from support.ports import free_port
 
 from cdpflow.collector.auth import add_source
 from cdpflow.jobs.events_incremental import run

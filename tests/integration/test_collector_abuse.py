@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from collector_server import free_port, start_subprocess
+from support.collector import start_subprocess
+from support.ports import free_port
 
 from cdpflow.collector.auth import add_source
 from cdpflow.secrets import open_secrets

@@ -16,8 +16,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from collector_server import free_port, thread_server
-from conftest import LATER
+from support.collector import thread_server
+from support.lake import LATER
+from support.ports import free_port
 
 from cdpflow.collector.auth import add_source
 from cdpflow.jobs.events_incremental import run

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import LATER
-from pg_server import PACKAGE_HINT, PostgresServer, free_port, remove, start_server
+from support.lake import LATER
+from support.ports import free_port
+from support.postgres import PACKAGE_HINT, PostgresServer, remove, start_server
 
 from cdpflow.errors import ConfigError, TerminalError, TransientError
 from cdpflow.jobs import JOBS, delete_idle_db_connections

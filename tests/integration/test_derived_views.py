@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analytics_support import add_events, event
+from support.analytics import add_events, event
 
 from cdpflow.jobs import derived_views
 from cdpflow.jobs.derived_views import BrokenViews

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pytest
-from pg_server import PACKAGE_HINT, PostgresServer, remove, start_server
+from support.postgres import PACKAGE_HINT, PostgresServer, remove, start_server
 
 from cdpflow.declared import DeclarationError
 from cdpflow.elt.config import load_pipeline

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from analytics_support import add_events, event, purchase
-from conftest import lake_query
 from fakes.shopify import Shop, generate, shopify_server
+from support.analytics import add_events, event, purchase
+from support.lake import lake_query
 
 from cdpflow.elt import shopify
 from cdpflow.elt.job import run

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from conftest import lake_query
-from entity_support import DAY1, DAY3, entity, events, people
+from support.entities import DAY1, DAY3, entity, events, people
+from support.lake import lake_query
 
 from cdpflow.cli.main import cli
 from cdpflow.jobs import Interval, entity_creation

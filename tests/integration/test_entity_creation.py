@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import lake_query
-from entity_support import DAY1, DAY3, entity, events, people, versions
+from support.entities import DAY1, DAY3, entity, events, people, versions
+from support.lake import lake_query
 
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, entity_creation

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from conftest import CASES, LATER, lake_query
+from support.lake import CASES, LATER, lake_query
 
 from cdpflow.engine import duckdb_events
 from cdpflow.jobs import Interval

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import LATER, lake_query
+from support.lake import LATER, lake_query
 
 from cdpflow.engine.duckdb_engine import connect
 from cdpflow.engine.duckdb_events import EventsWorker

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from conftest import LATER
+from support.lake import LATER
 
 from cdpflow.engine import duckdb_events
 from cdpflow.jobs.events_incremental import run

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from conftest import LATER, lake_query
+from support.identity import T, seg
+from support.lake import LATER, lake_query
 
 from cdpflow.engine import open_engine
 from cdpflow.identity.ids import person_id
@@ -23,14 +24,6 @@ from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.sample import SampleSpec, generate_events, generate_shop_export
 from cdpflow.settings import Settings, load_settings
-
-T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
-
-
-def _seg(mid: str, at: datetime, **fields: object) -> dict:
-    message = {"type": "page", "messageId": mid, "timestamp": at.isoformat(), "name": "Home"}
-    message.update(fields)
-    return message
 
 
 def _stitch(settings: Settings, **kwargs: object) -> id_stitching_incremental.IdStitchingResult:
@@ -55,11 +48,11 @@ def test_a_shopper_on_two_devices_is_one_person_joined_to_every_event(
 ) -> None:
     land(
         [
-            Received(T, "web", _seg("p1", T, anonymousId="phone-1")),
+            Received(T, "web", seg("p1", T, anonymousId="phone-1")),
             Received(
                 T,
                 "web",
-                _seg(
+                seg(
                     "i1",
                     T + timedelta(minutes=1),
                     type="identify",
@@ -68,11 +61,11 @@ def test_a_shopper_on_two_devices_is_one_person_joined_to_every_event(
                     traits={"email": " Jane@Shop.TEST ", "phone": "(415) 555-0123"},
                 ),
             ),
-            Received(T, "web", _seg("p2", T + timedelta(minutes=2), anonymousId="laptop-1")),
+            Received(T, "web", seg("p2", T + timedelta(minutes=2), anonymousId="laptop-1")),
             Received(
                 T,
                 "web",
-                _seg(
+                seg(
                     "a1",
                     T + timedelta(minutes=3),
                     type="alias",
@@ -80,7 +73,7 @@ def test_a_shopper_on_two_devices_is_one_person_joined_to_every_event(
                     userId="cus_000123",
                 ),
             ),
-            Received(T, "web", _seg("p3", T, anonymousId="stranger")),
+            Received(T, "web", seg("p3", T, anonymousId="stranger")),
         ]
     )
     result = _stitch(settings)
@@ -140,11 +133,11 @@ def test_blotout_map_ids_and_personas_stitch_to_the_shop_customer(settings, land
 
 def test_junk_and_shared_identifiers_do_not_merge_strangers(settings, land, query) -> None:
     kiosk = [
-        Received(T, "web", _seg(f"k{i}", T, anonymousId="kiosk", userId=f"cus_{i:06d}"))
+        Received(T, "web", seg(f"k{i}", T, anonymousId="kiosk", userId=f"cus_{i:06d}"))
         for i in range(12)  # one device, 12 logins: over the default cap of 10
     ]
     junk = [
-        Received(T, "web", _seg(f"j{i}", T, type="identify", anonymousId=f"v{i}", traits=t))
+        Received(T, "web", seg(f"j{i}", T, type="identify", anonymousId=f"v{i}", traits=t))
         for i, t in enumerate([{"email": "test@example.com"}, {"email": "TEST@example.com"}])
     ]
     land(kiosk + junk)
@@ -182,8 +175,8 @@ def test_junk_and_shared_identifiers_do_not_merge_strangers(settings, land, quer
 def test_a_later_run_reads_only_new_files_and_records_the_merge(settings, land, query) -> None:
     land(
         [
-            Received(T, "web", _seg("x1", T, anonymousId="a", userId="u-a")),
-            Received(T, "web", _seg("x2", T + timedelta(minutes=5), anonymousId="b", userId="u-b")),
+            Received(T, "web", seg("x1", T, anonymousId="a", userId="u-a")),
+            Received(T, "web", seg("x2", T + timedelta(minutes=5), anonymousId="b", userId="u-b")),
         ]
     )
     _stitch(settings)
@@ -191,7 +184,7 @@ def test_a_later_run_reads_only_new_files_and_records_the_merge(settings, land, 
     assert first[("user_id", "u-a")] != first[("user_id", "u-b")]
 
     later = T + timedelta(hours=3)
-    land([Received(later, "web", _seg("x3", later, anonymousId="b", userId="u-a"))])
+    land([Received(later, "web", seg("x3", later, anonymousId="b", userId="u-a"))])
     result = _stitch(settings)
     assert result.core_files == 1 and result.merges == 1
     assert result.identifiers_in_scope == 4  # the two people touched, not the whole graph
@@ -225,13 +218,13 @@ def test_runs_write_only_what_changed_and_readers_see_one_row_per_identifier(
     settings, land, query, monkeypatch
 ) -> None:
     monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
-    people = [_seg(f"v{i}", T, anonymousId=f"dev-{i}", userId=f"u-{i}") for i in range(20)]
+    people = [seg(f"v{i}", T, anonymousId=f"dev-{i}", userId=f"u-{i}") for i in range(20)]
     land([Received(T, "web", m) for m in people])
     assert _stitch(settings).folded  # the first run writes the base
     later = T + timedelta(hours=2)
     for n, (device, login) in enumerate([("dev-new", "u-1"), ("dev-1", "u-2"), ("dev-3", "u-4")]):
         at = later + timedelta(hours=n)
-        land([Received(at, "web", _seg(f"m{n}", at, anonymousId=device, userId=login))])
+        land([Received(at, "web", seg(f"m{n}", at, anonymousId=device, userId=login))])
         result = _stitch(settings)
         assert result.joined_by_new_links and not result.folded
         assert 0 < result.changed < result.identifiers_in_scope  # unchanged rows not written
@@ -255,14 +248,14 @@ def test_runs_write_only_what_changed_and_readers_see_one_row_per_identifier(
 def test_the_delta_is_folded_into_the_base_once_it_passes_its_share(
     settings, land, query, monkeypatch
 ) -> None:
-    land([Received(T, "web", _seg(f"v{i}", T, anonymousId=f"dev-{i}")) for i in range(10)])
+    land([Received(T, "web", seg(f"v{i}", T, anonymousId=f"dev-{i}")) for i in range(10)])
     _stitch(settings)
     monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 0.2)
     later = T + timedelta(hours=1)
-    land([Received(later, "web", _seg("w1", later, anonymousId="dev-1", userId="u-1"))])
+    land([Received(later, "web", seg("w1", later, anonymousId="dev-1", userId="u-1"))])
     assert not _stitch(settings).folded  # 2 changed rows: within 20% of 10
     assert _layers(settings) == (1, 1)
-    land([Received(later, "web", _seg("w2", later, anonymousId="dev-2", userId="u-2"))])
+    land([Received(later, "web", seg("w2", later, anonymousId="dev-2", userId="u-2"))])
     result = _stitch(settings)
     assert result.folded and _layers(settings) == (1, 0)  # 4 rows in the delta: past 20%
     assert query("SELECT count(*) AS n FROM identities") == [{"n": 12}] and result.identities == 12
@@ -273,10 +266,10 @@ def _three_devices_and_a_login(settings: Settings, land, monkeypatch) -> datetim
     """Two runs that leave identities as a base (three devices) and a delta (one login); returns
     the login's time."""
     monkeypatch.setattr(id_stitching_incremental, "FOLD_FRACTION", 1.0)
-    land([Received(T, "web", _seg(f"f{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
+    land([Received(T, "web", seg(f"f{i}", T, anonymousId=f"dev-{i}")) for i in range(3)])
     _stitch(settings)
     later = T + timedelta(hours=1)
-    land([Received(later, "web", _seg("g1", later, anonymousId="dev-1", userId="u-1"))])
+    land([Received(later, "web", seg("g1", later, anonymousId="dev-1", userId="u-1"))])
     _stitch(settings)
     return later
 
@@ -302,7 +295,7 @@ def test_a_replaced_delta_stays_readable_until_cleanup(settings, land, query, mo
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
     previous = tables.get("identities")
-    land([Received(later, "web", _seg("g2", later, anonymousId="dev-2", userId="u-2"))])
+    land([Received(later, "web", seg("g2", later, anonymousId="dev-2", userId="u-2"))])
     _stitch(settings)
     current = {f.path for f in tables.get("identities").files}
     replaced = [f.path for f in delta_files(previous) if f.path not in current]
@@ -319,9 +312,9 @@ def test_the_delta_works_on_an_fsspec_lake(tmp_path: Path, monkeypatch) -> None:
     lake = Lake(settings.lake_url)
     try:
         batches = [
-            [_seg(f"d{i}", T, anonymousId=f"dev-{i}") for i in range(4)],
-            [_seg("l1", T + timedelta(hours=1), anonymousId="dev-1", userId="u-1")],
-            [_seg("l2", T + timedelta(hours=2), anonymousId="dev-2", userId="u-1")],
+            [seg(f"d{i}", T, anonymousId=f"dev-{i}") for i in range(4)],
+            [seg("l1", T + timedelta(hours=1), anonymousId="dev-1", userId="u-1")],
+            [seg("l2", T + timedelta(hours=2), anonymousId="dev-2", userId="u-1")],
         ]
         for n, batch in enumerate(batches):
             with RawWriter(lake) as writer:
@@ -418,7 +411,7 @@ def test_changed_offline_files_are_read_again_and_unchanged_ones_are_not(
         "customer_id,email,phone,first_name,last_name,created_at\n"
         "cus_000001,ann@shop.test,(415) 555-0100,Ann,A,2026-01-01T00:00:00Z\n"
     )
-    land([Received(T, "web", _seg("s1", T, anonymousId="v", traits={}, userId="cus_000001"))])
+    land([Received(T, "web", seg("s1", T, anonymousId="v", traits={}, userId="cus_000001"))])
     first = _stitch(settings)
     assert first.offline_files == 1
     people = _people(query)

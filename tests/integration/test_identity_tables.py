@@ -3,7 +3,7 @@ changed, and then only the rows the ELT run loaded since the last read."""
 
 from __future__ import annotations
 
-from conftest import lake_query
+from support.lake import lake_query
 
 from cdpflow.elt import job as elt_job
 from cdpflow.jobs import Interval, id_stitching_incremental

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from analytics_support import add_events, event, set_identities
-from conftest import LATER
+from support.analytics import add_events, event, set_identities
+from support.lake import LATER
 
 from cdpflow.engine import open_engine
 from cdpflow.jobs import events_unified_view

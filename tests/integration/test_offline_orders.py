@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from analytics_support import add_events, event, purchase
-from conftest import LATER, lake_query
+from support.analytics import add_events, event, purchase
+from support.lake import LATER, lake_query
 
 from cdpflow.elt import job as elt_job
 from cdpflow.jobs import (

@@ -18,11 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from airflow_support import free_port, parse_home_dags
-from analytics_support import _write
-from conftest import lake_query
 from fakes.smtp import Inbox, smtp_inbox
-from superset_server import SupersetServer, start_superset, stop_superset, venv_missing
+from support.airflow_run import parse_home_dags
+from support.analytics import _write
+from support.lake import lake_query
+from support.ports import free_port
+from support.superset import SupersetServer, start_superset, stop_superset, venv_missing
 
 from cdpflow.declared import DeclarationError
 from cdpflow.errors import TerminalError, TransientError

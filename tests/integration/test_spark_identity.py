@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-from conftest import LATER, lake_query
+from support.identity import IDENTITY_TABLES as TABLES
+from support.identity import T, seg
+from support.identity import stitching_traffic as _traffic
+from support.lake import LATER, lake_query
+from support.spark import SPARK_CONF, require_spark
 
 from cdpflow.jobs import events_incremental, id_stitching_incremental
 from cdpflow.lake.raw import RawWriter, Received
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import load_settings
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:
-    pytest.skip("Spark needs Java 17", allow_module_level=True)
-
-from test_id_stitching import T, _seg
-
-TABLES = ("identities", "identity_edges", "identity_merges", "identity_conflicts")
-SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "512m"}
-
-
-def _traffic() -> list[Received]:
-    kiosk = [Received(T, "web", _seg(f"k{i}", T, anonymousId="kiosk", userId=f"cus_{i:06d}"))
-             for i in range(12)]  # fmt: skip
-    emails = [{"email": "test@example.com"}, {"email": "TEST@example.com"}]
-    junk = [
-        Received(T, "web", _seg(f"j{i}", T, type="identify", anonymousId=f"v{i}", traits=t))
-        for i, t in enumerate(emails)
-    ]
-    devices = [
-        Received(T, "web", _seg("p1", T, anonymousId="phone-1")),
-        Received(T, "web", _seg("i1", T + timedelta(minutes=1), type="identify",
-                                anonymousId="phone-1", userId="cus_9",
-                                traits={"email": "jane@shop.test"})),
-        Received(T, "web", _seg("p2", T + timedelta(minutes=2), anonymousId="laptop-1")),
-    ]  # fmt: skip
-    return kiosk + junk + devices
+require_spark()
 
 
 def _run(tmp_path, name: str, engine: str):  # type: ignore[no-untyped-def]
@@ -53,7 +30,7 @@ def _run(tmp_path, name: str, engine: str):  # type: ignore[no-untyped-def]
     # a second run with a login that merges the laptop into the shopper
     with RawWriter(Lake(settings.lake_url)) as writer:
         at = T + timedelta(hours=1)
-        writer.write(Received(at, "web", _seg("l1", at, anonymousId="laptop-1", userId="cus_9")))
+        writer.write(Received(at, "web", seg("l1", at, anonymousId="laptop-1", userId="cus_9")))
     events_incremental.run(settings, now=LATER)
     id_stitching_incremental.run(settings, now=LATER)
     return settings
@@ -80,12 +57,10 @@ def _later_hours() -> list[Received]:
     out = []
     for hour in (3, 4, 5):
         at = T + timedelta(hours=hour)
-        out.append(
-            Received(at, "web", _seg(f"l{hour}", at, anonymousId="laptop-1", userId="cus_9"))
-        )
+        out.append(Received(at, "web", seg(f"l{hour}", at, anonymousId="laptop-1", userId="cus_9")))
         out.append(
             Received(
-                at, "web", _seg(f"t{hour}", at, anonymousId=f"tab-{hour}", userId=f"cus_{hour:06d}")
+                at, "web", seg(f"t{hour}", at, anonymousId=f"tab-{hour}", userId=f"cus_{hour:06d}")
             )
         )
     return out

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import LATER, lake_query
+from support.identity import IDENTITY_TABLES as TABLES
+from support.identity import stitching_traffic as _traffic
+from support.lake import LATER, lake_query
+from support.spark import require_spark
 
 from cdpflow.engine.spark_submit import render, submission
 from cdpflow.jobs import events_incremental, id_stitching_incremental
@@ -19,11 +20,7 @@ from cdpflow.lake.raw import RawWriter
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import load_settings
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:
-    pytest.skip("Spark needs Java 17", allow_module_level=True)
-
-from test_spark_identity import TABLES, _traffic
+require_spark()
 
 
 def _landed(home: Path):  # type: ignore[no-untyped-def]

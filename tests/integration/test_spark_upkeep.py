@@ -4,12 +4,14 @@ and a table Spark compacted is extended by DuckDB's events_incremental."""
 from __future__ import annotations
 
 import itertools
-import shutil
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from conftest import LATER, lake_query
+from support.lake import LATER, lake_query
+from support.spark import SPARK_CONF, require_spark
+from support.upkeep import CHECKSUM, DAY, a_file_per_hour, three_hours
+from support.upkeep import event as _event
 
 from cdpflow.jobs import compression
 from cdpflow.jobs.events_incremental import run as events_incremental
@@ -18,12 +20,13 @@ from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import load_settings
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:
-    pytest.skip("Spark needs Java 17", allow_module_level=True)
+require_spark()
 
-from test_spark_identity import SPARK_CONF
-from test_upkeep import CHECKSUM, DAY, _a_file_per_hour, _event, _three_hours  # noqa: F401
+
+@pytest.fixture(autouse=True)
+def _a_file_per_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    a_file_per_hour(monkeypatch)
+
 
 ORDERED = "SELECT event_time, event_id FROM core_events"
 
@@ -38,7 +41,7 @@ def _compacted(tmp_path, engine: str):  # type: ignore[no-untyped-def]
             for item in items:
                 writer.write(item)
 
-    _three_hours(land)
+    three_hours(land)
     events_incremental(settings, now=LATER)
     before = lake_query(settings, CHECKSUM)
     # a target that makes each hour's file small but the day larger than one file: the day is

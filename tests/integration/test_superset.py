@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import lake_query
-from superset_server import (
+from support.lake import lake_query
+from support.superset import (
     ADMIN_PASSWORD,
     SupersetServer,
     start_superset,

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from airflow_support import parse_home_dags
-from conftest import lake_query
-from superset_server import (
+from support.airflow_run import parse_home_dags
+from support.lake import lake_query
+from support.superset import (
     ADMIN_PASSWORD,
     SupersetServer,
     start_superset,

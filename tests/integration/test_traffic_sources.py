@@ -12,8 +12,8 @@ import csv
 from typing import Any
 
 import pytest
-from analytics_support import add_events, event, purchase, set_identities
-from conftest import lake_query
+from support.analytics import add_events, event, purchase, set_identities
+from support.lake import lake_query
 
 from cdpflow.dbt.models import PROJECT_DIR
 from cdpflow.jobs import events_unified_view

@@ -8,48 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from conftest import LATER
+from support.lake import LATER
+from support.upkeep import CHECKSUM, DAY, a_file_per_hour, three_hours
 
-from cdpflow.engine import duckdb_events, open_engine, open_warehouse
+from cdpflow.engine import open_engine, open_warehouse
 from cdpflow.jobs import Interval, cleanup_temp_tables, compression, one_time_setup
 from cdpflow.jobs.analytics import warehouse_path
 from cdpflow.jobs.events_incremental import run as events_incremental
-from cdpflow.lake.raw import Received
 from cdpflow.lake.tables import TableStore
 from cdpflow.secrets import open_secrets
-
-DAY = datetime(2026, 11, 20, tzinfo=UTC)
-CHECKSUM = (
-    "SELECT count(*) AS n, count(DISTINCT event_id) AS ids, "
-    "sum(hash(event_id, event_time, properties, anonymous_id)) AS h FROM core_events"
-)
 
 
 @pytest.fixture(autouse=True)
 def _a_file_per_hour(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hours of a few rows each get files of their own, as large hours do, so days have
-    several files to compact."""
-    monkeypatch.setattr(duckdb_events, "FILE_ROWS", 1)
-
-
-def _event(n: int, at: datetime) -> dict:
-    return {
-        "type": "track",
-        "event": "Product Viewed",
-        "messageId": f"m-{n}",
-        "anonymousId": f"a-{n % 7}",
-        "timestamp": at.isoformat().replace("+00:00", "Z"),
-        "properties": {"n": n},
-    }
-
-
-def _three_hours(land) -> None:
-    items = []
-    for hour in (9, 10, 11):
-        for n in range(hour * 100, hour * 100 + 40):
-            at = DAY + timedelta(hours=hour, minutes=n % 60)
-            items.append(Received(at, "web", _event(n, at)))
-    land(items)
+    a_file_per_hour(monkeypatch)
 
 
 def _files(lake, partition: str) -> list:
@@ -61,7 +33,7 @@ def _files(lake, partition: str) -> list:
 
 
 def test_compression_rewrites_closed_partitions_without_changing_rows(settings, land, lake, query):
-    _three_hours(land)
+    three_hours(land)
     events_incremental(settings, now=LATER)
     before = query(CHECKSUM)
     old = TableStore(lake).get("core_events")
@@ -97,7 +69,7 @@ def test_compression_rewrites_closed_partitions_without_changing_rows(settings, 
 
 
 def test_compression_leaves_todays_partition_alone(settings, land, lake):
-    _three_hours(land)
+    three_hours(land)
     events_incremental(settings, now=LATER)
     result = compression.run(settings, now=DAY + timedelta(hours=23))
     assert result.tables[0].partitions == 0
@@ -105,7 +77,7 @@ def test_compression_leaves_todays_partition_alone(settings, land, lake):
 
 
 def test_rerunning_an_hour_after_compaction_rewrites_its_whole_file(settings, land, lake, query):
-    _three_hours(land)
+    three_hours(land)
     events_incremental(settings, now=LATER)
     before = query(CHECKSUM)
     compression.run(settings, now=DAY + timedelta(days=2))
@@ -117,7 +89,7 @@ def test_rerunning_an_hour_after_compaction_rewrites_its_whole_file(settings, la
 
 
 def test_cleanup_removes_only_old_unreferenced_files(settings, land, lake, query):
-    _three_hours(land)
+    three_hours(land)
     events_incremental(settings, now=LATER)
     compression.run(settings, now=DAY + timedelta(days=2))
     referenced = {f"core_events/{f.path}" for f in TableStore(lake).get("core_events").files}
@@ -172,7 +144,7 @@ def test_one_time_setup_is_idempotent(settings, land, lake, query):
     second = one_time_setup.run(settings, now=LATER)
     assert second.actions == [] and "nothing changed" in second.summary()
 
-    _three_hours(land)
+    three_hours(land)
     third = one_time_setup.run(settings, now=LATER)
     assert len(third.actions) == 1 and "backfilled raw data" in third.actions[0]
     assert query("SELECT count(*) AS n FROM core_events") == [{"n": 120}]

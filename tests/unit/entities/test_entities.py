@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from support.lake import CASES
 
 from cdpflow.entities.compile import Compiler
 from cdpflow.entities.pack import shop_pipeline
@@ -248,11 +249,10 @@ def test_in_segment_and_not_in_segment(lake) -> None:
 S = "kind: segment\n"
 
 
-CASES = Path(__file__).parents[1] / "cases" / "entity_errors.yml"
-
-
 @pytest.mark.parametrize(
-    "case", yaml.safe_load(CASES.read_text()), ids=lambda case: case["error"].split(" in ")[0]
+    "case",
+    yaml.safe_load((CASES / "entity_errors.yml").read_text()),
+    ids=lambda case: case["error"].split(" in ")[0],
 )
 def test_every_parse_error_names_file_key_and_what_is_allowed(case: dict[str, str]) -> None:
     with pytest.raises(EntityError) as err:
@@ -269,7 +269,7 @@ def test_an_unquoted_star_is_explained() -> None:
 
 @pytest.mark.parametrize(
     "case",
-    yaml.safe_load((CASES.parent / "entity_compile_errors.yml").read_text()),
+    yaml.safe_load((CASES / "entity_compile_errors.yml").read_text()),
     ids=lambda case: case["condition"],
 )
 def test_compile_errors_name_the_column_and_what_fits_it(lake, case: dict[str, str]) -> None:

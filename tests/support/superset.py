@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from pg_server import free_port
 
 from cdpflow.settings import Settings, load_settings
 from cdpflow.superset.runtime import (
@@ -23,6 +22,7 @@ from cdpflow.superset.runtime import (
     superset_home,
     superset_venv,
 )
+from support.ports import free_port
 
 ADMIN_PASSWORD = "Sup3rset-test-pw!"  # looked for in logs, errors and the lake by the tests
 VENV_HINT = "Superset's venv is missing ({venv}): run `make superset` (.ci/run does)"

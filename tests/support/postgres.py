@@ -10,11 +10,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from support.ports import free_port
 
 PACKAGE_HINT = (
     "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install Debian's "
@@ -28,12 +29,6 @@ def find_bindir() -> Path | None:
         return None
     newest = max(found, key=lambda p: int(Path(p).parts[-3].split(".")[0]))
     return Path(newest).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,12 +17,7 @@ import uvicorn
 from cdpflow.collector.app import create_app
 from cdpflow.collector.server import uvicorn_config
 from cdpflow.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from support.ports import free_port
 
 
 def wait_healthy(url: str, timeout: float = 20.0) -> None:
