@@ -26,6 +26,12 @@ demo: setup
 	@echo "== cdpflow demo in $(CDPFLOW_HOME) (its lake is rebuilt from scratch)"
 	rm -rf "$(CDPFLOW_HOME)/lake" "$(CDPFLOW_HOME)/work"
 	$(BIN)/cdpflow generate-sample --days $(DEMO_DAYS) --visitors $(DEMO_VISITORS) --seed 42
+	@echo "== the shop export as ELT pipeline shop (examples/pipelines, examples/identity.yaml copied into $(CDPFLOW_HOME) unless there)"
+	@mkdir -p "$(CDPFLOW_HOME)/pipelines"
+	@for f in examples/pipelines/*.yml; do [ -e "$(CDPFLOW_HOME)/pipelines/$${f##*/}" ] || \
+	  cp "$$f" "$(CDPFLOW_HOME)/pipelines/"; done
+	@[ -e "$(CDPFLOW_HOME)/identity.yaml" ] || cp examples/identity.yaml "$(CDPFLOW_HOME)/identity.yaml"
+	$(BIN)/cdpflow run elt_shop
 	$(BIN)/cdpflow run events_incremental
 	$(BIN)/cdpflow run id_stitching_incremental
 	$(BIN)/cdpflow run events_unified_view attribution campaign retention
@@ -48,6 +54,16 @@ demo: setup
 	@$(BIN)/cdpflow sql "SELECT channel, count(*) AS sessions, count(DISTINCT global_user_id) AS people, \
 	  round(avg(is_engaged::int) * 100, 1) AS engaged_pct, sum(conversions) AS orders, \
 	  round(sum(revenue), 2) AS revenue FROM sessions GROUP BY ALL ORDER BY sessions DESC"
+	@echo; echo "== orders online and from the shop export (cancelled left out, revenue net of refunds)"
+	@$(BIN)/cdpflow sql "SELECT order_source, count(*) AS orders, round(sum(revenue), 2) AS revenue, \
+	  round(sum(refunded), 2) AS refunded FROM conversions GROUP BY ALL ORDER BY ALL"
+	@echo; echo "== customer_360: shop customers and their visits (names, country, consent from the export)"
+	@$(BIN)/cdpflow sql "SELECT count(*) FILTER (first_name IS NOT NULL) AS shop_customers, \
+	  count(*) FILTER (first_name IS NOT NULL AND sessions > 0) AS also_online, \
+	  sum(orders) AS orders, round(sum(revenue), 2) AS revenue FROM customer_360"
+	@$(BIN)/cdpflow sql "SELECT first_name, last_name, country, accepts_marketing, sessions, orders, \
+	  round(revenue, 2) AS revenue FROM customer_360 WHERE first_name IS NOT NULL AND sessions > 0 \
+	  ORDER BY revenue DESC, global_user_id LIMIT 5"
 	@echo; echo "== revenue by channel under each attribution model"
 	@$(BIN)/cdpflow sql "PIVOT (SELECT channel, model, revenue_credit FROM attribution) \
 	  ON model USING round(sum(revenue_credit), 2) GROUP BY channel ORDER BY last_touch DESC"

@@ -5,11 +5,13 @@ Run from the project root:
 
     .venv/bin/python bench/elt.py [--orders 1000000 --customers 200000] [--repeat 1]
 
-The shop is the contract server of the tests (tests/fakes/shopify.py) in this process, holding
-every row as its JSON bytes, so a page is a join of bytes and the server costs little next to
-the job; its leaky bucket is made large enough never to refuse (a real shop on the standard
-plan answers 2 requests/s, 500 rows/s at 250 a page: the bench measures cdpflow, not the
-plan). Each measurement is a fresh subprocess (bench/harness.py) running the job as
+The shop is the contract server of the tests (tests/fakes/shopify.py) in a process of its own,
+holding every row as its JSON bytes, so a page is a join of bytes and the server costs little
+next to the job (a process of its own because a child started by a parent holding the shop's
+10 GB reports that as its peak RSS: Linux keeps the parent's high-water mark in the child's
+`ru_maxrss` across exec). Its leaky bucket is made large enough never to refuse (a real shop on
+the standard plan answers 2 requests/s, 500 rows/s at 250 a page: the bench measures cdpflow,
+not the plan). Each measurement is a fresh subprocess (bench/harness.py) running the job as
 `cdpflow run elt_shop` does, over HTTP on loopback:
 - full: `elt_shop` on an empty lake: every customer, order and product, paged 250 at a time,
   flattened, checked, merged and committed;
@@ -22,6 +24,7 @@ plan). Each measurement is a fresh subprocess (bench/harness.py) running the job
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import threading
@@ -108,35 +111,52 @@ def _change_one_percent(shop: Any, customers: int, orders: int) -> int:
     return changed
 
 
+def _serve_shop(conn: Any, customers: int, orders: int, products: int) -> None:
+    """The shop's process: generate it, serve it, change 1% of it when asked, until "stop"."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakes.shopify import Shop, generate, serve
+
+    shop = Shop(TOKEN, bucket_size=10**9, leak_per_second=10**6)
+    t = time.monotonic()
+    generate(shop, customers, orders, products)
+    server = serve(shop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn.send((shop.url, time.monotonic() - t))
+    while conn.recv() == "change":
+        conn.send(_change_one_percent(shop, customers, orders))
+    server.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--products", type=int, default=200)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
-    from fakes.shopify import Shop, generate, serve
-
     from cdpflow.secrets import open_secrets
 
-    shop = Shop(TOKEN, bucket_size=10**9, leak_per_second=10**6)
-    t = time.monotonic()
-    generate(shop, args.customers, args.orders, args.products)
-    print(f"shop generated in {time.monotonic() - t:.0f} s", flush=True)
-    server = serve(shop)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spawn = multiprocessing.get_context("spawn")
+    conn, shop_end = spawn.Pipe()
+    shop = spawn.Process(
+        target=_serve_shop, args=(shop_end, args.customers, args.orders, args.products)
+    )
+    shop.start()
+    url, generated = conn.recv()
+    print(f"shop generated in {generated:.0f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-elt-", dir=BENCH) as scratch:
         home = Path(scratch) / "home"
         (home / "pipelines").mkdir(parents=True)
         (home / "pipelines" / "shop.yml").write_text(
-            f"type: shopify\nshop: bench.myshopify.com\napi_base_url: {shop.url}\n"
+            f"type: shopify\nshop: bench.myshopify.com\napi_base_url: {url}\n"
         )
         open_secrets(_settings(home)).put("shop_token", TOKEN)
         full = run_child(__file__, ["sync", str(home)], label="full sync")
-        changed = _change_one_percent(shop, args.customers, args.orders)
+        conn.send("change")
+        changed = conn.recv()
         incremental = run_child(__file__, ["sync", str(home)], label="1% incremental")
         baseline = run_child(__file__, ["pyarrow", str(home)], label="pyarrow write")
-    server.shutdown()
+    conn.send("stop")
+    shop.join()
 
     total = args.orders + args.customers + args.products
     print(f"\nshop: {args.customers:,} customers, {args.orders:,} orders, {args.products} products")

@@ -270,3 +270,20 @@ def test_pipeline_add_reads_the_primary_key_from_the_catalog(settings, pg, db, q
               "crm_pw"], env=env,
     )  # fmt: skip
     assert keyless.exit_code == 1 and "has no primary key in PostgreSQL" in keyless.output
+
+
+def test_rows_read_in_many_server_side_batches_land_once_each(settings, pg, db, query, monkeypatch):
+    import cdpflow.elt.postgres as postgres_type
+
+    monkeypatch.setattr(postgres_type, "BATCH_ROWS", 7)  # 50 rows: seven full batches and one
+    db.execute(
+        "INSERT INTO contacts SELECT i, 'p' || i || '@x.io', i, "
+        "timestamptz '2026-01-01 00:00+00' + i * interval '1 minute' "
+        "FROM generate_series(1, 50) AS i"
+    )
+    _pipeline(settings, pg, CONTACTS)
+    result = run(settings, Interval(), name="crm")
+    assert result.loaded == {"crm__contacts": 50} and result.rows == {"crm__contacts": 50}
+    assert _contacts(query) == [(i, f"p{i}@x.io", Decimal(f"{i}.00")) for i in range(1, 51)]
+    state = TableStore(Lake(settings.lake_url)).get("crm__contacts").properties["elt_state"]
+    assert state["last"] == "2026-01-01T00:50:00+00:00"  # the last batch's cursor was kept

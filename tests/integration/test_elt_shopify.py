@@ -14,13 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fakes.shopify import Shop, generate, shopify_server
+from support.analytics import add_events, event, purchase
 from support.lake import lake_query
 
 from cdpflow.elt import shopify
 from cdpflow.elt.job import run
 from cdpflow.errors import TerminalError
 from cdpflow.http import CredentialRefused, ServiceUnavailable
-from cdpflow.jobs import Interval
+from cdpflow.jobs import Interval, events_unified_view, id_stitching_incremental
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.secrets import open_secrets
@@ -267,3 +268,71 @@ def test_an_api_version_shopify_does_not_serve_fails_naming_the_setting(settings
     _pipeline(old, shop)
     with pytest.raises(TerminalError, match="CDPFLOW_SHOPIFY_API_VERSION=2023-10"):
         run(old, Interval(), name="shop")
+
+
+def test_shop_customers_and_orders_reach_customer_360_stitched_to_online_visitors(settings):
+    """End to end with no mapping file: the shopify pipeline's own identity entries and roles
+    make its orders count, deduplicated against an online purchase, net of refunds."""
+    with shopify_server(TOKEN) as fake:
+        generate(fake, 60, 150, 5)
+        _pipeline(settings, fake)
+        run(settings, Interval(), name="shop")
+    orders = lake_query(
+        settings,
+        "SELECT id, customer_id, total_price - total_refunded AS net, total_refunded, "
+        "cancelled_at IS NOT NULL AS cancelled FROM shop__orders",
+    )
+    kept = [o for o in orders if not o["cancelled"]]
+    assert len(kept) < len(orders) and any(o["total_refunded"] > 0 for o in kept)
+    # three shop customers browse online under their e-mail; one order is also reported online
+    buyers = sorted({o["customer_id"] for o in kept})[:3]
+    customers = {
+        c["id"]: c
+        for c in lake_query(settings, f"SELECT * FROM shop__customers WHERE id IN {tuple(buyers)}")
+    }
+    online_order = next(o for o in kept if o["customer_id"] == buyers[0])
+    add_events(
+        settings,
+        [
+            event(
+                f"e{n}", "2025-12-20 10:00:00", anonymous_id=f"device-{n}",
+                email=customers[cid]["email"],
+            )
+            for n, cid in enumerate(buyers)
+        ]
+        + [
+            purchase(
+                "p0", "2025-12-20 10:05:00", str(online_order["id"]), online_order["net"] + 10,
+                anonymous_id="device-0", email=customers[buyers[0]]["email"],
+            )
+        ],
+    )  # fmt: skip
+    id_stitching_incremental.run(settings)
+    events_unified_view.run(settings)
+
+    people = lake_query(
+        settings,
+        "SELECT c.*, i.identifier_value AS device FROM customer_360 c JOIN identities i "
+        "ON i.global_user_id = c.global_user_id AND i.identifier_type = 'anonymous_id'",
+    )
+    assert len(people) == 3
+    for n, cid in enumerate(buyers):
+        [person] = [p for p in people if p["device"] == f"device-{n}"]
+        theirs = [o for o in kept if o["customer_id"] == cid]
+        assert person["orders"] == len(theirs) and person["sessions"] == 1
+        assert person["revenue"] == pytest.approx(sum(o["net"] for o in theirs))
+        shop_record = customers[cid]
+        assert (person["first_name"], person["last_name"]) == (
+            shop_record["first_name"], shop_record["last_name"],
+        )  # fmt: skip
+        assert person["accepts_marketing"] is shop_record["accepts_marketing"]
+    [both] = lake_query(
+        settings, f"SELECT * FROM conversions WHERE order_id = '{online_order['id']}'"
+    )
+    assert both["order_source"] == "both" and both["revenue"] == pytest.approx(online_order["net"])
+    # customer_360's revenue is the shop's net order total, the online report counted once
+    [total] = lake_query(
+        settings, "SELECT sum(revenue) AS revenue, sum(orders) AS n FROM customer_360"
+    )
+    assert total["n"] == len(kept)
+    assert total["revenue"] == pytest.approx(sum(o["net"] for o in kept))

@@ -4,13 +4,26 @@ sources, and customer_360 and conversions count the shop's orders as the shop do
 
 from __future__ import annotations
 
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 from support.analytics import add_events, event, purchase
-from support.lake import lake_query
+from support.lake import LATER, lake_query
 
 from cdpflow.elt import job as elt_job
-from cdpflow.jobs import Interval, entity_creation, events_unified_view, id_stitching_incremental
-from cdpflow.settings import Settings
+from cdpflow.jobs import (
+    Interval,
+    entity_creation,
+    events_incremental,
+    events_unified_view,
+    id_stitching_incremental,
+)
+from cdpflow.lake.raw import RawWriter, Received
+from cdpflow.lake.storage import Lake
+from cdpflow.sample import SampleSpec, generate_events, generate_shop_export
+from cdpflow.settings import Settings, load_settings
 
 # The shop's export, in its own column names (the pipeline maps them to the role's fields).
 CUSTOMERS = """\
@@ -180,3 +193,76 @@ def test_a_role_table_without_its_key_column_fails_naming_the_field(settings: Se
         Exception, match=r"pos__orders declares `role: orders` but has no column `number`"
     ):
         events_unified_view.run(settings)
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def _demo_home(settings: Settings, land, spec: SampleSpec, *, pipeline: bool) -> None:  # type: ignore[no-untyped-def]
+    """The sample traffic and shop export; with `pipeline`, as `make demo` sets them up."""
+    land(Received(m.received_at, m.source, m.message) for m in generate_events(spec))
+    generate_shop_export(spec, settings.home / "imports" / "shop")
+    if pipeline:
+        (settings.home / "pipelines").mkdir()
+        shutil.copy(EXAMPLES / "pipelines" / "shop.yml", settings.home / "pipelines")
+        shutil.copy(EXAMPLES / "identity.yaml", settings.home)
+        elt_job.run(settings, Interval(), name="shop")
+    events_incremental.run(settings, now=LATER)
+
+
+def test_the_demo_loads_the_shop_export_through_its_pipeline(settings, land, tmp_path: Path):
+    # seed 5: 48 orders, of them 3 refunded and 1 cancelled
+    spec = SampleSpec(days=3, visitors=250, seed=5, end=datetime(2026, 11, 20, tzinfo=UTC))
+    _demo_home(settings, land, spec, pipeline=True)
+    stitched = id_stitching_incremental.run(settings, now=LATER)
+    assert (stitched.offline_files, stitched.offline_tables) == (0, 2)  # imports/ is not read
+    events_unified_view.run(settings)
+
+    shop = lake_query(
+        settings, "SELECT order_id, total - total_refunded AS net, cancelled_at FROM shop__orders"
+    )
+    kept = {o["order_id"]: o["net"] for o in shop if o["cancelled_at"] is None}
+    assert len(kept) < len(shop)  # a cancelled order is no conversion
+    orders = _by(lake_query(settings, "SELECT * FROM conversions"), "order_id")
+    assert set(orders) == set(kept)  # one row each: online orders are not counted twice
+    for order_id, row in orders.items():
+        assert row["order_source"] == ("offline" if order_id.startswith("POS-") else "both")
+        assert row["revenue"] == pytest.approx(kept[order_id])
+    [people] = lake_query(
+        settings,
+        "SELECT sum(orders) AS orders, sum(revenue) AS revenue, count(first_name) AS named, "
+        "count(*) FILTER (first_name IS NOT NULL AND sessions > 0) AS named_online "
+        "FROM customer_360",
+    )
+    assert people["orders"] == len(kept)
+    assert people["revenue"] == pytest.approx(sum(kept.values()))
+    assert people["named_online"] > 0 and people["named"] > people["named_online"]
+    # each person's name, country and consent are those of one of its shop customer records
+    strays = lake_query(
+        settings,
+        """SELECT p.global_user_id FROM customer_360 p WHERE p.first_name IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM identities i JOIN shop__customers c
+             ON i.identifier_type = 'shop_customer_id' AND i.identifier_value = c.customer_id
+             WHERE i.global_user_id = p.global_user_id AND c.first_name = p.first_name
+             AND c.country = p.country AND c.accepts_marketing = p.accepts_marketing)""",
+    )
+    assert strays == []
+
+    # the same people as the built-in mapping reading the export's files directly
+    files = load_settings(env={}, home=tmp_path / "files")
+    _demo_home(files, _lander(files), spec, pipeline=False)
+    assert id_stitching_incremental.run(files, now=LATER).offline_files == 2
+    people_sql = (
+        "SELECT identifier_type, identifier_value, global_user_id, first_seen_at FROM identities "
+        "ORDER BY ALL"
+    )
+    assert lake_query(settings, people_sql) == lake_query(files, people_sql)
+
+
+def _lander(settings: Settings):  # type: ignore[no-untyped-def]
+    def land(items) -> None:  # type: ignore[no-untyped-def]
+        with RawWriter(Lake(settings.lake_url)) as writer:
+            for item in items:
+                writer.write(item)
+
+    return land

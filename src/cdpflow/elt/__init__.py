@@ -9,7 +9,7 @@ to the others). The module provides:
 
 - `PIPELINE_KEYS: frozenset[str]` and `RESOURCE_KEYS: frozenset[str]`: the keys the type adds
   to the common ones (top level: type, schedule, resources, description; per resource: name,
-  primary_key, cursor, deletes, columns). Any other key fails the file.
+  primary_key, cursor, deletes, columns, role, fields). Any other key fails the file.
 - `check_pipeline(data, check) -> dict`: validates the type's top-level keys of the file's
   mapping `data`; returns them as `Pipeline.options`. Errors are `check.fail(key, problem)`
   (a `DeclarationError` naming the file, the key and the value it got). Secrets are named, never
@@ -18,7 +18,8 @@ to the others). The module provides:
 - `check_resource(item, key, check) -> dict`: the same for one resource mapping `item` at
   `key` (as `resources[0]`); returns `Resource.options`. `check.home` resolves relative paths.
 - optional `default_resources(options) -> list[dict]`: the resources of a file that declares
-  none (a Shopify shop's customers, orders, products), in the file's own resource syntax.
+  none (a Shopify shop's customers, orders, products), in the file's own resource syntax; a
+  file that lists one of them by name gets its keys too, under the file's own.
 - `extract(pipeline, resource, state, source) -> (pyarrow.Table, dict)`: the rows the source
   has that `state` (the JSON-able dict this function returned last time, `{}` at first) has not
   yet seen, in source order (a later row wins a primary-key tie without a cursor), and the new

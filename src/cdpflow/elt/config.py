@@ -174,12 +174,17 @@ def parse_pipeline(name: str, path: Path, data: Mapping[str, Any], home: Path) -
         raise check.fail("schedule", f"not a cron expression or preset ({why}), got {schedule!r}")
     options = module.check_pipeline(data, check)
     raw = data.get("resources")
-    if raw is None and hasattr(module, "default_resources"):
-        raw = module.default_resources(options)
+    defaults = {}
+    if hasattr(module, "default_resources"):
+        defaults = {r["name"]: r for r in module.default_resources(options)}
+        if raw is None:
+            raw = list(defaults.values())
     if isinstance(raw, Mapping):  # `resources: {customers: {...}}` names them by key
         raw = [{"name": k, **(v or {})} for k, v in raw.items()]
     if not isinstance(raw, list) or not raw:
         raise check.fail("resources", "must be a non-empty list (or mapping) of resources")
+    if defaults:  # a listed default resource keeps the keys the file does not give
+        raw = [_with_defaults(item, defaults) for item in raw]
     resources = [_resource(item, f"resources[{i}]", module, check) for i, item in enumerate(raw)]
     names = [r.name for r in resources]
     doubled = sorted({n for n in names if names.count(n) > 1})
@@ -189,6 +194,16 @@ def parse_pipeline(name: str, path: Path, data: Mapping[str, Any], home: Path) -
     if not isinstance(description, str):
         raise check.fail("description", f"must be a string, got {description!r}")
     return Pipeline(name, path, kind, schedule, tuple(resources), description, options)
+
+
+def _with_defaults(item: Any, defaults: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A resource of a type with default resources (shopify), named alone (`orders`) or with
+    some keys of its own: the default's keys, then the file's."""
+    if isinstance(item, str) and item in defaults:
+        return dict(defaults[item])
+    if isinstance(item, Mapping) and item.get("name") in defaults:
+        return {**defaults[item["name"]], **item}
+    return item
 
 
 def _resource(item: Any, key: str, module: Any, check: Check) -> Resource:

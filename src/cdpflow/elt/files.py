@@ -15,6 +15,7 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -59,13 +60,14 @@ def extract(
     """The rows of the new or changed files and the state that records them as read."""
     fs, _, paths = fsspec.get_fs_token_paths(resource.options["path"])
     read: dict[str, str] = dict(state.get("files", {}))
+    text = [c for c, t in resource.columns.items() if pa.types.is_string(t)]
     parts = []
     for path in sorted(paths):
         fingerprint = _fingerprint(fs.info(path))
         if read.get(path) == fingerprint:
             continue
         try:
-            parts.append(_read(fs.cat_file(path), resource.options["format"]))
+            parts.append(_read(fs.cat_file(path), resource.options["format"], text))
         except (pa.ArrowInvalid, OSError, ValueError) as err:
             raise UnreadableFileError(pipeline.name, resource.name, path, str(err)) from err
         read[path] = fingerprint
@@ -83,9 +85,19 @@ def _fingerprint(info: Mapping[str, Any]) -> str:
     return f"{info.get('size')}:{stamp}"
 
 
-def _read(data: bytes, fmt: str) -> pa.Table:
+def _read(data: bytes, fmt: str, text: list[str]) -> pa.Table:
+    """The file's rows; CSV columns declared `string` are read as written (an empty cell is
+    null, as in every other column), since inference would make a phone number `+12125550100`
+    or an id `007` a number and lose its form."""
     if fmt == "parquet":
         return pq.read_table(io.BytesIO(data))
     if fmt == "jsonl":
         return pa_json.read_json(io.BytesIO(data))
-    return pa_csv.read_csv(io.BytesIO(data))
+    as_text = pa_csv.ConvertOptions(column_types=dict.fromkeys(text, pa.string()))
+    rows = pa_csv.read_csv(io.BytesIO(data), convert_options=as_text)
+    for column in text:
+        if column in rows.column_names:
+            values = rows[column]
+            empty_to_null = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+            rows = rows.set_column(rows.column_names.index(column), column, empty_to_null)
+    return rows

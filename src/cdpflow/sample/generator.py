@@ -24,6 +24,7 @@ from cdpflow.sample.people import customer_profile, person_devices
 from cdpflow.sample.plan import (
     DAY_MS,
     HOUR_MS,
+    STREAM_CONSENT,
     STREAM_EXPORT,
     STREAM_NOISE,
     STREAM_SESSION,
@@ -39,6 +40,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OFFLINE_CUSTOMER_SHARE = 0.2  # offline-only customers, relative to online ones
 IN_STORE_SHARE = 0.05  # online customers who also bought in store during the span
 OFFLINE_ORDER_BASE = 1 << 32  # order-stream index of in-store orders, clear of online numbers
+COUNTRIES = ("US", "CA", "GB", "DE")  # customers' countries, with their shares
+COUNTRY_SHARES = (0.8, 0.1, 0.05, 0.05)
+CONSENT_SHARE = 0.6  # customers subscribed to e-mail marketing
+CANCELLED_AFTER_MS = 2 * HOUR_MS  # a cancelled order is cancelled this long after it was placed
 
 
 def generate_events(spec: SampleSpec) -> Iterator[RawMessage]:
@@ -98,6 +103,8 @@ def generate_shop_export(spec: SampleSpec, out_dir: Path) -> dict[str, int]:
 
     The same customers and online order ids as `generate_events(spec)`, plus offline-only
     customers and in-store orders ("POS-" ids). Only buying sessions are replayed, not traffic.
+    Customers have a country and an e-mail marketing consent; a refunded order was refunded
+    whole (`total_refunded`), a cancelled one has `cancelled_at`.
 
     Args:
         spec: the spec whose traffic this export must match.
@@ -164,16 +171,31 @@ def generate_shop_export(spec: SampleSpec, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "customers.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(("customer_id", "email", "phone", "first_name", "last_name", "created_at"))
-        for c, ms in zip(customers, created.tolist(), strict=True):
-            w.writerow((c.customer_id, c.email, c.phone, c.first_name, c.last_name, _iso(ms)))
+        w.writerow(
+            ("customer_id", "email", "phone", "first_name", "last_name", "created_at", "country",
+             "accepts_marketing")
+        )  # fmt: skip
+        for no, (c, ms) in enumerate(zip(customers, created.tolist(), strict=True), start=1):
+            profile = stream(spec.seed, STREAM_CONSENT, no)
+            country = profile.choices(COUNTRIES, COUNTRY_SHARES)[0]
+            consent = "true" if profile.random() < CONSENT_SHARE else "false"
+            w.writerow(
+                (c.customer_id, c.email, c.phone, c.first_name, c.last_name, _iso(ms), country,
+                 consent)
+            )  # fmt: skip
     with (out_dir / "orders.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(
-            ("order_id", "customer_id", "email", "created_at", "total", "currency", "status")
-        )
+            ("order_id", "customer_id", "email", "created_at", "total", "currency", "status",
+             "total_refunded", "cancelled_at")
+        )  # fmt: skip
         for order_id, cid, email, ms, total, currency, status in orders:
-            w.writerow((order_id, cid, email, _iso(ms), f"{total:.2f}", currency, status))
+            refunded = total if status == "refunded" else 0.0
+            cancelled = _iso(ms + CANCELLED_AFTER_MS) if status == "cancelled" else ""
+            w.writerow(
+                (order_id, cid, email, _iso(ms), f"{total:.2f}", currency, status,
+                 f"{refunded:.2f}", cancelled)
+            )  # fmt: skip
     return {"customers.csv": len(customers), "orders.csv": len(orders)}
 
 

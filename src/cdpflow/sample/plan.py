@@ -40,6 +40,7 @@ STREAM_CUSTOMER = 3
 STREAM_ORDER = 4
 STREAM_NOISE = 5
 STREAM_EXPORT = 6
+STREAM_CONSENT = 7  # the export's country and marketing consent per customer
 
 
 def stream(seed: int, kind: int, index: int) -> random.Random:

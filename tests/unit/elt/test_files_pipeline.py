@@ -98,6 +98,18 @@ def test_a_run_killed_before_its_commit_resumes_without_duplicates(settings, que
     ]
 
 
+def test_a_new_source_column_appears_in_the_table(settings, query):
+    _pipeline(settings, "imports/*.csv")
+    _write(settings.home / "imports" / "a.csv", "customer_id,email\nc1,a@x.io\n", 1_000)
+    run(settings, Interval(), name="shop")
+    _write(settings.home / "imports" / "b.csv", "customer_id,email,tier\nc2,b@x.io,gold\n", 2_000)
+    run(settings, Interval(), name="shop")
+    assert query("SELECT customer_id, email, tier FROM shop__customers ORDER BY 1") == [
+        {"customer_id": "c1", "email": "a@x.io", "tier": None},
+        {"customer_id": "c2", "email": "b@x.io", "tier": "gold"},
+    ]
+
+
 def test_a_changed_column_type_fails_naming_both_types_and_commits_nothing(settings, query):
     _pipeline(settings, "imports/*.csv")
     _write(settings.home / "imports" / "a.csv", "customer_id,score\nc1,10\n", 1_000)
@@ -140,6 +152,18 @@ def test_rows_that_break_the_declared_schema_go_to_elt_rejects_and_are_counted(s
             "resource": "customers",
             "reason": "primary key column `customer_id` is empty",
         },
+    ]
+
+
+def test_csv_columns_declared_string_keep_their_text(settings, query):
+    text = "customer_id,phone,zip,visits\nc1,+12125550100,02134,3\nc2,,10001,4\n"
+    _write(settings.home / "imports" / "a.csv", text, 1_000)
+    _pipeline(settings, "imports/*.csv", "    columns: {phone: string, zip: string}\n")
+    run(settings, Interval(), name="shop")
+    rows = query("SELECT customer_id, phone, zip, visits FROM shop__customers ORDER BY 1")
+    assert rows == [  # undeclared columns are still inferred (visits: a number)
+        {"customer_id": "c1", "phone": "+12125550100", "zip": "02134", "visits": 3},
+        {"customer_id": "c2", "phone": None, "zip": "10001", "visits": 4},
     ]
 
 

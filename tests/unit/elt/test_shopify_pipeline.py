@@ -28,6 +28,29 @@ def test_a_shop_file_gets_customers_orders_products_and_a_default_token_secret(t
     }
 
 
+def test_listed_resources_keep_the_defaults_the_file_does_not_override(tmp_path):
+    pipeline = _parse(
+        tmp_path,
+        "type: shopify\nshop: a.myshopify.com\nresources:\n  - orders\n"
+        "  - {name: customers, cursor: created_at}\n",
+    )
+    assert pipeline.tables == ("shop__orders", "shop__customers")
+    orders, customers = pipeline.resources
+    assert (orders.primary_key, orders.cursor, orders.deletes, orders.role) == (
+        ("id",), "updated_at", "_deleted", "orders",
+    )  # fmt: skip
+    assert (customers.primary_key, customers.cursor, customers.role) == (
+        ("id",), "created_at", "customers",
+    )  # fmt: skip
+    # as a mapping too; a resource Shopify does not have still fails naming it
+    mapped = _parse(tmp_path, "type: shopify\nshop: a.myshopify.com\nresources: {products: {}}\n")
+    assert [(r.name, r.primary_key, r.role) for r in mapped.resources] == [
+        ("products", ("id",), None)
+    ]
+    with pytest.raises(DeclarationError, match=r"`resources\[0\]`"):
+        _parse(tmp_path, "type: shopify\nshop: a.myshopify.com\nresources: [carts]\n")
+
+
 @pytest.mark.parametrize(
     ("text", "key", "says"),
     [

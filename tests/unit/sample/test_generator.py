@@ -226,6 +226,24 @@ def test_purchases_match_orders_csv(clean: list[RawMessage], export: Path) -> No
     assert {o["currency"] for o in orders.values()} == {"USD", "EUR"}
 
 
+def test_export_has_refunds_cancellations_countries_and_consent(export: Path) -> None:
+    orders = _rows(export / "orders.csv")
+    by_status = Counter(o["status"] for o in orders)
+    assert by_status["refunded"] > 0 and by_status["cancelled"] > 0
+    for o in orders:
+        refunded = o["total"] if o["status"] == "refunded" else "0.00"  # refunds are whole
+        assert o["total_refunded"] == refunded
+        if o["status"] == "cancelled":
+            assert _iso(o["cancelled_at"]) > _iso(o["created_at"])
+        else:
+            assert o["cancelled_at"] == ""
+    customers = _rows(export / "customers.csv")
+    countries = Counter(c["country"] for c in customers)
+    assert set(countries) <= {"US", "CA", "GB", "DE"} and countries.most_common(1)[0][0] == "US"
+    consent = Counter(c["accepts_marketing"] for c in customers)
+    assert set(consent) == {"true", "false"} and consent["true"] > consent["false"]
+
+
 def test_identities_match_customers_csv_after_normalizing(
     clean: list[RawMessage], export: Path
 ) -> None:
