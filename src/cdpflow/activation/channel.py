@@ -26,7 +26,12 @@ class Person:
     zip: str | None = None
 
     def fields(self, chosen: tuple[str, ...]) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in chosen if getattr(self, name) is not None}
+        values = {}
+        for name in chosen:  # one getattr per field: this runs for every person of a segment
+            value = getattr(self, name)
+            if value is not None:
+                values[name] = value
+        return values
 
     def fingerprint(self, chosen: tuple[str, ...]) -> str:
         """Changes when a field sent changes: an update is due."""
