@@ -12,13 +12,12 @@ from __future__ import annotations
 import gc
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -34,6 +33,7 @@ from cdpflow.activation.records import (
     STATE_TABLE,
     ActivationTables,
 )
+from cdpflow.activation.unchanged import DETAILS, latest_rows, unchanged_rows
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.jobs import job_lock
 from cdpflow.lake.storage import Lake
@@ -150,9 +150,6 @@ def read_segment(settings: Settings, destination: Destination) -> pa.Table:
     return table.filter(pc.equal(table["segment"], destination.segment))
 
 
-PERSON_COLUMNS = ("first_name", "last_name", "country", "city", "state", "zip")
-
-
 def _column(rows: pa.Table, name: str | None) -> list[Any]:
     """One column as Python values (all None when segment_members has no such column): column by
     column, so the columns a sync does not use (entered_at's timestamps) are never converted."""
@@ -170,7 +167,7 @@ def select_people(
     consent = destination.consent_field
     columns = zip(
         _column(rows, "global_user_id"), _column(rows, consent), _column(rows, "emails"),
-        _column(rows, "phones"), *(_column(rows, name) for name in PERSON_COLUMNS), strict=True,
+        _column(rows, "phones"), *(_column(rows, name) for name in DETAILS), strict=True,
     )  # fmt: skip
     with _no_collection():
         for gid, agreed, emails, phones, *details in columns:
@@ -189,18 +186,24 @@ def select_people(
 
 def current_members(tables: ActivationTables) -> dict[str, Member]:
     """The latest acknowledged state per person (later rows win)."""
-    state: dict[str, Member] = {}
-    rows = tables.read(STATE_TABLE)
+    return members_of(live_state(tables))
+
+
+def live_state(tables: ActivationTables) -> pa.Table:
+    """Each person's latest state row, without the removed."""
+    latest = latest_rows(tables.read(STATE_TABLE))
+    return latest.filter(pc.not_equal(latest["status"], "removed"))
+
+
+def members_of(rows: pa.Table) -> dict[str, Member]:
     names = ("global_user_id", "identity_hash", "channel_id", "fingerprint", "status")
     with _no_collection():
-        for gid, identity, channel_id, fingerprint, status in zip(
-            *(rows[name].to_pylist() for name in names), strict=True
-        ):
-            if status == "removed":
-                state.pop(gid, None)
-            else:
-                state[gid] = Member(gid, identity, channel_id or "", fingerprint, status)
-    return state
+        return {
+            gid: Member(gid, identity, channel_id or "", fingerprint, status)
+            for gid, identity, channel_id, fingerprint, status in zip(
+                *(rows[name].to_pylist() for name in names), strict=True
+            )
+        }
 
 
 @contextmanager
@@ -284,9 +287,16 @@ def sync(
         refused = ""
         try:
             rows = read_segment(settings, destination)
-            wanted, skipped = select_people(destination, rows)
-            state = current_members(tables)
-            plan = plan_sync(destination, wanted, skipped, state, rows.num_rows)
+            live = live_state(tables)
+            same = unchanged_rows(rows, live, destination.fields, destination.consent_field)
+            kept = rows["global_user_id"].filter(same)  # members whose fields did not change
+            wanted, skipped = select_people(destination, rows.filter(pc.invert(same)))
+            others = live.filter(
+                pc.invert(pc.is_in(live["global_user_id"], value_set=kept.combine_chunks()))
+            )
+            plan = plan_sync(destination, wanted, skipped, members_of(others), rows.num_rows)
+            plan.unchanged += len(kept)
+            plan.acknowledged = pc.sum(pc.equal(live["status"], "member")).as_py() or 0
             result.extracted, result.skipped = plan.extracted, len(plan.skipped)
             result.retried, result.unchanged = plan.retried, plan.unchanged
             try:
@@ -298,7 +308,10 @@ def sync(
                 result.status, result.plan = "dry_run", plan
                 return result
             _send(settings, destination, open_channel, plan, tables, result, progress)
-            _compact(tables, state_keep=wanted.keys())
+            _compact(
+                tables,
+                pa.concat_arrays([kept.combine_chunks(), pa.array(list(wanted), pa.string())]),
+            )
         except CdpflowError as err:
             if not dry_run:
                 result.status = "refused" if refused else "failed"
@@ -435,22 +448,18 @@ def _log_row(
     }  # fmt: skip
 
 
-def _compact(tables: ActivationTables, state_keep: Collection[str]) -> None:
+def _compact(tables: ActivationTables, in_segment: pa.Array) -> None:
     """Fold this destination's state files into one: members, and the refused people still in
     the segment."""
-    rows = tables.read(STATE_TABLE)
-    order = pa.array(np.arange(rows.num_rows, dtype=np.int64))
-    latest = (
-        rows.select(["global_user_id"])
-        .append_column("row", order)
-        .group_by("global_user_id", use_threads=False)
-        .aggregate([("row", "max")])
-    )
-    rows = rows.take(np.sort(latest["row_max"].to_numpy()))  # each person's latest row
-    keep = pa.array(list(state_keep), pa.string())
-    in_segment = pc.is_in(rows["global_user_id"], value_set=keep)
+    rows = latest_rows(tables.read(STATE_TABLE))
     status = rows["status"]
-    kept = pc.or_(pc.equal(status, "member"), pc.and_(pc.not_equal(status, "removed"), in_segment))
+    kept = pc.or_(
+        pc.equal(status, "member"),
+        pc.and_(
+            pc.not_equal(status, "removed"),
+            pc.is_in(rows["global_user_id"], value_set=in_segment),
+        ),
+    )
     tables.replace_own(STATE_TABLE, rows.filter(kept), "compact")
 
 
