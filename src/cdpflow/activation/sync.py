@@ -308,10 +308,9 @@ def sync(
                 result.status, result.plan = "dry_run", plan
                 return result
             _send(settings, destination, open_channel, plan, tables, result, progress)
-            _compact(
-                tables,
-                pa.concat_arrays([kept.combine_chunks(), pa.array(list(wanted), pa.string())]),
-            )
+            if _worth_compacting(tables, live.num_rows):
+                in_segment = [kept.combine_chunks(), pa.array(list(wanted), pa.string())]
+                _compact(tables, pa.concat_arrays(in_segment))
         except CdpflowError as err:
             if not dry_run:
                 result.status = "refused" if refused else "failed"
@@ -446,6 +445,20 @@ def _log_row(
         "action": action, "status": status, "response_code": code, "error": error[:500],
         "logged_at": at,
     }  # fmt: skip
+
+
+COMPACT_SHARE = 0.1  # superseded state rows, as a share of the people it holds
+COMPACT_FILES = 64
+
+
+def _worth_compacting(tables: ActivationTables, live: int) -> bool:
+    """Rewrite the state only once its superseded rows or its files have piled up: a day-to-day
+    run of a million members changes a few thousand, and rewriting the million each time would
+    cost more than the rest of the run. (Rows it would drop meanwhile change no plan.)"""
+    snapshot = tables.tables.current(STATE_TABLE)
+    files = [f for f in snapshot.files if tables.owned(f)] if snapshot else []
+    superseded = sum(f.rows for f in files) - live
+    return len(files) > 1 and (superseded > COMPACT_SHARE * live or len(files) > COMPACT_FILES)
 
 
 def _compact(tables: ActivationTables, in_segment: pa.Array) -> None:
