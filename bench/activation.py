@@ -27,6 +27,7 @@ Each measured run is `activation_<name>` in a fresh process (harness.run_child):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import re
@@ -71,21 +72,28 @@ def endpoint(method: str, target: str) -> str:
 def klaviyo_state(account: Any) -> dict[str, Any]:
     found = [i for i, v in account.lists.items() if v["name"] == LIST]
     members = sorted(account.members(found[0])) if found else []
-    return {"members": len(members), "digest": digest(members), "joined": len(account.joined),
-            "profiles": len(account.profiles)}  # fmt: skip
+    return {
+        "members": len(members),
+        "digest": digest(members),
+        "joined": len(account.joined),
+        "profiles": len(account.profiles),
+    }
 
 
 def meta_state(graph: Any) -> dict[str, Any]:
     found = [a for a in graph.audiences.values() if a.name == AUDIENCE]
     members = sorted(found[0].members) if found else []
     adds = sum(1 for op, _, _ in graph.applied if op == "add")
-    return {"members": len(members), "digest": digest(members), "applied_adds": adds,
-            "applied_removes": len(graph.applied) - adds, "duplicates": graph.duplicates}  # fmt: skip
+    return {
+        "members": len(members),
+        "digest": digest(members),
+        "applied_adds": adds,
+        "applied_removes": len(graph.applied) - adds,
+        "duplicates": graph.duplicates,
+    }
 
 
 def digest(values: list[str]) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for value in values:
         h.update(value.encode() + b"\n")
@@ -128,8 +136,10 @@ class Server:
     def __init__(self, kind: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", kind],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://127.0.0.1:"):
@@ -161,10 +171,17 @@ def child_sync(name: str) -> dict[str, Any]:
 
     started = time.monotonic()
     result = run(load_settings(), name=name)
-    return {"job_seconds": time.monotonic() - started, "added": result.added,
-            "updated": result.updated, "removed": result.removed, "failed": result.failed,
-            "skipped": result.skipped, "unchanged": result.unchanged,
-            "extracted": result.extracted, "status": result.status}  # fmt: skip
+    return {
+        "job_seconds": time.monotonic() - started,
+        "added": result.added,
+        "updated": result.updated,
+        "removed": result.removed,
+        "failed": result.failed,
+        "skipped": result.skipped,
+        "unchanged": result.unchanged,
+        "extracted": result.extracted,
+        "status": result.status,
+    }
 
 
 # -- the data ------------------------------------------------------------------------------
@@ -210,15 +227,28 @@ def setup(home: Path, klaviyo_url: str, meta_url: str, numbers: list[int]) -> No
     open_secrets(settings).put("klaviyo_key", KLAVIYO_KEY)
     open_secrets(settings).put("meta_token", META_TOKEN)
     write_destination(
-        settings, "bench-klaviyo",
-        {"type": "klaviyo", "segment": SEGMENT, "list": LIST, "key_secret": "klaviyo_key",
-         "api_base_url": klaviyo_url},
-    )  # fmt: skip
+        settings,
+        "bench-klaviyo",
+        {
+            "type": "klaviyo",
+            "segment": SEGMENT,
+            "list": LIST,
+            "key_secret": "klaviyo_key",
+            "api_base_url": klaviyo_url,
+        },
+    )
     write_destination(
-        settings, "bench-meta",
-        {"type": "meta_custom_audience", "segment": SEGMENT, "ad_account": "act_1001",
-         "audience": AUDIENCE, "token_secret": "meta_token", "api_base_url": meta_url},
-    )  # fmt: skip
+        settings,
+        "bench-meta",
+        {
+            "type": "meta_custom_audience",
+            "segment": SEGMENT,
+            "ad_account": "act_1001",
+            "audience": AUDIENCE,
+            "token_secret": "meta_token",
+            "api_base_url": meta_url,
+        },
+    )
     write_segment_members(settings, people(numbers))
 
 
@@ -281,8 +311,10 @@ def main() -> None:
         numbers = list(range(1, args.people + 1))
         started = time.monotonic()
         setup(home, servers["bench-klaviyo"].url, servers["bench-meta"].url, numbers)
-        print(f"{args.people:,} people in segment_members in {time.monotonic() - started:.1f}s; "
-              f"{os.cpu_count()} cores, load average {load_average()}; home {home}")  # fmt: skip
+        print(
+            f"{args.people:,} people in segment_members in {time.monotonic() - started:.1f}s; "
+            f"{os.cpu_count()} cores, load average {load_average()}; home {home}"
+        )
         print(f"\n1. first sync of {args.people:,} people")
         for name, server in servers.items():
             before, cpu = server.stats(), server.cpu_seconds()
@@ -290,19 +322,25 @@ def main() -> None:
             after = server.stats()
             requests = requests_between(before, after)
             sent, fewest = sum(requests.values()), fewest_requests(name, args.people, 0)
-            print(f"  {name}: {run['status']}, added {run['added']:,}, failed {run['failed']:,}; "
-                  f"{run['wall']:.1f}s wall ({run['job_seconds']:.1f}s in the job), "
-                  f"{args.people / run['wall']:,.0f} people/s, peak {run['peak_mib']:,.0f} MiB, "
-                  f"job CPU {run['cpu_seconds']:.1f}s, server CPU "
-                  f"{server.cpu_seconds() - cpu:.1f}s; load {load_average()}")  # fmt: skip
-            print(f"  {sent:,} requests vs {fewest:,} the batch limits allow "
-                  f"({sent / fewest:.1f}x); the server holds {after['members']:,} members:")  # fmt: skip
+            print(
+                f"  {name}: {run['status']}, added {run['added']:,}, failed {run['failed']:,}; "
+                f"{run['wall']:.1f}s wall ({run['job_seconds']:.1f}s in the job), "
+                f"{args.people / run['wall']:,.0f} people/s, peak {run['peak_mib']:,.0f} MiB, "
+                f"job CPU {run['cpu_seconds']:.1f}s, server CPU "
+                f"{server.cpu_seconds() - cpu:.1f}s; load {load_average()}"
+            )
+            print(
+                f"  {sent:,} requests vs {fewest:,} the batch limits allow "
+                f"({sent / fewest:.1f}x); the server holds {after['members']:,} members:"
+            )
             show_requests(requests)
             ok = run["added"] == args.people and after["members"] == args.people
             failed |= not ok
-            lines.append(f"{name} full sync: {args.people / run['wall']:,.0f} people/s, "
-                         f"{run['wall']:.1f}s, peak {run['peak_mib']:,.0f} MiB, {sent:,} requests "
-                         f"(fewest {fewest:,}); all acknowledged: {'PASS' if ok else 'FAIL'}")  # fmt: skip
+            lines.append(
+                f"{name} full sync: {args.people / run['wall']:,.0f} people/s, "
+                f"{run['wall']:.1f}s, peak {run['peak_mib']:,.0f} MiB, {sent:,} requests "
+                f"(fewest {fewest:,}); all acknowledged: {'PASS' if ok else 'FAIL'}"
+            )
 
         kept, left, joined = change(home, numbers, args.change)
         expected = expected_members(kept)
@@ -313,12 +351,17 @@ def main() -> None:
             after = server.stats()
             requests = requests_between(before, after)
             sent, fewest = sum(requests.values()), fewest_requests(name, joined, left)
-            print(f"  {name}: {run['status']}, added {run['added']:,}, updated "
-                  f"{run['updated']:,}, removed {run['removed']:,}, unchanged "
-                  f"{run['unchanged']:,}; {run['wall']:.1f}s wall ({run['job_seconds']:.1f}s in "
-                  f"the job), peak {run['peak_mib']:,.0f} MiB; load {load_average()}")  # fmt: skip
-            print(f"  {sent:,} requests vs {fewest:,} the batch limits allow; the server holds "
-                  f"{after['members']:,} members:")  # fmt: skip
+            print(
+                f"  {name}: {run['status']}, added {run['added']:,}, updated "
+                f"{run['updated']:,}, removed {run['removed']:,}, unchanged "
+                f"{run['unchanged']:,}; {run['wall']:.1f}s wall ({run['job_seconds']:.1f}s in "
+                f"the job), peak {run['peak_mib']:,.0f} MiB, job CPU {run['cpu_seconds']:.1f}s; "
+                f"load {load_average()}"
+            )
+            print(
+                f"  {sent:,} requests vs {fewest:,} the batch limits allow; the server holds "
+                f"{after['members']:,} members:"
+            )
             show_requests(requests)
             if name == "bench-klaviyo":
                 on_server = after["joined"] - before["joined"]  # profiles newly put on the list
@@ -331,10 +374,13 @@ def main() -> None:
                 and after["digest"] == expected[name]
             )
             failed |= not only_change
-            lines.append(f"{name} day to day sends only the {left + joined:,} changed: "
-                         f"{'PASS' if only_change else 'FAIL'}")  # fmt: skip
-            lines.append(verdict(f"{name} day to day", run["wall"], TARGET_DAILY_S, "s",
-                                 at_most=True))  # fmt: skip
+            lines.append(
+                f"{name} day to day sends only the {left + joined:,} changed: "
+                f"{'PASS' if only_change else 'FAIL'}"
+            )
+            lines.append(
+                verdict(f"{name} day to day", run["wall"], TARGET_DAILY_S, "s", at_most=True)
+            )
             failed |= run["wall"] > TARGET_DAILY_S
     finally:
         for server in servers.values():
