@@ -56,7 +56,7 @@ LIST, AUDIENCE, SEGMENT = "Bench buyers", "Bench buyers", "bench_buyers"
 DESTINATIONS = ("bench-klaviyo", "bench-meta")
 TARGET_DAILY_S = 10.0
 IMPORT_BATCH, LIST_BATCH, META_ROWS = 10_000, 1_000, 10_000  # the documented limits
-ID = re.compile(r"^(?:[A-Z]\d{6}[0-9A-F]{6}|\d+|act_\d+)$")  # a fake's object ids
+ID = re.compile(r"^(?:[A-Z]\d{6,}[0-9A-F]{6}|\d+|act_\d+)$")  # a fake's object ids
 
 
 # -- the servers, each in a process of its own ------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -33,7 +34,7 @@ from cdpflow.activation.records import (
     STATE_TABLE,
     ActivationTables,
 )
-from cdpflow.activation.unchanged import DETAILS, latest_rows, unchanged_rows
+from cdpflow.activation.unchanged import DETAILS, latest_index, latest_rows, unchanged_rows
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.jobs import job_lock
 from cdpflow.lake.storage import Lake
@@ -195,6 +196,30 @@ def live_state(tables: ActivationTables) -> pa.Table:
     return latest.filter(pc.not_equal(latest["status"], "removed"))
 
 
+@dataclass
+class LiveState:
+    """Each person's latest state, without the removed: `narrow` without the channel ids
+    (for Meta a row of eight hashes each, which only the people a run sends need)."""
+
+    state: pa.Table  # every row read, in commit order
+    rows: np.ndarray  # the index in `state` of each live person's latest row
+    narrow: pa.Table  # global_user_id, fingerprint, status of those rows
+
+    @classmethod
+    def read(cls, tables: ActivationTables) -> LiveState:
+        state = tables.read(STATE_TABLE)
+        latest = latest_index(state)
+        narrow = state.select(["global_user_id", "fingerprint", "status"]).take(latest)
+        live = pc.not_equal(narrow["status"], "removed").to_numpy(zero_copy_only=False)
+        return cls(state, latest[live], narrow.filter(live))
+
+    def members_except(self, gids: pa.Array) -> dict[str, Member]:
+        """The live members, as Members, but for `gids` (the unchanged)."""
+        others = pc.invert(pc.is_in(self.narrow["global_user_id"], value_set=gids))
+        picked = self.rows[others.to_numpy(zero_copy_only=False)]
+        return members_of(self.state.take(picked))
+
+
 def members_of(rows: pa.Table) -> dict[str, Member]:
     names = ("global_user_id", "identity_hash", "channel_id", "fingerprint", "status")
     with _no_collection():
@@ -287,16 +312,14 @@ def sync(
         refused = ""
         try:
             rows = read_segment(settings, destination)
-            live = live_state(tables)
-            same = unchanged_rows(rows, live, destination.fields, destination.consent_field)
+            live = LiveState.read(tables)
+            same = unchanged_rows(rows, live.narrow, destination.fields, destination.consent_field)
             kept = rows["global_user_id"].filter(same)  # members whose fields did not change
             wanted, skipped = select_people(destination, rows.filter(pc.invert(same)))
-            others = live.filter(
-                pc.invert(pc.is_in(live["global_user_id"], value_set=kept.combine_chunks()))
-            )
-            plan = plan_sync(destination, wanted, skipped, members_of(others), rows.num_rows)
+            others = live.members_except(kept.combine_chunks())
+            plan = plan_sync(destination, wanted, skipped, others, rows.num_rows)
             plan.unchanged += len(kept)
-            plan.acknowledged = pc.sum(pc.equal(live["status"], "member")).as_py() or 0
+            plan.acknowledged = pc.sum(pc.equal(live.narrow["status"], "member")).as_py() or 0
             result.extracted, result.skipped = plan.extracted, len(plan.skipped)
             result.retried, result.unchanged = plan.retried, plan.unchanged
             try:
@@ -308,7 +331,7 @@ def sync(
                 result.status, result.plan = "dry_run", plan
                 return result
             _send(settings, destination, open_channel, plan, tables, result, progress)
-            if _worth_compacting(tables, live.num_rows):
+            if _worth_compacting(tables, live.narrow.num_rows):
                 in_segment = [kept.combine_chunks(), pa.array(list(wanted), pa.string())]
                 _compact(tables, pa.concat_arrays(in_segment))
         except CdpflowError as err:

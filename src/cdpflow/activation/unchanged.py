@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # A value JSON writes as it is (no escapes); an email or phone that str.strip() leaves as it is.
 RAW = r'[^\x00-\x1f"\\\x7f]*'
@@ -26,8 +27,9 @@ LISTED = ("email", "phone")  # the first non-blank element of the emails / phone
 DETAILS = ("first_name", "last_name", "country", "city", "state", "zip")  # Person's other fields
 
 
-def latest_rows(state: pa.Table) -> pa.Table:
-    """Each person's latest row of activation_state (rows are in commit order)."""
+def latest_index(state: pa.Table) -> np.ndarray:
+    """The index of each person's latest row of activation_state (rows are in commit order),
+    ascending."""
     order = pa.array(np.arange(state.num_rows, dtype=np.int64))
     latest = (
         state.select(["global_user_id"])
@@ -35,7 +37,13 @@ def latest_rows(state: pa.Table) -> pa.Table:
         .group_by("global_user_id", use_threads=False)
         .aggregate([("row", "max")])
     )
-    return state.take(np.sort(latest["row_max"].to_numpy()))
+    return np.sort(latest["row_max"].to_numpy())
+
+
+def latest_rows(state: pa.Table) -> pa.Table:
+    """Each person's latest row of activation_state."""
+    latest = latest_index(state)
+    return state if len(latest) == state.num_rows else state.take(latest)
 
 
 def unchanged_rows(
@@ -71,11 +79,13 @@ def unchanged_rows(
         if n in value
     )
     fingerprint = f"left(sha256('{{' || concat_ws(',', {parts or 'NULL'}) || '}}'), 32)"
+    source = "segment"
+    if pc.count_distinct(rows["global_user_id"]).as_py() < rows.num_rows:  # a person twice
+        source = """(SELECT * FROM segment
+                     QUALIFY count(*) OVER (PARTITION BY global_user_id) = 1)"""
     sql = f"""
-        SELECT s._row FROM (
-            SELECT *, count(*) OVER (PARTITION BY global_user_id) AS copies FROM segment
-        ) s JOIN members m ON m.global_user_id = s.global_user_id
-        WHERE s.copies = 1 AND m.status = 'member' AND ({matchable})
+        SELECT s._row FROM {source} s JOIN members m ON m.global_user_id = s.global_user_id
+        WHERE m.status = 'member' AND ({matchable})
           AND {" AND ".join(plain)} AND m.fingerprint = {fingerprint}
     """
     with duckdb.connect() as con:

@@ -86,3 +86,10 @@ def test_the_fingerprint_follows_the_fields_a_destination_sends():
     assert passed_over(rows, state, None, fields) == {p["global_user_id"] for p in PLAIN}
     renamed = table([person(1, first_name="Other"), *PLAIN[1:]])  # not a field it sends
     assert "u00001" in passed_over(renamed, state, None, fields)
+
+
+def test_a_person_listed_twice_goes_the_python_way():
+    rows = table(PLAIN)
+    state = state_of(rows, None)
+    twice = table([*PLAIN, person(1, last_name="Second row")])
+    assert passed_over(twice, state, None) == {p["global_user_id"] for p in PLAIN[1:]}
