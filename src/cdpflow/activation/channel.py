@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """One member of a segment as a channel may receive them: the first email and phone, and
     the name and address fields segment_members has (city, state, zip when it carries them)."""
@@ -45,7 +45,7 @@ class Person:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """A person the channel acknowledged, as activation_state remembers them."""
 
@@ -56,7 +56,7 @@ class Member:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The channel's answer for one person: acknowledged, or refused with its reason;
     `transient` refusals are retried next run, the others once the person's fields change."""

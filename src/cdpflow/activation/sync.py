@@ -496,7 +496,9 @@ def _compact(tables: ActivationTables, in_segment: pa.Array) -> None:
             pc.is_in(rows["global_user_id"], value_set=in_segment),
         ),
     )
-    tables.replace_own(STATE_TABLE, rows.filter(kept), "compact")
+    if not pc.all(kept).as_py():  # a first sync keeps everyone: no copy of the million
+        rows = rows.filter(kept)
+    tables.replace_own(STATE_TABLE, rows, "compact")
 
 
 def _record_run(
