@@ -213,11 +213,9 @@ class LiveState:
         live = pc.not_equal(narrow["status"], "removed").to_numpy(zero_copy_only=False)
         return cls(state, latest[live], narrow.filter(live))
 
-    def members_except(self, gids: pa.Array) -> dict[str, Member]:
-        """The live members, as Members, but for `gids` (the unchanged)."""
-        others = pc.invert(pc.is_in(self.narrow["global_user_id"], value_set=gids))
-        picked = self.rows[others.to_numpy(zero_copy_only=False)]
-        return members_of(self.state.take(picked))
+    def members_except(self, unchanged: np.ndarray) -> dict[str, Member]:
+        """The live members, as Members, but for the `unchanged` (a mask over `narrow`)."""
+        return members_of(self.state.take(self.rows[~unchanged]))
 
 
 def members_of(rows: pa.Table) -> dict[str, Member]:
@@ -314,9 +312,9 @@ def sync(
             rows = read_segment(settings, destination)
             live = LiveState.read(tables)
             same = unchanged_rows(rows, live.narrow, destination.fields, destination.consent_field)
-            kept = rows["global_user_id"].filter(same)  # members whose fields did not change
-            wanted, skipped = select_people(destination, rows.filter(pc.invert(same)))
-            others = live.members_except(kept.combine_chunks())
+            kept = rows["global_user_id"].filter(same.rows)  # members whose fields did not change
+            wanted, skipped = select_people(destination, rows.filter(pc.invert(same.rows)))
+            others = live.members_except(same.members)
             plan = plan_sync(destination, wanted, skipped, others, rows.num_rows)
             plan.unchanged += len(kept)
             plan.acknowledged = pc.sum(pc.equal(live.narrow["status"], "member")).as_py() or 0

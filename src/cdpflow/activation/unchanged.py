@@ -13,6 +13,7 @@ and `plan_sync`, so this only ever saves work, never decides differently.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -46,21 +47,30 @@ def latest_rows(state: pa.Table) -> pa.Table:
     return state if len(latest) == state.num_rows else state.take(latest)
 
 
+@dataclass(frozen=True)
+class Unchanged:
+    """Where the unchanged members are: a mask over the segment's rows and one over the state's."""
+
+    rows: pa.ChunkedArray
+    members: np.ndarray
+
+
 def unchanged_rows(
     rows: pa.Table, state: pa.Table, fields: Sequence[str], consent_field: str | None
-) -> pa.ChunkedArray:
-    """A mask over `rows` (segment_members of the segment): true where the person is a member in
-    `state` (latest rows) with the fingerprint their row gives now."""
+) -> Unchanged:
+    """True in both masks where the person is a member in `state` (latest rows) with the
+    fingerprint their row of `rows` (segment_members of the segment) gives now."""
     present = set(rows.column_names)
     picked = [n for n in DETAILS if n in fields and n in present]
     columns = ["global_user_id", *(c for c in ("emails", "phones") if c in present), *picked]
     if "global_user_id" not in present or not rows.num_rows or not state.num_rows:
-        return _none(rows)
+        return _none(rows, state)
     if not _plain_types(rows, columns, consent_field):
-        return _none(rows)
+        return _none(rows, state)
     segment = rows.select([*columns, *([consent_field] if consent_field else [])])
     segment = segment.append_column("_row", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     members = state.select(["global_user_id", "fingerprint", "status"])
+    members = members.append_column("_idx", pa.array(np.arange(state.num_rows, dtype=np.int64)))
     value = {name: f'"{name}"' for name in picked}
     plain = [f"({value[n]} IS NULL OR regexp_full_match({value[n]}, $raw))" for n in picked]
     for name, column in (("email", "emails"), ("phone", "phones")):
@@ -84,7 +94,7 @@ def unchanged_rows(
         source = """(SELECT * FROM segment
                      QUALIFY count(*) OVER (PARTITION BY global_user_id) = 1)"""
     sql = f"""
-        SELECT s._row FROM {source} s JOIN members m ON m.global_user_id = s.global_user_id
+        SELECT s._row, m._idx FROM {source} s JOIN members m ON m.global_user_id = s.global_user_id
         WHERE m.status = 'member' AND ({matchable})
           AND {" AND ".join(plain)} AND m.fingerprint = {fingerprint}
     """
@@ -94,7 +104,9 @@ def unchanged_rows(
         found = con.sql(sql, params={"raw": RAW, "trimmed": TRIMMED}).to_arrow_table()
     mask = np.zeros(rows.num_rows, dtype=bool)
     mask[found.column(0).to_numpy()] = True
-    return pa.chunked_array([pa.array(mask)])
+    in_state = np.zeros(state.num_rows, dtype=bool)
+    in_state[found.column(1).to_numpy()] = True
+    return Unchanged(pa.chunked_array([pa.array(mask)]), in_state)
 
 
 def _plain_types(rows: pa.Table, columns: list[str], consent_field: str | None) -> bool:
@@ -112,5 +124,6 @@ def _plain_types(rows: pa.Table, columns: list[str], consent_field: str | None) 
     return consent_field is None
 
 
-def _none(rows: pa.Table) -> pa.ChunkedArray:
-    return pa.chunked_array([pa.array(np.zeros(rows.num_rows, dtype=bool))])
+def _none(rows: pa.Table, state: pa.Table) -> Unchanged:
+    nothing = pa.chunked_array([pa.array(np.zeros(rows.num_rows, dtype=bool))])
+    return Unchanged(nothing, np.zeros(state.num_rows, dtype=bool))

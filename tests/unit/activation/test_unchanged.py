@@ -57,8 +57,11 @@ def state_of(rows: pa.Table, consent: str | None, fields=FIELDS) -> pa.Table:
 
 
 def passed_over(rows: pa.Table, state: pa.Table, consent: str | None, fields=FIELDS) -> set[str]:
-    mask = unchanged_rows(rows, state, fields, consent)
-    return set(rows["global_user_id"].filter(mask).to_pylist())
+    found = unchanged_rows(rows, state, fields, consent)
+    members = set(state["global_user_id"].filter(found.members).to_pylist())
+    people = set(rows["global_user_id"].filter(found.rows).to_pylist())
+    assert members == people  # the same people in the state and in the segment
+    return people
 
 
 def test_plain_unchanged_members_are_passed_over_and_the_tricky_rows_are_not():
