@@ -45,13 +45,17 @@ def person(n: int, segment: str = "lapsed", **overrides: Any) -> dict[str, Any]:
     return row
 
 
-def write_segment_members(settings: Settings, rows: list[dict[str, Any]]) -> None:
-    """Replace segment_members with `rows` in one commit."""
+def write_segment_members(settings: Settings, rows: list[dict[str, Any]] | pa.Table) -> None:
+    """Replace segment_members with `rows` (dicts, or a table of SEGMENT_MEMBERS: the benchmark's
+    million people) in one commit."""
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
     local = settings.work_dir / f"segment_members-{uuid.uuid4().hex}.parquet"
     local.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=SEGMENT_MEMBERS), local)
+    table = (
+        rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=SEGMENT_MEMBERS)
+    )
+    pq.write_table(table, local)
     rel = f"part-{uuid.uuid4().hex}.parquet"
     size = local.stat().st_size
     lake.put(local, f"segment_members/{rel}")
@@ -60,7 +64,7 @@ def write_segment_members(settings: Settings, rows: list[dict[str, Any]]) -> Non
         "segment_members",
         base,
         operation="entity_creation",
-        add=[DataFile(rel, len(rows), size, owner="entity_creation")],
+        add=[DataFile(rel, len(table), size, owner="entity_creation")],
         remove=lambda f: True,
         columns=[(f.name, "VARCHAR") for f in SEGMENT_MEMBERS],
     )

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """One member of a segment as a channel may receive them: the first email and phone, and
     the name and address fields segment_members has (city, state, zip when it carries them)."""
@@ -26,7 +26,12 @@ class Person:
     zip: str | None = None
 
     def fields(self, chosen: tuple[str, ...]) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in chosen if getattr(self, name) is not None}
+        values = {}
+        for name in chosen:  # one getattr per field: this runs for every person of a segment
+            value = getattr(self, name)
+            if value is not None:
+                values[name] = value
+        return values
 
     def fingerprint(self, chosen: tuple[str, ...]) -> str:
         """Changes when a field sent changes: an update is due."""
@@ -40,7 +45,7 @@ class Person:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """A person the channel acknowledged, as activation_state remembers them."""
 
@@ -51,7 +56,7 @@ class Member:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The channel's answer for one person: acknowledged, or refused with its reason;
     `transient` refusals are retried next run, the others once the person's fields change."""

@@ -11,6 +11,7 @@ is sent as `""` (Meta's "unknown" in a multi-key row), never hashed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 KEYS = ("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
 
 US_STATES = {
     "alabama": "al", "alaska": "ak", "arizona": "az", "arkansas": "ar", "california": "ca",
@@ -66,6 +68,8 @@ def email(value: str) -> str:
 def letters(value: str) -> str:
     """Lowercase letters only (FN, LN, CT): punctuation, digits and spaces dropped; accented
     letters kept, composed (NFC) so the same name always hashes the same."""
+    if value.isascii():  # most names: NFC changes nothing and the letters are a-z
+        return NOT_ASCII_LETTER.sub("", value.lower())
     text = unicodedata.normalize("NFC", value.strip().lower())
     return "".join(ch for ch in text if ch.isalpha())
 
@@ -136,4 +140,15 @@ def normalize(key: str, value: str | None, country_code: str | None = None) -> s
 
 def hashed(key: str, value: str | None, country_code: str | None = None) -> str:
     """Normalized then hashed; `""` when the value is missing or normalizes to nothing."""
-    return sha256(normalize(key, value, country_code))
+    if value is None:
+        return ""
+    if key in ("EMAIL", "PHONE"):
+        return sha256(normalize(key, value, country_code))
+    return _hashed_detail(key, value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _hashed_detail(key: str, value: str) -> str:
+    """Names, cities, states, ZIPs and countries repeat across a segment: each is normalized and
+    hashed once per run (emails and phones are mostly one per person, not worth a cache)."""
+    return sha256(NORMALIZERS[key](value))

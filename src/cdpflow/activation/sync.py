@@ -9,13 +9,16 @@ for good (a malformed address) is not sent again until their fields change.
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,6 +34,7 @@ from cdpflow.activation.records import (
     STATE_TABLE,
     ActivationTables,
 )
+from cdpflow.activation.unchanged import DETAILS, latest_index, latest_rows, unchanged_rows
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.jobs import job_lock
 from cdpflow.lake.storage import Lake
@@ -70,6 +74,7 @@ class Plan:
     removes: list[Member] = field(default_factory=list)
     replaced: dict[str, Member] = field(default_factory=dict)  # updated people, as acknowledged
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (global_user_id, reason)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # of the people to send
     retried: int = 0
     unchanged: int = 0
 
@@ -146,42 +151,95 @@ def read_segment(settings: Settings, destination: Destination) -> pa.Table:
     return table.filter(pc.equal(table["segment"], destination.segment))
 
 
+def _column(rows: pa.Table, name: str | None) -> list[Any]:
+    """One column as Python values (all None when segment_members has no such column): column by
+    column, so the columns a sync does not use (entered_at's timestamps) are never converted."""
+    if name is None or name not in rows.column_names:
+        return [None] * rows.num_rows
+    return rows[name].to_pylist()
+
+
 def select_people(
     destination: Destination, rows: pa.Table
 ) -> tuple[dict[str, Person], list[tuple[str, str]]]:
     """The people to send, by global_user_id, and those skipped with the reason."""
     wanted: dict[str, Person] = {}
     skipped: list[tuple[str, str]] = []
-    for row in rows.to_pylist():
-        gid = str(row["global_user_id"])
-        if destination.consent_field and row.get(destination.consent_field) is not True:
-            skipped.append((gid, f"no consent ({destination.consent_field} is not true)"))
-            continue
-        email = next((e.strip() for e in row.get("emails") or () if e and e.strip()), None)
-        phone = next((p.strip() for p in row.get("phones") or () if p and p.strip()), None)
-        if email is None and phone is None:
-            skipped.append((gid, "no email or phone the channel can match"))
-            continue
-        wanted[gid] = Person(
-            gid, email, phone, row.get("first_name"), row.get("last_name"), row.get("country"),
-            row.get("city"), row.get("state"), row.get("zip"),
-        )  # fmt: skip
+    consent = destination.consent_field
+    columns = zip(
+        _column(rows, "global_user_id"), _column(rows, consent), _column(rows, "emails"),
+        _column(rows, "phones"), *(_column(rows, name) for name in DETAILS), strict=True,
+    )  # fmt: skip
+    with _no_collection():
+        for gid, agreed, emails, phones, *details in columns:
+            gid = str(gid)
+            if consent and agreed is not True:
+                skipped.append((gid, f"no consent ({consent} is not true)"))
+                continue
+            email = next((e.strip() for e in emails or () if e and e.strip()), None)
+            phone = next((p.strip() for p in phones or () if p and p.strip()), None)
+            if email is None and phone is None:
+                skipped.append((gid, "no email or phone the channel can match"))
+                continue
+            wanted[gid] = Person(gid, email, phone, *details)
     return wanted, skipped
 
 
 def current_members(tables: ActivationTables) -> dict[str, Member]:
     """The latest acknowledged state per person (later rows win)."""
-    state: dict[str, Member] = {}
-    for row in tables.read(STATE_TABLE).to_pylist():
-        member = Member(
-            row["global_user_id"], row["identity_hash"], row["channel_id"] or "",
-            row["fingerprint"], row["status"],
-        )  # fmt: skip
-        if member.status == "removed":
-            state.pop(member.global_user_id, None)
-        else:
-            state[member.global_user_id] = member
-    return state
+    return members_of(live_state(tables))
+
+
+def live_state(tables: ActivationTables) -> pa.Table:
+    """Each person's latest state row, without the removed."""
+    latest = latest_rows(tables.read(STATE_TABLE))
+    return latest.filter(pc.not_equal(latest["status"], "removed"))
+
+
+@dataclass
+class LiveState:
+    """Each person's latest state, without the removed: `narrow` without the channel ids
+    (for Meta a row of eight hashes each, which only the people a run sends need)."""
+
+    state: pa.Table  # every row read, in commit order
+    rows: np.ndarray  # the index in `state` of each live person's latest row
+    narrow: pa.Table  # global_user_id, fingerprint, status of those rows
+
+    @classmethod
+    def read(cls, tables: ActivationTables) -> LiveState:
+        state = tables.read(STATE_TABLE)
+        latest = latest_index(state)
+        narrow = state.select(["global_user_id", "fingerprint", "status"]).take(latest)
+        live = pc.not_equal(narrow["status"], "removed").to_numpy(zero_copy_only=False)
+        return cls(state, latest[live], narrow.filter(live))
+
+    def members_except(self, unchanged: np.ndarray) -> dict[str, Member]:
+        """The live members, as Members, but for the `unchanged` (a mask over `narrow`)."""
+        return members_of(self.state.take(self.rows[~unchanged]))
+
+
+def members_of(rows: pa.Table) -> dict[str, Member]:
+    names = ("global_user_id", "identity_hash", "channel_id", "fingerprint", "status")
+    with _no_collection():
+        return {
+            gid: Member(gid, identity, channel_id or "", fingerprint, status)
+            for gid, identity, channel_id, fingerprint, status in zip(
+                *(rows[name].to_pylist() for name in names), strict=True
+            )
+        }
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """Build a million people without the cyclic garbage collector rescanning them: the objects
+    made here hold no reference cycles, and each collection would walk all of them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan_sync(
@@ -193,21 +251,24 @@ def plan_sync(
 ) -> Plan:
     plan = Plan(extracted=extracted, skipped=skipped)
     plan.acknowledged = sum(1 for m in state.values() if m.status == "member")
-    for gid, person in wanted.items():
-        known = state.get(gid)
-        fingerprint = person.fingerprint(destination.fields)
-        if known is None:
-            plan.adds.append(person)
-        elif known.status == "failed" or (
-            known.status == "rejected" and known.fingerprint != fingerprint
-        ):
-            plan.adds.append(person)
-            plan.retried += 1
-        elif known.status == "member" and known.fingerprint != fingerprint:
-            plan.updates.append(person)
-            plan.replaced[gid] = known
-        else:
-            plan.unchanged += 1
+    with _no_collection():
+        for gid, person in wanted.items():
+            known = state.get(gid)
+            fingerprint = person.fingerprint(destination.fields)
+            if known is None:
+                plan.adds.append(person)
+            elif known.status == "failed" or (
+                known.status == "rejected" and known.fingerprint != fingerprint
+            ):
+                plan.adds.append(person)
+                plan.retried += 1
+            elif known.status == "member" and known.fingerprint != fingerprint:
+                plan.updates.append(person)
+                plan.replaced[gid] = known
+            else:
+                plan.unchanged += 1
+                continue
+            plan.fingerprints[gid] = fingerprint
     if destination.mode == "mirror":
         plan.removes = [m for gid, m in state.items() if m.status == "member" and gid not in wanted]
     return plan
@@ -249,9 +310,14 @@ def sync(
         refused = ""
         try:
             rows = read_segment(settings, destination)
-            wanted, skipped = select_people(destination, rows)
-            state = current_members(tables)
-            plan = plan_sync(destination, wanted, skipped, state, rows.num_rows)
+            live = LiveState.read(tables)
+            same = unchanged_rows(rows, live.narrow, destination.fields, destination.consent_field)
+            kept = rows["global_user_id"].filter(same.rows)  # members whose fields did not change
+            wanted, skipped = select_people(destination, rows.filter(pc.invert(same.rows)))
+            others = live.members_except(same.members)
+            plan = plan_sync(destination, wanted, skipped, others, rows.num_rows)
+            plan.unchanged += len(kept)
+            plan.acknowledged = pc.sum(pc.equal(live.narrow["status"], "member")).as_py() or 0
             result.extracted, result.skipped = plan.extracted, len(plan.skipped)
             result.retried, result.unchanged = plan.retried, plan.unchanged
             try:
@@ -263,7 +329,9 @@ def sync(
                 result.status, result.plan = "dry_run", plan
                 return result
             _send(settings, destination, open_channel, plan, tables, result, progress)
-            _compact(tables, state_keep=set(wanted))
+            if _worth_compacting(tables, live.narrow.num_rows):
+                in_segment = [kept.combine_chunks(), pa.array(list(wanted), pa.string())]
+                _compact(tables, pa.concat_arrays(in_segment))
         except CdpflowError as err:
             if not dry_run:
                 result.status = "refused" if refused else "failed"
@@ -307,7 +375,7 @@ def _send(
                 channel.begin(action, len(people), plan.replaced if action == "update" else {})
             for batch, last in _batches(people, channel.upsert_batch):
                 outcomes = channel.send(action, batch, last)
-                _record_batch(tables, destination, result, action, batch, outcomes)
+                _record_batch(tables, destination, result, action, batch, outcomes, plan)
                 done += len(batch)
                 if progress:
                     progress(done, total)
@@ -315,7 +383,7 @@ def _send(
             channel.begin("remove", len(plan.removes), {})
         for members, last in _batches(plan.removes, channel.remove_batch):
             outcomes = channel.remove(members, last)
-            _record_batch(tables, destination, result, "remove", members, outcomes)
+            _record_batch(tables, destination, result, "remove", members, outcomes, plan)
             done += len(members)
             if progress:
                 progress(done, total)
@@ -335,6 +403,7 @@ def _record_batch(
     action: str,
     batch: list[Person] | list[Member],
     outcomes: list[Outcome],
+    plan: Plan,
 ) -> None:
     """Commit the batch's acknowledged state, then its log: the batch is never sent again."""
     now = datetime.now(UTC)
@@ -344,7 +413,8 @@ def _record_batch(
         gid = item.global_user_id
         outcome = by_id.get(gid) or Outcome(gid, False, None, "no answer for this person", True)
         if isinstance(item, Person):
-            identity, fingerprint = item.identity_hash(), item.fingerprint(destination.fields)
+            fingerprint = plan.fingerprints.get(gid) or item.fingerprint(destination.fields)
+            identity = item.identity_hash()
         else:
             identity, fingerprint = item.identity_hash, item.fingerprint
         channel_id = outcome.channel_id or ("" if isinstance(item, Person) else item.channel_id)
@@ -398,18 +468,35 @@ def _log_row(
     }  # fmt: skip
 
 
-def _compact(tables: ActivationTables, state_keep: set[str]) -> None:
+COMPACT_SHARE = 0.1  # superseded state rows, as a share of the people it holds
+COMPACT_FILES = 64
+
+
+def _worth_compacting(tables: ActivationTables, live: int) -> bool:
+    """Rewrite the state only once its superseded rows or its files have piled up: a day-to-day
+    run of a million members changes a few thousand, and rewriting the million each time would
+    cost more than the rest of the run. (Rows it would drop meanwhile change no plan.)"""
+    snapshot = tables.tables.current(STATE_TABLE)
+    files = [f for f in snapshot.files if tables.owned(f)] if snapshot else []
+    superseded = sum(f.rows for f in files) - live
+    return len(files) > 1 and (superseded > COMPACT_SHARE * live or len(files) > COMPACT_FILES)
+
+
+def _compact(tables: ActivationTables, in_segment: pa.Array) -> None:
     """Fold this destination's state files into one: members, and the refused people still in
     the segment."""
-    rows = tables.read(STATE_TABLE).to_pylist()
-    latest: dict[str, dict[str, object]] = {}
-    for row in rows:
-        latest[str(row["global_user_id"])] = row
-    kept = [
-        r for gid, r in latest.items()
-        if r["status"] == "member" or (r["status"] != "removed" and gid in state_keep)
-    ]  # fmt: skip
-    tables.replace_own(STATE_TABLE, pa.Table.from_pylist(kept, schema=STATE), "compact")
+    rows = latest_rows(tables.read(STATE_TABLE))
+    status = rows["status"]
+    kept = pc.or_(
+        pc.equal(status, "member"),
+        pc.and_(
+            pc.not_equal(status, "removed"),
+            pc.is_in(rows["global_user_id"], value_set=in_segment),
+        ),
+    )
+    if not pc.all(kept).as_py():  # a first sync keeps everyone: no copy of the million
+        rows = rows.filter(kept)
+    tables.replace_own(STATE_TABLE, rows, "compact")
 
 
 def _record_run(
