@@ -93,18 +93,21 @@ class ChildPeaks:
         self._done.set()
         self._thread.join()
 
+    def jvm_cpu_s(self) -> float:
+        return sum(self.jvm_cpu.values())
+
     def result(self) -> dict[str, float]:
         return {
             "driver_mib": own_peak_mib(),
             "jvm_mib": self.jvm / MiB,
             "workers_mib": self.workers / MiB,
-            "jvm_cpu_s": sum(self.jvm_cpu.values()),
+            "jvm_cpu_s": self.jvm_cpu_s(),
         }
 
 
-def start_spark(home: Path) -> dict[str, float]:
-    """Start the process's SparkSession (the JVM) and run a trivial job, timing each; the job
-    measured next reuses that session."""
+def start_spark(home: Path, peaks: ChildPeaks) -> dict[str, float]:
+    """Start the process's SparkSession (the JVM) and run a trivial job, timing each, with the
+    JVM's CPU seconds so far; the job measured next reuses that session."""
     from cdpflow.engine.spark_engine import spark_session
     from cdpflow.settings import load_settings
 
@@ -113,12 +116,14 @@ def start_spark(home: Path) -> dict[str, float]:
     started = time.monotonic() - t
     t = time.monotonic()
     session.range(1000).count()
-    return {"jvm_start_s": started, "first_job_s": time.monotonic() - t}
+    first_job = time.monotonic() - t
+    time.sleep(0.1)  # a fresh sample of the JVM's CPU time
+    return {"jvm_start_s": started, "first_job_s": first_job, "jvm_start_cpu_s": peaks.jvm_cpu_s()}
 
 
 def child_events(home: str) -> dict[str, Any]:
     with ChildPeaks() as peaks:
-        out = start_spark(Path(home)) if os.environ["CDPFLOW_ENGINE"] == "spark" else {}
+        out = start_spark(Path(home), peaks) if os.environ["CDPFLOW_ENGINE"] == "spark" else {}
         t = time.monotonic()
         out.update(run_engine(home))
         out["job_s"] = time.monotonic() - t
@@ -129,7 +134,7 @@ def child_identity(data: str, home: str) -> dict[str, Any]:
     with ChildPeaks() as peaks:
         out: dict[str, Any] = {}
         if os.environ["CDPFLOW_ENGINE"] == "spark":
-            out = start_spark(Path(home))
+            out = start_spark(Path(home), peaks)
         t = time.monotonic()
         out.update(id_stitching.child_full(Path(data), Path(home)))
         out["job_s"] = time.monotonic() - t
@@ -156,7 +161,21 @@ def measure(args: Sequence[str], env: dict[str, str], label: str, **kw: Any) -> 
     result = run_child(__file__, args, env=env, label=label, **kw)
     result["load"] = (load_before, os.getloadavg()[0])
     result["cpu_s"] = result["cpu_seconds"] + result.get("jvm_cpu_s", 0.0)
+    result["job_cpu_s"] = result["cpu_s"] - result.get("jvm_start_cpu_s", 0.0)
     return result
+
+
+class Record:
+    """The results so far, rewritten to a JSON file after every run (a long run interrupted
+    still leaves its figures; `--report FILE` prints them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results: dict[str, list[dict[str, Any]]] = {"events": [], "identity": []}
+
+    def add(self, kind: str, result: dict[str, Any]) -> None:
+        self.results[kind].append(result)
+        self.path.write_text(json.dumps(self.results, default=str, indent=1))
 
 
 def first_hours(manifest: dict[str, list[int]], events: int) -> list[str]:
@@ -175,11 +194,10 @@ def first_hours(manifest: dict[str, list[int]], events: int) -> list[str]:
 
 
 def bench_events(
-    sizes: Sequence[int], cores: Sequence[int], engines: Sequence[str]
-) -> list[dict[str, Any]]:
+    sizes: Sequence[int], cores: Sequence[int], engines: Sequence[str], record: Record
+) -> None:
     data, manifest = dataset(*SAMPLE)
     runs_dir = data / "engine-runs"
-    results = []
     try:
         for size in sizes:
             files = first_hours(manifest, size)
@@ -192,17 +210,15 @@ def bench_events(
                     result = measure(["events", str(home)], env, label, home=home)
                     result.update(engine=engine, cores=n, size=size, files=len(files))
                     print(f"  {result['summary']}", flush=True)
-                    results.append(result)
+                    record.add("events", result)
                     shutil.rmtree(home, ignore_errors=True)
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
-    return results
 
 
 def bench_identity(
-    sizes: Sequence[int], cores: Sequence[int], engines: Sequence[str]
-) -> list[dict[str, Any]]:
-    results = []
+    sizes: Sequence[int], cores: Sequence[int], engines: Sequence[str], record: Record
+) -> None:
     for identifiers in sizes:
         data = id_stitching.graph_data(identifiers, GRAPH_SEED)
         for n in cores:
@@ -221,8 +237,7 @@ def bench_identity(
                     f"people {result['people']:,.0f}",
                     flush=True,
                 )
-                results.append(result)
-    return results
+                record.add("identity", result)
 
 
 def _jvm(r: dict[str, Any]) -> str:
@@ -234,6 +249,11 @@ def _memory(r: dict[str, Any]) -> str:
         f"{r['driver_mib']:>7,.0f} {r['jvm_mib']:>7,.0f} {r['workers_mib']:>7,.0f} "
         f"{r['peak_mib']:>7,.0f}"
     )
+
+
+def _job_cpu(r: dict[str, Any]) -> float:
+    """CPU seconds of the run without the JVM's start (Python's start is in both engines)."""
+    return float(r.get("job_cpu_s", r.get("cpu_s", r["cpu_seconds"])))
 
 
 def _load(r: dict[str, Any]) -> str:
@@ -263,7 +283,7 @@ def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(
             f"{r['engine']:<7} {r['cores']:>5} {r['events']:>10,} {r['wall']:>7.1f} "
             f"{r['job_s']:>7.1f} {rate:>9,.0f} {rate / r['cores']:>9,.0f} "
-            f"{r['events'] / r['cpu_s']:>8,.0f} {_jvm(r):>9} {_memory(r)} {r['cpu_s']:>6.1f} "
+            f"{r['events'] / _job_cpu(r):>8,.0f} {_jvm(r):>9} {_memory(r)} {r['cpu_s']:>6.1f} "
             f"{_load(r):>9}"
         )
     lines += ["", "growth (least squares over the sizes: seconds = fixed + per 1M events * M):"]
@@ -273,7 +293,7 @@ def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
             if not runs:
                 continue
             fixed, per_event = fit([(r["events"], r["job_s"]) for r in runs])
-            cpu_fixed, cpu_per_event = fit([(r["events"], r["cpu_s"]) for r in runs])
+            cpu_fixed, cpu_per_event = fit([(r["events"], _job_cpu(r)) for r in runs])
             lines.append(
                 f"  {engine} {n} core(s): job {fixed:.1f}s + {per_event * 1e6:.1f}s per 1M "
                 f"events ({1 / per_event:,.0f} events/s marginal, {1 / per_event / n:,.0f} per "
@@ -306,7 +326,7 @@ def report_identity(results: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(
             f"{r['engine']:<7} {r['cores']:>5} {r['identifiers']:>11,} {r['wall']:>7.1f} "
             f"{r['graph']:>8.1f} {r['lake write']:>7.1f} {r['people']:>10,.0f} {_jvm(r):>9} "
-            f"{_memory(r)} {r['cpu_s']:>6.1f} {_load(r):>9}"
+            f"{_memory(r)} {r.get('cpu_s', r['cpu_seconds']):>6.1f} {_load(r):>9}"
         )
     for identifiers in sorted({r["identifiers"] for r in results}):
         people = {r["people"] for r in results if r["identifiers"] == identifiers}
@@ -330,34 +350,47 @@ def main() -> None:
     parser.add_argument("--only", choices=("events", "identity"))
     parser.add_argument("--engines", type=lambda t: t.split(","), default=list(ENGINES))
     parser.add_argument("--quick", action="store_true", help="one small size on 1 core")
+    parser.add_argument(
+        "--report", type=lambda t: t.split(","), help="print the tables of saved results"
+    )
     args = parser.parse_args()
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
 
+    if args.report:
+        runs: dict[str, list[dict[str, Any]]] = {"events": [], "identity": []}
+        for path in args.report:
+            for kind, results in json.loads(Path(path).read_text()).items():
+                runs[kind] += results
+        print_report(runs, "", ", ".join(args.report))
+        return
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    engines = args.engines
-    events = [] if args.only == "identity" else bench_events(args.sizes, args.cores, engines)
-    identity = (
-        [] if args.only == "events" else bench_identity(args.identifiers, args.cores, engines)
+    record = Record(
+        BENCH / ".data" / f"engines-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
     )
-    out = BENCH / ".data" / f"engines-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
-    out.write_text(json.dumps({"events": events, "identity": identity}, default=str, indent=1))
+    if args.only != "identity":
+        bench_events(args.sizes, args.cores, args.engines, record)
+    if args.only != "events":
+        bench_identity(args.identifiers, args.cores, args.engines, record)
+    print_report(record.results, f"started {started}, ", str(record.path.relative_to(BENCH.parent)))
 
+
+def print_report(runs: dict[str, list[dict[str, Any]]], started: str, where: str) -> None:
     print()
     print(
-        f"started {started}, {os.cpu_count()} cores; load is the 1-minute average before/after "
-        f"each run; JVM s = SparkSession start + a trivial job; job s excludes them; "
-        f"all MiB = the whole process tree; CPU s includes the JVM's; CDPFLOW_SPARK_CONF="
-        f"{os.environ.get('CDPFLOW_SPARK_CONF', '')!r}; results in {out.relative_to(BENCH.parent)}"
+        f"{started}{os.cpu_count()} cores; load is the 1-minute average before/after each run; "
+        "JVM s = SparkSession start + a trivial job; job s excludes them; all MiB = the whole "
+        "process tree; CPU s includes the JVM's; CDPFLOW_SPARK_CONF="
+        f"{os.environ.get('CDPFLOW_SPARK_CONF', '')!r}; results in {where}"
     )
-    if events:
+    if runs["events"]:
         data = f"v{SAMPLE[0]}-d{SAMPLE[1]}-s{SAMPLE[2]}"
         print(f"\nevents_incremental (first hours of {data}, {RAW}):")
-        print("\n".join(report_events(events)))
-    if identity:
+        print("\n".join(report_events(runs["events"])))
+    if runs["identity"]:
         print("\nidentity graph, full build (id_stitching child_full):")
-        print("\n".join(report_identity(identity)))
+        print("\n".join(report_identity(runs["identity"])))
 
 
 if __name__ == "__main__":
