@@ -28,7 +28,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -244,20 +244,9 @@ def _jvm(r: dict[str, Any]) -> str:
     return f"{r['jvm_start_s']:.1f}+{r['first_job_s']:.1f}" if "jvm_start_s" in r else "-"
 
 
-def _memory(r: dict[str, Any]) -> str:
-    return (
-        f"{r['driver_mib']:>7,.0f} {r['jvm_mib']:>7,.0f} {r['workers_mib']:>7,.0f} "
-        f"{r['peak_mib']:>7,.0f}"
-    )
-
-
 def _job_cpu(r: dict[str, Any]) -> float:
     """CPU seconds of the run without the JVM's start (Python's start is in both engines)."""
     return float(r.get("job_cpu_s", r.get("cpu_s", r["cpu_seconds"])))
-
-
-def _load(r: dict[str, Any]) -> str:
-    return f"{r['load'][0]:.1f}/{r['load'][1]:.1f}"
 
 
 def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -271,68 +260,114 @@ def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
-def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
-    head = (
-        f"{'engine':<7} {'cores':>5} {'events':>10} {'wall s':>7} {'job s':>7} {'events/s':>9} "
-        f"{'ev/s/core':>9} {'ev/CPU-s':>8} {'JVM s':>9} {'drv MiB':>7} {'JVM MiB':>7} "
-        f"{'wrk MiB':>7} {'all MiB':>7} {'CPU s':>6} {'load':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in results:
-        rate = r["events"] / r["job_s"]
-        lines.append(
-            f"{r['engine']:<7} {r['cores']:>5} {r['events']:>10,} {r['wall']:>7.1f} "
-            f"{r['job_s']:>7.1f} {rate:>9,.0f} {rate / r['cores']:>9,.0f} "
-            f"{r['events'] / _job_cpu(r):>8,.0f} {_jvm(r):>9} {_memory(r)} {r['cpu_s']:>6.1f} "
-            f"{_load(r):>9}"
+Column = tuple[str, int, Callable[[dict[str, Any]], str]]  # title, width, cell of a run
+
+# The columns both tables end with: JVM start, memory, CPU and the machine's load.
+TAIL: list[Column] = [
+    ("JVM s", 9, _jvm),
+    ("drv MiB", 7, lambda r: f"{r['driver_mib']:,.0f}"),
+    ("JVM MiB", 7, lambda r: f"{r['jvm_mib']:,.0f}"),
+    ("wrk MiB", 7, lambda r: f"{r['workers_mib']:,.0f}"),
+    ("all MiB", 7, lambda r: f"{r['peak_mib']:,.0f}"),
+    ("CPU s", 6, lambda r: f"{r.get('cpu_s', r['cpu_seconds']):.1f}"),
+    ("load", 9, lambda r: f"{r['load'][0]:.1f}/{r['load'][1]:.1f}"),
+]
+
+
+def table(columns: Sequence[Column], results: Sequence[dict[str, Any]]) -> list[str]:
+    """A header, a rule and a line per run; the first column left-aligned, the others right."""
+    cells = [[title for title, _, _ in columns]]
+    cells += [[cell(r) for _, _, cell in columns] for r in results]
+    lines = [
+        " ".join(
+            f"{text:<{w}}" if i == 0 else f"{text:>{w}}"
+            for i, (text, (_, w, _)) in enumerate(zip(row, columns, strict=True))
         )
-    lines += ["", "growth (least squares over the sizes: seconds = fixed + per 1M events * M):"]
+        for row in cells
+    ]
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
+
+
+def growth(
+    results: Sequence[dict[str, Any]], size: str, seconds: Callable[[dict[str, Any]], float]
+) -> list[tuple[str, int, float, float]]:
+    """(engine, cores, fixed s, s per item) of `seconds` fitted over each configuration's sizes."""
+    out = []
     for engine in ENGINES:
         for n in sorted({r["cores"] for r in results}):
             runs = [r for r in results if r["engine"] == engine and r["cores"] == n]
-            if not runs:
-                continue
-            fixed, per_event = fit([(r["events"], r["job_s"]) for r in runs])
-            cpu_fixed, cpu_per_event = fit([(r["events"], _job_cpu(r)) for r in runs])
-            lines.append(
-                f"  {engine} {n} core(s): job {fixed:.1f}s + {per_event * 1e6:.1f}s per 1M "
-                f"events ({1 / per_event:,.0f} events/s marginal, {1 / per_event / n:,.0f} per "
-                f"core); CPU {cpu_fixed:.1f}s + {cpu_per_event * 1e6:.1f}s per 1M events "
-                f"({1 / cpu_per_event:,.0f} events per CPU-second)"
-            )
-    lines += ["", "cores (job s at 1 core / job s at N cores, same engine and size):"]
+            if runs:
+                out.append((engine, n, *fit([(r[size], seconds(r)) for r in runs])))
+    return out
+
+
+def core_speedups(results: Sequence[dict[str, Any]], size: str, key: str) -> list[str]:
+    """`key` seconds at 1 core over those at N cores, per engine and size."""
+    lines = []
     for r in results:
         one = [
             o
             for o in results
-            if o["cores"] == 1 and o["engine"] == r["engine"] and o["size"] == r["size"]
+            if o["cores"] == 1 and o["engine"] == r["engine"] and o[size] == r[size]
         ]
         if r["cores"] > 1 and one:
             lines.append(
-                f"  {r['engine']} {r['size']:,} events: {r['cores']} cores "
-                f"{one[0]['job_s'] / r['job_s']:.2f}x"
+                f"  {r['engine']} {r[size]:,}: {r['cores']} cores {one[0][key] / r[key]:.2f}x"
             )
     return lines
 
 
-def report_identity(results: Sequence[dict[str, Any]]) -> list[str]:
-    head = (
-        f"{'engine':<7} {'cores':>5} {'identifiers':>11} {'wall s':>7} {'graph s':>8} "
-        f"{'write s':>7} {'people':>10} {'JVM s':>9} {'drv MiB':>7} {'JVM MiB':>7} "
-        f"{'wrk MiB':>7} {'all MiB':>7} {'CPU s':>6} {'load':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in results:
+def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
+    columns: list[Column] = [
+        ("engine", 7, lambda r: r["engine"]),
+        ("cores", 5, lambda r: str(r["cores"])),
+        ("events", 10, lambda r: f"{r['events']:,}"),
+        ("wall s", 7, lambda r: f"{r['wall']:.1f}"),
+        ("job s", 7, lambda r: f"{r['job_s']:.1f}"),
+        ("events/s", 9, lambda r: f"{r['events'] / r['job_s']:,.0f}"),
+        ("ev/s/core", 9, lambda r: f"{r['events'] / r['job_s'] / r['cores']:,.0f}"),
+        ("ev/CPU-s", 8, lambda r: f"{r['events'] / _job_cpu(r):,.0f}"),
+        *TAIL,
+    ]
+    lines = table(columns, results)
+    lines += ["", "growth (least squares over the sizes: seconds = fixed + per 1M events * M):"]
+    cpu = {(e, n): (f, p) for e, n, f, p in growth(results, "events", _job_cpu)}
+    for engine, n, fixed, per_event in growth(results, "events", lambda r: r["job_s"]):
+        cpu_fixed, cpu_per_event = cpu[engine, n]
         lines.append(
-            f"{r['engine']:<7} {r['cores']:>5} {r['identifiers']:>11,} {r['wall']:>7.1f} "
-            f"{r['graph']:>8.1f} {r['lake write']:>7.1f} {r['people']:>10,.0f} {_jvm(r):>9} "
-            f"{_memory(r)} {r.get('cpu_s', r['cpu_seconds']):>6.1f} {_load(r):>9}"
+            f"  {engine} {n} core(s): job {fixed:.1f}s + {per_event * 1e6:.1f}s per 1M "
+            f"events ({1 / per_event:,.0f} events/s marginal, {1 / per_event / n:,.0f} per "
+            f"core); CPU {cpu_fixed:.1f}s + {cpu_per_event * 1e6:.1f}s per 1M events "
+            f"({1 / cpu_per_event:,.0f} events per CPU-second)"
         )
+    lines += ["", "cores (job s at 1 core / job s at N cores, same engine and events):"]
+    return lines + core_speedups(results, "size", "job_s")
+
+
+def report_identity(results: Sequence[dict[str, Any]]) -> list[str]:
+    columns: list[Column] = [
+        ("engine", 7, lambda r: r["engine"]),
+        ("cores", 5, lambda r: str(r["cores"])),
+        ("identifiers", 11, lambda r: f"{r['identifiers']:,}"),
+        ("wall s", 7, lambda r: f"{r['wall']:.1f}"),
+        ("graph s", 8, lambda r: f"{r['graph']:.1f}"),
+        ("write s", 7, lambda r: f"{r['lake write']:.1f}"),
+        ("people", 10, lambda r: f"{r['people']:,.0f}"),
+        *TAIL,
+    ]
+    lines = table(columns, results)
     for identifiers in sorted({r["identifiers"] for r in results}):
         people = {r["people"] for r in results if r["identifiers"] == identifiers}
         same = "the same" if len(people) == 1 else f"DIFFERENT: {sorted(people)}"
         lines.append(f"{identifiers:,} identifiers: people on every run {same}")
-    return lines
+    lines += ["", "growth of graph s (least squares over the sizes):"]
+    for engine, n, fixed, per_item in growth(results, "identifiers", lambda r: r["graph"]):
+        lines.append(
+            f"  {engine} {n} core(s): {fixed:.1f}s + {per_item * 1e6:.1f}s per 1M identifiers "
+            f"({1 / per_item / n:,.0f} identifiers/s per core, marginal)"
+        )
+    lines += ["", "cores (graph s at 1 core / graph s at N cores, same engine and identifiers):"]
+    return lines + core_speedups(results, "identifiers", "graph")
 
 
 def parse_sizes(text: str) -> list[int]:
