@@ -66,6 +66,8 @@ class ChildPeaks:
     def __init__(self) -> None:
         self.jvm = 0
         self.workers = 0
+        self.tree = 0  # the whole tree, this process included: the harness's own sampler,
+        # in a parent that gets less CPU on a busy machine, can miss the JVM's peak
         self.jvm_cpu: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -84,6 +86,7 @@ class ChildPeaks:
                 rss = tree_rss(pid)
                 jvm, workers = (jvm + rss, workers) if is_jvm else (jvm, workers + rss)
             self.jvm, self.workers = max(self.jvm, jvm), max(self.workers, workers)
+            self.tree = max(self.tree, tree_rss(os.getpid()))
 
     def __enter__(self) -> ChildPeaks:
         self._thread.start()
@@ -102,6 +105,7 @@ class ChildPeaks:
             "jvm_mib": self.jvm / MiB,
             "workers_mib": self.workers / MiB,
             "jvm_cpu_s": self.jvm_cpu_s(),
+            "peak_mib": self.tree / MiB,  # run_child keeps the largest of its peaks
         }
 
 
@@ -262,7 +266,11 @@ def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 Column = tuple[str, int, Callable[[dict[str, Any]], str]]  # title, width, cell of a run
 
-# The columns both tables end with: JVM start, memory, CPU and the machine's load.
+# The columns both tables start with, and those they end with: JVM start, memory, CPU, load.
+HEAD: list[Column] = [
+    ("engine", 7, lambda r: r["engine"]),
+    ("cores", 5, lambda r: str(r["cores"])),
+]
 TAIL: list[Column] = [
     ("JVM s", 9, _jvm),
     ("drv MiB", 7, lambda r: f"{r['driver_mib']:,.0f}"),
@@ -319,8 +327,7 @@ def core_speedups(results: Sequence[dict[str, Any]], size: str, key: str) -> lis
 
 def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
     columns: list[Column] = [
-        ("engine", 7, lambda r: r["engine"]),
-        ("cores", 5, lambda r: str(r["cores"])),
+        *HEAD,
         ("events", 10, lambda r: f"{r['events']:,}"),
         ("wall s", 7, lambda r: f"{r['wall']:.1f}"),
         ("job s", 7, lambda r: f"{r['job_s']:.1f}"),
@@ -346,8 +353,7 @@ def report_events(results: Sequence[dict[str, Any]]) -> list[str]:
 
 def report_identity(results: Sequence[dict[str, Any]]) -> list[str]:
     columns: list[Column] = [
-        ("engine", 7, lambda r: r["engine"]),
-        ("cores", 5, lambda r: str(r["cores"])),
+        *HEAD,
         ("identifiers", 11, lambda r: f"{r['identifiers']:,}"),
         ("wall s", 7, lambda r: f"{r['wall']:.1f}"),
         ("graph s", 8, lambda r: f"{r['graph']:.1f}"),
