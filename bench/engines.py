@@ -201,7 +201,7 @@ def bench_events(
     sizes: Sequence[int], cores: Sequence[int], engines: Sequence[str], record: Record
 ) -> None:
     data, manifest = dataset(*SAMPLE)
-    runs_dir = data / "engine-runs"
+    runs_dir = data / f"engine-runs-{os.getpid()}"  # concurrent invocations stay apart
     try:
         for size in sizes:
             files = first_hours(manifest, size)
