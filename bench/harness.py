@@ -36,6 +36,18 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (none when it just ended)."""
+    try:
+        return [
+            int(c)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
 def tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its descendants (a job's worker processes)."""
     total, todo = 0, [pid]
@@ -43,10 +55,9 @@ def tree_rss(pid: int) -> int:
         current = todo.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue  # it just ended
+        todo += children(current)
         rss = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "")
         total += int(rss.split()[1]) * 1024 if rss else 0
     return total

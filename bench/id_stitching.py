@@ -202,7 +202,8 @@ def _settings(home: Path):  # type: ignore[no-untyped-def]
     from cdpflow.settings import load_settings
 
     return load_settings(
-        env={k: v for k, v in os.environ.items() if k.startswith("CDPFLOW_E")}, home=home
+        env={k: v for k, v in os.environ.items() if k.startswith(("CDPFLOW_E", "CDPFLOW_SPARK_"))},
+        home=home,
     )
 
 
@@ -403,6 +404,24 @@ CHILDREN = {
 }
 
 
+def graph_dir(identifiers: int, seed: int) -> Path:
+    return BENCH / ".data" / f"idgraph-n{identifiers}-s{seed}"
+
+
+def graph_data(identifiers: int, seed: int) -> Path:
+    """The cached synthetic graph of `identifiers`, generated first when missing."""
+    data = graph_dir(identifiers, seed)
+    if not (data / "done").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        print(f"generating {identifiers:,} identifiers into {data} ...", flush=True)
+        t = time.monotonic()
+        # in a process of its own: a child's peak RSS on Linux starts from its parent's
+        own = ["--identifiers", str(identifiers), "--seed", str(seed), "--generate"]
+        subprocess.run([sys.executable, __file__, *own], check=True)
+        print(f"generated in {time.monotonic() - t:.0f}s", flush=True)
+    return data
+
+
 def measure(mode: str, data: Path, home: Path) -> dict[str, float]:
     out = run_child(__file__, [mode, str(data), str(home)], label=mode)
     out["peak MiB"] = out.pop("peak_mib")
@@ -421,18 +440,10 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    data = BENCH / ".data" / f"idgraph-n{args.identifiers}-s{args.seed}"
     if args.generate:
-        generate(args.identifiers, args.seed, data)
+        generate(args.identifiers, args.seed, graph_dir(args.identifiers, args.seed))
         return
-    if not (data / "done").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        print(f"generating {args.identifiers:,} identifiers into {data} ...", flush=True)
-        t = time.monotonic()
-        # in a process of its own: a child's peak RSS on Linux starts from its parent's
-        own = ["--identifiers", str(args.identifiers), "--seed", str(args.seed), "--generate"]
-        subprocess.run([sys.executable, __file__, *own], check=True)
-        print(f"generated in {time.monotonic() - t:.0f}s", flush=True)
+    data = graph_data(args.identifiers, args.seed)
     shape = json.loads((data / "done").read_text())
     links = pq.ParquetFile(data / "pairs.parquet").metadata.num_rows
     new_links = pq.ParquetFile(data / "new_pairs.parquet").metadata.num_rows
