@@ -133,7 +133,9 @@ class SparkEngine:
         return self.spark.createDataFrame(table)
 
     def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
-        return self.duckdb.events_batches(groups)
+        from cdpflow.engine.spark_events import events_batches
+
+        return events_batches(self, groups)
 
     def rewrite_sorted(
         self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
