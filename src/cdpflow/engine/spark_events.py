@@ -39,7 +39,9 @@ _QUARANTINE_ROW = [
 _CORE_ROW = [name for name, _ in CORE_EVENTS_COLUMNS]
 
 
-def _read_files(lake_url: str, chunk_bytes: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _read_files(
+    lake_url: str, chunk_bytes: int, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
     """An executor's share of raw files (path, hour, size rows) as line batches."""
     from cdpflow.lake.storage import Lake
 
@@ -101,7 +103,9 @@ class SparkEventsBatch:
         (row,) = (
             self._flattened_frame()
             .where("reason_code IS NULL")
-            .selectExpr("CAST(min(event_date) AS STRING) AS low", "CAST(max(event_date) AS STRING) AS high")
+            .selectExpr(
+                "CAST(min(event_date) AS STRING) AS low", "CAST(max(event_date) AS STRING) AS high"
+            )
             .collect()
         )
         return None if row.low is None else (row.low, row.high)
@@ -122,10 +126,16 @@ class SparkEventsBatch:
             stored = self.engine.read(existing_event_files).select("event_id").distinct()
             events = events.join(stored, "event_id", "left_anti")
         output = EventsOutput()
-        output.events = self._write_per_owner(events, _CORE_ROW, "event_date", "event_date", out_dir / "events")
+        output.events = self._write_per_owner(
+            events, _CORE_ROW, "event_date", "event_date", out_dir / "events"
+        )
         quarantined = flat.where("reason_code IS NOT NULL").selectExpr("raw_hour", *_QUARANTINE_ROW)
         output.quarantine = self._write_per_owner(
-            quarantined, [n for n, _ in QUARANTINE_COLUMNS], "received_date", "received_date", out_dir / "quarantine"
+            quarantined,
+            [n for n, _ in QUARANTINE_COLUMNS],
+            "received_date",
+            "received_date",
+            out_dir / "quarantine",
         )
         output.duplicates = self.flattened().events - sum(f.rows for f in output.events)
         return output
@@ -138,7 +148,13 @@ class SparkEventsBatch:
         holds FILE_ROWS rows."""
         rows = rows.selectExpr("*", f"CAST({expression} AS STRING) AS _part").cache()
         try:
-            per_hour = {r.raw_hour: r.n for r in rows.groupBy("raw_hour").agg({"*": "count"}).withColumnRenamed("count(1)", "n").collect()}
+            per_hour = {
+                r.raw_hour: r.n
+                for r in rows.groupBy("raw_hour")
+                .agg({"*": "count"})
+                .withColumnRenamed("count(1)", "n")
+                .collect()
+            }
             if not per_hour:
                 return []
             runs: list[tuple[str, int]] = []
@@ -154,7 +170,9 @@ class SparkEventsBatch:
             rows = rows.join(F.broadcast(table), "raw_hour")
             owners = {
                 (r._part, r._run): ",".join(sorted(r.hours))
-                for r in rows.groupBy("_part", "_run").agg(F.collect_set("raw_hour").alias("hours")).collect()
+                for r in rows.groupBy("_part", "_run")
+                .agg(F.collect_set("raw_hour").alias("hours"))
+                .collect()
             }
             if None in {part for part, _ in owners}:  # the flatten gives every row a date
                 raise ValueError(f"rows of raw hours {sorted(per_hour)} have no {name}")
@@ -179,7 +197,9 @@ class SparkEventsBatch:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def events_batches(engine: SparkEngine, groups: Sequence[Sequence[RawFile]]) -> Iterator[SparkEventsBatch]:
+def events_batches(
+    engine: SparkEngine, groups: Sequence[Sequence[RawFile]]
+) -> Iterator[SparkEventsBatch]:
     """A batch per group, in order; each group's scratch files go when the next is taken."""
     scratch = engine.settings.work_dir / "events_scratch" / uuid.uuid4().hex
     try:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -31,7 +31,7 @@ from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
 from cdpflow.events.size import event_text_bytes
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
 
 HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
 _JSON_FIELDS = {"properties", "traits", "additionalData"}
@@ -53,8 +53,8 @@ _MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
 _MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
 _UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
 _CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
-_ITEM_KEYS = ("raw_hour", "raw_file", "line_no", "item_index", "source", "received_ts")
-_ITEM_KEYS += ("received_text",)
+_ITEM_KEYS: tuple[str, ...] = ("raw_hour", "raw_file", "line_no", "item_index", "source")
+_ITEM_KEYS += ("received_ts", "received_text")
 
 
 def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
@@ -112,7 +112,9 @@ def _fields(alias: str, variant: str, paths: dict[str, str], prefix: str = "") -
             kind = _vtype(variant, path)
             json = f"to_json(variant_get({variant}, {_lit('$.' + path)}))"
             out.append(f"CASE WHEN {kind} IS NULL THEN NULL ELSE {json} END AS {prefix}{name}_json")
-            out.append(f"CASE WHEN {kind} = 'STRING' THEN nullif({access}, '') END AS {prefix}{name}")
+            out.append(
+                f"CASE WHEN {kind} = 'STRING' THEN nullif({access}, '') END AS {prefix}{name}"
+            )
             continue
         out.append(f"nullif({access}, '') AS {prefix}{name}")
     return out
@@ -125,7 +127,8 @@ def _contains(text: str, part: str) -> str:
 def _raw_param(query: str, name: str, unless: str | None = None) -> str:
     skip = f"{unless} IS NULL AND " if unless else ""
     pattern = _lit(f"(?:^|[?&#]){name}=([^&#]*)")
-    return f"CASE WHEN {skip}{_contains(query, name + '=')} THEN regexp_extract({query}, {pattern}, 1) END"
+    found = f"regexp_extract({query}, {pattern}, 1)"
+    return f"CASE WHEN {skip}{_contains(query, name + '=')} THEN {found} END"
 
 
 def _decoded(value: str) -> str:
@@ -141,7 +144,8 @@ def _raw_params(query: str, unless: dict[str, str]) -> list[str]:
 
 
 def _url_path(url: str) -> str:
-    return f"nullif(regexp_extract({url}, {_lit('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)')}, 1), '')"
+    pattern = _lit("^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)")
+    return f"nullif(regexp_extract({url}, {pattern}, 1), '')"
 
 
 def _query_of(url: str) -> str:
@@ -166,7 +170,9 @@ def _ts_text(ts: str) -> str:
     """A timestamp's text as DuckDB writes a TIMESTAMPTZ (`2026-11-20 13:04:00+00`)."""
     fraction = f"trim(TRAILING '0' FROM date_format({ts}, 'SSSSSS'))"
     base = f"date_format({ts}, 'yyyy-MM-dd HH:mm:ss')"
-    return f"concat({base}, CASE WHEN {fraction} = '' THEN '' ELSE concat('.', {fraction}) END, '+00')"
+    return (
+        f"concat({base}, CASE WHEN {fraction} = '' THEN '' ELSE concat('.', {fraction}) END, '+00')"
+    )
 
 
 @dataclass(frozen=True)
@@ -271,9 +277,7 @@ def _checks(rules: Sequence[Rule], columns: _RuleColumns, limit: int) -> tuple[s
     conds = [_condition(r, columns, rules[:i], limit) for i, r in enumerate(rules)]
     broken = " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
     codes = " ".join(f"WHEN {i} THEN '{r.code}'" for i, r in enumerate(rules, 1))
-    texts = " ".join(
-        f"WHEN {i} THEN {_message(r, columns, limit)}" for i, r in enumerate(rules, 1)
-    )
+    texts = " ".join(f"WHEN {i} THEN {_message(r, columns, limit)}" for i, r in enumerate(rules, 1))
     return f"CASE {broken} END", f"CASE broken_rule {codes} END", f"CASE broken_rule {texts} END"
 
 
@@ -309,7 +313,10 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
     )
     f = _with(
         f,
-        *(f"nullif({_access('p', path)}, '') AS s_{n}" for n, path in segment.PROPERTY_PATHS.items()),
+        *(
+            f"nullif({_access('p', path)}, '') AS s_{n}"
+            for n, path in segment.PROPERTY_PATHS.items()
+        ),
         *(f"nullif({_access('tr', path)}, '') AS s_{n}" for n, path in segment.TRAIT_PATHS.items()),
         f"{_time('coalesce(s_original_timestamp, s_timestamp)')} AS client_ts",
         f"{_time('coalesce(s_sent_at, envelope_sent_at)')} AS sent_ts",
@@ -437,15 +444,21 @@ def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
     near = f"{approximate} > {limit * 9 // 10}"
     exact = F.udf(event_text_bytes, LongType())
     small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
-    large = items.where(near).withColumn("event_bytes", exact(F.col("item"), F.col("meta_user_agent")))
+    large = items.where(near).withColumn(
+        "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
+    )
     return small.unionByName(large)
 
 
-_LINE_KEYS = "raw_hour, raw_file, line_no, source, received_ts, received_text, meta_user_agent, meta_ip"
+_LINE_KEYS = (
+    "raw_hour, raw_file, line_no, source, received_ts, received_text, meta_user_agent, meta_ip"
+)
 _UA_BYTES = "coalesce(octet_length(meta_user_agent), 0)"
 
 
-def _exploded(parsed: DataFrame, kind: str, array: str, envelope: Sequence[str], ddl: str, alias: str) -> DataFrame:
+def _exploded(
+    parsed: DataFrame, kind: str, array: str, envelope: Sequence[str], ddl: str, alias: str
+) -> DataFrame:
     """One row per item of the `array` of `kind` lines: its text, its VARIANT, its JSON type,
     and its fields parsed into `alias`."""
     lines = parsed.where(f"kind = '{kind}'").selectExpr(
@@ -516,6 +529,10 @@ def _head_fields() -> list[str]:
     return [f"nullif({_access('r', path)}, '') AS {name}" for name, path in HEAD_PATHS.items()]
 
 
+# The line's struct, with the column `from_json` sets when the line is not JSON.
+_LINE_WITH_CORRUPT = LINE_DDL.replace("struct<", f"struct<`{_CORRUPT}`: string, ", 1)
+
+
 def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
     """One row per event of `lines` (raw_hour, raw_file, line_no, line), with the columns of
     duckdb_sql's `flatten_sql`: `reason_code` NULL for a good event, else why it is
@@ -529,7 +546,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
         "raw_file",
         "line_no",
         "line",
-        f"from_json(line, {_lit(LINE_DDL.replace('struct<', f'struct<`{_CORRUPT}`: string, ', 1))}, "
+        f"from_json(line, {_lit(_LINE_WITH_CORRUPT)}, "
         f"map('columnNameOfCorruptRecord', '{_CORRUPT}')) AS r",
         "try_parse_json(line) AS v",
     )
@@ -579,7 +596,8 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
         "CAST(0 AS BIGINT) AS item_index",
         *_ITEM_KEYS[4:],
         "trim(TRAILING '\n\r' FROM coalesce(landed_text, line)) AS raw",
-        f"CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END AS reason_code",
+        f"CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END"
+        " AS reason_code",
         """CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
              WHEN NOT is_json AND v IS NOT NULL THEN 'the line is JSON, but not an object'
              WHEN NOT is_json THEN 'the line is not valid JSON'
@@ -633,7 +651,7 @@ def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str 
     if not isinstance(value, dict):
         return text
     for path in paths:
-        node = value
+        node: Any = value
         for key in path[:-1]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
