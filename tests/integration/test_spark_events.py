@@ -25,7 +25,7 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17", allow_module_level=True)
 
-SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "512m"}
+SPARK_CONF = {"spark.sql.shuffle.partitions": "2"}
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
 GOOD_EVT = 1_763_643_900_000  # 2026-11-20T13:05:00Z
 KEY = "wk_" + "S3cr3t" * 6

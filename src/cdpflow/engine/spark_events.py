@@ -84,9 +84,12 @@ class SparkEventsBatch:
 
     def _flattened_frame(self) -> DataFrame:
         if self._flat is None:
-            flat = flatten_frame(self._lines(), self.engine.settings.max_event_bytes)
+            flat, parsed = flatten_frame(self._lines(), self.engine.settings.max_event_bytes)
             path = str(self.scratch / "flat")
-            scrub_write_keys(flat).write.mode("overwrite").parquet(path)
+            try:
+                scrub_write_keys(flat).write.mode("overwrite").parquet(path)
+            finally:
+                parsed.unpersist()
             self._flat = self.spark.read.parquet(path)
         return self._flat
 

@@ -328,7 +328,7 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
         "CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL "
         "THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts",
     )
-    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
+    f = _with(f, f"{broken} AS broken_rule")
     f = _with(f, *_raw_params("query_", _CAMPAIGN_OF_UTM))
     utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in _UTM_OF]
     clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
@@ -392,7 +392,7 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
         f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS} "
         "THEN try_cast(b_evt AS DOUBLE) END AS evt_ms",
     )
-    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
+    f = _with(f, f"{broken} AS broken_rule")
     f = _with(f, *_raw_params("query_", {}))
     params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
     evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
@@ -434,15 +434,22 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     )
 
 
+def _size_udf() -> Any:
+    """`event_text_bytes` as a Spark function (a lambda: PySpark would read the type hints of
+    the function itself as a pandas function's)."""
+    from pyspark.sql import functions as F
+
+    return F.udf(lambda text, agent: event_text_bytes(text, agent), "bigint")
+
+
 def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
     """`items` with `event_bytes`: `approximate` where it is well under the limit, else the
     exact size of `cdpflow.events.size` (Spark's JSON text of an item spells some numbers
     shorter than orjson, so items within a tenth of the limit are measured)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import LongType
 
     near = f"{approximate} > {limit * 9 // 10}"
-    exact = F.udf(event_text_bytes, LongType())
+    exact = _size_udf()
     small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
     large = items.where(near).withColumn(
         "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
@@ -488,7 +495,7 @@ def _exploded(
         f"CASE WHEN is_object THEN NULL ELSE {_JSON_TYPE} END AS json_type_",
         f"from_json(CASE WHEN is_object THEN item_text END, {_lit(ddl)}) AS {alias}",
     )
-    return items.localCheckpoint(eager=False)
+    return items
 
 
 def _kind() -> str:
@@ -533,10 +540,12 @@ def _head_fields() -> list[str]:
 _LINE_WITH_CORRUPT = LINE_DDL.replace("struct<", f"struct<`{_CORRUPT}`: string, ", 1)
 
 
-def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
+def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, DataFrame]:
     """One row per event of `lines` (raw_hour, raw_file, line_no, line), with the columns of
     duckdb_sql's `flatten_sql`: `reason_code` NULL for a good event, else why it is
-    quarantined (with `reason` and `raw`)."""
+    quarantined (with `reason` and `raw`); and the persisted parse to unpersist once the rows
+    are written."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     limit = max_event_bytes
@@ -557,7 +566,8 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
     )
     parsed = _with(parsed, f"{_kind()} AS kind", "received_at AS received_text")
     parsed = _with(parsed, f"{_time('received_text')} AS received_ts")
-    parsed = parsed.drop("received_at").localCheckpoint(eager=False)
+    # four branches read the parse: it is kept, not repeated (the caller unpersists it)
+    parsed = parsed.drop("received_at").persist(StorageLevel.MEMORY_AND_DISK)
 
     single = parsed.where("kind = 'segment'").selectExpr(
         *_LINE_KEYS.split(", "),
@@ -574,7 +584,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
         "* EXCEPT (size)", f"try_cast(size AS BIGINT) + {_UA_BYTES} AS event_bytes"
     )
     single_rest = single.where("try_cast(size AS BIGINT) IS NULL").drop("size")
-    exact = F.udf(event_text_bytes, "bigint")
+    exact = _size_udf()
     single_rest = single_rest.withColumn(
         "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
     )
@@ -619,7 +629,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
         else f"CAST({name} AS {_SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
         for name, kind in CORE_EVENTS_COLUMNS
     ]
-    return rows.selectExpr(
+    flat = rows.selectExpr(
         "raw_hour",
         "raw_file",
         "line_no",
@@ -629,6 +639,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> DataFrame:
         "CASE WHEN reason_code IS NOT NULL THEN trim(TRAILING '\n\r' FROM raw) END AS raw",
         *core,
     )
+    return flat, parsed
 
 
 _SPARK_TYPES = {
