@@ -328,7 +328,7 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
         "CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL "
         "THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts",
     )
-    f = _with(f, f"{broken} AS broken_rule")
+    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
     f = _with(f, *_raw_params("query_", _CAMPAIGN_OF_UTM))
     utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in _UTM_OF]
     clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
@@ -392,7 +392,7 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
         f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS} "
         "THEN try_cast(b_evt AS DOUBLE) END AS evt_ms",
     )
-    f = _with(f, f"{broken} AS broken_rule")
+    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
     f = _with(f, *_raw_params("query_", {}))
     params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
     evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
@@ -495,7 +495,7 @@ def _exploded(
         f"CASE WHEN is_object THEN NULL ELSE {_JSON_TYPE} END AS json_type_",
         f"from_json(CASE WHEN is_object THEN item_text END, {_lit(ddl)}) AS {alias}",
     )
-    return items
+    return items.localCheckpoint(eager=False)
 
 
 def _kind() -> str:
@@ -545,7 +545,6 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
     duckdb_sql's `flatten_sql`: `reason_code` NULL for a good event, else why it is
     quarantined (with `reason` and `raw`); and the persisted parse to unpersist once the rows
     are written."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     limit = max_event_bytes
@@ -561,13 +560,16 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
     )
     parsed = _with(
         parsed,
-        f"r.`{_CORRUPT}` IS NULL AND ltrim(line) LIKE '{{%' AS is_json",
+        # a field of an unexpected type also marks the record corrupt; the VARIANT tells
+        f"(r.`{_CORRUPT}` IS NULL OR v IS NOT NULL) AND ltrim(line) LIKE '{{%' AS is_json",
         *_head_fields(),
     )
     parsed = _with(parsed, f"{_kind()} AS kind", "received_at AS received_text")
     parsed = _with(parsed, f"{_time('received_text')} AS received_ts")
-    # four branches read the parse: it is kept, not repeated (the caller unpersists it)
-    parsed = parsed.drop("received_at").persist(StorageLevel.MEMORY_AND_DISK)
+    # Four branches read the parse: it is kept, not repeated (the caller unpersists it). The
+    # checkpoints here and in the branches also cut the plan: inlined into one projection, the
+    # rules' expressions made code too large to compile in a 1 GB driver.
+    parsed = parsed.drop("received_at").localCheckpoint(eager=False)
 
     single = parsed.where("kind = 'segment'").selectExpr(
         *_LINE_KEYS.split(", "),
