@@ -448,7 +448,7 @@ def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
     shorter than orjson, so items within a tenth of the limit are measured)."""
     from pyspark.sql import functions as F
 
-    near = f"{approximate} > {limit * 9 // 10}"
+    near = f"coalesce({approximate} > {limit * 9 // 10}, false)"  # a JSON null item is kept
     exact = _size_udf()
     small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
     large = items.where(near).withColumn(
