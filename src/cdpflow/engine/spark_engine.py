@@ -1,9 +1,11 @@
-"""The Spark engine: id_stitching_incremental and compression on Apache Spark, same lake.
+"""The Spark engine: events_incremental, id_stitching_incremental and compression on Apache
+Spark, same lake.
 
-What runs on Spark in this release: the identity graph's reads, connected components and
-writes (`spark_identity`), and compression's sorted rewrite. events_incremental's flatten and
-the few lookups jobs make (`query`) still run on an embedded DuckDB engine the Spark engine
-holds; cleanup_temp_tables needs no engine. Spark writes the lake's layout exactly: Parquet with
+What runs on Spark in this release: events_incremental's read, flatten, dedup and writes
+(`spark_events`, `spark_sql`), the identity graph's reads, connected components and writes
+(`spark_identity`), and compression's sorted rewrite. The few lookups jobs make (`query`) and
+derived views run on an embedded DuckDB engine the Spark engine holds; cleanup_temp_tables
+needs no engine. Spark writes the lake's layout exactly: Parquet with
 timestamps as UTC microseconds, files published through the same snapshots.
 
 One SparkSession serves the whole process (starting a JVM takes seconds), so closing the engine
@@ -133,7 +135,9 @@ class SparkEngine:
         return self.spark.createDataFrame(table)
 
     def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
-        return self.duckdb.events_batches(groups)
+        from cdpflow.engine.spark_events import events_batches
+
+        return events_batches(self, groups)
 
     def rewrite_sorted(
         self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int

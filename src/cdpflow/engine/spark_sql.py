@@ -1,0 +1,692 @@
+"""Spark SQL that flattens raw landing lines into core_events rows and quarantine rows: the
+payload contract of `cdpflow.events` rendered for Spark, as `duckdb_sql` renders it for DuckDB.
+
+A line is parsed twice: `from_json` (Jackson) reads every field path of the declarations into
+a struct, keeping objects (`properties`, batch items) as compact JSON text in their own key
+order, which is the text DuckDB writes; `try_parse_json` (a VARIANT) tells a value's JSON type,
+which the text alone loses (Spark unquotes strings): whether an item is an object, whether an
+id is a JSON string, and the JSON text a message quotes. The validation rules are the same
+`Rule`s in order; the first a row breaks gives its code and message.
+
+What cannot be said in Spark SQL runs as Python on the few rows that need it, after a filter
+(Spark evaluates a Python function on every row of a projection, whatever CASE guards it):
+an event's exact size (`cdpflow.events.size`) for items near the limit, and the removal of a
+`writeKey` from text that holds one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cdpflow.events import blotout, quarantine, segment
+from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
+from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
+from cdpflow.events.size import event_text_bytes
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
+_JSON_FIELDS = {"properties", "traits", "additionalData"}
+_ARRAY_FIELDS = ("events", "batch")
+STRING_FIELDS = frozenset(segment.STRING_FIELDS + blotout.STRING_FIELDS)
+_CORRUPT = "_corrupt"
+# Where a write key may sit in what quarantine keeps of a line or an item (as duckdb_sql).
+_WRITE_KEY_PATHS = (
+    ("writeKey",),
+    ("meta", "writeKey"),
+    ("properties", "writeKey"),
+    ("traits", "writeKey"),
+    ("context", "writeKey"),
+    ("additionalData", "writeKey"),
+)
+_FIRST_TIME = f"TIMESTAMP'{FIRST_YEAR}-01-01 00:00:00'"
+_LAST_TIME = f"TIMESTAMP'{LAST_YEAR}-01-01 00:00:00'"
+_MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
+_MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
+_UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
+_CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
+_ITEM_KEYS: tuple[str, ...] = ("raw_hour", "raw_file", "line_no", "item_index", "source")
+_ITEM_KEYS += ("received_ts", "received_text")
+
+
+def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
+    """The struct type, as `from_json` takes it, that holds every path: leaves are strings
+    (objects come as their JSON text), `arrays` are arrays of item texts."""
+    tree: dict[str, object] = {}
+    for path in (p for group in paths for p in group):
+        *parents, leaf = path.split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})  # type: ignore[assignment]
+        node.setdefault(leaf, "string")  # type: ignore[union-attr]
+    for name in arrays:
+        tree[name] = "array<string>"
+
+    def render(node: dict[str, object]) -> str:
+        return ", ".join(
+            f"`{k}`: " + (f"struct<{render(v)}>" if isinstance(v, dict) else str(v))
+            for k, v in node.items()
+        )
+
+    return f"struct<{render(tree)}>"
+
+
+LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=_ARRAY_FIELDS)
+SEGMENT_DDL = _ddl(segment.MESSAGE_PATHS.values())
+PROPERTY_DDL = _ddl(segment.PROPERTY_PATHS.values())
+TRAIT_DDL = _ddl(segment.TRAIT_PATHS.values())
+BLOTOUT_DDL = _ddl(blotout.EVENT_PATHS.values())
+BLOTOUT_DATA_DDL = _ddl(blotout.DATA_PATHS.values())
+
+
+def _lit(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _access(alias: str, path: str) -> str:
+    return alias + "".join(f".`{key}`" for key in path.split("."))
+
+
+def _vtype(variant: str, path: str) -> str:
+    """The JSON type of `path` in `variant` (NULL when absent or JSON null)."""
+    t = f"schema_of_variant(variant_get({variant}, {_lit('$.' + path)}))"
+    return f"nullif({t}, 'VOID')"
+
+
+def _fields(alias: str, variant: str, paths: dict[str, str], prefix: str = "") -> list[str]:
+    """The struct members as columns named by their path; empty strings become NULL. A string
+    field also gets `<name>_json`: the JSON text of a value that is not a string."""
+    out = []
+    for name, path in paths.items():
+        access = _access(alias, path)
+        if path.split(".")[-1] in STRING_FIELDS:
+            kind = _vtype(variant, path)
+            json = f"to_json(variant_get({variant}, {_lit('$.' + path)}))"
+            out.append(f"CASE WHEN {kind} IS NULL THEN NULL ELSE {json} END AS {prefix}{name}_json")
+            out.append(
+                f"CASE WHEN {kind} = 'STRING' THEN nullif({access}, '') END AS {prefix}{name}"
+            )
+            continue
+        out.append(f"nullif({access}, '') AS {prefix}{name}")
+    return out
+
+
+def _contains(text: str, part: str) -> str:
+    return f"contains({text}, {_lit(part)})"
+
+
+def _raw_param(query: str, name: str, unless: str | None = None) -> str:
+    skip = f"{unless} IS NULL AND " if unless else ""
+    pattern = _lit(f"(?:^|[?&#]){name}=([^&#]*)")
+    found = f"regexp_extract({query}, {pattern}, 1)"
+    return f"CASE WHEN {skip}{_contains(query, name + '=')} THEN {found} END"
+
+
+def _decoded(value: str) -> str:
+    spaced = f"replace({value}, '+', ' ')"
+    decoded = f"CASE WHEN {_contains(value, '%')} THEN try_url_decode({spaced}) ELSE {spaced} END"
+    return f"nullif({decoded}, '')"
+
+
+def _raw_params(query: str, unless: dict[str, str]) -> list[str]:
+    return [
+        f"{_raw_param(query, name, unless.get(name))} AS q_{name}" for name in UTM_TAGS + CLICK_IDS
+    ]
+
+
+def _url_path(url: str) -> str:
+    pattern = _lit("^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)")
+    return f"nullif(regexp_extract({url}, {pattern}, 1), '')"
+
+
+def _query_of(url: str) -> str:
+    return f"nullif(regexp_extract({url}, {_lit('[?]([^#]*)')}, 1), '')"
+
+
+def _time(text: str) -> str:
+    """`text` as a timestamp when it is a date-time in the years allowed, else NULL."""
+    ts = f"try_cast({text} AS TIMESTAMP)"
+    return f"CASE WHEN {ts} BETWEEN {_FIRST_TIME} AND {_LAST_TIME} THEN {ts} END"
+
+
+def _not_after_receipt(event_time: str) -> str:
+    hours = segment.FUTURE_TOLERANCE_HOURS
+    return (
+        f"CASE WHEN {event_time} > received_ts + INTERVAL {hours} HOURS "
+        f"THEN received_ts ELSE {event_time} END"
+    )
+
+
+def _ts_text(ts: str) -> str:
+    """A timestamp's text as DuckDB writes a TIMESTAMPTZ (`2026-11-20 13:04:00+00`)."""
+    fraction = f"trim(TRAILING '0' FROM date_format({ts}, 'SSSSSS'))"
+    base = f"date_format({ts}, 'yyyy-MM-dd HH:mm:ss')"
+    return (
+        f"concat({base}, CASE WHEN {fraction} = '' THEN '' ELSE concat('.', {fraction}) END, '+00')"
+    )
+
+
+@dataclass(frozen=True)
+class _RuleColumns:
+    """Where the rules of one payload format find a field (as duckdb_sql's)."""
+
+    values: dict[str, str]
+    texts: dict[str, str]
+    times: dict[str, tuple[str, str]]
+    fills: dict[str, str]
+    objects: dict[str, str]  # field -> its JSON type
+
+
+def _columns_of(prefix: str, paths: dict[str, str]) -> dict[str, str]:
+    return {path: f"{prefix}{name}" for name, path in paths.items()}
+
+
+_RECEIVED_TIME = ("received_text", "received_ts")
+_SEGMENT_COLUMNS = _RuleColumns(
+    values={
+        **_columns_of("s_", segment.MESSAGE_PATHS),
+        "type": "type_",
+        "timestamp": "coalesce(s_original_timestamp, s_timestamp)",
+        "sentAt": "coalesce(s_sent_at, envelope_sent_at)",
+        "properties.revenue": "coalesce(s_prop_revenue, s_prop_total)",
+        "receivedAt": "received_text",
+    },
+    texts={"type": "s_type"},
+    times={
+        "timestamp": ("coalesce(s_original_timestamp, s_timestamp)", "client_ts"),
+        "sentAt": ("coalesce(s_sent_at, envelope_sent_at)", "sent_ts"),
+        "receivedAt": _RECEIVED_TIME,
+    },
+    fills={
+        "name": "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' "
+        "ELSE 'timestamp' END",
+        "sent_at": "left(coalesce(s_sent_at, envelope_sent_at), 64)",
+        "corrected": _ts_text("skewed_ts"),
+    },
+    objects={"properties": "properties_type", "traits": "traits_type"},
+)
+_BLOTOUT_COLUMNS = _RuleColumns(
+    values={
+        **_columns_of("b_", blotout.EVENT_PATHS),
+        "visitor id": "coalesce(b_userid, visitor_id)",
+        **{f"additionalData.{p}": f"b_{n}" for n, p in blotout.DATA_PATHS.items()},
+        "receivedAt": "received_text",
+    },
+    texts={},
+    times={"evt": ("b_evt", "evt_ms"), "receivedAt": _RECEIVED_TIME},
+    fills={},
+    objects={"additionalData": "data_type"},
+)
+
+
+def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
+    """The condition under which a row breaks `rule` (see quarantine.CHECKS)."""
+    fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
+    value = columns.values[fields[0]] if fields[0] else ""
+    if rule.check == "not_an_object":
+        return "item_type <> 'OBJECT'"
+    if rule.check == "too_large":
+        return f"event_bytes > {limit}"
+    if rule.check == "not_string":
+        return f"{value}_json IS NOT NULL AND NOT startswith({value}_json, '\"')"
+    if rule.check == "missing":
+        when = f"type_ = '{rule.when_type}' AND " if rule.when_type else ""
+        return when + " AND ".join(f"{columns.values[f]} IS NULL" for f in fields)
+    if rule.check == "not_in":
+        choices = ", ".join(f"'{c}'" for c in rule.choices)
+        return f"{value} NOT IN ({choices})"
+    if rule.check == "not_a_time":
+        text, parsed = columns.times[rule.field]  # type: ignore[index]
+        if any(r.check == "missing" and r.field == rule.field for r in earlier):
+            return f"{parsed} IS NULL"
+        return f"{text} IS NOT NULL AND {parsed} IS NULL"
+    if rule.check == "corrected_out_of_range":
+        return f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}"
+    if rule.check == "not_object":
+        kind = columns.objects[fields[0]]
+        return f"NOT ({kind} IS NULL OR startswith({kind}, 'OBJECT'))"
+    if rule.check == "not_number":
+        return f"{value} IS NOT NULL AND try_cast({value} AS DOUBLE) IS NULL"
+    raise ValueError(f"unknown check {rule.check!r} in {rule}")
+
+
+def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
+    """The rule's message as a Spark string expression, its placeholders filled from the row."""
+    fills = {**columns.fills, "json_type": "json_type_", "size": "CAST(event_bytes AS STRING)"}
+    if isinstance(rule.field, str) and rule.field:
+        value = columns.values[rule.field]
+        text = columns.texts.get(rule.field, value)
+        fills["value"] = text if rule.check == "not_in" else f"left({text}, 64)"
+        fills["json"] = f"left({value}_json, 64)"
+    parts = re.split(r"\{(\w+)\}", rule.message.replace("{limit}", str(limit)))
+    sql = [fills[p] if i % 2 else _lit(p) for i, p in enumerate(parts) if p]
+    return f"concat({', '.join(sql)})" if len(sql) > 1 else sql[0]
+
+
+def _checks(rules: Sequence[Rule], columns: _RuleColumns, limit: int) -> tuple[str, str, str]:
+    """The number of the first rule a row breaks, and that rule's code and message."""
+    conds = [_condition(r, columns, rules[:i], limit) for i, r in enumerate(rules)]
+    broken = " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
+    codes = " ".join(f"WHEN {i} THEN '{r.code}'" for i, r in enumerate(rules, 1))
+    texts = " ".join(f"WHEN {i} THEN {_message(r, columns, limit)}" for i, r in enumerate(rules, 1))
+    return f"CASE {broken} END", f"CASE broken_rule {codes} END", f"CASE broken_rule {texts} END"
+
+
+# Lowercased DuckDB json_type names of an item that is no object, from its VARIANT type.
+_JSON_TYPE = (
+    "CASE WHEN item_vtype = 'STRING' THEN 'varchar' WHEN item_vtype = 'BOOLEAN' THEN 'boolean' "
+    "WHEN startswith(item_vtype, 'ARRAY') THEN 'array' "
+    "WHEN item_vtype IN ('BIGINT', 'INT', 'SMALLINT', 'TINYINT') THEN "
+    "CASE WHEN startswith(item, '-') THEN 'bigint' ELSE 'ubigint' END "
+    "WHEN item_vtype = 'VOID' THEN 'null' ELSE 'double' END"
+)
+
+
+def _with(frame: DataFrame, *columns: str) -> DataFrame:
+    return frame.selectExpr("*", *columns)
+
+
+def _segment_events(items: DataFrame, limit: int) -> DataFrame:
+    """Segment messages (item columns, the message struct `m`, its VARIANT `iv`, its text
+    `item`, `item_type` and `event_bytes`) as event rows."""
+    broken, code, text = _checks(quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
+    f = _with(
+        items,
+        *_fields("m", "iv", segment.MESSAGE_PATHS, "s_"),
+        f"{_vtype('iv', 'properties')} AS properties_type",
+        f"{_vtype('iv', 'traits')} AS traits_type",
+    )
+    f = _with(
+        f,
+        f"from_json(s_properties, {_lit(PROPERTY_DDL)}) AS p",
+        f"from_json(s_traits, {_lit(TRAIT_DDL)}) AS tr",
+        "lower(s_type) AS type_",
+    )
+    f = _with(
+        f,
+        *(
+            f"nullif({_access('p', path)}, '') AS s_{n}"
+            for n, path in segment.PROPERTY_PATHS.items()
+        ),
+        *(f"nullif({_access('tr', path)}, '') AS s_{n}" for n, path in segment.TRAIT_PATHS.items()),
+        f"{_time('coalesce(s_original_timestamp, s_timestamp)')} AS client_ts",
+        f"{_time('coalesce(s_sent_at, envelope_sent_at)')} AS sent_ts",
+    )
+    f = _with(f, "coalesce(s_page_url, s_prop_url) AS url_")
+    f = _with(
+        f,
+        f"coalesce(s_page_search, s_prop_search, {_query_of('url_')}) AS query_",
+        "CASE WHEN sent_ts IS NOT NULL AND received_ts IS NOT NULL "
+        "THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts",
+    )
+    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
+    f = _with(f, *_raw_params("query_", _CAMPAIGN_OF_UTM))
+    utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in _UTM_OF]
+    clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
+    return f.selectExpr(
+        *_ITEM_KEYS,
+        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
+        f"{code} AS reason_code",
+        f"{text} AS reason",
+        "s_message_id AS event_id",
+        "type_ AS event_type",
+        "CASE type_ WHEN 'track' THEN s_event "
+        "WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page') "
+        "WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen') ELSE type_ END AS event_name",
+        f"{_not_after_receipt('skewed_ts')} AS event_time",
+        "received_ts AS received_at",
+        "sent_ts AS sent_at",
+        "s_anonymous_id AS anonymous_id",
+        "s_user_id AS user_id",
+        "s_previous_id AS previous_id",
+        "s_group_id AS group_id",
+        "s_session_id AS session_id",
+        "url_ AS url",
+        f"coalesce(s_page_path, s_prop_path, {_url_path('url_')}) AS path",
+        "coalesce(s_page_referrer, s_prop_referrer) AS referrer",
+        "coalesce(s_page_title, s_prop_title) AS page_title",
+        *utms,
+        *clicks,
+        "nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')"
+        " AS email",
+        "nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone",
+        "CAST(NULL AS STRING) AS map_id",
+        "CAST(NULL AS STRING) AS map_provider",
+        "coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id",
+        "try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue",
+        "upper(s_prop_currency) AS currency",
+        "s_properties AS properties",
+        "s_traits AS traits",
+        "coalesce(s_context_user_agent, meta_user_agent) AS user_agent",
+        "coalesce(s_context_ip, meta_ip) AS ip",
+        "'segment' AS payload_format",
+    )
+
+
+def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
+    """Blotout events (item columns, the event struct `b`, its VARIANT `iv`, its text `item`,
+    `item_type`, and the envelope's meta) as event rows."""
+    broken, code, text = _checks(quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
+    f = _with(
+        items,
+        *_fields("b", "iv", blotout.EVENT_PATHS, "b_"),
+        f"{_vtype('iv', 'additionalData')} AS data_type",
+    )
+    f = _with(f, f"from_json(b_data, {_lit(BLOTOUT_DATA_DDL)}) AS d")
+    f = _with(
+        f,
+        *(f"nullif({_access('d', path)}, '') AS b_{n}" for n, path in blotout.DATA_PATHS.items()),
+    )
+    f = _with(
+        f,
+        f"coalesce(bo_search, {_query_of('b_scrn')}) AS query_",
+        f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS} "
+        "THEN try_cast(b_evt AS DOUBLE) END AS evt_ms",
+    )
+    f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
+    f = _with(f, *_raw_params("query_", {}))
+    params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
+    evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
+    return f.selectExpr(
+        *_ITEM_KEYS,
+        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
+        f"{code} AS reason_code",
+        f"{text} AS reason",
+        "b_mid AS event_id",
+        "CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END"
+        " AS event_type",
+        "b_evn AS event_name",
+        f"{_not_after_receipt(evt_time)} AS event_time",
+        "received_ts AS received_at",
+        "CAST(NULL AS TIMESTAMP) AS sent_at",
+        "coalesce(b_userid, visitor_id) AS anonymous_id",
+        "CASE WHEN b_evn = 'persona' THEN b_persona_id END AS user_id",
+        "CAST(NULL AS STRING) AS previous_id",
+        "CAST(NULL AS STRING) AS group_id",
+        "b_session_id AS session_id",
+        "b_scrn AS url",
+        f"coalesce(b_data_path, {_url_path('b_scrn')}) AS path",
+        "bo_referrer AS referrer",
+        "bo_page_title AS page_title",
+        *params,
+        "nullif(lower(trim(b_persona_email)), '') AS email",
+        "nullif(trim(b_persona_number), '') AS phone",
+        "CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id",
+        "CASE WHEN b_evn = 'map_id' THEN b_map_provider END AS map_provider",
+        "CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id",
+        "CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END"
+        " AS revenue",
+        "CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency",
+        "b_data AS properties",
+        "CASE WHEN b_evn = 'persona' THEN b_data END AS traits",
+        "coalesce(bo_user_agent, meta_user_agent) AS user_agent",
+        "meta_ip AS ip",
+        "'blotout' AS payload_format",
+    )
+
+
+def _size_udf() -> Any:
+    """`event_text_bytes` as a Spark function (a lambda: PySpark would read the type hints of
+    the function itself as a pandas function's)."""
+    from pyspark.sql import functions as F
+
+    return F.udf(lambda text, agent: event_text_bytes(text, agent), "bigint")
+
+
+def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
+    """`items` with `event_bytes`: `approximate` where it is well under the limit, else the
+    exact size of `cdpflow.events.size` (Spark's JSON text of an item spells some numbers
+    shorter than orjson, so items within a tenth of the limit are measured)."""
+    from pyspark.sql import functions as F
+
+    near = f"coalesce({approximate} > {limit * 9 // 10}, false)"  # a JSON null item is kept
+    exact = _size_udf()
+    small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
+    large = items.where(near).withColumn(
+        "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
+    )
+    return small.unionByName(large)
+
+
+_LINE_KEYS = (
+    "raw_hour, raw_file, line_no, source, received_ts, received_text, meta_user_agent, meta_ip"
+)
+_UA_BYTES = "coalesce(octet_length(meta_user_agent), 0)"
+
+
+def _exploded(
+    parsed: DataFrame, kind: str, array: str, envelope: Sequence[str], ddl: str, alias: str
+) -> DataFrame:
+    """One row per item of the `array` of `kind` lines: its text, its VARIANT, its JSON type,
+    and its fields parsed into `alias`."""
+    lines = parsed.where(f"kind = '{kind}'").selectExpr(
+        *_LINE_KEYS.split(", "),
+        *envelope,
+        f"zip_with(r.`{array}`, coalesce(try_variant_get(v, '$.{array}', 'array<variant>'), "
+        f"transform(r.`{array}`, x -> try_parse_json(x))), "
+        "(t, iv) -> named_struct('text', t, 'iv', iv)) AS item_list",
+    )
+    items = lines.selectExpr("*", "posexplode(item_list) AS (pos, it)").selectExpr(
+        "* EXCEPT (item_list, pos, it)",
+        "CAST(pos + 1 AS BIGINT) AS item_index",
+        "it.text AS item_text",
+        "it.iv AS iv",
+    )
+    items = _with(items, "nullif(schema_of_variant(iv), 'VOID') AS item_vtype")
+    items = _with(
+        items,
+        "startswith(item_vtype, 'OBJECT') OR (item_vtype IS NULL AND startswith(item_text, '{'))"
+        " AS is_object",
+    )
+    items = items.selectExpr(
+        "* EXCEPT (item_text, is_object)",
+        "CASE WHEN is_object OR item_vtype IS NULL THEN item_text ELSE to_json(iv) END AS item",
+        f"CASE WHEN is_object THEN 'OBJECT' WHEN item_vtype IS NULL THEN NULL "
+        f"ELSE upper({_JSON_TYPE}) END AS item_type",
+        f"CASE WHEN is_object THEN NULL ELSE {_JSON_TYPE} END AS json_type_",
+        f"from_json(CASE WHEN is_object THEN item_text END, {_lit(ddl)}) AS {alias}",
+    )
+    return items.localCheckpoint(eager=False)
+
+
+def _kind() -> str:
+    """Which payload a line is (as duckdb_sql's `kind`)."""
+    type_ = "nullif(r.`type`, '')"
+    message_id = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
+        f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
+    )
+    return f"""CASE
+        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
+        WHEN forced_format = 'segment_message' THEN 'segment'
+        WHEN forced_format = 'segment_batch'
+          THEN CASE WHEN r.`batch` IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
+        WHEN forced_format = 'blotout'
+          THEN CASE WHEN r.`events` IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+        WHEN forced_format = 'segment'
+          THEN CASE WHEN r.`batch` IS NOT NULL AND {type_} IS NULL
+                    THEN 'segment_batch' ELSE 'segment' END
+        WHEN r.`events` IS NOT NULL THEN 'blotout'
+        WHEN r.`batch` IS NOT NULL THEN 'segment_batch'
+        WHEN {type_} IS NOT NULL OR {message_id} THEN 'segment'
+        ELSE 'unknown'
+      END"""
+
+
+# A single message's fields out of its line's struct, shaped as a batch item's (no second parse).
+_SEGMENT_OF_LINE = (
+    "named_struct("
+    + ", ".join(
+        f"'{key}', r.`{key}`"
+        for key in dict.fromkeys(p.split(".")[0] for p in segment.MESSAGE_PATHS.values())
+    )
+    + ") AS m"
+)
+
+
+def _head_fields() -> list[str]:
+    return [f"nullif({_access('r', path)}, '') AS {name}" for name, path in HEAD_PATHS.items()]
+
+
+# The line's struct, with the column `from_json` sets when the line is not JSON.
+_LINE_WITH_CORRUPT = LINE_DDL.replace("struct<", f"struct<`{_CORRUPT}`: string, ", 1)
+
+
+def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, DataFrame]:
+    """One row per event of `lines` (raw_hour, raw_file, line_no, line), with the columns of
+    duckdb_sql's `flatten_sql`: `reason_code` NULL for a good event, else why it is
+    quarantined (with `reason` and `raw`); and the persisted parse to unpersist once the rows
+    are written."""
+    from pyspark.sql import functions as F
+
+    limit = max_event_bytes
+    parsed = lines.where("octet_length(line) > 2 OR trim(BOTH ' \t\r\n' FROM line) <> ''")
+    parsed = parsed.selectExpr(
+        "raw_hour",
+        "raw_file",
+        "line_no",
+        "line",
+        f"from_json(line, {_lit(_LINE_WITH_CORRUPT)}, "
+        f"map('columnNameOfCorruptRecord', '{_CORRUPT}')) AS r",
+        "try_parse_json(line) AS v",
+    )
+    parsed = _with(
+        parsed,
+        # a field of an unexpected type also marks the record corrupt; the VARIANT tells
+        f"(r.`{_CORRUPT}` IS NULL OR v IS NOT NULL) AND ltrim(line) LIKE '{{%' AS is_json",
+        *_head_fields(),
+    )
+    parsed = _with(parsed, f"{_kind()} AS kind", "received_at AS received_text")
+    parsed = _with(parsed, f"{_time('received_text')} AS received_ts")
+    # Four branches read the parse: it is kept, not repeated (the caller unpersists it). The
+    # checkpoints here and in the branches also cut the plan: inlined into one projection, the
+    # rules' expressions made code too large to compile in a 1 GB driver.
+    parsed = parsed.drop("received_at").localCheckpoint(eager=False)
+
+    single = parsed.where("kind = 'segment'").selectExpr(
+        *_LINE_KEYS.split(", "),
+        "CAST(0 AS BIGINT) AS item_index",
+        "envelope_sent_at",
+        "line AS item",
+        "'OBJECT' AS item_type",
+        "CAST(NULL AS STRING) AS json_type_",
+        "v AS iv",
+        _SEGMENT_OF_LINE,
+        "size",
+    )
+    single_small = single.where("try_cast(size AS BIGINT) IS NOT NULL").selectExpr(
+        "* EXCEPT (size)", f"try_cast(size AS BIGINT) + {_UA_BYTES} AS event_bytes"
+    )
+    single_rest = single.where("try_cast(size AS BIGINT) IS NULL").drop("size")
+    exact = _size_udf()
+    single_rest = single_rest.withColumn(
+        "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
+    )
+    approximate = f"octet_length(item) + {_UA_BYTES}"
+    batch_items = _measured(
+        _exploded(parsed, "segment_batch", "batch", ["envelope_sent_at"], SEGMENT_DDL, "m"),
+        limit,
+        approximate,
+    )
+    segment_items = single_small.unionByName(single_rest).unionByName(
+        batch_items.select(*single_small.columns)
+    )
+    envelope = ["visitor_id", "bo_user_agent", "bo_referrer", "bo_page_title", "bo_search"]
+    blotout_items = _measured(
+        _exploded(parsed, "blotout", "events", envelope, BLOTOUT_DDL, "b"), limit, approximate
+    )
+    unreadable = parsed.where("kind IN ('invalid', 'unknown')").selectExpr(
+        *_ITEM_KEYS[:3],
+        "CAST(0 AS BIGINT) AS item_index",
+        *_ITEM_KEYS[4:],
+        "trim(TRAILING '\n\r' FROM coalesce(landed_text, line)) AS raw",
+        f"CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END"
+        " AS reason_code",
+        """CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
+             WHEN NOT is_json AND v IS NOT NULL THEN 'the line is JSON, but not an object'
+             WHEN NOT is_json THEN 'the line is not valid JSON'
+             WHEN kind = 'unknown' AND forced_format = 'blotout'
+                  THEN 'a Blotout payload, but `events` is not an array'
+             WHEN kind = 'unknown' AND forced_format = 'segment_batch'
+                  THEN 'a batch envelope, but `batch` is not an array'
+             ELSE 'not a Segment message (no type), batch envelope or Blotout {meta, events}'
+        END AS reason""",
+        "received_ts AS received_at",
+    )
+    events = _segment_events(segment_items, limit).unionByName(
+        _blotout_events(blotout_items, limit)
+    )
+    rows = events.unionByName(unreadable, allowMissingColumns=True)
+    core = [
+        "to_date(event_time) AS event_date"
+        if name == "event_date"
+        else f"CAST({name} AS {_SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
+        for name, kind in CORE_EVENTS_COLUMNS
+    ]
+    flat = rows.selectExpr(
+        "raw_hour",
+        "raw_file",
+        "line_no",
+        "item_index",
+        "reason_code",
+        "reason",
+        "CASE WHEN reason_code IS NOT NULL THEN trim(TRAILING '\n\r' FROM raw) END AS raw",
+        *core,
+    )
+    return flat, parsed
+
+
+_SPARK_TYPES = {
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "DOUBLE": "DOUBLE",
+    "DATE": "DATE",
+    "BIGINT": "BIGINT",
+}
+
+
+def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str | None:
+    """JSON `text` without the `writeKey` members at `paths` (DuckDB's `json_remove`); text
+    that is not a JSON object is kept as it is."""
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    if not isinstance(value, dict):
+        return text
+    for path in paths:
+        node: Any = value
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return orjson.dumps(value).decode()
+
+
+def scrub_write_keys(frame: DataFrame) -> DataFrame:
+    """`frame` with writeKeys removed from `properties`, `traits` (top level) and `raw` (where
+    duckdb_sql removes them), on the rows whose text holds one."""
+    from pyspark.sql import functions as F
+
+    has_key = " OR ".join(
+        f"coalesce(contains({c}, '\"writeKey\"'), false)" for c in ("properties", "traits", "raw")
+    )
+    clean = frame.where(f"NOT ({has_key})")
+    dirty = frame.where(has_key)
+    top = F.udf(lambda t: without_write_keys(t, (("writeKey",),)), "string")
+    every = F.udf(lambda t: without_write_keys(t, _WRITE_KEY_PATHS), "string")
+    dirty = (
+        dirty.withColumn("properties", top(F.col("properties")))
+        .withColumn("traits", top(F.col("traits")))
+        .withColumn("raw", every(F.col("raw")))
+    )
+    return clean.unionByName(dirty)
