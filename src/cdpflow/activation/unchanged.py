@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -98,6 +97,8 @@ def unchanged_rows(
         WHERE m.status = 'member' AND ({matchable})
           AND {" AND ".join(plain)} AND m.fingerprint = {fingerprint}
     """
+    import duckdb  # here, not at import: DAG files import this package while Airflow parses
+
     with duckdb.connect() as con:
         con.register("segment", segment)
         con.register("members", members)
