@@ -3,6 +3,7 @@ PySpark's own scripts), not only `local[N]`: the tables equal DuckDB's for the s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,10 @@ SPEC = SampleSpec(days=2, visitors=60, seed=3, end=datetime(2026, 11, 20, tzinfo
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from pyspark.sql import SparkSession
 
+    # as a deployment names its executors' Python (the worker runs on this machine)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PYSPARK_PYTHON", sys.executable)
+
     # a session this process made earlier (local[2]) would be reused by getOrCreate
     if (active := SparkSession.getActiveSession()) is not None:
         active.stop()
@@ -36,6 +41,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         if (active := SparkSession.getActiveSession()) is not None:
             active.stop()
+    patch.undo()
 
 
 def _land(settings: Settings, items: list[Received]) -> None:

@@ -18,6 +18,7 @@ import importlib.util
 import math
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,12 @@ def spark_session(settings: Settings) -> SparkSession:
     local_dir = settings.work_dir / "spark"
     local_dir.mkdir(parents=True, exist_ok=True)
     conf = {**BASE_CONF, "spark.local.dir": str(local_dir), **settings.spark_conf}
+    if settings.spark_master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # the executors' Python workers run cdpflow's code: on this machine, this interpreter
+        # (Spark's default, `python3` on PATH, may be one without cdpflow); on a cluster the
+        # executors' Python is the deployment's PYSPARK_PYTHON. PySpark reads it from the
+        # environment when the context starts (the spark.pyspark.python conf is spark-submit's)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
