@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdpflow.engine import duckdb_events
+from cdpflow.events import schema as events_schema
 from cdpflow.lake.raw import Received
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -21,7 +21,7 @@ CHECKSUM = (
 def a_file_per_hour(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hours of a few rows each get files of their own, as large hours do, so days have
     several files to compact."""
-    monkeypatch.setattr(duckdb_events, "FILE_ROWS", 1)
+    monkeypatch.setattr(events_schema, "FILE_ROWS", 1)
 
 
 def event(n: int, at: datetime) -> dict:

@@ -34,6 +34,7 @@ from cdpflow.engine.duckdb_engine import connect, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.events import quarantine
+from cdpflow.events import schema as events_schema
 from cdpflow.events.schema import QUARANTINE_COLUMNS
 from cdpflow.events.size import event_text_bytes
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, prefetch, read_line_chunks
@@ -78,12 +79,6 @@ class EventsWorkerError(CdpflowError):
         )
 
 
-# Hours are written together, one file per (partition value, run of hours), until a file holds
-# about a row group: a file costs about 5 ms to write, publish and list whatever its rows, which
-# a backfill of small hours (a few hundred events each) paid thousands of times.
-FILE_ROWS = 122_880
-
-
 def write_per_owner(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -97,7 +92,8 @@ def write_per_owner(
     hours), flat in `out_dir`, and describe each file; a file's owner lists its hours.
 
     Neighbouring raw hours (in the order they were inserted) share files until their rows
-    reach `file_rows` (default FILE_ROWS); an hour with more rows has files of its own.
+    reach `file_rows` (default events.schema.FILE_ROWS); an hour with more rows has files of
+    its own.
     Re-running any hour of a file re-runs its other hours too (the job takes all the owners
     of a file together).
 
@@ -114,7 +110,7 @@ def write_per_owner(
     ).fetchall()
     if not hours:
         return []
-    file_rows = file_rows or FILE_ROWS
+    file_rows = file_rows or events_schema.FILE_ROWS
     runs: dict[str, int] = {}
     run_no = run_rows = 0
     for hour, rows in hours:

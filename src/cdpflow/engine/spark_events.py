@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
-from cdpflow.engine.duckdb_events import FILE_ROWS
 from cdpflow.engine.spark_engine import written_files
 from cdpflow.engine.spark_sql import flatten_frame, scrub_write_keys
+from cdpflow.events import schema as events_schema
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, read_line_chunks
 
@@ -148,7 +148,7 @@ class SparkEventsBatch:
     ) -> list[StagedFile]:
         """`rows` as one file per (partition value, run of raw hours), as
         duckdb_events.write_per_owner cuts them: neighbouring hours share a file until it
-        holds FILE_ROWS rows."""
+        holds events.schema.FILE_ROWS rows."""
         rows = rows.selectExpr("*", f"CAST({expression} AS STRING) AS _part").cache()
         try:
             per_hour = {
@@ -163,7 +163,7 @@ class SparkEventsBatch:
             runs: list[tuple[str, int]] = []
             run_no = run_rows = 0
             for hour in [h for h in dict.fromkeys(f.hour for f in self.files) if h in per_hour]:
-                if run_rows and run_rows + per_hour[hour] > FILE_ROWS:
+                if run_rows and run_rows + per_hour[hour] > events_schema.FILE_ROWS:
                     run_no, run_rows = run_no + 1, 0
                 runs.append((hour, run_no))
                 run_rows += per_hour[hour]
