@@ -49,7 +49,9 @@ class PostgresServer:
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bindir / tool), *args]
         if self.as_user:
-            cmd = ["runuser", "-u", self.as_user, "--", *cmd]
+            # util-linux puts it in /usr/sbin, which a root shell's PATH may leave out
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            cmd = [runuser, "-u", self.as_user, "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root)
         if proc.returncode != 0:
             log = self.root / "server.log"
