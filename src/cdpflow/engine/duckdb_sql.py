@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
 from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
 from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
@@ -198,58 +198,11 @@ def _not_after_receipt(event_time: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _RuleColumns:
-    """Where the rules of one payload format find a field: the SQL of its value as the checks
-    read it, of its text as messages quote it, and (for times) of its text and parsed time."""
-
-    values: dict[str, str]
-    texts: dict[str, str]
-    times: dict[str, tuple[str, str]]
-    fills: dict[str, str]
+_SEGMENT_COLUMNS = segment_columns(corrected_text="skewed_ts::VARCHAR")
+_BLOTOUT_COLUMNS = blotout_columns()
 
 
-def _columns_of(prefix: str, paths: dict[str, str]) -> dict[str, str]:
-    return {path: f"{prefix}{name}" for name, path in paths.items()}
-
-
-_RECEIVED_TIME = ("received_text", "received_ts")
-_SEGMENT_COLUMNS = _RuleColumns(
-    values={
-        **_columns_of("s_", SEGMENT_PATHS),
-        "type": "type_",
-        "timestamp": "coalesce(s_original_timestamp, s_timestamp)",
-        "sentAt": "coalesce(s_sent_at, envelope_sent_at)",
-        "properties.revenue": "coalesce(s_prop_revenue, s_prop_total)",
-        "receivedAt": "received_text",
-    },
-    texts={"type": "s_type"},
-    times={
-        "timestamp": ("coalesce(s_original_timestamp, s_timestamp)", "client_ts"),
-        "sentAt": ("coalesce(s_sent_at, envelope_sent_at)", "sent_ts"),
-        "receivedAt": _RECEIVED_TIME,
-    },
-    fills={
-        "name": "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' "
-        "ELSE 'timestamp' END",
-        "sent_at": "left(coalesce(s_sent_at, envelope_sent_at), 64)",
-        "corrected": "skewed_ts::VARCHAR",
-    },
-)
-_BLOTOUT_COLUMNS = _RuleColumns(
-    values={
-        **_columns_of("b_", BLOTOUT_PATHS),
-        "visitor id": "coalesce(b_userid, visitor_id)",
-        **{f"additionalData.{p}": f"b_{n}" for n, p in BLOTOUT_DATA_PATHS.items()},
-        "receivedAt": "received_text",
-    },
-    texts={},
-    times={"evt": ("b_evt", "evt_ms"), "receivedAt": _RECEIVED_TIME},
-    fills={},
-)
-
-
-def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
+def _condition(rule: Rule, columns: RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
     """The SQL condition under which a row breaks `rule` (see quarantine.CHECKS)."""
     fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
     value = columns.values[fields[0]] if fields[0] else ""
@@ -280,7 +233,7 @@ def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit
     raise ValueError(f"unknown check {rule.check!r} in {rule}")
 
 
-def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
+def _message(rule: Rule, columns: RuleColumns, limit: int) -> str:
     """The rule's message as a SQL string expression, its placeholders filled from the row."""
     fills = {**columns.fills, "json_type": "lower(item_type)", "size": "event_bytes"}
     if isinstance(rule.field, str) and rule.field:
@@ -296,7 +249,7 @@ def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
 
 
 def _rules_sql(
-    rules: Sequence[Rule], columns: _RuleColumns, max_event_bytes: int
+    rules: Sequence[Rule], columns: RuleColumns, max_event_bytes: int
 ) -> list[tuple[str, str, str]]:
     """(condition, reason_code, reason) of each rule, in order."""
     return [

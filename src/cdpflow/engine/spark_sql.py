@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
 from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
 from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
@@ -175,60 +175,14 @@ def _ts_text(ts: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _RuleColumns:
-    """Where the rules of one payload format find a field (as duckdb_sql's)."""
-
-    values: dict[str, str]
-    texts: dict[str, str]
-    times: dict[str, tuple[str, str]]
-    fills: dict[str, str]
-    objects: dict[str, str]  # field -> its JSON type
-
-
-def _columns_of(prefix: str, paths: dict[str, str]) -> dict[str, str]:
-    return {path: f"{prefix}{name}" for name, path in paths.items()}
-
-
-_RECEIVED_TIME = ("received_text", "received_ts")
-_SEGMENT_COLUMNS = _RuleColumns(
-    values={
-        **_columns_of("s_", segment.MESSAGE_PATHS),
-        "type": "type_",
-        "timestamp": "coalesce(s_original_timestamp, s_timestamp)",
-        "sentAt": "coalesce(s_sent_at, envelope_sent_at)",
-        "properties.revenue": "coalesce(s_prop_revenue, s_prop_total)",
-        "receivedAt": "received_text",
-    },
-    texts={"type": "s_type"},
-    times={
-        "timestamp": ("coalesce(s_original_timestamp, s_timestamp)", "client_ts"),
-        "sentAt": ("coalesce(s_sent_at, envelope_sent_at)", "sent_ts"),
-        "receivedAt": _RECEIVED_TIME,
-    },
-    fills={
-        "name": "CASE WHEN s_original_timestamp IS NOT NULL THEN 'originalTimestamp' "
-        "ELSE 'timestamp' END",
-        "sent_at": "left(coalesce(s_sent_at, envelope_sent_at), 64)",
-        "corrected": _ts_text("skewed_ts"),
-    },
+_SEGMENT_COLUMNS = segment_columns(
+    corrected_text=_ts_text("skewed_ts"),
     objects={"properties": "properties_type", "traits": "traits_type"},
 )
-_BLOTOUT_COLUMNS = _RuleColumns(
-    values={
-        **_columns_of("b_", blotout.EVENT_PATHS),
-        "visitor id": "coalesce(b_userid, visitor_id)",
-        **{f"additionalData.{p}": f"b_{n}" for n, p in blotout.DATA_PATHS.items()},
-        "receivedAt": "received_text",
-    },
-    texts={},
-    times={"evt": ("b_evt", "evt_ms"), "receivedAt": _RECEIVED_TIME},
-    fills={},
-    objects={"additionalData": "data_type"},
-)
+_BLOTOUT_COLUMNS = blotout_columns(objects={"additionalData": "data_type"})
 
 
-def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
+def _condition(rule: Rule, columns: RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
     """The condition under which a row breaks `rule` (see quarantine.CHECKS)."""
     fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
     value = columns.values[fields[0]] if fields[0] else ""
@@ -259,7 +213,7 @@ def _condition(rule: Rule, columns: _RuleColumns, earlier: Sequence[Rule], limit
     raise ValueError(f"unknown check {rule.check!r} in {rule}")
 
 
-def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
+def _message(rule: Rule, columns: RuleColumns, limit: int) -> str:
     """The rule's message as a Spark string expression, its placeholders filled from the row."""
     fills = {**columns.fills, "json_type": "json_type_", "size": "CAST(event_bytes AS STRING)"}
     if isinstance(rule.field, str) and rule.field:
@@ -272,7 +226,7 @@ def _message(rule: Rule, columns: _RuleColumns, limit: int) -> str:
     return f"concat({', '.join(sql)})" if len(sql) > 1 else sql[0]
 
 
-def _checks(rules: Sequence[Rule], columns: _RuleColumns, limit: int) -> tuple[str, str, str]:
+def _checks(rules: Sequence[Rule], columns: RuleColumns, limit: int) -> tuple[str, str, str]:
     """The number of the first rule a row breaks, and that rule's code and message."""
     conds = [_condition(r, columns, rules[:i], limit) for i, r in enumerate(rules)]
     broken = " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
