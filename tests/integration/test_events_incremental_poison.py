@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from support.events import GOOD_EVT
+from support.events import blotout as _blotout
+from support.events import track as _track
 from support.lake import LATER
 
 from cdpflow.engine import duckdb_events
@@ -17,25 +20,6 @@ from cdpflow.lake.tables import DataFile, TableStore
 
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
 NEXT_HOUR = T + timedelta(hours=1)
-
-
-def _track(message_id: str, **overrides: object) -> dict:
-    message = {
-        "type": "track",
-        "event": "Product Viewed",
-        "messageId": message_id,
-        "anonymousId": "anon-1",
-        "timestamp": "2026-11-20T13:04:00.000Z",
-    }
-    message.update(overrides)
-    return {k: v for k, v in message.items() if v is not None}
-
-
-GOOD_EVT = 1_763_643_900_000  # 2026-11-20T13:05:00Z
-
-
-def _blotout(mid: str, evt: object) -> dict:
-    return {"mid": mid, "evn": "x", "evt": evt, "userid": "u"}
 
 
 POISON = [

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from support.events import GOOD_EVT
+from support.events import blotout as _blotout
+from support.events import track as _track
 from support.identity import IDENTITY_TABLES
 from support.lake import LATER, lake_query
 from support.spark import require_spark
@@ -26,24 +29,7 @@ require_spark()
 
 SPARK_CONF = {"spark.sql.shuffle.partitions": "2"}
 T = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
-GOOD_EVT = 1_763_643_900_000  # 2026-11-20T13:05:00Z
 KEY = "wk_" + "S3cr3t" * 6
-
-
-def _track(message_id: object, **overrides: object) -> dict:
-    message = {
-        "type": "track",
-        "event": "Product Viewed",
-        "messageId": message_id,
-        "anonymousId": "anon-1",
-        "timestamp": "2026-11-20T13:04:00.000Z",
-    }
-    message.update(overrides)
-    return {k: v for k, v in message.items() if v is not None}
-
-
-def _blotout(mid: object, evt: object, **fields: object) -> dict:
-    return {"mid": mid, "evn": "x", "evt": evt, "userid": "u", **fields}
 
 
 def _hostile() -> list[Received]:
