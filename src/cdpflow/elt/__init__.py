@@ -20,17 +20,19 @@ to the others). The module provides:
 - optional `default_resources(options) -> list[dict]`: the resources of a file that declares
   none (a Shopify shop's customers, orders, products), in the file's own resource syntax; a
   file that lists one of them by name gets its keys too, under the file's own.
-- `extract(pipeline, resource, state, source) -> (pyarrow.Table, dict)`: the rows the source
-  has that `state` (the JSON-able dict this function returned last time, `{}` at first) has not
-  yet seen, in source order (a later row wins a primary-key tie without a cursor), and the new
-  state. It must not write anything: the job commits rows and state together in one snapshot
-  per table after every resource of the run has been extracted and checked, so an error from
+- `extract(pipeline, resource, state, source, emit) -> dict`: calls `emit(rows)` with the rows
+  the source has that `state` (the JSON-able dict this function returned last time, `{}` at
+  first) has not yet seen, as pyarrow Tables in source order (a later row wins a primary-key tie
+  without a cursor), a chunk at a time (a page: the job checks and stages each, so memory holds
+  a few whatever the sync's size); returns the new state. It must not write anything: the job
+  commits rows and state together in one snapshot per table after every resource of the run
+  has been extracted and checked, so an error from
   any extract (raise `cdpflow.errors.TerminalError` for what a retry cannot fix, naming the
   pipeline, resource and what to fix; `TransientError` for what it may) commits nothing and the
   re-run starts from the same state. `source` is a `cdpflow.elt.config.Source`: `source.settings`
   (endpoints, API versions, attempts) and `source.secrets`; a type reads the secret its file
   names and never puts its value in an error or the lake.
-  Deletes: a type that learns of deleted rows returns them as rows with their key and the
+  Deletes: a type that learns of deleted rows emits them as rows with their key and the
   resource's `deletes` column true.
 - optional, for a source that must first run a job of its own (airbyte): `start_sync(pipeline,
   source) -> int` (the job id), `sync_done(pipeline, source, job_id) -> bool` (raises when the

@@ -106,11 +106,14 @@ def check_resource(item: Mapping[str, Any], key: str, check: Check) -> dict[str,
 
 
 def extract(
-    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
-) -> tuple[pa.Table, dict[str, Any]]:
-    """The records of the stream's files that are new since `state`, unwrapped."""
-    rows, new_state = files.extract(pipeline, resource, state, source)
-    return unwrap_records(rows), new_state
+    pipeline: Pipeline,
+    resource: Resource,
+    state: Mapping[str, Any],
+    source: Source,
+    emit: Callable[[pa.Table], None],
+) -> dict[str, Any]:
+    """Emits the records of the stream's files that are new since `state`, unwrapped."""
+    return files.extract(pipeline, resource, state, source, lambda rows: emit(unwrap_records(rows)))
 
 
 def unwrap_records(rows: pa.Table) -> pa.Table:

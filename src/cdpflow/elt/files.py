@@ -9,7 +9,7 @@ wins a primary-key tie when there is no cursor.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,14 @@ def check_resource(item: Mapping[str, Any], key: str, check: Check) -> dict[str,
 
 
 def extract(
-    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
-) -> tuple[pa.Table, dict[str, Any]]:
-    """The rows of the new or changed files and the state that records them as read."""
+    pipeline: Pipeline,
+    resource: Resource,
+    state: Mapping[str, Any],
+    source: Source,
+    emit: Callable[[pa.Table], None],
+) -> dict[str, Any]:
+    """Emits the rows of the new or changed files (as one table, so that columns inferred
+    differently per file are promoted together) and returns the state recording them as read."""
     fs, _, paths = fsspec.get_fs_token_paths(resource.options["path"])
     read: dict[str, str] = dict(state.get("files", {}))
     text = [c for c, t in resource.columns.items() if pa.types.is_string(t)]
@@ -71,8 +76,9 @@ def extract(
         except (pa.ArrowInvalid, OSError, ValueError) as err:
             raise UnreadableFileError(pipeline.name, resource.name, path, str(err)) from err
         read[path] = fingerprint
-    rows = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
-    return rows, {"files": dict(sorted(read.items()))}
+    if parts:
+        emit(pa.concat_tables(parts, promote_options="permissive"))
+    return {"files": dict(sorted(read.items()))}
 
 
 def _format_of(path: str) -> str | None:

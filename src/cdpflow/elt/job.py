@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cdpflow.elt.config import Source, load_pipeline
-from cdpflow.elt.land import Batch, Lander, check_rows, check_schema, resource_state, stored_schema
+import pyarrow as pa
+
+from cdpflow.elt.config import Resource, Source, load_pipeline
+from cdpflow.elt.land import Lander, Staged, check_rows, resource_state
 from cdpflow.elt.registry import source_type
+from cdpflow.engine import open_elt_merge
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
@@ -61,30 +64,46 @@ def run(
     staging = settings.work_dir / job / uuid.uuid4().hex
     with job_lock(settings, job):
         try:
-            extracted = []
             module = source_type(pipeline.type)
             source = Source(settings, open_secrets(settings))
             if hasattr(module, "sync") and not dry_run:
                 result.synced = module.sync(pipeline, source, job_id=sync_job)
+            lander = Lander(lake, tables, staging, name)
+            extracted = []
             for resource in pipeline.resources:
                 table = pipeline.table(resource)
                 base = tables.current(table)
                 start = resource_state(base)
-                rows, state = module.extract(pipeline, resource, start, source)
-                rows, rejects = check_rows(rows, resource.primary_key, resource.columns)
-                check_schema(table, resource.name, stored_schema(base), rows)
-                extracted.append((resource, table, base, start, Batch(rows, rejects, state)))
-                result.loaded[table] = rows.num_rows
-                result.rejected[table] = len(rejects)
+                staged = lander.stage(table, resource.name, base)
+                state = module.extract(
+                    pipeline, resource, start, source, _checker(resource, staged)
+                )
+                extracted.append((resource, base, start, staged, state))
+                result.loaded[table] = staged.rows
+                result.rejected[table] = len(staged.rejects)
             if dry_run:
                 return result
-            lander = Lander(lake, tables, staging, name)
-            for i, (resource, table, base, start, batch) in enumerate(extracted):
-                lander.commit_rejects(resource.name, start, batch)
-                snapshot, _ = lander.merge(table, base, resource, batch)
-                result.rows[table] = snapshot.rows
-                if progress:
-                    progress(i + 1, len(extracted))
+            merger = open_elt_merge(settings, tables)
+            try:
+                for i, (resource, base, start, staged, state) in enumerate(extracted):
+                    lander.commit_rejects(resource.name, start, staged.rejects)
+                    snapshot = lander.merge(merger, base, resource, staged, state)
+                    result.rows[staged.table] = snapshot.rows
+                    if progress:
+                        progress(i + 1, len(extracted))
+            finally:
+                merger.close()
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _checker(resource: Resource, staged: Staged) -> Callable[[pa.Table], None]:
+    """What an extract hands each chunk of rows to: checked, then staged."""
+
+    def emit(rows: pa.Table) -> None:
+        rows, rejects = check_rows(rows, resource.primary_key, resource.columns)
+        staged.rejects.extend(rejects)
+        staged.add(rows)
+
+    return emit

@@ -1,13 +1,18 @@
-"""Landing extracted rows in a pipeline's lake tables: checked, merged by primary key, committed
-with the cursor state in the same snapshot.
+"""Landing extracted rows in a pipeline's lake tables: checked, staged, merged by primary key,
+committed with the cursor state in the same snapshot.
 
-A resource's table `<pipeline>__<resource>` is rewritten as one new version per run: the rows
-it had plus the new ones, one row per primary key (the newest cursor wins, a later extract wins
-a tie), minus keys whose winning row is a delete. The snapshot's properties carry the resource's
-incremental state (files read, the cursor reached) and the Arrow schema, so a run killed before
-its commit leaves the previous version and the previous state, and the re-run reads the same
-input again into the same result: nothing is duplicated. Every resource of a run is extracted
-and checked before any is committed, so a changed column type commits nothing.
+An extract hands its rows over a chunk at a time (a page); each chunk is checked against the
+declared columns and the types the table already has, numbered in extract order and staged
+to local Parquet, so memory holds a few chunks whatever the size of the sync. Only when every
+resource of the run has been extracted and checked are the tables merged (a changed column type
+anywhere commits nothing): the engine (`cdpflow.engine.elt_merge`) merges the staged rows by
+primary key, one row per key (the newest cursor wins, a later extract wins a tie), minus keys
+whose winning row is a delete. A table with a base gets a new delta of the keys the run touched
+(`lake.merge_on_read`), so an incremental sync costs what it changed; a large delta is folded
+into a new base. The snapshot's properties carry the resource's incremental state (files read,
+the cursor reached) and its Arrow schema, so a run killed before its commit leaves the previous
+version and the previous state, and the re-run reads the same input again into the same result:
+nothing is duplicated.
 """
 
 from __future__ import annotations
@@ -15,18 +20,25 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdpflow.engine import EXTRACT_ORDER, EltMerge, MergeKey
 from cdpflow.errors import TerminalError
+from cdpflow.lake.merge_on_read import (
+    DELETE_COLUMN,
+    MERGE_KEY,
+    delta_file,
+    is_delta,
+    layout_properties,
+)
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 
@@ -40,8 +52,14 @@ REJECTS = pa.schema(
         ("rejected_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+REJECTS_COLUMNS = (
+    ("pipeline", "VARCHAR"),
+    ("resource", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("raw", "VARCHAR"),
+    ("rejected_at", "TIMESTAMP WITH TIME ZONE"),
+)
 LOADED_AT = "_loaded_at"
-_ORDER = "_cdpflow_order"  # extract order, the tie-break of equal cursors (never stored)
 
 
 class SchemaChangeError(TerminalError):
@@ -53,14 +71,74 @@ class SchemaChangeError(TerminalError):
         )
 
 
-@dataclass
-class Batch:
-    """What one run extracted for one resource: its rows (in extract order), the rows rejected
-    with their reasons, and the incremental state to commit with them."""
+STAGE_ROWS = 50_000  # rows of one staged file: a few pages' worth held in memory at once
+FOLD_FRACTION = 0.2  # a delta larger than this share of its base is folded into a new base
 
-    rows: pa.Table
-    rejects: list[tuple[str, str]]  # (reason, raw JSON)
-    state: Mapping[str, Any]
+
+@dataclass
+class Staged:
+    """What one run extracted for one resource so far: staged files of checked rows (numbered
+    in extract order), the rows rejected with their reasons, and the column types seen."""
+
+    table: str
+    resource: str
+    folder: Path
+    stored: Mapping[str, str]  # the table's Arrow schema before the run
+    loaded_at: datetime
+    files: list[Path] = field(default_factory=list)
+    rows: int = 0
+    rejects: list[tuple[str, str]] = field(default_factory=list)  # (reason, raw JSON)
+    types: dict[str, pa.DataType] = field(default_factory=dict)
+    _buffer: list[pa.Table] = field(default_factory=list)
+    _buffered: int = 0
+
+    def add(self, rows: pa.Table) -> None:
+        """Stage one checked chunk (its columns' types checked against the table's and the
+        run's earlier chunks')."""
+        check_schema(self.table, self.resource, {**self.stored, **_names(self.types)}, rows)
+        for f in rows.schema:
+            if not pa.types.is_null(f.type):
+                self.types.setdefault(f.name, f.type)
+        n = rows.num_rows
+        if not n:
+            return
+        rows = rows.append_column(
+            LOADED_AT, pa.repeat(pa.scalar(self.loaded_at, pa.timestamp("us", tz="UTC")), n)
+        )
+        order = pa.array(range(self.rows + 1, self.rows + n + 1), pa.int64())
+        self._buffer.append(rows.append_column(EXTRACT_ORDER, order))
+        self.rows += n
+        self._buffered += n
+        if self._buffered >= STAGE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        rows = pa.concat_tables(self._buffer, promote_options="default")
+        typed = [
+            rows[f.name].cast(self.types[f.name])
+            if pa.types.is_null(f.type) and f.name in self.types
+            else rows[f.name]
+            for f in rows.schema
+        ]
+        rows = pa.table(typed, names=rows.column_names)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{self.table}-{len(self.files):05d}.parquet"
+        pq.write_table(rows, path, compression="zstd", compression_level=1)
+        self.files.append(path)
+        self._buffer, self._buffered = [], 0
+
+    def schema(self) -> dict[str, str]:
+        """The table's Arrow schema after this run (stored as the snapshot's `elt_schema`)."""
+        seen = {**self.types}
+        if self.rows:
+            seen[LOADED_AT] = pa.timestamp("us", tz="UTC")
+        return {**self.stored, **_names(seen)}
+
+
+def _names(types: Mapping[str, pa.DataType]) -> dict[str, str]:
+    return {name: str(kind) for name, kind in types.items()}
 
 
 def resource_state(snapshot: Snapshot | None) -> dict[str, Any]:
@@ -123,7 +201,7 @@ def _cast(values: pa.Array | pa.ChunkedArray, wanted: pa.DataType) -> Any:
 def check_schema(table: str, resource: str, old: Mapping[str, str], rows: pa.Table) -> None:
     """A column the table has must keep its type (a new one is fine); null columns fit all."""
     for f in rows.schema:
-        if f.name == _ORDER or pa.types.is_null(f.type):
+        if f.name == EXTRACT_ORDER or pa.types.is_null(f.type):
             continue
         before = old.get(f.name)
         if before is not None and before != "null" and before != str(f.type):
@@ -140,128 +218,120 @@ class Lander:
         self.pipeline = pipeline
         self.loaded_at = datetime.now(UTC)
 
-    def commit_rejects(self, resource: str, start_state: Mapping[str, Any], batch: Batch) -> None:
+    def stage(self, table: str, resource: str, base: Snapshot | None) -> Staged:
+        """Where one resource's chunks go during the extract."""
+        folder = self.staging / "rows" / table
+        return Staged(table, resource, folder, stored_schema(base), self.loaded_at)
+
+    def commit_rejects(
+        self, resource: str, start_state: Mapping[str, Any], rejects: list[tuple[str, str]]
+    ) -> None:
         """Rejects are keyed by the state the run started from: a re-run from the same state
         replaces them rather than adding them twice."""
         key = hashlib.sha256(orjson.dumps(start_state, option=orjson.OPT_SORT_KEYS)).hexdigest()
         owner = f"{self.pipeline}/{resource}/{key[:16]}"
         base = self.tables.current(REJECTS_TABLE)
         replaces = base is not None and any(f.owner == owner for f in base.files)
-        if not batch.rejects and base is not None and not replaces:
+        if not rejects and base is not None and not replaces:
             return
         table = pa.table(
             {
-                "pipeline": [self.pipeline] * len(batch.rejects),
-                "resource": [resource] * len(batch.rejects),
-                "reason": [r for r, _ in batch.rejects],
-                "raw": [raw for _, raw in batch.rejects],
-                "rejected_at": [self.loaded_at] * len(batch.rejects),
+                "pipeline": [self.pipeline] * len(rejects),
+                "resource": [resource] * len(rejects),
+                "reason": [r for r, _ in rejects],
+                "raw": [raw for _, raw in rejects],
+                "rejected_at": [self.loaded_at] * len(rejects),
             },
             schema=REJECTS,
         )
-        add = [self._publish(REJECTS_TABLE, table, owner)] if table.num_rows else []
+        add = [self._publish_arrow(REJECTS_TABLE, table, owner)] if table.num_rows else []
         self.tables.commit(
             REJECTS_TABLE,
             base,
             operation=f"elt {self.pipeline} rejects",
             add=add,
             remove=lambda f: f.owner == owner,
-            columns=_sql_columns(REJECTS.empty_table()),
+            columns=REJECTS_COLUMNS,
         )
 
     def merge(
-        self, table: str, base: Snapshot | None, resource: Any, batch: Batch
-    ) -> tuple[Snapshot, int]:
-        """The new version of `table`: old rows and new, one per key; returns it and the rows
-        the batch brought (after deduplication within the batch)."""
-        new = batch.rows
-        loaded = pa.array([self.loaded_at] * new.num_rows, pa.timestamp("us", tz="UTC"))
-        new = new.append_column(LOADED_AT, loaded)
-        new = new.append_column(_ORDER, pa.array(range(1, new.num_rows + 1), pa.int64()))
-        con = duckdb.connect()
-        try:
-            con.register("new_rows", new)
-            union = "SELECT * FROM new_rows"
-            if base is not None and base.files:
-                old = pa.concat_tables(
-                    [pq.read_table(self.lake.open(f"{table}/{f.path}")) for f in base.files],
-                    promote_options="default",
-                )
-                con.register("old_rows", old)
-                # by name: a column new to the source is null in the older rows
-                union = f"SELECT *, 0 AS {_ORDER} FROM old_rows UNION ALL BY NAME {union}"
-            columns = set(con.sql(union).columns)
-            keys = ", ".join(_quote(c) for c in resource.primary_key)
-            order = (
-                f"{_quote(resource.cursor)} DESC NULLS LAST, "
-                if resource.cursor and resource.cursor in columns
-                else ""
+        self,
+        merger: EltMerge,
+        base: Snapshot | None,
+        resource: Any,
+        staged: Staged,
+        state: Mapping[str, Any],
+    ) -> Snapshot:
+        """The table's new version: its rows merged with the staged ones, the state with them."""
+        staged.flush()
+        table = staged.table
+        merge = MergeKey(tuple(resource.primary_key), resource.cursor, resource.deletes)
+        layout = layout_properties(merge.key, 0, merge.deletes)
+        properties: dict[str, Any] = {
+            "pipeline": self.pipeline,
+            "elt_state": dict(state),
+            "elt_schema": staged.schema(),
+        }
+        if not staged.files:  # nothing new: the same files, the state moved on
+            kept = base.properties if base else layout
+            return self.tables.commit(
+                table,
+                base,
+                operation=f"elt {self.pipeline} merge",
+                columns=base.columns if base else (),
+                properties={**kept, **properties},
             )
-            deleted = (
-                f"WHERE NOT coalesce(CAST({_quote(resource.deletes)} AS BOOLEAN), false)"
-                if resource.deletes and resource.deletes in columns
-                else ""
-            )
-            merged = _utc(
-                con.sql(
-                    f"SELECT * EXCLUDE ({_ORDER}) FROM (SELECT * FROM ({union}) "
-                    f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-                    f"ORDER BY {order}{_ORDER} DESC) = 1) {deleted} "
-                    f"ORDER BY {keys}"
-                ).to_arrow_table()
-            )
-        finally:
-            con.close()
-        schema = {**stored_schema(base), **{f.name: str(f.type) for f in merged.schema}}
-        add = [self._publish(table, merged, self.pipeline)] if merged.num_rows else []
-        snapshot = self.tables.commit(
+        out = merger.merge(
+            base, merge, staged.files, self.staging / "merged" / table, FOLD_FRACTION
+        )
+        published = [self.publish_file(table, path, rows) for path, rows in out.files]
+        if out.layer == "delta":
+            add = [delta_file(f.path, f.rows, f.bytes, f.owner) for f in published]
+            replaced = is_delta
+        else:
+            add, replaced = published, (lambda f: True)
+        layout = layout_properties(merge.key, out.superseded_rows, merge.deletes)
+        return self.tables.commit(
             table,
             base,
-            operation=f"elt {self.pipeline} merge",
+            operation=f"elt {self.pipeline} merge ({out.layer})",
             add=add,
-            remove=lambda f: True,
-            columns=_sql_columns(merged),
-            properties={
-                "pipeline": self.pipeline,
-                "elt_state": dict(batch.state),
-                "elt_schema": schema,
-            },
+            remove=replaced,
+            columns=out.columns,
+            properties={**layout, **properties},
         )
-        return snapshot, new.num_rows
 
-    def _publish(self, table: str, rows: pa.Table, owner: str) -> DataFile:
+    def _publish_arrow(self, table: str, rows: pa.Table, owner: str) -> DataFile:
         self.staging.mkdir(parents=True, exist_ok=True)
         local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
         pq.write_table(rows, local, compression="zstd")
+        return self.publish_file(table, local, rows.num_rows, owner)
+
+    def publish_file(self, table: str, local: Path, rows: int, owner: str = "") -> DataFile:
         rel = f"part-{uuid.uuid4().hex}.parquet"
         size = local.stat().st_size
         self.lake.put(local, f"{table}/{rel}")
         local.unlink(missing_ok=True)  # put moves a local file; a remote lake copies it
-        return DataFile(rel, rows.num_rows, size, owner=owner)
+        return DataFile(rel, rows, size, owner=owner or self.pipeline)
 
 
-def _utc(rows: pa.Table) -> pa.Table:
-    """DuckDB names UTC `Etc/UTC` and list items `l`; the lake (and the stored schema, which
-    the next extract is compared with) keep Arrow's `UTC` and `item`."""
-    return rows.cast(pa.schema([f.with_type(_arrow_type(f.type)) for f in rows.schema]))
-
-
-def _arrow_type(kind: pa.DataType) -> pa.DataType:
-    if pa.types.is_timestamp(kind) and kind.tz == "Etc/UTC":
-        return pa.timestamp(kind.unit, tz="UTC")
-    if pa.types.is_list(kind):
-        return pa.list_(_arrow_type(kind.value_type))
-    return kind
-
-
-def _sql_columns(rows: pa.Table) -> tuple[tuple[str, str], ...]:
-    con = duckdb.connect()
-    try:
-        relation = con.from_arrow(rows)
-        return tuple((n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
-    finally:
-        con.close()
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
+def fold_delta(
+    merger: EltMerge, lake: Lake, tables: TableStore, snapshot: Snapshot, staging: Path
+) -> Snapshot:
+    """The ELT table's delta folded into a new base (compression does it daily): the same rows,
+    read without the delta's anti-join, and the delta's tombstones gone. The caller holds the
+    pipeline's lock."""
+    props = snapshot.properties
+    merge = MergeKey(tuple(props[MERGE_KEY]), None, props.get(DELETE_COLUMN))
+    out = merger.fold(snapshot, merge, staging / snapshot.table)
+    lander = Lander(lake, tables, staging, str(props.get("pipeline", "")))
+    add = [lander.publish_file(snapshot.table, path, rows) for path, rows in out.files]
+    return tables.commit(
+        snapshot.table,
+        snapshot,
+        operation="compression: fold delta",
+        add=add,
+        remove=lambda f: True,
+        columns=out.columns,
+        properties={**props, **layout_properties(merge.key, 0, merge.deletes)},
+    )

@@ -10,7 +10,7 @@ cdpflow.postgres.reader's (psycopg, server-side cursor batches).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -80,9 +80,14 @@ def split_table(table: str) -> tuple[str, str]:
 
 
 def extract(
-    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
-) -> tuple[pa.Table, dict[str, Any]]:
-    """The rows past the state's cursor value (all rows at first or without a cursor)."""
+    pipeline: Pipeline,
+    resource: Resource,
+    state: Mapping[str, Any],
+    source: Source,
+    emit: Callable[[pa.Table], None],
+) -> dict[str, Any]:
+    """Emits the rows past the state's cursor value (all rows at first or without a cursor);
+    returns the state after them."""
     since = (
         state.get("last") if resource.cursor and state.get("cursor") == resource.cursor else None
     )
@@ -98,18 +103,19 @@ def extract(
             order_by=list(dict.fromkeys(order)),
             batch_rows=BATCH_ROWS,
         )
-    if not resource.cursor:
-        return rows, {}
-    if resource.cursor not in rows.column_names:
+    if resource.cursor and resource.cursor not in rows.column_names:
         raise TerminalError(
             f"Pipeline `{pipeline.name}` resource `{resource.name}`: the cursor column "
             f"`{resource.cursor}` is not among the columns read ({', '.join(rows.column_names)}); "
             f"nothing was committed. Fix `cursor` in {pipeline.path}."
         )
+    emit(rows)
+    if not resource.cursor:
+        return {}
     reached = pc.max(rows[resource.cursor]).as_py() if rows.num_rows else None
     if reached is None:
-        return rows, dict(state)
-    return rows, {"cursor": resource.cursor, "last": cursor_text(reached)}
+        return dict(state)
+    return {"cursor": resource.cursor, "last": cursor_text(reached)}
 
 
 def cursor_text(value: Any) -> str:

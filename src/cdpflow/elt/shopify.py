@@ -24,11 +24,13 @@ drain before asking again; a 429 is retried after its `Retry-After`, 5xx with ba
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -49,6 +51,7 @@ EVENT_SUBJECTS = {"orders": "Order", "products": "Product"}  # resources with de
 BUCKET_DRAIN_SECONDS = 20.0
 BUCKET_HEADROOM = 0.8  # above this share of the bucket, wait before the next request
 SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+T = TypeVar("T")
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _sleep = time.sleep  # one place for tests to watch the waits
 
@@ -160,10 +163,18 @@ def default_resources(options: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def extract(
-    pipeline: Pipeline, resource: Resource, state: Mapping[str, Any], source: Source
-) -> tuple[pa.Table, dict[str, Any]]:
-    """The rows updated since the state's `updated_at` (and the deletes since its
-    `deleted_at`), flattened to the resource's columns, and the state that follows them."""
+    pipeline: Pipeline,
+    resource: Resource,
+    state: Mapping[str, Any],
+    source: Source,
+    emit: Callable[[pa.Table], None],
+) -> dict[str, Any]:
+    """Emits the rows updated since the state's `updated_at` a page at a time (then the deletes
+    since its `deleted_at`), flattened to the resource's columns; returns the state after them.
+
+    The next page is fetched while this one is flattened and staged (`prefetched`): with
+    cursor pagination the requests are one after another, but the shop's time to answer and
+    ours to take the answer apart need not be."""
     options = pipeline.options
     token = source.secrets.get(options["token_secret"])
     if not token:
@@ -182,21 +193,62 @@ def extract(
             params["status"] = "any"
         flatten = FLATTEN[resource.name]
         schema = SCHEMAS[resource.name]
-        parts = []
-        for page, items in enumerate(api.pages(resource.name, params), 1):
+        new_state: dict[str, Any] = {"updated_at": state.get("updated_at")}
+        for page, items in enumerate(prefetched(api.pages(resource.name, params)), 1):
             try:
-                parts.append(_columns(schema, [flatten(item) for item in items]))
+                rows = _columns(schema, [flatten(item) for item in items])
             except (pa.ArrowException, TypeError, ValueError, AttributeError) as err:
                 raise MalformedPage(
                     pipeline.name, resource.name, f"{resource.name}.json", page, str(err)[:200]
                 ) from err
-        rows = pa.concat_tables(parts) if parts else schema.empty_table()
-        new_state: dict[str, Any] = {"updated_at": _newest(rows, "updated_at", state)}
+            new_state["updated_at"] = _newest(rows, "updated_at", new_state)
+            if resource.deletes:
+                rows = rows.append_column(resource.deletes, pa.repeat(False, rows.num_rows))
+            emit(rows)
         if resource.deletes:
-            rows = rows.append_column(resource.deletes, pa.repeat(False, rows.num_rows))
             deleted, new_state["deleted_at"] = _deletes(api, resource, state, until)
-            rows = pa.concat_tables([rows, deleted], promote_options="default")
-    return rows, new_state
+            emit(deleted)
+    return new_state
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """The items of `pages`, read ahead by up to `depth` in a thread of their own; an error of
+    `pages` is raised here, and leaving the loop early stops the thread."""
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in pages:
+                while not stop.is_set():
+                    try:
+                        ahead.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(("done", None))
+        except BaseException as err:  # handed to the consumer, raised there
+            ahead.put(("error", err))
+
+    thread = threading.Thread(target=produce, name="shopify-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ahead.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.1)
 
 
 class ShopifyApi:

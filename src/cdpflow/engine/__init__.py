@@ -16,6 +16,10 @@ one class, registered there by its import path, that implements `Engine`:
   conflicts) are the pure code of `cdpflow.identity`, shared by every engine.
 - `query(sql, tables)`: the few reads jobs make of lake tables (DuckDB's dialect).
 
+ELT merges (`open_elt_merge`: a pipeline's staged rows merged by primary key into a
+merge-on-read table) run on DuckDB whatever the batch engine, like the query side: one stream
+from one API is one machine's work.
+
 Every engine reads and writes the same lake layout (`cdpflow.lake`): Parquet files in
 versioned snapshots, timestamps as UTC microseconds, so a table one engine wrote is read and
 extended by another. The analytics warehouse (dbt) is DuckDB in every configuration.
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from cdpflow.elt.roles import RoleTable
     from cdpflow.lake.raw_reader import RawFile
     from cdpflow.lake.storage import Lake
-    from cdpflow.lake.tables import TableStore
+    from cdpflow.lake.tables import Snapshot, TableStore
     from cdpflow.lake.views import ViewFile
     from cdpflow.settings import Settings
 
@@ -155,6 +159,52 @@ class IdentityIO(Protocol):
     ) -> list[tuple[Path, int]]:
         """Write identities' new delta: the stored delta's rows not in `changed` + `changed`."""
         ...
+
+
+EXTRACT_ORDER = "_cdpflow_order"  # a staged ELT row's place in its extract (never stored)
+
+
+@dataclass(frozen=True)
+class MergeKey:
+    """How an ELT resource's rows are merged: its primary key, its cursor and its deletes flag
+    (each a column name, or None when the resource has none)."""
+
+    key: tuple[str, ...]
+    cursor: str | None
+    deletes: str | None
+
+
+@dataclass
+class MergeOutput:
+    """Local files to publish into a table, as a new base (replacing every file) or as its new
+    delta (replacing the old delta, keeping the base), and what that version holds."""
+
+    files: list[tuple[Path, int]]
+    layer: str  # "base" or "delta"
+    superseded_rows: int  # stored rows readers do not see (a delta's shadowed rows, tombstones)
+    columns: tuple[tuple[str, str], ...]
+
+
+class EltMerge(Protocol):
+    """ELT merges by primary key into merge-on-read tables (see cdpflow.elt.land)."""
+
+    def merge(
+        self,
+        base: Snapshot | None,
+        merge: MergeKey,
+        staged: Sequence[Path],
+        out_dir: Path,
+        fold_fraction: float,
+    ) -> MergeOutput:
+        """`staged` Parquet files (with EXTRACT_ORDER) merged into `base` (None: a new table):
+        a new delta, or a new base when the delta would pass `fold_fraction` of the base."""
+        ...
+
+    def fold(self, snapshot: Snapshot, merge: MergeKey, out_dir: Path) -> MergeOutput:
+        """The rows readers see of `snapshot` (which has a delta) as one new base."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -277,6 +327,15 @@ def open_warehouse(settings: Settings, lake: Lake, path: Path) -> Warehouse:
     from cdpflow.engine.duckdb_analytics import DuckDBWarehouse
 
     return DuckDBWarehouse(settings, lake, path)
+
+
+def open_elt_merge(settings: Settings, tables: TableStore) -> EltMerge:
+    """The merges of ELT pipelines: DuckDB whatever the batch engine is. A pipeline's extract
+    is one stream from one API, so its merge is one machine's work, spilling past the engine's
+    memory setting; the tables it writes are the lake layout every engine reads."""
+    from cdpflow.engine.duckdb_elt import DuckDBEltMerge
+
+    return DuckDBEltMerge(settings, tables)
 
 
 def identity_io(engine: Engine) -> IdentityIO:

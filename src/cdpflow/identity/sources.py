@@ -25,6 +25,7 @@ from cdpflow.errors import TerminalError
 from cdpflow.identity.config import IdentityConfig, OfflineSource
 from cdpflow.identity.prepare import OBSERVATIONS
 from cdpflow.identity.schema import TS
+from cdpflow.lake.merge_on_read import read_table
 from cdpflow.lake.tables import Snapshot, TableStore
 
 LOADED_AT = "_loaded_at"  # what an ELT merge stamps every row with (cdpflow.elt.land)
@@ -168,14 +169,12 @@ def _read_table(t: OfflineTable, tables: TableStore) -> tuple[pa.Table, datetime
         raise OfflineSourceError(
             source.name, where, f"no column `{missing[0]}` (columns: {', '.join(names)})"
         )
-    parts = []
-    for f in snapshot.files:
-        try:
-            parts.append(pq.read_table(tables.lake.open(f"{snapshot.table}/{f.path}")))
-        except (pa.ArrowInvalid, OSError) as err:
-            raise OfflineSourceError(source.name, where, f"unreadable ({err})") from err
-    rows = pa.concat_tables(parts, promote_options="permissive")
-    if LOADED_AT not in rows.column_names:
+    has_loaded_at = LOADED_AT in names
+    try:
+        rows = read_table(tables.lake, snapshot, [*wanted, *([LOADED_AT] if has_loaded_at else [])])
+    except (pa.ArrowInvalid, OSError) as err:
+        raise OfflineSourceError(source.name, where, f"unreadable ({err})") from err
+    if not has_loaded_at:
         committed = datetime.fromisoformat(snapshot.committed_at)
         stamp = pa.array([committed] * rows.num_rows, TS)
         return rows.select(wanted).append_column(LOADED_AT, stamp), None

@@ -5,8 +5,8 @@ partition (not today's; the writer's lock keeps a running job out) into files ne
 size, sorted so row-group statistics prune well, and commits them as one new table version. A
 query that resolved the old version keeps reading the old files: they stay on disk until
 cleanup_temp_tables removes them after the retention period. It also folds the identities
-table's delta into its base (see `lake.merge_on_read`), and vacuums the analytics warehouse,
-whose hourly checkpoints leave the row groups thinned by deletes as they are.
+table's and the ELT tables' deltas into their bases (see `lake.merge_on_read`), and vacuums the
+analytics warehouse, whose hourly checkpoints leave the row groups thinned by deletes as they are.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cdpflow.engine import Engine, open_engine, open_warehouse
+from cdpflow.elt.land import fold_delta
+from cdpflow.engine import Engine, open_elt_merge, open_engine, open_warehouse
 from cdpflow.events.names import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.identity.store import IDENTITIES_TABLE
 from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.analytics import ANALYTICS_LOCK, warehouse_path
+from cdpflow.lake.merge_on_read import delta_files
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
@@ -98,6 +100,7 @@ def run(
                     _compact_table(settings, lake, tables, engine, table, order_by, today, interval)
                 )
         result.tables.append(_fold_identities(settings, tables, engine))
+        result.tables.extend(_fold_elt_deltas(settings, lake, tables))
     finally:
         engine.close()
     result.warehouse_vacuum_seconds = _vacuum_warehouse(settings, lake)
@@ -116,6 +119,40 @@ def _fold_identities(settings: Settings, tables: TableStore, engine: Engine) -> 
         report.files_before, report.files_after = len(before.files), len(after.files)
         report.bytes_before, report.bytes_after = before.total_bytes, after.total_bytes
     return report
+
+
+def _fold_elt_deltas(settings: Settings, lake: Lake, tables: TableStore) -> list[TableCompaction]:
+    """ELT tables keep their incremental merges in a delta over a base: fold each, under its
+    pipeline's lock so no run of it merges meanwhile."""
+    reports = []
+    merger = open_elt_merge(settings, tables)
+    staging = settings.work_dir / "compression" / uuid.uuid4().hex
+    try:
+        for name in tables.names():
+            snapshot = tables.current(name)
+            pipeline = snapshot.properties.get("pipeline") if snapshot else None
+            if snapshot is None or not pipeline or not delta_files(snapshot):
+                continue
+            with job_lock(settings, f"elt_{pipeline}"):
+                before = tables.get(name)
+                if not delta_files(before):
+                    continue
+                after = fold_delta(merger, lake, tables, before, staging)
+            reports.append(
+                TableCompaction(
+                    name,
+                    partitions=1,
+                    files_before=len(before.files),
+                    files_after=len(after.files),
+                    bytes_before=before.total_bytes,
+                    bytes_after=after.total_bytes,
+                    version=after.version,
+                )
+            )
+    finally:
+        merger.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    return reports
 
 
 def _vacuum_warehouse(settings: Settings, lake: Lake) -> float | None:

@@ -68,3 +68,47 @@ def test_a_delta_without_a_base_is_the_whole_table(settings: Settings, lake: Lak
         assert engine.query("SELECT count(*) AS n FROM t", tables).to_pylist() == [{"n": 1}]
     finally:
         engine.close()
+
+
+def test_tombstones_hide_their_key_for_duckdb_and_arrow_readers_alike(
+    settings: Settings, lake: Lake
+) -> None:
+    from cdpflow.lake.merge_on_read import read_table
+
+    tables = TableStore(lake)
+    base = [("a", "x", 1), ("a", "y", 2), ("b", "x", 3)]
+    lake.makedirs("t")
+    changes = pa.table(
+        {
+            "k": ["a", "b", "c"],
+            "kind": ["y", "x", "x"],
+            "v": [20, None, 30],
+            "gone": [False, True, False],
+        }
+    )
+    with lake.open("t/d.parquet", "wb") as handle:
+        pq.write_table(changes, handle)
+    snapshot = tables.commit(
+        "t",
+        None,
+        operation="test",
+        add=[
+            DataFile(*_file(lake, "base.parquet", base)),
+            delta_file("d.parquet", 3, lake.size("t/d.parquet"), "test"),
+        ],
+        columns=(*COLUMNS, ("gone", "BOOLEAN")),
+        # (a, y) and (b, x) shadowed, and the tombstone of (b, x) itself not seen
+        properties=layout_properties(["k", "kind"], superseded_rows=3, delete_column="gone"),
+    )
+    expected = [("a", "x", 1), ("a", "y", 20), ("c", "x", 30)]
+    assert snapshot.rows == len(expected)
+    engine = open_engine(settings, lake)
+    try:
+        rows = engine.query("SELECT k, kind, v FROM t ORDER BY k, kind", tables).to_pylist()
+    finally:
+        engine.close()
+    assert [tuple(r.values()) for r in rows] == expected
+    arrow = read_table(lake, snapshot, ["k", "kind", "v"]).sort_by(
+        [("k", "ascending"), ("kind", "ascending")]
+    )
+    assert [tuple(r.values()) for r in arrow.to_pylist()] == expected
