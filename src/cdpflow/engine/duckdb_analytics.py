@@ -21,10 +21,10 @@ from cdpflow.elt.config import ROLES
 from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
 from cdpflow.engine.duckdb_engine import connect, literal, quote
+from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
-from cdpflow.lake.merge_on_read import scan_sql
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.settings import Settings

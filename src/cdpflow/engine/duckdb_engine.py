@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.errors import QueryError
-from cdpflow.lake.merge_on_read import scan_sql
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import Snapshot, TableStore
 from cdpflow.lake.views import ViewFile, load_catalog

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdpflow.engine import Engine, open_query_engine
+from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
 from cdpflow.entities.files import entity_folder
 from cdpflow.entities.pack import install_pack
@@ -86,12 +87,13 @@ class EntityCreationResult:
 
 
 def lake_schema(tables: TableStore) -> dict[str, dict[str, str]]:
-    """table -> column -> engine type, from each table's newest snapshot."""
+    """table -> column -> DuckDB type (entities compile to DuckDB SQL, the users' dialect),
+    from each table's newest snapshot."""
     schema: dict[str, dict[str, str]] = {}
     for name in tables.names():
         snapshot = tables.current(name)
         if snapshot is not None:
-            schema[name] = dict(snapshot.columns)
+            schema[name] = {c: duckdb_type(kind) for c, kind in snapshot.columns}
     return schema
 
 

@@ -15,7 +15,8 @@ The layout lives in the snapshot: delta files carry the partition `{"layer": "de
 properties name the key (`merge_key`), the tombstone flag (`delete_column`, optional) and how
 many stored rows readers do not see (`superseded_rows`: base rows the delta replaces plus the
 tombstones, so `Snapshot.rows` stays the rows a reader sees). Every reader builds its scan
-through `scan_sql` (DuckDB) or `read_table` (Arrow), so none can see the layers apart.
+through `cdpflow.engine.duckdb_scan.scan_sql` or `read_table` (Arrow), so none can see the
+layers apart.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DELTA_LAYER, LAYER, SUPERSEDED_ROWS, DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DELTA_LAYER, LAYER, SUPERSEDED_ROWS, DataFile, Snapshot
 
 MERGE_KEY = "merge_key"
 DELETE_COLUMN = "delete_column"
@@ -58,43 +59,6 @@ def layout_properties(
     """Snapshot properties of a merge-on-read version (merged with the writer's own)."""
     tombstones = {DELETE_COLUMN: delete_column} if delete_column else {}
     return {MERGE_KEY: list(key), SUPERSEDED_ROWS: int(superseded_rows), **tombstones}
-
-
-def scan_sql(tables: TableStore, snapshot: Snapshot | None, columns: Columns | None = None) -> str:
-    """The one SELECT every reader of a lake table uses (DuckDB's dialect, the only engine).
-
-    Args:
-        tables: resolves the snapshot's files to URIs.
-        snapshot: the version to read; None for a table never written (needs `columns`).
-        columns: (name, type) to select, cast to the snapshot's own types when it has them;
-            without it every column as stored.
-    """
-    typed = tuple(snapshot.columns if snapshot and snapshot.columns else (columns or ()))
-    select = (
-        ", ".join(f"CAST({_quote(c)} AS {kind}) AS {_quote(c)}" for c, kind in typed)
-        if columns is not None
-        else "*"
-    )
-    if snapshot is None or not snapshot.files:
-        nulls = ", ".join(f"CAST(NULL AS {kind}) AS {_quote(c)}" for c, kind in typed)
-        return f"SELECT {nulls or 'NULL AS empty'} WHERE false"
-    delta = delta_files(snapshot)
-    if not delta:
-        return f"SELECT {select} FROM {_read(tables, snapshot, snapshot.files)}"
-    key = snapshot.properties[MERGE_KEY]
-    on = " AND ".join(f"b.{_quote(k)} = d.{_quote(k)}" for k in key)
-    keys = ", ".join(_quote(k) for k in key)
-    base = base_files(snapshot)
-    merged = f"SELECT * FROM {_read(tables, snapshot, delta)}"
-    flag = snapshot.properties.get(DELETE_COLUMN)
-    if flag:
-        merged += f" WHERE NOT coalesce(CAST({_quote(flag)} AS BOOLEAN), false)"
-    if base:
-        merged += (
-            f" UNION ALL BY NAME SELECT b.* FROM {_read(tables, snapshot, base)} b"
-            f" ANTI JOIN (SELECT {keys} FROM {_read(tables, snapshot, delta)}) d ON {on}"
-        )
-    return f"SELECT {select} FROM ({merged})"
 
 
 def read_table(lake: Lake, snapshot: Snapshot, columns: Sequence[str]) -> pa.Table:
@@ -146,17 +110,3 @@ def _key_of(rows: pa.Table, key: Sequence[str]) -> pa.Array | pa.ChunkedArray:
         return rows[key[0]]
     text = [pc.fill_null(rows[k].cast(pa.string()), "\x00null") for k in key]
     return pc.binary_join_element_wise(*text, "\x00")
-
-
-def _read(tables: TableStore, snapshot: Snapshot, files: Sequence[DataFile]) -> str:
-    uris = [tables.lake.uri(f"{snapshot.table}/{f.path}") for f in files]
-    listed = ", ".join(_literal(u) for u in uris)
-    return f"read_parquet([{listed}], union_by_name = true)"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

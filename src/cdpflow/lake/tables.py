@@ -13,12 +13,16 @@ import builtins
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cdpflow.errors import ConcurrentCommitError, TableNotFoundError
 from cdpflow.lake.storage import RESERVED_DIRS, Lake
+from cdpflow.lake.types import neutral
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SNAPSHOTS_DIR = "_snapshots"
 LATEST = "LATEST"
@@ -51,7 +55,7 @@ class Snapshot:
     committed_at: str
     operation: str
     files: tuple[DataFile, ...]
-    columns: tuple[tuple[str, str], ...]  # (name, engine type) so an empty table has a schema
+    columns: tuple[tuple[str, str], ...]  # (name, lake type) so an empty table has a schema
     properties: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +81,7 @@ class Snapshot:
             committed_at=raw["committed_at"],
             operation=raw["operation"],
             files=tuple(DataFile(**f) for f in raw["files"]),
-            columns=tuple((c[0], c[1]) for c in raw["columns"]),
+            columns=lake_columns((c[0], c[1]) for c in raw["columns"]),  # older: DuckDB names
             properties=raw.get("properties", {}),
         )
 
@@ -140,7 +144,9 @@ class TableStore:
             committed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             operation=operation,
             files=kept + tuple(add),
-            columns=tuple(columns) if columns is not None else (base.columns if base else ()),
+            columns=lake_columns(columns)
+            if columns is not None
+            else (base.columns if base else ()),
             properties=dict(
                 properties if properties is not None else (base.properties if base else {})
             ),
@@ -149,6 +155,11 @@ class TableStore:
             raise ConcurrentCommitError(table, version)
         self.lake.write_bytes(f"{table}/{SNAPSHOTS_DIR}/{LATEST}", str(version).encode())
         return snapshot
+
+
+def lake_columns(columns: Iterable[tuple[str, str | pa.DataType]]) -> tuple[tuple[str, str], ...]:
+    """(name, type) with each type in the lake's engine-neutral names (`lake.types`)."""
+    return tuple((name, neutral(kind)) for name, kind in columns)
 
 
 def _snapshot_path(table: str, version: int) -> str:

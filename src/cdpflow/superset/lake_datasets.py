@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from cdpflow.lake.merge_on_read import scan_sql
+from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.lake.tables import Snapshot, TableStore
 
 DATABASE_NAME = "cdpflow"
