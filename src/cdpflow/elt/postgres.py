@@ -94,28 +94,36 @@ def extract(
     order = [resource.cursor, *resource.primary_key] if resource.cursor else resource.primary_key
     table = resource.options.get("table")
     fix = f"check `url` and `password_secret` in {pipeline.path} and the secret it names."
+    reached: list[Any] = []
+
+    def take(rows: pa.Table) -> None:
+        if resource.cursor and resource.cursor in rows.column_names and rows.num_rows:
+            newest = pc.max(rows[resource.cursor]).as_py()
+            if newest is not None:
+                reached[:] = [max([*reached, newest])]
+        emit(rows)
+
     with connect(pipeline.name, pipeline.options, source.secrets, fix, resource.name) as reader:
-        rows = reader.read(
+        schema = reader.read(
             table=split_table(table) if table else None,
             query=resource.options.get("query"),
             cursor=resource.cursor,
             since=since,
             order_by=list(dict.fromkeys(order)),
             batch_rows=BATCH_ROWS,
-        )
-    if resource.cursor and resource.cursor not in rows.column_names:
+            on_batch=take,
+        ).schema
+    if resource.cursor and resource.cursor not in schema.names:
         raise TerminalError(
             f"Pipeline `{pipeline.name}` resource `{resource.name}`: the cursor column "
-            f"`{resource.cursor}` is not among the columns read ({', '.join(rows.column_names)}); "
+            f"`{resource.cursor}` is not among the columns read ({', '.join(schema.names)}); "
             f"nothing was committed. Fix `cursor` in {pipeline.path}."
         )
-    emit(rows)
     if not resource.cursor:
         return {}
-    reached = pc.max(rows[resource.cursor]).as_py() if rows.num_rows else None
-    if reached is None:
+    if not reached:
         return dict(state)
-    return {"cursor": resource.cursor, "last": cursor_text(reached)}
+    return {"cursor": resource.cursor, "last": cursor_text(reached[0])}
 
 
 def cursor_text(value: Any) -> str:

@@ -8,7 +8,7 @@ to fix, never the password.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -156,10 +156,13 @@ class PostgresReader:
         since: str | None = None,
         order_by: Sequence[str] = (),
         batch_rows: int = 10_000,
+        on_batch: Callable[[pa.Table], None] | None = None,
     ) -> pa.Table:
         """The rows of `table` (schema, name) or of `query`, those with `cursor` >= `since` when
         both are given, ordered by `order_by`. `since` is the cursor's value as text, which
-        PostgreSQL casts to the column's type."""
+        PostgreSQL casts to the column's type. With `on_batch`, each batch of `batch_rows` is
+        handed to it as it is fetched and not kept: the result is then an empty table of the
+        rows' schema."""
         source: sql.Composable = (
             sql.Identifier(*table)
             if table is not None
@@ -182,7 +185,12 @@ class PostgresReader:
                 cur.itersize = batch_rows
                 cur.execute(statement, params)
                 schema = _schema(cur.description)
-                batches = list(_batches(cur, schema, batch_rows))
+                batches = []
+                for batch in _batches(cur, schema, batch_rows):
+                    if on_batch is None:
+                        batches.append(batch)
+                    else:
+                        on_batch(pa.Table.from_batches([batch], schema))
         except psycopg.errors.DatabaseError as err:
             raise PostgresSourceError(
                 self.source, f"PostgreSQL refused the read: {_sentence(_first_line(err))}", self.fix
