@@ -40,7 +40,7 @@ from cdpflow.lake.merge_on_read import (
     layout_properties,
 )
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, lake_columns
 
 REJECTS_TABLE = "elt_rejects"
 REJECTS = pa.schema(
@@ -88,7 +88,8 @@ class Staged:
     files: list[Path] = field(default_factory=list)
     rows: int = 0
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (reason, raw JSON)
-    types: dict[str, pa.DataType] = field(default_factory=dict)
+    types: dict[str, pa.DataType] = field(default_factory=dict)  # null-typed columns left out
+    names: dict[str, None] = field(default_factory=dict)  # every column seen, in order
     _buffer: list[pa.Table] = field(default_factory=list)
     _buffered: int = 0
 
@@ -99,6 +100,7 @@ class Staged:
         for f in rows.schema:
             if not pa.types.is_null(f.type):
                 self.types.setdefault(f.name, f.type)
+            self.names.setdefault(f.name, None)
         n = rows.num_rows
         if not n:
             return
@@ -128,6 +130,14 @@ class Staged:
         pq.write_table(rows, path, compression="zstd", compression_level=1)
         self.files.append(path)
         self._buffer, self._buffered = [], 0
+
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """The columns the extract showed (an empty page still has them), as a table's: so an
+        empty table can be queried by its columns from its first run."""
+        if not self.names:
+            return ()
+        seen = {name: self.types.get(name, pa.null()) for name in self.names}
+        return lake_columns({**seen, LOADED_AT: pa.timestamp("us", tz="UTC")}.items())
 
     def schema(self) -> dict[str, str]:
         """The table's Arrow schema after this run (stored as the snapshot's `elt_schema`)."""
@@ -278,7 +288,7 @@ class Lander:
                 table,
                 base,
                 operation=f"elt {self.pipeline} merge",
-                columns=base.columns if base else (),
+                columns=base.columns if base else staged.columns(),
                 properties={**kept, **properties},
             )
         out = merger.merge(

@@ -110,3 +110,13 @@ def test_compression_folds_the_delta_into_a_base_of_the_same_rows(settings, quer
     _write(settings, "c.csv", ["c003,three@x.io,2026-01-06,false"], 3_000)
     run(settings, Interval(), name="shop")
     assert _emails(query)["c003"] == "three@x.io"
+
+
+def test_a_resource_with_no_rows_yet_is_a_table_with_its_columns(settings, query):
+    _pipeline(settings)
+    _write(settings, "a.csv", [], 1_000)  # the header only
+    assert run(settings, Interval(), name="shop").loaded == {TABLE: 0}
+    assert query(f"SELECT customer_id, email, _loaded_at FROM {TABLE}") == []
+    _write(settings, "b.csv", ["c1,one@x.io,2026-01-01,false"], 2_000)
+    run(settings, Interval(), name="shop")
+    assert _emails(query) == {"c1": "one@x.io"}
