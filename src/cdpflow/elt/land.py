@@ -18,7 +18,6 @@ nothing is duplicated.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ from cdpflow.lake.merge_on_read import (
     layout_properties,
 )
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore, lake_columns
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, lake_columns, promote, promote_rows
 
 REJECTS_TABLE = "elt_rejects"
 REJECTS = pa.schema(
@@ -312,17 +311,10 @@ class Lander:
         )
 
     def _publish_arrow(self, table: str, rows: pa.Table, owner: str) -> DataFile:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(rows, local, compression="zstd")
-        return self.publish_file(table, local, rows.num_rows, owner)
+        return promote_rows(self.lake, table, rows, self.staging, owner=owner)
 
-    def publish_file(self, table: str, local: Path, rows: int, owner: str = "") -> DataFile:
-        rel = f"part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        self.lake.put(local, f"{table}/{rel}")
-        local.unlink(missing_ok=True)  # put moves a local file; a remote lake copies it
-        return DataFile(rel, rows, size, owner=owner or self.pipeline)
+    def publish_file(self, table: str, local: Path, rows: int) -> DataFile:
+        return promote(self.lake, table, local, rows, owner=self.pipeline)
 
 
 def fold_delta(

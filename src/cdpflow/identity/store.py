@@ -11,14 +11,12 @@ previous version (the delta is replaced every run) is never left without its fil
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cdpflow.identity.schema import (
     IDENTITIES,
@@ -29,12 +27,13 @@ from cdpflow.identity.schema import (
 )
 from cdpflow.lake.merge_on_read import delta_file, is_delta, layout_properties
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote, promote_rows
 
 IDENTITIES_TABLE = "identities"
 EDGES_TABLE = "identity_edges"
 MERGES_TABLE = "identity_merges"
 CONFLICTS_TABLE = "identity_conflicts"
+OWNER = "id_stitching_incremental"  # the owner of every file the store writes
 IDENTITY_KEY = ("identifier_type", "identifier_value")  # one row per key in identities
 SCHEMAS = {
     IDENTITIES_TABLE: IDENTITIES,
@@ -138,13 +137,7 @@ class IdentityStore:
         return snapshot
 
     def _publish_arrow(self, table: str, rows: pa.Table) -> DataFile:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(rows.cast(SCHEMAS[table]), local, compression="zstd")
-        return self._publish_file(table, local, rows.num_rows)
+        return promote_rows(self.lake, table, rows.cast(SCHEMAS[table]), self.staging, owner=OWNER)
 
     def _publish_file(self, table: str, local: Path, rows: int) -> DataFile:
-        rel = f"part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        self.lake.put(local, f"{table}/{rel}")
-        return DataFile(rel, rows, size, owner="id_stitching_incremental")
+        return promote(self.lake, table, local, rows, owner=OWNER)

@@ -13,7 +13,6 @@ not of a day long past).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,7 +33,7 @@ from cdpflow.activation.records import (
 from cdpflow.errors import CdpflowError, ConcurrentCommitError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import DataFile, TableStore, promote_rows
 from cdpflow.notify.email import send_email
 from cdpflow.settings import Settings
 
@@ -224,15 +223,13 @@ def _replace_day(settings: Settings, lake: Lake, day: date, rows: list[dict[str,
     partition = {"day": day.isoformat()}
     add: list[DataFile] = []
     if rows:
+        table = pa.Table.from_pylist(rows, schema=STATS)
         staging = settings.work_dir / "activation"
-        staging.mkdir(parents=True, exist_ok=True)
-        local = staging / f"{STATS_TABLE}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=STATS), local, compression="zstd")
-        rel = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        lake.put(local, f"{STATS_TABLE}/{rel}")
-        local.unlink(missing_ok=True)
-        add.append(DataFile(rel, len(rows), size, owner=day.isoformat(), partition=partition))
+        add.append(
+            promote_rows(
+                lake, STATS_TABLE, table, staging, owner=day.isoformat(), partition=partition
+            )
+        )
     for _ in range(20):
         try:
             store.commit(

@@ -39,7 +39,7 @@ from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import Snapshot, TableStore, promote
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -332,12 +332,18 @@ def _commit(
     column = marts()[mart]
     added = []
     for f in written:
-        prefix = f"{column}={f.partition}/" if column else ""
-        rel = f"{prefix}part-{batch_id}-{uuid.uuid4().hex[:12]}.parquet"
-        size = f.path.stat().st_size
-        tables.lake.put(f.path, f"{mart}/{rel}")
         where = {column: f.partition} if column else {}
-        added.append(DataFile(rel, f.rows, size, f"batch:{batch_id}", where))
+        added.append(
+            promote(
+                tables.lake,
+                mart,
+                f.path,
+                f.rows,
+                owner=f"batch:{batch_id}",
+                partition=where,
+                tag=str(batch_id),
+            )
+        )
     snapshot = tables.commit(
         mart,
         base,

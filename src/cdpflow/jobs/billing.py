@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from cdpflow.billing.report import MonthFigures, month_figures, render_html, ren
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import TableStore, promote_rows
 from cdpflow.notify.email import send_email
 from cdpflow.settings import Settings
 
@@ -155,17 +154,14 @@ def _store(
     )
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
-        local = Path(tmp) / "report.parquet"
-        pq.write_table(table, local)
-        size = local.stat().st_size
-        rel = f"month={figures.month}/part-{uuid.uuid4().hex[:12]}.parquet"
-        lake.put(local, f"{REPORTS}/{rel}")
+        month = {"month": figures.month}
+        added = promote_rows(lake, REPORTS, table, Path(tmp), owner=figures.month, partition=month)
     base = store.current(REPORTS)
     store.commit(
         REPORTS,
         base,
         operation="billing",
-        add=[DataFile(rel, 1, size, figures.month, {"month": figures.month})],
+        add=[added],
         remove=lambda f: f.owner == figures.month,
         columns=REPORT_COLUMNS,
     )

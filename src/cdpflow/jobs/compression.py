@@ -28,7 +28,7 @@ from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.analytics import ANALYTICS_LOCK, warehouse_path
 from cdpflow.lake.merge_on_read import delta_files
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import DataFile, TableStore, promote
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -224,10 +224,11 @@ def _compact_table(
             owner = ",".join(sorted(set().union(*(f.owners for f in group))))
             ((column, _),) = group[0].partition.items()
             for local, rows in written:
-                rel = f"{column}={value}/part-c-{uuid.uuid4().hex[:12]}.parquet"
-                size = local.stat().st_size
-                lake.put(local, f"{table}/{rel}")
-                added.append(DataFile(rel, rows, size, owner, {column: value}))
+                added.append(
+                    promote(
+                        lake, table, local, rows, owner=owner, partition={column: value}, tag="c"
+                    )
+                )
             report.files_before += len(group)
             report.bytes_before += sum(f.bytes for f in group)
         replaced = {f.path for group in chosen.values() for f in group}

@@ -24,7 +24,7 @@ from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
 from cdpflow.lake.raw_reader import RawFile, count_lines
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -285,10 +285,17 @@ def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]
         ((column, value),) = item.partition.items()
         hours = sorted(item.owner.split(","))  # a file of several hours is named by its span
         span = hours[0] if len(hours) == 1 else f"{hours[0]}_{hours[-1]}"
-        rel = f"{column}={value}/part-{span}-{uuid.uuid4().hex[:12]}.parquet"
-        size = item.local_path.stat().st_size
-        lake.put(item.local_path, f"{table}/{rel}")
-        published.append(DataFile(rel, item.rows, size, item.owner, dict(item.partition)))
+        published.append(
+            promote(
+                lake,
+                table,
+                item.local_path,
+                item.rows,
+                owner=item.owner,
+                partition={column: value},
+                tag=span,
+            )
+        )
     return published
 
 

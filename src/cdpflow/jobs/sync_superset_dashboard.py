@@ -13,7 +13,6 @@ others still import.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from cdpflow.errors import ConcurrentCommitError, TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.jobs.sync_superset_tables import sync_datasets
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import TableStore, promote_rows
 from cdpflow.settings import Settings
 from cdpflow.superset.bundles import (
     BundleError,
@@ -192,26 +191,20 @@ def remember_imports(
             [*kept, *records.values()],
             key=lambda r: (str(r["superset_base_url"]), str(r["bundle"])),
         )
-        staging = settings.work_dir / "superset"
-        staging.mkdir(parents=True, exist_ok=True)
-        local = staging / f"{IMPORTS_TABLE}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=IMPORTS), local, compression="zstd")
-        rel = f"part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        lake.put(local, f"{IMPORTS_TABLE}/{rel}")
-        local.unlink(missing_ok=True)
+        imports = pa.Table.from_pylist(rows, schema=IMPORTS)
+        added = promote_rows(lake, IMPORTS_TABLE, imports, settings.work_dir / "superset")
         try:
             store.commit(
                 IMPORTS_TABLE,
                 base,
                 operation="sync_superset_dashboard",
-                add=[DataFile(rel, len(rows), size)],
+                add=[added],
                 remove=lambda f: True,
                 columns=sql_columns(IMPORTS),
             )
             return
         except ConcurrentCommitError:
-            lake.remove(f"{IMPORTS_TABLE}/{rel}")
+            lake.remove(f"{IMPORTS_TABLE}/{added.path}")
     raise ConcurrentCommitError(IMPORTS_TABLE, -1)
 
 

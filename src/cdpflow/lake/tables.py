@@ -10,9 +10,11 @@ of Iceberg's and Delta's logs in the smallest form that plain Parquet readers ca
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -164,3 +166,43 @@ def lake_columns(columns: Iterable[tuple[str, str | pa.DataType]]) -> tuple[tupl
 
 def _snapshot_path(table: str, version: int) -> str:
     return f"{table}/{SNAPSHOTS_DIR}/v{version:08d}.json"
+
+
+def promote(
+    lake: Lake,
+    table: str,
+    local: Path,
+    rows: int,
+    *,
+    owner: str = "",
+    partition: Mapping[str, str] | None = None,
+    tag: str = "",
+) -> DataFile:
+    """Move a finished local Parquet file into `table`'s folder (under its partition's folder,
+    `column=value/`) with a fresh name, `part-[<tag>-]<random>.parquet`: the one way a writer
+    adds a file to a table. Nothing refers to the file until a commit lists the DataFile."""
+    where = dict(partition or {})
+    folder = "".join(f"{column}={value}/" for column, value in where.items())
+    rel = f"{folder}part-{tag + '-' if tag else ''}{uuid.uuid4().hex[:16]}.parquet"
+    size = local.stat().st_size
+    lake.put(local, f"{table}/{rel}")
+    local.unlink(missing_ok=True)  # put moves a local file; a remote lake copies it
+    return DataFile(rel, rows, size, owner, where)
+
+
+def promote_rows(
+    lake: Lake,
+    table: str,
+    rows: pa.Table,
+    staging: Path,
+    *,
+    owner: str = "",
+    partition: Mapping[str, str] | None = None,
+) -> DataFile:
+    """`rows` written as a staged zstd Parquet file, then promoted into `table` (`promote`)."""
+    import pyarrow.parquet as pq
+
+    staging.mkdir(parents=True, exist_ok=True)
+    local = staging / f"{table}-{uuid.uuid4().hex}.parquet"
+    pq.write_table(rows, local, compression="zstd")
+    return promote(lake, table, local, rows.num_rows, owner=owner, partition=partition)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import DataFile, TableStore, promote_rows
 
 TABLE = "report_runs"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -157,14 +157,7 @@ class ReportRuns:
         raise ConcurrentCommitError(TABLE, -1)
 
     def _publish(self, rows: list[Row]) -> DataFile:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / f"{TABLE}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, SCHEMA), local, compression="zstd")
-        rel = f"part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        self.lake.put(local, f"{TABLE}/{rel}")
-        local.unlink(missing_ok=True)
-        return DataFile(rel, len(rows), size)
+        return promote_rows(self.lake, TABLE, pa.Table.from_pylist(rows, SCHEMA), self.staging)
 
 
 def slot_states(rows: list[Row], report: str) -> dict[datetime, SlotState]:
