@@ -168,10 +168,10 @@ def _parse(text: str) -> tuple[Parsed, str]:
     """One type at the start of `text` and what follows it."""
     for opener, name in (("list<", "list"), ("map<", "map"), ("struct<", "struct")):
         if text.startswith(opener):
-            return _nested_neutral(name, text[len(opener) :])
+            return _nested(name, text[len(opener) :], ">", ":")
     for opener, name in (("STRUCT(", "struct"), ("MAP(", "map")):
         if text.upper().startswith(opener):
-            return _nested_duckdb(name, text[len(opener) :])
+            return _nested(name, text[len(opener) :], ")", " ")
     match = _WORD.match(text)
     if not match:
         raise UnknownTypeError(text)
@@ -185,54 +185,35 @@ def _parse(text: str) -> tuple[Parsed, str]:
         parsed = Parsed(_FROM_DUCKDB[word.upper()])
     else:
         raise UnknownTypeError(text)
-    while True:  # DuckDB lists: INTEGER[] (or INTEGER[3], an array)
-        array = re.match(r"^\[\d*\]", rest)
-        if not array:
-            return parsed, rest
+    return _arrays(parsed, rest)
+
+
+def _nested(name: str, text: str, closer: str, separator: str) -> tuple[Parsed, str]:
+    """The parts of a list / map / struct after its opener, up to `closer` (`>` in the lake's
+    names, `)` in DuckDB's); a struct field's name is followed by `separator`."""
+    items: list[tuple[str, Parsed]] = []
+    rest = text
+    while True:
+        rest = rest.lstrip()
+        field = ""
+        if name == "struct":
+            field, rest = _field_name(rest, separator)
+        item, rest = _parse(rest.lstrip())
+        items.append((field, item))
+        rest = rest.lstrip()
+        if rest.startswith(","):
+            rest = rest[1:]
+            continue
+        if rest.startswith(closer):
+            return _arrays(_checked(name, items, text), rest[1:])
+        raise UnknownTypeError(text)
+
+
+def _arrays(parsed: Parsed, rest: str) -> tuple[Parsed, str]:
+    """DuckDB's list suffixes after a type: `INTEGER[]` (or `INTEGER[3]`, an array)."""
+    while array := re.match(r"^\[\d*\]", rest):
         parsed, rest = Parsed("list", (("", parsed),)), rest[array.end() :]
-
-
-def _nested_neutral(name: str, text: str) -> tuple[Parsed, str]:
-    items: list[tuple[str, Parsed]] = []
-    rest = text
-    while True:
-        rest = rest.lstrip()
-        field = ""
-        if name == "struct":
-            field, rest = _field_name(rest, ":")
-        item, rest = _parse(rest.lstrip())
-        items.append((field, item))
-        rest = rest.lstrip()
-        if rest.startswith(","):
-            rest = rest[1:]
-            continue
-        if rest.startswith(">"):
-            return _checked(name, items, text), rest[1:]
-        raise UnknownTypeError(text)
-
-
-def _nested_duckdb(name: str, text: str) -> tuple[Parsed, str]:
-    items: list[tuple[str, Parsed]] = []
-    rest = text
-    while True:
-        rest = rest.lstrip()
-        field = ""
-        if name == "struct":
-            field, rest = _field_name(rest, " ")
-        item, rest = _parse(rest.lstrip())
-        items.append((field, item))
-        rest = rest.lstrip()
-        if rest.startswith(","):
-            rest = rest[1:]
-            continue
-        if rest.startswith(")"):
-            parsed, rest = _checked(name, items, text), rest[1:]
-            while True:
-                array = re.match(r"^\[\d*\]", rest)
-                if not array:
-                    return parsed, rest
-                parsed, rest = Parsed("list", (("", parsed),)), rest[array.end() :]
-        raise UnknownTypeError(text)
+    return parsed, rest
 
 
 def _field_name(text: str, separator: str) -> tuple[str, str]:
