@@ -16,6 +16,7 @@ from cdpflow.activation.destination import (
 from cdpflow.activation.status import destination_status
 from cdpflow.airflow.declared import sync_declared_dags
 from cdpflow.cli.context import Context
+from cdpflow.cli.output import echo_table
 from cdpflow.declared import DeclarationError
 
 
@@ -90,9 +91,7 @@ def list_destinations(obj: Context) -> None:
             continue
         status = destination_status(settings, name)
         rows.append((name, d.type, d.segment, d.mode, status.last_sync, str(status.acknowledged)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    echo_table(rows)
 
 
 @destination_group.command("remove")

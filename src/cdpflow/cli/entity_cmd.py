@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdpflow.cli.context import Context
+from cdpflow.cli.output import echo_table
 from cdpflow.entities.compile import EVENTS, PEOPLE, Compiler
 from cdpflow.entities.files import entity_folder, existing_file, write_atomically
 from cdpflow.entities.pack import handled, pack_text
@@ -131,10 +132,7 @@ def list_entities(obj: Context) -> None:
         entity = loaded.entities[name]
         figures = sizes if isinstance(entity, Segment) else entries
         rows.append((name, entity.kind, origin, figures.get(name, "not run"), entity.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [v.ljust(w) for v, w in zip(row, widths, strict=False)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
+    echo_table(rows)
 
 
 def _origin(settings: Settings, name: str) -> str:

@@ -11,6 +11,7 @@ import click
 
 from cdpflow.airflow.declared import sync_declared_dags
 from cdpflow.cli.context import Context
+from cdpflow.cli.output import echo_table
 from cdpflow.declared import NAME, DeclarationError
 from cdpflow.elt.config import FAMILY, Check, load_pipeline, parse_pipeline, write_pipeline
 from cdpflow.elt.registry import TYPES
@@ -227,9 +228,7 @@ def list_pipelines(obj: Context) -> None:
         )  # fmt: skip
     for path in misnamed:
         rows.append((path.stem, "broken", "", "", "", "file name is not a pipeline name"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    echo_table(rows)
 
 
 @pipeline_group.command("remove")
