@@ -26,7 +26,7 @@ import orjson
 from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
 from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
-from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
+from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, UNPROCESSABLE, Rule
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
 from cdpflow.events.size import event_text_bytes
 
@@ -579,12 +579,6 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         _blotout_events(blotout_items, limit)
     )
     rows = events.unionByName(unreadable, allowMissingColumns=True)
-    core = [
-        "to_date(event_time) AS event_date"
-        if name == "event_date"
-        else f"CAST({name} AS {_SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
-        for name, kind in CORE_EVENTS_COLUMNS
-    ]
     flat = rows.selectExpr(
         "raw_hour",
         "raw_file",
@@ -593,9 +587,37 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         "reason_code",
         "reason",
         "CASE WHEN reason_code IS NOT NULL THEN trim(TRAILING '\n\r' FROM raw) END AS raw",
-        *core,
+        *_core_columns(),
     )
     return flat, parsed
+
+
+def _core_columns(values: dict[str, str] | None = None) -> list[str]:
+    """The core_events columns of a flattened row, typed as Spark writes them; `values` gives
+    some columns' SQL (the others are NULL)."""
+    return [
+        "to_date(event_time) AS event_date"
+        if name == "event_date" and values is None
+        else f"CAST({name if values is None else values.get(name, 'NULL')} AS "
+        f"{'DATE' if name == 'event_date' else _SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
+        for name, kind in CORE_EVENTS_COLUMNS
+    ]
+
+
+def unprocessable_frame(lines: DataFrame, reason: str) -> DataFrame:
+    """The quarantine rows of `lines` (raw_hour, raw_file, line_no, line) that the flatten
+    cannot take, with the columns of `flatten_frame` and what duckdb_events keeps of such a
+    line: its text and source; no receive time, so it is partitioned by its raw hour."""
+    return lines.selectExpr(
+        "raw_hour",
+        "raw_file",
+        "line_no",
+        "CAST(0 AS BIGINT) AS item_index",
+        f"'{UNPROCESSABLE}' AS reason_code",
+        f"{_lit(reason)} AS reason",
+        "line AS raw",
+        *_core_columns({"source": "get_json_object(line, '$._cdp.source')"}),
+    )
 
 
 _SPARK_TYPES = {
