@@ -47,20 +47,14 @@ def content_errors() -> tuple[type[Exception], ...]:
     """Errors a flatten raises because of a line's content (ANSI arithmetic, a value no cast
     or date function takes, a Python function of the flatten that cannot take a value), not
     because of the cluster or the statement: the line is quarantined as unprocessable."""
-    from pyspark.errors import (
-        ArithmeticException,
-        ArrayIndexOutOfBoundsException,
-        DateTimeException,
-        NumberFormatException,
-        PythonException,
-    )
+    from pyspark import errors
 
     return (
-        ArithmeticException,
-        ArrayIndexOutOfBoundsException,
-        DateTimeException,
-        NumberFormatException,
-        PythonException,
+        errors.ArithmeticException,
+        errors.ArrayIndexOutOfBoundsException,
+        errors.DateTimeException,
+        errors.NumberFormatException,
+        errors.PythonException,
     )
 
 

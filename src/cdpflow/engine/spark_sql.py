@@ -16,59 +16,45 @@ an event's exact size (`cdpflow.events.size`) for items near the limit, and the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
+from cdpflow.engine import flatten_rules as rules
+from cdpflow.engine.flatten_rules import (
+    ARRAY_FIELDS,
+    CAMPAIGN_OF_UTM,
+    HEAD_PATHS,
+    ITEM_KEYS,
+    MAX_MS,
+    MIN_MS,
+    STRING_FIELDS,
+    UTM_OF,
+    WRITE_KEY_PATHS,
+    Dialect,
+    not_after_receipt,
+)
+from cdpflow.engine.rule_columns import blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
-from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
-from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, UNPROCESSABLE, Rule
-from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
+from cdpflow.events.names import CLICK_IDS, UTM_TAGS
+from cdpflow.events.quarantine import UNPROCESSABLE
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.events.size import event_text_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
-_JSON_FIELDS = {"properties", "traits", "additionalData"}
-_ARRAY_FIELDS = ("events", "batch")
-STRING_FIELDS = frozenset(segment.STRING_FIELDS + blotout.STRING_FIELDS)
 _CORRUPT = "_corrupt"
-# Where a write key may sit in what quarantine keeps of a line or an item (as duckdb_sql).
-_WRITE_KEY_PATHS = (
-    ("writeKey",),
-    ("meta", "writeKey"),
-    ("properties", "writeKey"),
-    ("traits", "writeKey"),
-    ("context", "writeKey"),
-    ("additionalData", "writeKey"),
-)
-_FIRST_TIME = f"TIMESTAMP'{FIRST_YEAR}-01-01 00:00:00'"
-_LAST_TIME = f"TIMESTAMP'{LAST_YEAR}-01-01 00:00:00'"
-_MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
-_CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
-_ITEM_KEYS: tuple[str, ...] = ("raw_hour", "raw_file", "line_no", "item_index", "source")
-_ITEM_KEYS += ("received_ts", "received_text")
 
 
 def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
     """The struct type, as `from_json` takes it, that holds every path: leaves are strings
     (objects come as their JSON text), `arrays` are arrays of item texts."""
-    tree: dict[str, object] = {}
-    for path in (p for group in paths for p in group):
-        *parents, leaf = path.split(".")
-        node = tree
-        for key in parents:
-            node = node.setdefault(key, {})  # type: ignore[assignment]
-        node.setdefault(leaf, "string")  # type: ignore[union-attr]
-    for name in arrays:
-        tree[name] = "array<string>"
+    tree = rules.path_tree(
+        [*(p for group in paths for p in group), *arrays],
+        lambda leaf: "array<string>" if leaf in arrays else "string",
+    )
 
     def render(node: dict[str, object]) -> str:
         return ", ".join(
@@ -79,7 +65,7 @@ def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
     return f"struct<{render(tree)}>"
 
 
-LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=_ARRAY_FIELDS)
+LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=ARRAY_FIELDS)
 SEGMENT_DDL = _ddl(segment.MESSAGE_PATHS.values())
 PROPERTY_DDL = _ddl(segment.PROPERTY_PATHS.values())
 TRAIT_DDL = _ddl(segment.TRAIT_PATHS.values())
@@ -120,52 +106,6 @@ def _fields(alias: str, variant: str, paths: dict[str, str], prefix: str = "") -
     return out
 
 
-def _contains(text: str, part: str) -> str:
-    return f"contains({text}, {_lit(part)})"
-
-
-def _raw_param(query: str, name: str, unless: str | None = None) -> str:
-    skip = f"{unless} IS NULL AND " if unless else ""
-    pattern = _lit(f"(?:^|[?&#]){name}=([^&#]*)")
-    found = f"regexp_extract({query}, {pattern}, 1)"
-    return f"CASE WHEN {skip}{_contains(query, name + '=')} THEN {found} END"
-
-
-def _decoded(value: str) -> str:
-    spaced = f"replace({value}, '+', ' ')"
-    decoded = f"CASE WHEN {_contains(value, '%')} THEN try_url_decode({spaced}) ELSE {spaced} END"
-    return f"nullif({decoded}, '')"
-
-
-def _raw_params(query: str, unless: dict[str, str]) -> list[str]:
-    return [
-        f"{_raw_param(query, name, unless.get(name))} AS q_{name}" for name in UTM_TAGS + CLICK_IDS
-    ]
-
-
-def _url_path(url: str) -> str:
-    pattern = _lit("^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)")
-    return f"nullif(regexp_extract({url}, {pattern}, 1), '')"
-
-
-def _query_of(url: str) -> str:
-    return f"nullif(regexp_extract({url}, {_lit('[?]([^#]*)')}, 1), '')"
-
-
-def _time(text: str) -> str:
-    """`text` as a timestamp when it is a date-time in the years allowed, else NULL."""
-    ts = f"try_cast({text} AS TIMESTAMP)"
-    return f"CASE WHEN {ts} BETWEEN {_FIRST_TIME} AND {_LAST_TIME} THEN {ts} END"
-
-
-def _not_after_receipt(event_time: str) -> str:
-    hours = segment.FUTURE_TOLERANCE_HOURS
-    return (
-        f"CASE WHEN {event_time} > received_ts + INTERVAL {hours} HOURS "
-        f"THEN received_ts ELSE {event_time} END"
-    )
-
-
 def _ts_text(ts: str) -> str:
     """A timestamp's text as DuckDB writes a TIMESTAMPTZ (`2026-11-20 13:04:00+00`)."""
     fraction = f"trim(TRAILING '0' FROM date_format({ts}, 'SSSSSS'))"
@@ -175,64 +115,40 @@ def _ts_text(ts: str) -> str:
     )
 
 
+SPARK = Dialect(
+    literal=_lit,
+    concat=lambda parts: f"concat({', '.join(parts)})",
+    timestamp_type="TIMESTAMP",
+    year_start=lambda year: f"TIMESTAMP'{year}-01-01 00:00:00'",
+    first=lambda *values: f"coalesce({', '.join(values)})",
+    timestamp_text=_ts_text,
+    starts_with="startswith",
+    url_decode="try_url_decode",
+    json_type="json_type_",
+    size_text="CAST(event_bytes AS STRING)",
+    object_prefix="OBJECT",
+)
 _SEGMENT_COLUMNS = segment_columns(
-    corrected_text=_ts_text("skewed_ts"),
+    corrected_text=SPARK.timestamp_text("skewed_ts"),
     objects={"properties": "properties_type", "traits": "traits_type"},
 )
 _BLOTOUT_COLUMNS = blotout_columns(objects={"additionalData": "data_type"})
 
 
-def _condition(rule: Rule, columns: RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
-    """The condition under which a row breaks `rule` (see quarantine.CHECKS)."""
-    fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
-    value = columns.values[fields[0]] if fields[0] else ""
-    if rule.check == "not_an_object":
-        return "item_type <> 'OBJECT'"
-    if rule.check == "too_large":
-        return f"event_bytes > {limit}"
-    if rule.check == "not_string":
-        return f"{value}_json IS NOT NULL AND NOT startswith({value}_json, '\"')"
-    if rule.check == "missing":
-        when = f"type_ = '{rule.when_type}' AND " if rule.when_type else ""
-        return when + " AND ".join(f"{columns.values[f]} IS NULL" for f in fields)
-    if rule.check == "not_in":
-        choices = ", ".join(f"'{c}'" for c in rule.choices)
-        return f"{value} NOT IN ({choices})"
-    if rule.check == "not_a_time":
-        text, parsed = columns.times[rule.field]  # type: ignore[index]
-        if any(r.check == "missing" and r.field == rule.field for r in earlier):
-            return f"{parsed} IS NULL"
-        return f"{text} IS NOT NULL AND {parsed} IS NULL"
-    if rule.check == "corrected_out_of_range":
-        return f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}"
-    if rule.check == "not_object":
-        kind = columns.objects[fields[0]]
-        return f"NOT ({kind} IS NULL OR startswith({kind}, 'OBJECT'))"
-    if rule.check == "not_number":
-        return f"{value} IS NOT NULL AND try_cast({value} AS DOUBLE) IS NULL"
-    raise ValueError(f"unknown check {rule.check!r} in {rule}")
+def _time(text: str) -> str:
+    return rules.time(SPARK, text)
 
 
-def _message(rule: Rule, columns: RuleColumns, limit: int) -> str:
-    """The rule's message as a Spark string expression, its placeholders filled from the row."""
-    fills = {**columns.fills, "json_type": "json_type_", "size": "CAST(event_bytes AS STRING)"}
-    if isinstance(rule.field, str) and rule.field:
-        value = columns.values[rule.field]
-        text = columns.texts.get(rule.field, value)
-        fills["value"] = text if rule.check == "not_in" else f"left({text}, 64)"
-        fills["json"] = f"left({value}_json, 64)"
-    parts = re.split(r"\{(\w+)\}", rule.message.replace("{limit}", str(limit)))
-    sql = [fills[p] if i % 2 else _lit(p) for i, p in enumerate(parts) if p]
-    return f"concat({', '.join(sql)})" if len(sql) > 1 else sql[0]
+def _decoded(value: str) -> str:
+    return rules.decoded(SPARK, value)
 
 
-def _checks(rules: Sequence[Rule], columns: RuleColumns, limit: int) -> tuple[str, str, str]:
-    """The number of the first rule a row breaks, and that rule's code and message."""
-    conds = [_condition(r, columns, rules[:i], limit) for i, r in enumerate(rules)]
-    broken = " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
-    codes = " ".join(f"WHEN {i} THEN '{r.code}'" for i, r in enumerate(rules, 1))
-    texts = " ".join(f"WHEN {i} THEN {_message(r, columns, limit)}" for i, r in enumerate(rules, 1))
-    return f"CASE {broken} END", f"CASE broken_rule {codes} END", f"CASE broken_rule {texts} END"
+def _url_path(url: str) -> str:
+    return rules.url_path(SPARK, url)
+
+
+def _query_of(url: str) -> str:
+    return rules.query_of(SPARK, url)
 
 
 # Lowercased DuckDB json_type names of an item that is no object, from its VARIANT type.
@@ -252,7 +168,7 @@ def _with(frame: DataFrame, *columns: str) -> DataFrame:
 def _segment_events(items: DataFrame, limit: int) -> DataFrame:
     """Segment messages (item columns, the message struct `m`, its VARIANT `iv`, its text
     `item`, `item_type` and `event_bytes`) as event rows."""
-    broken, code, text = _checks(quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
+    broken, code, text = rules.checks(SPARK, quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
     f = _with(
         items,
         *_fields("m", "iv", segment.MESSAGE_PATHS, "s_"),
@@ -283,11 +199,11 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
         "THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts",
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
-    f = _with(f, *_raw_params("query_", _CAMPAIGN_OF_UTM))
-    utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in _UTM_OF]
+    f = _with(f, *rules.raw_params(SPARK, "query_", CAMPAIGN_OF_UTM))
+    utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in UTM_OF]
     clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
     return f.selectExpr(
-        *_ITEM_KEYS,
+        *ITEM_KEYS,
         "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
         f"{code} AS reason_code",
         f"{text} AS reason",
@@ -296,7 +212,7 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
         "CASE type_ WHEN 'track' THEN s_event "
         "WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page') "
         "WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen') ELSE type_ END AS event_name",
-        f"{_not_after_receipt('skewed_ts')} AS event_time",
+        f"{not_after_receipt('skewed_ts')} AS event_time",
         "received_ts AS received_at",
         "sent_ts AS sent_at",
         "s_anonymous_id AS anonymous_id",
@@ -329,7 +245,7 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
 def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     """Blotout events (item columns, the event struct `b`, its VARIANT `iv`, its text `item`,
     `item_type`, and the envelope's meta) as event rows."""
-    broken, code, text = _checks(quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
+    broken, code, text = rules.checks(SPARK, quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
     f = _with(
         items,
         *_fields("b", "iv", blotout.EVENT_PATHS, "b_"),
@@ -343,15 +259,15 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     f = _with(
         f,
         f"coalesce(bo_search, {_query_of('b_scrn')}) AS query_",
-        f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS} "
+        f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {MIN_MS} AND {MAX_MS} "
         "THEN try_cast(b_evt AS DOUBLE) END AS evt_ms",
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
-    f = _with(f, *_raw_params("query_", {}))
+    f = _with(f, *rules.raw_params(SPARK, "query_", {}))
     params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
     evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
     return f.selectExpr(
-        *_ITEM_KEYS,
+        *ITEM_KEYS,
         "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
         f"{code} AS reason_code",
         f"{text} AS reason",
@@ -359,7 +275,7 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
         "CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END"
         " AS event_type",
         "b_evn AS event_name",
-        f"{_not_after_receipt(evt_time)} AS event_time",
+        f"{not_after_receipt(evt_time)} AS event_time",
         "received_ts AS received_at",
         "CAST(NULL AS TIMESTAMP) AS sent_at",
         "coalesce(b_userid, visitor_id) AS anonymous_id",
@@ -494,6 +410,9 @@ def _head_fields() -> list[str]:
 _LINE_WITH_CORRUPT = LINE_DDL.replace("struct<", f"struct<`{_CORRUPT}`: string, ", 1)
 
 
+_LINE_CODE, _LINE_REASON = rules.line_reason(SPARK, "v IS NOT NULL")
+
+
 def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, DataFrame]:
     """One row per event of `lines` (raw_hour, raw_file, line_no, line), with the columns of
     duckdb_sql's `flatten_sql`: `reason_code` NULL for a good event, else why it is
@@ -558,21 +477,12 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         _exploded(parsed, "blotout", "events", envelope, BLOTOUT_DDL, "b"), limit, approximate
     )
     unreadable = parsed.where("kind IN ('invalid', 'unknown')").selectExpr(
-        *_ITEM_KEYS[:3],
+        *ITEM_KEYS[:3],
         "CAST(0 AS BIGINT) AS item_index",
-        *_ITEM_KEYS[4:],
+        *ITEM_KEYS[4:],
         "trim(TRAILING '\n\r' FROM coalesce(landed_text, line)) AS raw",
-        f"CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END"
-        " AS reason_code",
-        """CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
-             WHEN NOT is_json AND v IS NOT NULL THEN 'the line is JSON, but not an object'
-             WHEN NOT is_json THEN 'the line is not valid JSON'
-             WHEN kind = 'unknown' AND forced_format = 'blotout'
-                  THEN 'a Blotout payload, but `events` is not an array'
-             WHEN kind = 'unknown' AND forced_format = 'segment_batch'
-                  THEN 'a batch envelope, but `batch` is not an array'
-             ELSE 'not a Segment message (no type), batch envelope or Blotout {meta, events}'
-        END AS reason""",
+        f"{_LINE_CODE} AS reason_code",
+        f"{_LINE_REASON} AS reason",
         "received_ts AS received_at",
     )
     events = _segment_events(segment_items, limit).unionByName(
@@ -659,7 +569,7 @@ def scrub_write_keys(frame: DataFrame) -> DataFrame:
     clean = frame.where(f"NOT ({has_key})")
     dirty = frame.where(has_key)
     top = F.udf(lambda t: without_write_keys(t, (("writeKey",),)), "string")
-    every = F.udf(lambda t: without_write_keys(t, _WRITE_KEY_PATHS), "string")
+    every = F.udf(lambda t: without_write_keys(t, WRITE_KEY_PATHS), "string")
     dirty = (
         dirty.withColumn("properties", top(F.col("properties")))
         .withColumn("traits", top(F.col("traits")))
