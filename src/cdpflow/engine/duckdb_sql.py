@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from functools import partial
 
+from cdpflow.engine import event_columns
 from cdpflow.engine import flatten_rules as rules
 from cdpflow.engine.flatten_rules import (
     ARRAY_FIELDS,
@@ -22,12 +24,10 @@ from cdpflow.engine.flatten_rules import (
     MAX_MS,
     MIN_MS,
     STRING_FIELDS,
-    UTM_OF,
     Dialect,
 )
 from cdpflow.engine.rule_columns import blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
-from cdpflow.events.names import CLICK_IDS, UTM_TAGS
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 
 SEGMENT_PATHS = segment.MESSAGE_PATHS
@@ -121,39 +121,30 @@ DUCKDB = Dialect(
     year_start=_year_start,
     first=_first,
     timestamp_text=lambda ts: f"{ts}::VARCHAR",
+    from_epoch_ms=lambda ms: f"to_timestamp({ms} / 1000)",
+    null=lambda kind: "NULL",
+    without_write_keys=_without_write_keys,
     starts_with="starts_with",
     url_decode="url_decode",
     json_type="lower(item_type)",
     size_text="event_bytes",
     object_prefix="{",
 )
-_UTM = UTM_TAGS
-_CLICK_IDS = CLICK_IDS
 # Columns of one item (an event, or a line that is none) shared by every branch.
 _ITEM_KEYS = ", ".join(rules.ITEM_KEYS)
-
-
-def _time(text: str) -> str:
-    return rules.time(DUCKDB, text)
-
-
-def _decoded(value: str) -> str:
-    return rules.decoded(DUCKDB, value)
+_time = partial(rules.time, DUCKDB)
+_query_of = partial(rules.query_of, DUCKDB)
 
 
 def _raw_params(query: str, unless: dict[str, str]) -> str:
     return ", ".join(rules.raw_params(DUCKDB, query, unless))
 
 
-def _url_path(url: str) -> str:
-    return rules.url_path(DUCKDB, url)
+def _lines(rows: event_columns.Rows) -> str:
+    """Columns in the statement's layout: a row of them a line."""
+    return ",\n    ".join(", ".join(row) for row in rows)
 
 
-def _query_of(url: str) -> str:
-    return rules.query_of(DUCKDB, url)
-
-
-_not_after_receipt = rules.not_after_receipt
 _SEGMENT_COLUMNS = segment_columns(corrected_text=DUCKDB.timestamp_text("skewed_ts"))
 _BLOTOUT_COLUMNS = blotout_columns()
 
@@ -165,41 +156,7 @@ def _segment_events(items: str, max_event_bytes: int) -> str:
         DUCKDB, quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, max_event_bytes
     )
     return f"""
-SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
-    {code} AS reason_code, {text} AS reason,
-    s_message_id AS event_id,
-    type_ AS event_type,
-    CASE type_ WHEN 'track' THEN s_event
-               WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page')
-               WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen')
-               ELSE type_ END AS event_name,
-    {_not_after_receipt("skewed_ts")} AS event_time,
-    received_ts AS received_at,
-    sent_ts AS sent_at,
-    s_anonymous_id AS anonymous_id,
-    s_user_id AS user_id,
-    s_previous_id AS previous_id,
-    s_group_id AS group_id,
-    s_session_id AS session_id,
-    url_ AS url,
-    {_first("s_page_path", "s_prop_path", _url_path("url_"))} AS path,
-    coalesce(s_page_referrer, s_prop_referrer) AS referrer,
-    coalesce(s_page_title, s_prop_title) AS page_title,
-    {", ".join(f"{_first(f's_campaign_{c}', _decoded(f'q_{u}'))} AS {u}" for c, u in UTM_OF)},
-    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _CLICK_IDS)},
-    nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')
-      AS email,
-    nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone,
-    NULL AS map_id,
-    NULL AS map_provider,
-    coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id,
-    try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue,
-    upper(s_prop_currency) AS currency,
-    {_without_write_keys("s_properties")} AS properties,
-    {_without_write_keys("s_traits")} AS traits,
-    coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
-    coalesce(s_context_ip, meta_ip) AS ip,
-    'segment' AS payload_format
+SELECT {_lines(event_columns.segment_rows(DUCKDB, code, text))}
 FROM (
   SELECT *, {broken} AS broken_rule, {_raw_params("query_", CAMPAIGN_OF_UTM)}
   FROM (
@@ -233,37 +190,7 @@ def _blotout_events(items: str, max_event_bytes: int) -> str:
         DUCKDB, quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, max_event_bytes
     )
     return f"""
-SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
-    {code} AS reason_code, {text} AS reason,
-    b_mid AS event_id,
-    CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END
-      AS event_type,
-    b_evn AS event_name,
-    {_not_after_receipt("to_timestamp(evt_ms / 1000)")} AS event_time,
-    received_ts AS received_at,
-    NULL AS sent_at,
-    coalesce(b_userid, visitor_id) AS anonymous_id,
-    CASE WHEN b_evn = 'persona' THEN b_persona_id END AS user_id,
-    NULL AS previous_id,
-    NULL AS group_id,
-    b_session_id AS session_id,
-    b_scrn AS url,
-    {_first("b_data_path", _url_path("b_scrn"))} AS path,
-    bo_referrer AS referrer,
-    bo_page_title AS page_title,
-    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _UTM + _CLICK_IDS)},
-    nullif(lower(trim(b_persona_email)), '') AS email,
-    nullif(trim(b_persona_number), '') AS phone,
-    CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id,
-    CASE WHEN b_evn = 'map_id' THEN b_map_provider END AS map_provider,
-    CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id,
-    CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END AS revenue,
-    CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency,
-    {_without_write_keys("b_data")} AS properties,
-    CASE WHEN b_evn = 'persona' THEN {_without_write_keys("b_data")} END AS traits,
-    coalesce(bo_user_agent, meta_user_agent) AS user_agent,
-    meta_ip AS ip,
-    'blotout' AS payload_format
+SELECT {_lines(event_columns.blotout_rows(DUCKDB, code, text))}
 FROM (
   SELECT *, {broken} AS broken_rule, {_raw_params("query_", {})}
   FROM (

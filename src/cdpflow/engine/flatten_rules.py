@@ -57,6 +57,10 @@ class Dialect:
     year_start: Callable[[int], str]  # the timestamp literal of a year's first instant, UTC
     first: Callable[..., str]  # the first of the values that is not NULL
     timestamp_text: Callable[[str], str]  # a timestamp as messages quote it
+    from_epoch_ms: Callable[[str], str]  # the timestamp of milliseconds since the epoch
+    null: Callable[[str], str]  # a NULL of a core_events type (events/schema.py)
+    # JSON text without its top-level writeKey (where the statement removes it)
+    without_write_keys: Callable[[str], str]
     starts_with: str
     url_decode: str
     # the SQL of placeholders every message may quote: the item's JSON type, its size as text

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.spark_engine import written_files
-from cdpflow.engine.spark_sql import flatten_frame, scrub_write_keys, unprocessable_frame
+from cdpflow.engine.spark_python import scrub_write_keys
+from cdpflow.engine.spark_sql import flatten_frame, unprocessable_frame
 from cdpflow.events import schema as events_schema
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, read_line_chunks

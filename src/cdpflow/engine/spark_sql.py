@@ -8,19 +8,16 @@ which the text alone loses (Spark unquotes strings): whether an item is an objec
 id is a JSON string, and the JSON text a message quotes. The validation rules are the same
 `Rule`s in order; the first a row breaks gives its code and message.
 
-What cannot be said in Spark SQL runs as Python on the few rows that need it, after a filter
-(Spark evaluates a Python function on every row of a projection, whatever CASE guards it):
-an event's exact size (`cdpflow.events.size`) for items near the limit, and the removal of a
-`writeKey` from text that holds one.
+What cannot be said in Spark SQL runs as Python (`spark_python`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
-import orjson
-
+from cdpflow.engine import event_columns
 from cdpflow.engine import flatten_rules as rules
 from cdpflow.engine.flatten_rules import (
     ARRAY_FIELDS,
@@ -30,17 +27,13 @@ from cdpflow.engine.flatten_rules import (
     MAX_MS,
     MIN_MS,
     STRING_FIELDS,
-    UTM_OF,
-    WRITE_KEY_PATHS,
     Dialect,
-    not_after_receipt,
 )
 from cdpflow.engine.rule_columns import blotout_columns, segment_columns
+from cdpflow.engine.spark_python import measured, size_udf
 from cdpflow.events import blotout, quarantine, segment
-from cdpflow.events.names import CLICK_IDS, UTM_TAGS
 from cdpflow.events.quarantine import UNPROCESSABLE
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
-from cdpflow.events.size import event_text_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -115,6 +108,12 @@ def _ts_text(ts: str) -> str:
     )
 
 
+_SPARK_TYPES = {
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "DOUBLE": "DOUBLE",
+    "DATE": "DATE",
+    "BIGINT": "BIGINT",
+}
 SPARK = Dialect(
     literal=_lit,
     concat=lambda parts: f"concat({', '.join(parts)})",
@@ -122,6 +121,9 @@ SPARK = Dialect(
     year_start=lambda year: f"TIMESTAMP'{year}-01-01 00:00:00'",
     first=lambda *values: f"coalesce({', '.join(values)})",
     timestamp_text=_ts_text,
+    from_epoch_ms=lambda ms: f"timestamp_micros(CAST({ms} * 1000 AS BIGINT))",
+    null=lambda kind: f"CAST(NULL AS {_SPARK_TYPES.get(kind, 'STRING')})",
+    without_write_keys=lambda text: text,  # removed after the flatten (`scrub_write_keys`)
     starts_with="startswith",
     url_decode="try_url_decode",
     json_type="json_type_",
@@ -135,20 +137,8 @@ _SEGMENT_COLUMNS = segment_columns(
 _BLOTOUT_COLUMNS = blotout_columns(objects={"additionalData": "data_type"})
 
 
-def _time(text: str) -> str:
-    return rules.time(SPARK, text)
-
-
-def _decoded(value: str) -> str:
-    return rules.decoded(SPARK, value)
-
-
-def _url_path(url: str) -> str:
-    return rules.url_path(SPARK, url)
-
-
-def _query_of(url: str) -> str:
-    return rules.query_of(SPARK, url)
+_time = partial(rules.time, SPARK)
+_query_of = partial(rules.query_of, SPARK)
 
 
 # Lowercased DuckDB json_type names of an item that is no object, from its VARIANT type.
@@ -163,6 +153,10 @@ _JSON_TYPE = (
 
 def _with(frame: DataFrame, *columns: str) -> DataFrame:
     return frame.selectExpr("*", *columns)
+
+
+def _columns(rows: event_columns.Rows) -> list[str]:
+    return [column for row in rows for column in row]
 
 
 def _segment_events(items: DataFrame, limit: int) -> DataFrame:
@@ -200,46 +194,7 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
     f = _with(f, *rules.raw_params(SPARK, "query_", CAMPAIGN_OF_UTM))
-    utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in UTM_OF]
-    clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
-    return f.selectExpr(
-        *ITEM_KEYS,
-        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
-        f"{code} AS reason_code",
-        f"{text} AS reason",
-        "s_message_id AS event_id",
-        "type_ AS event_type",
-        "CASE type_ WHEN 'track' THEN s_event "
-        "WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page') "
-        "WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen') ELSE type_ END AS event_name",
-        f"{not_after_receipt('skewed_ts')} AS event_time",
-        "received_ts AS received_at",
-        "sent_ts AS sent_at",
-        "s_anonymous_id AS anonymous_id",
-        "s_user_id AS user_id",
-        "s_previous_id AS previous_id",
-        "s_group_id AS group_id",
-        "s_session_id AS session_id",
-        "url_ AS url",
-        f"coalesce(s_page_path, s_prop_path, {_url_path('url_')}) AS path",
-        "coalesce(s_page_referrer, s_prop_referrer) AS referrer",
-        "coalesce(s_page_title, s_prop_title) AS page_title",
-        *utms,
-        *clicks,
-        "nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')"
-        " AS email",
-        "nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone",
-        "CAST(NULL AS STRING) AS map_id",
-        "CAST(NULL AS STRING) AS map_provider",
-        "coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id",
-        "try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue",
-        "upper(s_prop_currency) AS currency",
-        "s_properties AS properties",
-        "s_traits AS traits",
-        "coalesce(s_context_user_agent, meta_user_agent) AS user_agent",
-        "coalesce(s_context_ip, meta_ip) AS ip",
-        "'segment' AS payload_format",
-    )
+    return f.selectExpr(*_columns(event_columns.segment_rows(SPARK, code, text)))
 
 
 def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
@@ -264,67 +219,7 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
     f = _with(f, *rules.raw_params(SPARK, "query_", {}))
-    params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
-    evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
-    return f.selectExpr(
-        *ITEM_KEYS,
-        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
-        f"{code} AS reason_code",
-        f"{text} AS reason",
-        "b_mid AS event_id",
-        "CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END"
-        " AS event_type",
-        "b_evn AS event_name",
-        f"{not_after_receipt(evt_time)} AS event_time",
-        "received_ts AS received_at",
-        "CAST(NULL AS TIMESTAMP) AS sent_at",
-        "coalesce(b_userid, visitor_id) AS anonymous_id",
-        "CASE WHEN b_evn = 'persona' THEN b_persona_id END AS user_id",
-        "CAST(NULL AS STRING) AS previous_id",
-        "CAST(NULL AS STRING) AS group_id",
-        "b_session_id AS session_id",
-        "b_scrn AS url",
-        f"coalesce(b_data_path, {_url_path('b_scrn')}) AS path",
-        "bo_referrer AS referrer",
-        "bo_page_title AS page_title",
-        *params,
-        "nullif(lower(trim(b_persona_email)), '') AS email",
-        "nullif(trim(b_persona_number), '') AS phone",
-        "CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id",
-        "CASE WHEN b_evn = 'map_id' THEN b_map_provider END AS map_provider",
-        "CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id",
-        "CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END"
-        " AS revenue",
-        "CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency",
-        "b_data AS properties",
-        "CASE WHEN b_evn = 'persona' THEN b_data END AS traits",
-        "coalesce(bo_user_agent, meta_user_agent) AS user_agent",
-        "meta_ip AS ip",
-        "'blotout' AS payload_format",
-    )
-
-
-def _size_udf() -> Any:
-    """`event_text_bytes` as a Spark function (a lambda: PySpark would read the type hints of
-    the function itself as a pandas function's)."""
-    from pyspark.sql import functions as F
-
-    return F.udf(lambda text, agent: event_text_bytes(text, agent), "bigint")
-
-
-def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
-    """`items` with `event_bytes`: `approximate` where it is well under the limit, else the
-    exact size of `cdpflow.events.size` (Spark's JSON text of an item spells some numbers
-    shorter than orjson, so items within a tenth of the limit are measured)."""
-    from pyspark.sql import functions as F
-
-    near = f"coalesce({approximate} > {limit * 9 // 10}, false)"  # a JSON null item is kept
-    exact = _size_udf()
-    small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
-    large = items.where(near).withColumn(
-        "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
-    )
-    return small.unionByName(large)
+    return f.selectExpr(*_columns(event_columns.blotout_rows(SPARK, code, text)))
 
 
 _LINE_KEYS = (
@@ -459,12 +354,12 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         "* EXCEPT (size)", f"try_cast(size AS BIGINT) + {_UA_BYTES} AS event_bytes"
     )
     single_rest = single.where("try_cast(size AS BIGINT) IS NULL").drop("size")
-    exact = _size_udf()
+    exact = size_udf()
     single_rest = single_rest.withColumn(
         "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
     )
     approximate = f"octet_length(item) + {_UA_BYTES}"
-    batch_items = _measured(
+    batch_items = measured(
         _exploded(parsed, "segment_batch", "batch", ["envelope_sent_at"], SEGMENT_DDL, "m"),
         limit,
         approximate,
@@ -473,7 +368,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         batch_items.select(*single_small.columns)
     )
     envelope = ["visitor_id", "bo_user_agent", "bo_referrer", "bo_page_title", "bo_search"]
-    blotout_items = _measured(
+    blotout_items = measured(
         _exploded(parsed, "blotout", "events", envelope, BLOTOUT_DDL, "b"), limit, approximate
     )
     unreadable = parsed.where("kind IN ('invalid', 'unknown')").selectExpr(
@@ -528,51 +423,3 @@ def unprocessable_frame(lines: DataFrame, reason: str) -> DataFrame:
         "line AS raw",
         *_core_columns({"source": "get_json_object(line, '$._cdp.source')"}),
     )
-
-
-_SPARK_TYPES = {
-    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
-    "DOUBLE": "DOUBLE",
-    "DATE": "DATE",
-    "BIGINT": "BIGINT",
-}
-
-
-def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str | None:
-    """JSON `text` without the `writeKey` members at `paths` (DuckDB's `json_remove`); text
-    that is not a JSON object is kept as it is."""
-    if text is None:
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-    if not isinstance(value, dict):
-        return text
-    for path in paths:
-        node: Any = value
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-    return orjson.dumps(value).decode()
-
-
-def scrub_write_keys(frame: DataFrame) -> DataFrame:
-    """`frame` with writeKeys removed from `properties`, `traits` (top level) and `raw` (where
-    duckdb_sql removes them), on the rows whose text holds one."""
-    from pyspark.sql import functions as F
-
-    has_key = " OR ".join(
-        f"coalesce(contains({c}, '\"writeKey\"'), false)" for c in ("properties", "traits", "raw")
-    )
-    clean = frame.where(f"NOT ({has_key})")
-    dirty = frame.where(has_key)
-    top = F.udf(lambda t: without_write_keys(t, (("writeKey",),)), "string")
-    every = F.udf(lambda t: without_write_keys(t, WRITE_KEY_PATHS), "string")
-    dirty = (
-        dirty.withColumn("properties", top(F.col("properties")))
-        .withColumn("traits", top(F.col("traits")))
-        .withColumn("raw", every(F.col("raw")))
-    )
-    return clean.unionByName(dirty)
