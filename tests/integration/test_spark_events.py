@@ -293,5 +293,8 @@ def test_a_line_whose_content_fails_the_spark_flatten_is_quarantined_alone(
         duck, "SELECT * FROM quarantine_events WHERE reason_code = 'unprocessable'"
     )
     assert duck_row["raw"] == rows[0]["raw"] and duck_row["source"] == "imp"
+    kept = lake_query(duck, "SELECT event_id, properties FROM core_events")
+    assert {r["event_id"] for r in kept} == written | {"deep"}
+    assert KEY not in orjson.dumps(kept).decode()
     same = "SELECT * EXCLUDE (quarantined_at, reason) FROM quarantine_events WHERE line_no = 4"
     assert _rows(spark, same) == _rows(duck, same)

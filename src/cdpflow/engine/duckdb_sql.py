@@ -121,6 +121,7 @@ DUCKDB = Dialect(
     year_start=_year_start,
     first=_first,
     timestamp_text=lambda ts: f"{ts}::VARCHAR",
+    member=lambda alias, key: f"{alias}['{key}']",
     from_epoch_ms=lambda ms: f"to_timestamp({ms} / 1000)",
     null=lambda kind: "NULL",
     without_write_keys=_without_write_keys,
@@ -246,6 +247,7 @@ def _item_bytes(max_event_bytes: int) -> str:
     )
 
 
+_LINE_KIND = rules.line_kind(DUCKDB, """coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""'""")
 _LINE_CODE, _LINE_REASON = rules.line_reason(DUCKDB, "json_valid(line)")
 
 
@@ -270,22 +272,7 @@ WITH parsed AS MATERIALIZED (
       -- The collector records which endpoint a line came to (`_cdp.format`), so a message
       -- with a top-level `batch` or `events` key of its own stays one message; lines without
       -- it (older raw files) are told apart by their keys.
-      CASE
-        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'segment_message' THEN 'segment'
-        WHEN forced_format = 'segment_batch'
-          THEN CASE WHEN r['batch'] IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
-        WHEN forced_format = 'blotout'
-          THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-        WHEN forced_format = 'segment'  -- imported: an envelope has a batch and no type
-          THEN CASE WHEN r['batch'] IS NOT NULL AND nullif(r['type'], '') IS NULL
-                    THEN 'segment_batch' ELSE 'segment' END
-        WHEN r['events'] IS NOT NULL THEN 'blotout'
-        WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-        WHEN nullif(r['type'], '') IS NOT NULL
-             OR coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""' THEN 'segment'
-        ELSE 'unknown'
-      END AS kind,
+      {_LINE_KIND} AS kind,
       received_at AS received_text, {_time("received_at")} AS received_ts
     FROM (
       SELECT raw_hour, raw_file, line_no, line, r,

@@ -57,6 +57,7 @@ class Dialect:
     year_start: Callable[[int], str]  # the timestamp literal of a year's first instant, UTC
     first: Callable[..., str]  # the first of the values that is not NULL
     timestamp_text: Callable[[str], str]  # a timestamp as messages quote it
+    member: Callable[[str, str], str]  # a member of a parsed struct, by its key
     from_epoch_ms: Callable[[str], str]  # the timestamp of milliseconds since the epoch
     null: Callable[[str], str]  # a NULL of a core_events type (events/schema.py)
     # JSON text without its top-level writeKey (where the statement removes it)
@@ -204,6 +205,29 @@ def checks(
         f"WHEN {i} THEN {_message(d, r, columns, limit)}" for i, r in enumerate(rules, 1)
     )
     return f"CASE {broken} END", f"CASE broken_rule {codes} END", f"CASE broken_rule {texts} END"
+
+
+def line_kind(d: Dialect, has_message_id: str) -> str:
+    """Which payload a line (its parse `r`) is: `segment`, `segment_batch`, `blotout`, or
+    `invalid` and `unknown` (see `line_reason`); `has_message_id` is the engine's test that
+    the line has a messageId that is not the empty string."""
+    batch, events, type_ = (d.member("r", key) for key in ("batch", "events", "type"))
+    return f"""CASE
+        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
+        WHEN forced_format = 'segment_message' THEN 'segment'
+        WHEN forced_format = 'segment_batch'
+          THEN CASE WHEN {batch} IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
+        WHEN forced_format = 'blotout'
+          THEN CASE WHEN {events} IS NOT NULL THEN 'blotout' ELSE 'unknown' END
+        WHEN forced_format = 'segment'  -- imported: an envelope has a batch and no type
+          THEN CASE WHEN {batch} IS NOT NULL AND nullif({type_}, '') IS NULL
+                    THEN 'segment_batch' ELSE 'segment' END
+        WHEN {events} IS NOT NULL THEN 'blotout'
+        WHEN {batch} IS NOT NULL THEN 'segment_batch'
+        WHEN nullif({type_}, '') IS NOT NULL
+             OR {has_message_id} THEN 'segment'
+        ELSE 'unknown'
+      END"""
 
 
 def line_reason(d: Dialect, is_json_text: str) -> tuple[str, str]:

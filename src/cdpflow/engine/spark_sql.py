@@ -121,6 +121,7 @@ SPARK = Dialect(
     year_start=lambda year: f"TIMESTAMP'{year}-01-01 00:00:00'",
     first=lambda *values: f"coalesce({', '.join(values)})",
     timestamp_text=_ts_text,
+    member=lambda alias, key: f"{alias}.`{key}`",
     from_epoch_ms=lambda ms: f"timestamp_micros(CAST({ms} * 1000 AS BIGINT))",
     null=lambda kind: f"CAST(NULL AS {_SPARK_TYPES.get(kind, 'STRING')})",
     without_write_keys=lambda text: text,  # removed after the flatten (`scrub_write_keys`)
@@ -263,27 +264,10 @@ def _exploded(
     return items.localCheckpoint(eager=False)
 
 
-def _kind() -> str:
-    """Which payload a line is (as duckdb_sql's `kind`)."""
-    type_ = "nullif(r.`type`, '')"
-    message_id = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
-        f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
-    )
-    return f"""CASE
-        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'segment_message' THEN 'segment'
-        WHEN forced_format = 'segment_batch'
-          THEN CASE WHEN r.`batch` IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
-        WHEN forced_format = 'blotout'
-          THEN CASE WHEN r.`events` IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-        WHEN forced_format = 'segment'
-          THEN CASE WHEN r.`batch` IS NOT NULL AND {type_} IS NULL
-                    THEN 'segment_batch' ELSE 'segment' END
-        WHEN r.`events` IS NOT NULL THEN 'blotout'
-        WHEN r.`batch` IS NOT NULL THEN 'segment_batch'
-        WHEN {type_} IS NOT NULL OR {message_id} THEN 'segment'
-        ELSE 'unknown'
-      END"""
+# A messageId that is not the empty string (as DuckDB's `kind` tells it from its JSON text).
+_HAS_MESSAGE_ID = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
+    f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
+)
 
 
 # A single message's fields out of its line's struct, shaped as a batch item's (no second parse).
@@ -332,7 +316,9 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         f"(r.`{_CORRUPT}` IS NULL OR v IS NOT NULL) AND ltrim(line) LIKE '{{%' AS is_json",
         *_head_fields(),
     )
-    parsed = _with(parsed, f"{_kind()} AS kind", "received_at AS received_text")
+    parsed = _with(
+        parsed, f"{rules.line_kind(SPARK, _HAS_MESSAGE_ID)} AS kind", "received_at AS received_text"
+    )
     parsed = _with(parsed, f"{_time('received_text')} AS received_ts")
     # Four branches read the parse: it is kept, not repeated (the caller unpersists it). The
     # checkpoints here and in the branches also cut the plan: inlined into one projection, the
