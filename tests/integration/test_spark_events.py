@@ -237,3 +237,64 @@ def test_duckdb_then_spark_equals_either_engine_throughout(tmp_path: Path) -> No
         homes["mixed"], "SELECT count(*) - count(DISTINCT event_id) AS n FROM core_events"
     )
     assert dups == {"n": 0}  # the retries on Spark were deduplicated against DuckDB's files
+
+
+def _nested(depth: int) -> str:
+    """JSON text of objects nested `depth` deep (deeper than orjson writes: 254 levels)."""
+    return '{"level":' * depth + '"leaf"' + "}" * depth
+
+
+def _unflattenable_lines() -> bytes:
+    """A raw file written by another tool (the raw data one_time_setup backfills): good lines,
+    and two whose content makes Spark's flatten raise. One has a `_cdp.size` of BIGINT's
+    maximum (a writer's "unknown"), which the stored User-Agent's bytes overflow; the other,
+    written before the collector capped nesting, keeps an older SDK's writeKey in
+    properties nested 300 levels deep, which the writeKey removal cannot write back."""
+    meta = {"received_at": "2026-11-20T13:06:00Z", "source": "imp", "user_agent": "Mozilla/5.0"}
+    lines = [orjson.dumps({"_cdp": meta, **_track(f"g-{i}")}) for i in range(10)]
+    sized = {"_cdp": {**meta, "size": 2**63 - 1, "format": "segment_message"}, **_track("big")}
+    lines[3] = orjson.dumps(sized)
+    deep = orjson.dumps({"_cdp": meta, **_track("deep")})
+    tree = b'{"writeKey":"' + KEY.encode() + b'","tree":' + _nested(300).encode() + b"}"
+    lines[7] = deep[:-1] + b',"properties":' + tree + b"}"
+    return gzip.compress(b"\n".join(lines) + b"\n")
+
+
+def test_a_line_whose_content_fails_the_spark_flatten_is_quarantined_alone(
+    tmp_path: Path,
+) -> None:
+    """As on DuckDB: the run completes, each such line is quarantined as `unprocessable` with
+    the error quoted, and every other line of the file is written."""
+    duck, spark = _settings(tmp_path / "duck", "duckdb"), _settings(tmp_path / "spark", "spark")
+    for settings in (duck, spark):
+        Lake(settings.lake_url).write_bytes(
+            f"{hour_dir(T)}/imp-import-1.jsonl.gz", _unflattenable_lines()
+        )
+    result = events_incremental.run(spark, now=LATER)
+    assert (result.read, result.written, result.quarantined) == (10, 8, 2)
+    written = {r["event_id"] for r in lake_query(spark, "SELECT event_id FROM core_events")}
+    assert written == {f"g-{i}" for i in range(10)} - {"g-3", "g-7"}
+    rows = lake_query(spark, "SELECT * FROM quarantine_events ORDER BY line_no")
+    assert [(r["line_no"], r["reason_code"], r["source"]) for r in rows] == [
+        (4, "unprocessable", "imp"),
+        (8, "unprocessable", "imp"),
+    ]
+    assert rows[0]["reason"].startswith("the line could not be flattened: [ARITHMETIC_OVERFLOW]")
+    assert rows[1]["reason"] == (
+        "the line could not be flattened: TypeError: Recursion limit reached"
+    )
+    assert '"messageId":"big"' in rows[0]["raw"]
+    assert all(r["received_date"].isoformat() == "2026-11-20" for r in rows)  # the raw hour's
+
+    # DuckDB quarantines the overflowing line the same way (its own error quoted); it can
+    # remove the deep line's writeKey, so it keeps that event
+    events_incremental.run(duck, now=LATER)
+    (duck_row,) = lake_query(
+        duck, "SELECT * FROM quarantine_events WHERE reason_code = 'unprocessable'"
+    )
+    assert duck_row["raw"] == rows[0]["raw"] and duck_row["source"] == "imp"
+    kept = lake_query(duck, "SELECT event_id, properties FROM core_events")
+    assert {r["event_id"] for r in kept} == written | {"deep"}
+    assert KEY not in orjson.dumps(kept).decode()
+    same = "SELECT * EXCLUDE (quarantined_at, reason) FROM quarantine_events WHERE line_no = 4"
+    assert _rows(spark, same) == _rows(duck, same)

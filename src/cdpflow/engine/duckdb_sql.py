@@ -12,42 +12,46 @@ comments.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from functools import partial
 
-from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
+from cdpflow.engine import event_columns
+from cdpflow.engine import flatten_rules as rules
+from cdpflow.engine.flatten_rules import (
+    ARRAY_FIELDS,
+    CAMPAIGN_OF_UTM,
+    HEAD_PATHS,
+    MAX_MS,
+    MIN_MS,
+    STRING_FIELDS,
+    Dialect,
+)
+from cdpflow.engine.rule_columns import blotout_columns, segment_columns
 from cdpflow.events import blotout, quarantine, segment
-from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
-from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
-from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 
-# Receive metadata and envelope fields, read once per line.
-HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
 SEGMENT_PATHS = segment.MESSAGE_PATHS
 PROPERTY_PATHS = segment.PROPERTY_PATHS
 TRAIT_PATHS = segment.TRAIT_PATHS
 BLOTOUT_PATHS = blotout.EVENT_PATHS
 BLOTOUT_DATA_PATHS = blotout.DATA_PATHS
 # Whole objects kept as JSON text; arrays exploded into items; every other field is a string.
+# Ids and names that must be JSON strings (STRING_FIELDS) are read as JSON, so a number, a
+# boolean, an object or an array is told from its text (`12345` and `"12345"` would be one
+# VARCHAR).
 _JSON_FIELDS = {"properties", "traits", "additionalData"}
-_ARRAY_FIELDS = ("events", "batch")  # a tuple: the statement text is the same in every process
-# Ids and names that must be JSON strings: read as JSON, so a number, a boolean, an object or
-# an array is told from its text (`12345` and `"12345"` would be one VARCHAR) and refused;
-# dedup and identity would otherwise merge every event whose id is `true` or `{}`.
-STRING_FIELDS = frozenset(segment.STRING_FIELDS + blotout.STRING_FIELDS)
+_ARRAY_FIELDS = ARRAY_FIELDS
 
 
 def _struct_type(*paths: Iterable[str]) -> str:
     """The STRUCT type, as `json_transform` takes it, that holds every path in one parse."""
-    tree: dict[str, object] = {}
-    for path in (p for group in paths for p in group):
-        *parents, leaf = path.split(".")
-        node = tree
-        for key in parents:
-            node = node.setdefault(key, {})  # type: ignore[assignment]
-        kind = "JSON" if leaf in _JSON_FIELDS or leaf in STRING_FIELDS else "VARCHAR"
-        node[leaf] = "JSON[]" if leaf in _ARRAY_FIELDS else kind  # type: ignore[index]
+
+    def kind(leaf: str) -> str:
+        if leaf in _ARRAY_FIELDS:
+            return "JSON[]"
+        return "JSON" if leaf in _JSON_FIELDS or leaf in STRING_FIELDS else "VARCHAR"
+
+    tree = rules.path_tree((p for group in paths for p in group), kind)
     return "'" + json.dumps(tree, separators=(",", ":")) + "'"
 
 
@@ -82,38 +86,6 @@ def _fields(alias: str, paths: dict[str, str], prefix: str = "") -> str:
     return ",\n    ".join(out)
 
 
-def _raw_param(query: str, name: str, unless: str | None = None) -> str:
-    """One URL query-string parameter as it is in the URL (see `_decoded`); none where `unless`
-    is not NULL. The `contains` guard is a cheap scan that spares the regex on most URLs."""
-    skip = f"{unless} IS NULL AND " if unless else ""
-    pattern = f"'(?:^|[?&#]){name}=([^&#]*)'"
-    found = f"regexp_extract({query}, {pattern}, 1)"
-    return f"CASE WHEN {skip}contains({query}, '{name}=') THEN {found} END"
-
-
-def _decoded(value: str) -> str:
-    """A query-string value decoded ('+' is a space); `url_decode` costs as much as the regex
-    that found the value, so it runs only on values with a `%`."""
-    spaced = f"replace({value}, '+', ' ')"
-    decoded = f"CASE WHEN contains({value}, '%') THEN url_decode({spaced}) ELSE {spaced} END"
-    return f"nullif({decoded}, '')"
-
-
-def _raw_params(query: str, unless: dict[str, str]) -> str:
-    """`q_<name>` columns: every UTM tag and click id of `query`, not yet decoded."""
-    return ", ".join(
-        f"{_raw_param(query, name, unless.get(name))} AS q_{name}" for name in _UTM + _CLICK_IDS
-    )
-
-
-def _url_path(url: str) -> str:
-    return f"nullif(regexp_extract({url}, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)', 1), '')"
-
-
-def _query_of(url: str) -> str:
-    return f"nullif(regexp_extract({url}, '\\?([^#]*)', 1), '')"
-
-
 def _first(*values: str) -> str:
     """`coalesce` that evaluates a value only where those before it are NULL (DuckDB's
     `coalesce` evaluates every argument, so a regex fallback would run on every row)."""
@@ -135,183 +107,59 @@ def _without_write_keys(text: str, paths: Sequence[str] = ("$.writeKey",)) -> st
 
 
 # Where a write key may sit in what quarantine keeps of a line or an item.
-_WRITE_KEY_PATHS = (
-    "$.writeKey",
-    "$.meta.writeKey",
-    "$.properties.writeKey",
-    "$.traits.writeKey",
-    "$.context.writeKey",
-    "$.additionalData.writeKey",
+_WRITE_KEY_PATHS = tuple("$." + ".".join(path) for path in rules.WRITE_KEY_PATHS)
+
+
+def _year_start(year: int) -> str:
+    return f"TIMESTAMPTZ '{year}-01-01 00:00:00+00'"
+
+
+DUCKDB = Dialect(
+    literal=lambda text: "'" + text.replace("'", "''") + "'",
+    concat=" || ".join,
+    timestamp_type="TIMESTAMPTZ",
+    year_start=_year_start,
+    first=_first,
+    timestamp_text=lambda ts: f"{ts}::VARCHAR",
+    member=lambda alias, key: f"{alias}['{key}']",
+    from_epoch_ms=lambda ms: f"to_timestamp({ms} / 1000)",
+    null=lambda kind: "NULL",
+    without_write_keys=_without_write_keys,
+    starts_with="starts_with",
+    url_decode="url_decode",
+    json_type="lower(item_type)",
+    size_text="event_bytes",
+    object_prefix="{",
 )
-
-
-def _is_object(text: str) -> str:
-    return f"({text} IS NULL OR starts_with({text}, '{{'))"
-
-
-def _checks(rules: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
-    """SQL for ordered validation rules (condition, reason_code, reason text).
-
-    Returns the number of the first rule a row breaks (NULL for a good row), and the code and
-    the text of that rule as CASEs on that number, so the conditions run once per row and the
-    text is built only for bad rows.
-    """
-    broken = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(rules, 1))
-    codes = " ".join(f"WHEN {i} THEN '{code}'" for i, (_, code, _) in enumerate(rules, 1))
-    texts = " ".join(f"WHEN {i} THEN {text}" for i, (_, _, text) in enumerate(rules, 1))
-    return (
-        f"CASE {broken} END",
-        f"CASE broken_rule {codes} END",
-        f"CASE broken_rule {texts} END",
-    )
-
-
-# The years an event's times must fall in (cdpflow.events.names); Blotout's evt is epoch ms.
-_MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_FIRST_TIME = f"TIMESTAMPTZ '{FIRST_YEAR}-01-01 00:00:00+00'"
-_LAST_TIME = f"TIMESTAMPTZ '{LAST_YEAR}-01-01 00:00:00+00'"
-FUTURE_TOLERANCE_HOURS = segment.FUTURE_TOLERANCE_HOURS
-_UTM = UTM_TAGS
-_UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
-# A UTM tag in the query string is read only where the campaign context lacks it.
-_CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
-_CLICK_IDS = CLICK_IDS
 # Columns of one item (an event, or a line that is none) shared by every branch.
-_ITEM_KEYS = "raw_hour, raw_file, line_no, item_index, source, received_ts, received_text"
+_ITEM_KEYS = ", ".join(rules.ITEM_KEYS)
+_time = partial(rules.time, DUCKDB)
+_query_of = partial(rules.query_of, DUCKDB)
 
 
-def _time(text: str) -> str:
-    """`text` as a TIMESTAMPTZ when it is an ISO-8601 date-time in 2000-2100, else NULL."""
-    return (
-        f"CASE WHEN try_cast({text} AS TIMESTAMPTZ) BETWEEN {_FIRST_TIME} AND {_LAST_TIME} "
-        f"THEN try_cast({text} AS TIMESTAMPTZ) END"
-    )
+def _raw_params(query: str, unless: dict[str, str]) -> str:
+    return ", ".join(rules.raw_params(DUCKDB, query, unless))
 
 
-def _not_after_receipt(event_time: str) -> str:
-    """Segment's rule for future times: one later than the receive time by more than the
-    tolerance is the receive time."""
-    return (
-        f"CASE WHEN {event_time} > received_ts + INTERVAL {FUTURE_TOLERANCE_HOURS} HOUR "
-        f"THEN received_ts ELSE {event_time} END"
-    )
+def _lines(rows: event_columns.Rows) -> str:
+    """Columns in the statement's layout: a row of them a line."""
+    return ",\n    ".join(", ".join(row) for row in rows)
 
 
-_SEGMENT_COLUMNS = segment_columns(corrected_text="skewed_ts::VARCHAR")
+_SEGMENT_COLUMNS = segment_columns(corrected_text=DUCKDB.timestamp_text("skewed_ts"))
 _BLOTOUT_COLUMNS = blotout_columns()
-
-
-def _condition(rule: Rule, columns: RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
-    """The SQL condition under which a row breaks `rule` (see quarantine.CHECKS)."""
-    fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
-    value = columns.values[fields[0]] if fields[0] else ""
-    if rule.check == "not_an_object":
-        return "item_type <> 'OBJECT'"
-    if rule.check == "too_large":
-        return f"event_bytes > {limit}"
-    if rule.check == "not_string":
-        return f"{value}_json IS NOT NULL AND NOT starts_with({value}_json, '\"')"
-    if rule.check == "missing":
-        when = f"type_ = '{rule.when_type}' AND " if rule.when_type else ""
-        return when + " AND ".join(f"{columns.values[f]} IS NULL" for f in fields)
-    if rule.check == "not_in":
-        choices = ", ".join(f"'{c}'" for c in rule.choices)
-        return f"{value} NOT IN ({choices})"
-    if rule.check == "not_a_time":
-        text, parsed = columns.times[rule.field]  # type: ignore[index]
-        # where an earlier rule refused a missing value, the text is known to be there
-        if any(r.check == "missing" and r.field == rule.field for r in earlier):
-            return f"{parsed} IS NULL"
-        return f"{text} IS NOT NULL AND {parsed} IS NULL"
-    if rule.check == "corrected_out_of_range":
-        return f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}"
-    if rule.check == "not_object":
-        return f"NOT {_is_object(value)}"
-    if rule.check == "not_number":
-        return f"{value} IS NOT NULL AND try_cast({value} AS DOUBLE) IS NULL"
-    raise ValueError(f"unknown check {rule.check!r} in {rule}")
-
-
-def _message(rule: Rule, columns: RuleColumns, limit: int) -> str:
-    """The rule's message as a SQL string expression, its placeholders filled from the row."""
-    fills = {**columns.fills, "json_type": "lower(item_type)", "size": "event_bytes"}
-    if isinstance(rule.field, str) and rule.field:
-        value = columns.values[rule.field]
-        text = columns.texts.get(rule.field, value)
-        fills["value"] = text if rule.check == "not_in" else f"left({text}, 64)"
-        fills["json"] = f"left({value}_json, 64)"
-    parts = re.split(r"\{(\w+)\}", rule.message.replace("{limit}", str(limit)))
-    sql = [
-        fills[p] if i % 2 else "'" + p.replace("'", "''") + "'" for i, p in enumerate(parts) if p
-    ]
-    return " || ".join(sql)
-
-
-def _rules_sql(
-    rules: Sequence[Rule], columns: RuleColumns, max_event_bytes: int
-) -> list[tuple[str, str, str]]:
-    """(condition, reason_code, reason) of each rule, in order."""
-    return [
-        (
-            _condition(rule, columns, rules[:i], max_event_bytes),
-            rule.code,
-            _message(rule, columns, max_event_bytes),
-        )
-        for i, rule in enumerate(rules)
-    ]
-
-
-def _segment_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
-    return _rules_sql(quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, max_event_bytes)
-
-
-def _blotout_rules(max_event_bytes: int) -> list[tuple[str, str, str]]:
-    return _rules_sql(quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, max_event_bytes)
 
 
 def _segment_events(items: str, max_event_bytes: int) -> str:
     """Segment messages of `items` (item columns, the message STRUCT `m`, its text `item`,
     `item_type` and `event_bytes`) as event rows."""
-    broken, code, text = _checks(_segment_rules(max_event_bytes))
+    broken, code, text = rules.checks(
+        DUCKDB, quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, max_event_bytes
+    )
     return f"""
-SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
-    {code} AS reason_code, {text} AS reason,
-    s_message_id AS event_id,
-    type_ AS event_type,
-    CASE type_ WHEN 'track' THEN s_event
-               WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page')
-               WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen')
-               ELSE type_ END AS event_name,
-    {_not_after_receipt("skewed_ts")} AS event_time,
-    received_ts AS received_at,
-    sent_ts AS sent_at,
-    s_anonymous_id AS anonymous_id,
-    s_user_id AS user_id,
-    s_previous_id AS previous_id,
-    s_group_id AS group_id,
-    s_session_id AS session_id,
-    url_ AS url,
-    {_first("s_page_path", "s_prop_path", _url_path("url_"))} AS path,
-    coalesce(s_page_referrer, s_prop_referrer) AS referrer,
-    coalesce(s_page_title, s_prop_title) AS page_title,
-    {", ".join(f"{_first(f's_campaign_{c}', _decoded(f'q_{u}'))} AS {u}" for c, u in _UTM_OF)},
-    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _CLICK_IDS)},
-    nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')
-      AS email,
-    nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone,
-    NULL AS map_id,
-    NULL AS map_provider,
-    coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id,
-    try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue,
-    upper(s_prop_currency) AS currency,
-    {_without_write_keys("s_properties")} AS properties,
-    {_without_write_keys("s_traits")} AS traits,
-    coalesce(s_context_user_agent, meta_user_agent) AS user_agent,
-    coalesce(s_context_ip, meta_ip) AS ip,
-    'segment' AS payload_format
+SELECT {_lines(event_columns.segment_rows(DUCKDB, code, text))}
 FROM (
-  SELECT *, {broken} AS broken_rule, {_raw_params("query_", _CAMPAIGN_OF_UTM)}
+  SELECT *, {broken} AS broken_rule, {_raw_params("query_", CAMPAIGN_OF_UTM)}
   FROM (
     SELECT *, {_first("s_page_search", "s_prop_search", _query_of("url_"))} AS query_,
       -- Segment's skew correction: the client clock's error is (sentAt - timestamp) measured
@@ -339,44 +187,16 @@ FROM (
 def _blotout_events(items: str, max_event_bytes: int) -> str:
     """Blotout events of `items` (item columns, the event STRUCT `b`, its text `item`,
     `item_type`, and the envelope's meta) as event rows."""
-    broken, code, text = _checks(_blotout_rules(max_event_bytes))
+    broken, code, text = rules.checks(
+        DUCKDB, quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, max_event_bytes
+    )
     return f"""
-SELECT {_ITEM_KEYS}, CASE WHEN broken_rule IS NOT NULL THEN item END AS raw,
-    {code} AS reason_code, {text} AS reason,
-    b_mid AS event_id,
-    CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END
-      AS event_type,
-    b_evn AS event_name,
-    {_not_after_receipt("to_timestamp(evt_ms / 1000)")} AS event_time,
-    received_ts AS received_at,
-    NULL AS sent_at,
-    coalesce(b_userid, visitor_id) AS anonymous_id,
-    CASE WHEN b_evn = 'persona' THEN b_persona_id END AS user_id,
-    NULL AS previous_id,
-    NULL AS group_id,
-    b_session_id AS session_id,
-    b_scrn AS url,
-    {_first("b_data_path", _url_path("b_scrn"))} AS path,
-    bo_referrer AS referrer,
-    bo_page_title AS page_title,
-    {", ".join(f"{_decoded(f'q_{c}')} AS {c}" for c in _UTM + _CLICK_IDS)},
-    nullif(lower(trim(b_persona_email)), '') AS email,
-    nullif(trim(b_persona_number), '') AS phone,
-    CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id,
-    CASE WHEN b_evn = 'map_id' THEN b_map_provider END AS map_provider,
-    CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id,
-    CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END AS revenue,
-    CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency,
-    {_without_write_keys("b_data")} AS properties,
-    CASE WHEN b_evn = 'persona' THEN {_without_write_keys("b_data")} END AS traits,
-    coalesce(bo_user_agent, meta_user_agent) AS user_agent,
-    meta_ip AS ip,
-    'blotout' AS payload_format
+SELECT {_lines(event_columns.blotout_rows(DUCKDB, code, text))}
 FROM (
   SELECT *, {broken} AS broken_rule, {_raw_params("query_", {})}
   FROM (
     SELECT *, {_first("bo_search", _query_of("b_scrn"))} AS query_,
-      CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS}
+      CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {MIN_MS} AND {MAX_MS}
            THEN try_cast(b_evt AS DOUBLE) END AS evt_ms
     FROM (
       SELECT * EXCLUDE (d), {_fields("d", BLOTOUT_DATA_PATHS, "b_")}
@@ -427,6 +247,10 @@ def _item_bytes(max_event_bytes: int) -> str:
     )
 
 
+_LINE_KIND = rules.line_kind(DUCKDB, """coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""'""")
+_LINE_CODE, _LINE_REASON = rules.line_reason(DUCKDB, "json_valid(line)")
+
+
 def flatten_sql(lines: str, max_event_bytes: int) -> str:
     """A SELECT over `lines` (raw_hour, raw_file, line_no, line) returning one row per event.
 
@@ -448,22 +272,7 @@ WITH parsed AS MATERIALIZED (
       -- The collector records which endpoint a line came to (`_cdp.format`), so a message
       -- with a top-level `batch` or `events` key of its own stays one message; lines without
       -- it (older raw files) are told apart by their keys.
-      CASE
-        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'segment_message' THEN 'segment'
-        WHEN forced_format = 'segment_batch'
-          THEN CASE WHEN r['batch'] IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
-        WHEN forced_format = 'blotout'
-          THEN CASE WHEN r['events'] IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-        WHEN forced_format = 'segment'  -- imported: an envelope has a batch and no type
-          THEN CASE WHEN r['batch'] IS NOT NULL AND nullif(r['type'], '') IS NULL
-                    THEN 'segment_batch' ELSE 'segment' END
-        WHEN r['events'] IS NOT NULL THEN 'blotout'
-        WHEN r['batch'] IS NOT NULL THEN 'segment_batch'
-        WHEN nullif(r['type'], '') IS NOT NULL
-             OR coalesce(CAST(r['messageId'] AS VARCHAR), '""') <> '""' THEN 'segment'
-        ELSE 'unknown'
-      END AS kind,
+      {_LINE_KIND} AS kind,
       received_at AS received_text, {_time("received_at")} AS received_ts
     FROM (
       SELECT raw_hour, raw_file, line_no, line, r,
@@ -502,16 +311,8 @@ blotout_items AS (
 unreadable AS (
   SELECT {_ITEM_KEYS.replace("item_index", "0::BIGINT AS item_index")},
     rtrim(coalesce(landed_text, line), chr(10) || chr(13)) AS raw,
-    CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END AS reason_code,
-    CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
-         WHEN NOT is_json AND json_valid(line) THEN 'the line is JSON, but not an object'
-         WHEN NOT is_json THEN 'the line is not valid JSON'
-         WHEN kind = 'unknown' AND forced_format = 'blotout'
-              THEN 'a Blotout payload, but `events` is not an array'
-         WHEN kind = 'unknown' AND forced_format = 'segment_batch'
-              THEN 'a batch envelope, but `batch` is not an array'
-         ELSE 'not a Segment message (no type), batch envelope or Blotout {{meta, events}}'
-    END AS reason,
+    {_LINE_CODE} AS reason_code,
+    {_LINE_REASON} AS reason,
     received_ts AS received_at
   FROM parsed WHERE kind IN ('invalid', 'unknown')
 ),

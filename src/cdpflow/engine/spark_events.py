@@ -6,6 +6,10 @@ same line numbers and gzip handling as DuckDB's workers), so the lines never pas
 driver; a lake only this process can see (an in-memory one) is read in the driver instead. A
 group's flattened rows are written once to scratch Parquet, which the counts, the dedup and the
 final files all read.
+
+A line whose content makes the flatten fail (an overflow, a Python function that cannot take
+it) is found as DuckDB finds it: the group's lines are flattened again in halves, down to that
+line, which is quarantined as `unprocessable` with the error quoted; every other line is kept.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
 from cdpflow.engine.spark_engine import written_files
-from cdpflow.engine.spark_sql import flatten_frame, scrub_write_keys
+from cdpflow.engine.spark_python import scrub_write_keys
+from cdpflow.engine.spark_sql import flatten_frame, unprocessable_frame
 from cdpflow.events import schema as events_schema
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, read_line_chunks
@@ -37,6 +42,31 @@ _QUARANTINE_ROW = [
     for name, _ in QUARANTINE_COLUMNS
 ]
 _CORE_ROW = [name for name, _ in CORE_EVENTS_COLUMNS]
+
+
+def content_errors() -> tuple[type[Exception], ...]:
+    """Errors a flatten raises because of a line's content (ANSI arithmetic, a value no cast
+    or date function takes, a Python function of the flatten that cannot take a value), not
+    because of the cluster or the statement: the line is quarantined as unprocessable."""
+    from pyspark import errors
+
+    return (
+        errors.ArithmeticException,
+        errors.ArrayIndexOutOfBoundsException,
+        errors.DateTimeException,
+        errors.NumberFormatException,
+        errors.PythonException,
+    )
+
+
+def error_detail(err: Exception) -> str:
+    """What quarantine quotes of `err`: its message's first line, or for an error raised in a
+    Python function, the exception its traceback ends with."""
+    text = str(err)
+    params = getattr(err, "getMessageParameters", lambda: None)() or {}
+    if params.get("traceback"):
+        text = params["traceback"].strip().splitlines()[-1]
+    return text.strip().splitlines()[0][:300] if text.strip() else type(err).__name__
 
 
 def _read_files(
@@ -84,14 +114,55 @@ class SparkEventsBatch:
 
     def _flattened_frame(self) -> DataFrame:
         if self._flat is None:
-            flat, parsed = flatten_frame(self._lines(), self.engine.settings.max_event_bytes)
-            path = str(self.scratch / "flat")
+            path = self.scratch / "flat"
             try:
-                scrub_write_keys(flat).write.mode("overwrite").parquet(path)
-            finally:
-                parsed.unpersist()
-            self._flat = self.spark.read.parquet(path)
+                self._flatten_into(self._lines(), path / "all")
+                parts = [path / "all"]
+            except content_errors():
+                parts = self._flatten_isolating(path)
+            self._flat = self.spark.read.parquet(*(str(p) for p in parts))
         return self._flat
+
+    def _flatten_into(self, lines: DataFrame, path: Path) -> None:
+        """The flattened rows of `lines` as Parquet in `path` (a failed write leaves none)."""
+        flat, parsed = flatten_frame(lines, self.engine.settings.max_event_bytes)
+        try:
+            scrub_write_keys(flat).write.mode("overwrite").parquet(str(path))
+        finally:
+            parsed.unpersist()
+
+    def _flatten_isolating(self, path: Path) -> list[Path]:
+        """The group flattened again in halves (as duckdb_events' workers do), each half that
+        fails split again, down to single lines, which are quarantined; the parts written."""
+        from pyspark.sql import functions as F
+
+        numbered = str(self.scratch / "lines")
+        self._lines().withColumn("_seq", F.monotonically_increasing_id()).write.mode(
+            "overwrite"
+        ).parquet(numbered)
+        lines = self.spark.read.parquet(numbered)
+        seqs = [r._seq for r in lines.select("_seq").orderBy("_seq").collect()]
+        parts: list[Path] = []
+        # the whole group failed already: start from its halves
+        pending = [(0, len(seqs) // 2), (len(seqs) // 2, len(seqs))]
+        while pending:
+            low, high = pending.pop(0)
+            if low >= high:
+                continue
+            chosen = lines.where(f"_seq BETWEEN {seqs[low]} AND {seqs[high - 1]}").drop("_seq")
+            part = path / f"part-{len(parts)}"
+            try:
+                self._flatten_into(chosen, part)
+                parts.append(part)
+            except content_errors() as err:
+                if high - low > 1:
+                    middle = (low + high) // 2
+                    pending[:0] = [(low, middle), (middle, high)]
+                    continue
+                reason = f"the line could not be flattened: {error_detail(err)}"
+                unprocessable_frame(chosen, reason).write.mode("overwrite").parquet(str(part))
+                parts.append(part)
+        return parts
 
     def flattened(self) -> FlattenCounts:
         if self._counts is None:

@@ -8,67 +8,46 @@ which the text alone loses (Spark unquotes strings): whether an item is an objec
 id is a JSON string, and the JSON text a message quotes. The validation rules are the same
 `Rule`s in order; the first a row breaks gives its code and message.
 
-What cannot be said in Spark SQL runs as Python on the few rows that need it, after a filter
-(Spark evaluates a Python function on every row of a projection, whatever CASE guards it):
-an event's exact size (`cdpflow.events.size`) for items near the limit, and the removal of a
-`writeKey` from text that holds one.
+What cannot be said in Spark SQL runs as Python (`spark_python`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
-import orjson
-
-from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
+from cdpflow.engine import event_columns
+from cdpflow.engine import flatten_rules as rules
+from cdpflow.engine.flatten_rules import (
+    ARRAY_FIELDS,
+    CAMPAIGN_OF_UTM,
+    HEAD_PATHS,
+    ITEM_KEYS,
+    MAX_MS,
+    MIN_MS,
+    STRING_FIELDS,
+    Dialect,
+)
+from cdpflow.engine.rule_columns import blotout_columns, segment_columns
+from cdpflow.engine.spark_python import measured, size_udf
 from cdpflow.events import blotout, quarantine, segment
-from cdpflow.events.names import CLICK_IDS, FIRST_YEAR, LAST_YEAR, UTM_TAGS
-from cdpflow.events.quarantine import INVALID_JSON, UNKNOWN_FORMAT, Rule
-from cdpflow.events.schema import CORE_EVENTS_COLUMNS, LANDED_PATHS
-from cdpflow.events.size import event_text_bytes
+from cdpflow.events.quarantine import UNPROCESSABLE
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-HEAD_PATHS = {**LANDED_PATHS, **segment.ENVELOPE_PATHS, **blotout.META_PATHS}
-_JSON_FIELDS = {"properties", "traits", "additionalData"}
-_ARRAY_FIELDS = ("events", "batch")
-STRING_FIELDS = frozenset(segment.STRING_FIELDS + blotout.STRING_FIELDS)
 _CORRUPT = "_corrupt"
-# Where a write key may sit in what quarantine keeps of a line or an item (as duckdb_sql).
-_WRITE_KEY_PATHS = (
-    ("writeKey",),
-    ("meta", "writeKey"),
-    ("properties", "writeKey"),
-    ("traits", "writeKey"),
-    ("context", "writeKey"),
-    ("additionalData", "writeKey"),
-)
-_FIRST_TIME = f"TIMESTAMP'{FIRST_YEAR}-01-01 00:00:00'"
-_LAST_TIME = f"TIMESTAMP'{LAST_YEAR}-01-01 00:00:00'"
-_MIN_MS = int(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_MAX_MS = int(datetime(LAST_YEAR, 1, 1, tzinfo=UTC).timestamp()) * 1000
-_UTM_OF = tuple((name, utm) for utm, name in segment.CAMPAIGN_OF_UTM.items())
-_CAMPAIGN_OF_UTM = {utm: f"s_campaign_{name}" for name, utm in _UTM_OF}
-_ITEM_KEYS: tuple[str, ...] = ("raw_hour", "raw_file", "line_no", "item_index", "source")
-_ITEM_KEYS += ("received_ts", "received_text")
 
 
 def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
     """The struct type, as `from_json` takes it, that holds every path: leaves are strings
     (objects come as their JSON text), `arrays` are arrays of item texts."""
-    tree: dict[str, object] = {}
-    for path in (p for group in paths for p in group):
-        *parents, leaf = path.split(".")
-        node = tree
-        for key in parents:
-            node = node.setdefault(key, {})  # type: ignore[assignment]
-        node.setdefault(leaf, "string")  # type: ignore[union-attr]
-    for name in arrays:
-        tree[name] = "array<string>"
+    tree = rules.path_tree(
+        [*(p for group in paths for p in group), *arrays],
+        lambda leaf: "array<string>" if leaf in arrays else "string",
+    )
 
     def render(node: dict[str, object]) -> str:
         return ", ".join(
@@ -79,7 +58,7 @@ def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
     return f"struct<{render(tree)}>"
 
 
-LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=_ARRAY_FIELDS)
+LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=ARRAY_FIELDS)
 SEGMENT_DDL = _ddl(segment.MESSAGE_PATHS.values())
 PROPERTY_DDL = _ddl(segment.PROPERTY_PATHS.values())
 TRAIT_DDL = _ddl(segment.TRAIT_PATHS.values())
@@ -120,52 +99,6 @@ def _fields(alias: str, variant: str, paths: dict[str, str], prefix: str = "") -
     return out
 
 
-def _contains(text: str, part: str) -> str:
-    return f"contains({text}, {_lit(part)})"
-
-
-def _raw_param(query: str, name: str, unless: str | None = None) -> str:
-    skip = f"{unless} IS NULL AND " if unless else ""
-    pattern = _lit(f"(?:^|[?&#]){name}=([^&#]*)")
-    found = f"regexp_extract({query}, {pattern}, 1)"
-    return f"CASE WHEN {skip}{_contains(query, name + '=')} THEN {found} END"
-
-
-def _decoded(value: str) -> str:
-    spaced = f"replace({value}, '+', ' ')"
-    decoded = f"CASE WHEN {_contains(value, '%')} THEN try_url_decode({spaced}) ELSE {spaced} END"
-    return f"nullif({decoded}, '')"
-
-
-def _raw_params(query: str, unless: dict[str, str]) -> list[str]:
-    return [
-        f"{_raw_param(query, name, unless.get(name))} AS q_{name}" for name in UTM_TAGS + CLICK_IDS
-    ]
-
-
-def _url_path(url: str) -> str:
-    pattern = _lit("^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)")
-    return f"nullif(regexp_extract({url}, {pattern}, 1), '')"
-
-
-def _query_of(url: str) -> str:
-    return f"nullif(regexp_extract({url}, {_lit('[?]([^#]*)')}, 1), '')"
-
-
-def _time(text: str) -> str:
-    """`text` as a timestamp when it is a date-time in the years allowed, else NULL."""
-    ts = f"try_cast({text} AS TIMESTAMP)"
-    return f"CASE WHEN {ts} BETWEEN {_FIRST_TIME} AND {_LAST_TIME} THEN {ts} END"
-
-
-def _not_after_receipt(event_time: str) -> str:
-    hours = segment.FUTURE_TOLERANCE_HOURS
-    return (
-        f"CASE WHEN {event_time} > received_ts + INTERVAL {hours} HOURS "
-        f"THEN received_ts ELSE {event_time} END"
-    )
-
-
 def _ts_text(ts: str) -> str:
     """A timestamp's text as DuckDB writes a TIMESTAMPTZ (`2026-11-20 13:04:00+00`)."""
     fraction = f"trim(TRAILING '0' FROM date_format({ts}, 'SSSSSS'))"
@@ -175,64 +108,38 @@ def _ts_text(ts: str) -> str:
     )
 
 
+_SPARK_TYPES = {
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "DOUBLE": "DOUBLE",
+    "DATE": "DATE",
+    "BIGINT": "BIGINT",
+}
+SPARK = Dialect(
+    literal=_lit,
+    concat=lambda parts: f"concat({', '.join(parts)})",
+    timestamp_type="TIMESTAMP",
+    year_start=lambda year: f"TIMESTAMP'{year}-01-01 00:00:00'",
+    first=lambda *values: f"coalesce({', '.join(values)})",
+    timestamp_text=_ts_text,
+    member=lambda alias, key: f"{alias}.`{key}`",
+    from_epoch_ms=lambda ms: f"timestamp_micros(CAST({ms} * 1000 AS BIGINT))",
+    null=lambda kind: f"CAST(NULL AS {_SPARK_TYPES.get(kind, 'STRING')})",
+    without_write_keys=lambda text: text,  # removed after the flatten (`scrub_write_keys`)
+    starts_with="startswith",
+    url_decode="try_url_decode",
+    json_type="json_type_",
+    size_text="CAST(event_bytes AS STRING)",
+    object_prefix="OBJECT",
+)
 _SEGMENT_COLUMNS = segment_columns(
-    corrected_text=_ts_text("skewed_ts"),
+    corrected_text=SPARK.timestamp_text("skewed_ts"),
     objects={"properties": "properties_type", "traits": "traits_type"},
 )
 _BLOTOUT_COLUMNS = blotout_columns(objects={"additionalData": "data_type"})
 
 
-def _condition(rule: Rule, columns: RuleColumns, earlier: Sequence[Rule], limit: int) -> str:
-    """The condition under which a row breaks `rule` (see quarantine.CHECKS)."""
-    fields = rule.field if isinstance(rule.field, tuple) else (rule.field,)
-    value = columns.values[fields[0]] if fields[0] else ""
-    if rule.check == "not_an_object":
-        return "item_type <> 'OBJECT'"
-    if rule.check == "too_large":
-        return f"event_bytes > {limit}"
-    if rule.check == "not_string":
-        return f"{value}_json IS NOT NULL AND NOT startswith({value}_json, '\"')"
-    if rule.check == "missing":
-        when = f"type_ = '{rule.when_type}' AND " if rule.when_type else ""
-        return when + " AND ".join(f"{columns.values[f]} IS NULL" for f in fields)
-    if rule.check == "not_in":
-        choices = ", ".join(f"'{c}'" for c in rule.choices)
-        return f"{value} NOT IN ({choices})"
-    if rule.check == "not_a_time":
-        text, parsed = columns.times[rule.field]  # type: ignore[index]
-        if any(r.check == "missing" and r.field == rule.field for r in earlier):
-            return f"{parsed} IS NULL"
-        return f"{text} IS NOT NULL AND {parsed} IS NULL"
-    if rule.check == "corrected_out_of_range":
-        return f"NOT skewed_ts BETWEEN {_FIRST_TIME} AND {_LAST_TIME}"
-    if rule.check == "not_object":
-        kind = columns.objects[fields[0]]
-        return f"NOT ({kind} IS NULL OR startswith({kind}, 'OBJECT'))"
-    if rule.check == "not_number":
-        return f"{value} IS NOT NULL AND try_cast({value} AS DOUBLE) IS NULL"
-    raise ValueError(f"unknown check {rule.check!r} in {rule}")
-
-
-def _message(rule: Rule, columns: RuleColumns, limit: int) -> str:
-    """The rule's message as a Spark string expression, its placeholders filled from the row."""
-    fills = {**columns.fills, "json_type": "json_type_", "size": "CAST(event_bytes AS STRING)"}
-    if isinstance(rule.field, str) and rule.field:
-        value = columns.values[rule.field]
-        text = columns.texts.get(rule.field, value)
-        fills["value"] = text if rule.check == "not_in" else f"left({text}, 64)"
-        fills["json"] = f"left({value}_json, 64)"
-    parts = re.split(r"\{(\w+)\}", rule.message.replace("{limit}", str(limit)))
-    sql = [fills[p] if i % 2 else _lit(p) for i, p in enumerate(parts) if p]
-    return f"concat({', '.join(sql)})" if len(sql) > 1 else sql[0]
-
-
-def _checks(rules: Sequence[Rule], columns: RuleColumns, limit: int) -> tuple[str, str, str]:
-    """The number of the first rule a row breaks, and that rule's code and message."""
-    conds = [_condition(r, columns, rules[:i], limit) for i, r in enumerate(rules)]
-    broken = " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
-    codes = " ".join(f"WHEN {i} THEN '{r.code}'" for i, r in enumerate(rules, 1))
-    texts = " ".join(f"WHEN {i} THEN {_message(r, columns, limit)}" for i, r in enumerate(rules, 1))
-    return f"CASE {broken} END", f"CASE broken_rule {codes} END", f"CASE broken_rule {texts} END"
+_time = partial(rules.time, SPARK)
+_query_of = partial(rules.query_of, SPARK)
 
 
 # Lowercased DuckDB json_type names of an item that is no object, from its VARIANT type.
@@ -249,10 +156,14 @@ def _with(frame: DataFrame, *columns: str) -> DataFrame:
     return frame.selectExpr("*", *columns)
 
 
+def _columns(rows: event_columns.Rows) -> list[str]:
+    return [column for row in rows for column in row]
+
+
 def _segment_events(items: DataFrame, limit: int) -> DataFrame:
     """Segment messages (item columns, the message struct `m`, its VARIANT `iv`, its text
     `item`, `item_type` and `event_bytes`) as event rows."""
-    broken, code, text = _checks(quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
+    broken, code, text = rules.checks(SPARK, quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
     f = _with(
         items,
         *_fields("m", "iv", segment.MESSAGE_PATHS, "s_"),
@@ -283,53 +194,14 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
         "THEN received_ts - (sent_ts - client_ts) ELSE client_ts END AS skewed_ts",
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
-    f = _with(f, *_raw_params("query_", _CAMPAIGN_OF_UTM))
-    utms = [f"coalesce(s_campaign_{c}, {_decoded(f'q_{u}')}) AS {u}" for c, u in _UTM_OF]
-    clicks = [f"{_decoded(f'q_{c}')} AS {c}" for c in CLICK_IDS]
-    return f.selectExpr(
-        *_ITEM_KEYS,
-        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
-        f"{code} AS reason_code",
-        f"{text} AS reason",
-        "s_message_id AS event_id",
-        "type_ AS event_type",
-        "CASE type_ WHEN 'track' THEN s_event "
-        "WHEN 'page' THEN coalesce(s_name, s_prop_name, 'page') "
-        "WHEN 'screen' THEN coalesce(s_name, s_prop_name, 'screen') ELSE type_ END AS event_name",
-        f"{_not_after_receipt('skewed_ts')} AS event_time",
-        "received_ts AS received_at",
-        "sent_ts AS sent_at",
-        "s_anonymous_id AS anonymous_id",
-        "s_user_id AS user_id",
-        "s_previous_id AS previous_id",
-        "s_group_id AS group_id",
-        "s_session_id AS session_id",
-        "url_ AS url",
-        f"coalesce(s_page_path, s_prop_path, {_url_path('url_')}) AS path",
-        "coalesce(s_page_referrer, s_prop_referrer) AS referrer",
-        "coalesce(s_page_title, s_prop_title) AS page_title",
-        *utms,
-        *clicks,
-        "nullif(lower(trim(coalesce(s_traits_email, s_context_traits_email, s_prop_email))), '')"
-        " AS email",
-        "nullif(trim(coalesce(s_traits_phone, s_context_traits_phone)), '') AS phone",
-        "CAST(NULL AS STRING) AS map_id",
-        "CAST(NULL AS STRING) AS map_provider",
-        "coalesce(s_prop_order_id, s_prop_order_id_camel, s_prop_transaction_id) AS order_id",
-        "try_cast(coalesce(s_prop_revenue, s_prop_total, s_prop_value) AS DOUBLE) AS revenue",
-        "upper(s_prop_currency) AS currency",
-        "s_properties AS properties",
-        "s_traits AS traits",
-        "coalesce(s_context_user_agent, meta_user_agent) AS user_agent",
-        "coalesce(s_context_ip, meta_ip) AS ip",
-        "'segment' AS payload_format",
-    )
+    f = _with(f, *rules.raw_params(SPARK, "query_", CAMPAIGN_OF_UTM))
+    return f.selectExpr(*_columns(event_columns.segment_rows(SPARK, code, text)))
 
 
 def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     """Blotout events (item columns, the event struct `b`, its VARIANT `iv`, its text `item`,
     `item_type`, and the envelope's meta) as event rows."""
-    broken, code, text = _checks(quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
+    broken, code, text = rules.checks(SPARK, quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
     f = _with(
         items,
         *_fields("b", "iv", blotout.EVENT_PATHS, "b_"),
@@ -343,72 +215,12 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     f = _with(
         f,
         f"coalesce(bo_search, {_query_of('b_scrn')}) AS query_",
-        f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {_MIN_MS} AND {_MAX_MS} "
+        f"CASE WHEN try_cast(b_evt AS DOUBLE) BETWEEN {MIN_MS} AND {MAX_MS} "
         "THEN try_cast(b_evt AS DOUBLE) END AS evt_ms",
     )
     f = _with(f.localCheckpoint(eager=False), f"{broken} AS broken_rule")
-    f = _with(f, *_raw_params("query_", {}))
-    params = [f"{_decoded(f'q_{c}')} AS {c}" for c in UTM_TAGS + CLICK_IDS]
-    evt_time = "timestamp_micros(CAST(evt_ms * 1000 AS BIGINT))"
-    return f.selectExpr(
-        *_ITEM_KEYS,
-        "CASE WHEN broken_rule IS NOT NULL THEN item END AS raw",
-        f"{code} AS reason_code",
-        f"{text} AS reason",
-        "b_mid AS event_id",
-        "CASE b_evn WHEN 'sdk_start' THEN 'page' WHEN 'persona' THEN 'identify' ELSE 'track' END"
-        " AS event_type",
-        "b_evn AS event_name",
-        f"{_not_after_receipt(evt_time)} AS event_time",
-        "received_ts AS received_at",
-        "CAST(NULL AS TIMESTAMP) AS sent_at",
-        "coalesce(b_userid, visitor_id) AS anonymous_id",
-        "CASE WHEN b_evn = 'persona' THEN b_persona_id END AS user_id",
-        "CAST(NULL AS STRING) AS previous_id",
-        "CAST(NULL AS STRING) AS group_id",
-        "b_session_id AS session_id",
-        "b_scrn AS url",
-        f"coalesce(b_data_path, {_url_path('b_scrn')}) AS path",
-        "bo_referrer AS referrer",
-        "bo_page_title AS page_title",
-        *params,
-        "nullif(lower(trim(b_persona_email)), '') AS email",
-        "nullif(trim(b_persona_number), '') AS phone",
-        "CASE WHEN b_evn = 'map_id' THEN b_map_id END AS map_id",
-        "CASE WHEN b_evn = 'map_id' THEN b_map_provider END AS map_provider",
-        "CASE WHEN b_evn = 'transaction' THEN b_transaction_id END AS order_id",
-        "CASE WHEN b_evn = 'transaction' THEN try_cast(b_transaction_total AS DOUBLE) END"
-        " AS revenue",
-        "CASE WHEN b_evn = 'transaction' THEN upper(b_transaction_currency) END AS currency",
-        "b_data AS properties",
-        "CASE WHEN b_evn = 'persona' THEN b_data END AS traits",
-        "coalesce(bo_user_agent, meta_user_agent) AS user_agent",
-        "meta_ip AS ip",
-        "'blotout' AS payload_format",
-    )
-
-
-def _size_udf() -> Any:
-    """`event_text_bytes` as a Spark function (a lambda: PySpark would read the type hints of
-    the function itself as a pandas function's)."""
-    from pyspark.sql import functions as F
-
-    return F.udf(lambda text, agent: event_text_bytes(text, agent), "bigint")
-
-
-def _measured(items: DataFrame, limit: int, approximate: str) -> DataFrame:
-    """`items` with `event_bytes`: `approximate` where it is well under the limit, else the
-    exact size of `cdpflow.events.size` (Spark's JSON text of an item spells some numbers
-    shorter than orjson, so items within a tenth of the limit are measured)."""
-    from pyspark.sql import functions as F
-
-    near = f"coalesce({approximate} > {limit * 9 // 10}, false)"  # a JSON null item is kept
-    exact = _size_udf()
-    small = items.where(f"NOT ({near})").selectExpr("*", f"{approximate} AS event_bytes")
-    large = items.where(near).withColumn(
-        "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
-    )
-    return small.unionByName(large)
+    f = _with(f, *rules.raw_params(SPARK, "query_", {}))
+    return f.selectExpr(*_columns(event_columns.blotout_rows(SPARK, code, text)))
 
 
 _LINE_KEYS = (
@@ -452,27 +264,10 @@ def _exploded(
     return items.localCheckpoint(eager=False)
 
 
-def _kind() -> str:
-    """Which payload a line is (as duckdb_sql's `kind`)."""
-    type_ = "nullif(r.`type`, '')"
-    message_id = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
-        f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
-    )
-    return f"""CASE
-        WHEN NOT is_json OR landed_text IS NOT NULL THEN 'invalid'
-        WHEN forced_format = 'segment_message' THEN 'segment'
-        WHEN forced_format = 'segment_batch'
-          THEN CASE WHEN r.`batch` IS NOT NULL THEN 'segment_batch' ELSE 'unknown' END
-        WHEN forced_format = 'blotout'
-          THEN CASE WHEN r.`events` IS NOT NULL THEN 'blotout' ELSE 'unknown' END
-        WHEN forced_format = 'segment'
-          THEN CASE WHEN r.`batch` IS NOT NULL AND {type_} IS NULL
-                    THEN 'segment_batch' ELSE 'segment' END
-        WHEN r.`events` IS NOT NULL THEN 'blotout'
-        WHEN r.`batch` IS NOT NULL THEN 'segment_batch'
-        WHEN {type_} IS NOT NULL OR {message_id} THEN 'segment'
-        ELSE 'unknown'
-      END"""
+# A messageId that is not the empty string (as DuckDB's `kind` tells it from its JSON text).
+_HAS_MESSAGE_ID = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
+    f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
+)
 
 
 # A single message's fields out of its line's struct, shaped as a batch item's (no second parse).
@@ -492,6 +287,9 @@ def _head_fields() -> list[str]:
 
 # The line's struct, with the column `from_json` sets when the line is not JSON.
 _LINE_WITH_CORRUPT = LINE_DDL.replace("struct<", f"struct<`{_CORRUPT}`: string, ", 1)
+
+
+_LINE_CODE, _LINE_REASON = rules.line_reason(SPARK, "v IS NOT NULL")
 
 
 def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, DataFrame]:
@@ -518,7 +316,9 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         f"(r.`{_CORRUPT}` IS NULL OR v IS NOT NULL) AND ltrim(line) LIKE '{{%' AS is_json",
         *_head_fields(),
     )
-    parsed = _with(parsed, f"{_kind()} AS kind", "received_at AS received_text")
+    parsed = _with(
+        parsed, f"{rules.line_kind(SPARK, _HAS_MESSAGE_ID)} AS kind", "received_at AS received_text"
+    )
     parsed = _with(parsed, f"{_time('received_text')} AS received_ts")
     # Four branches read the parse: it is kept, not repeated (the caller unpersists it). The
     # checkpoints here and in the branches also cut the plan: inlined into one projection, the
@@ -540,12 +340,12 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         "* EXCEPT (size)", f"try_cast(size AS BIGINT) + {_UA_BYTES} AS event_bytes"
     )
     single_rest = single.where("try_cast(size AS BIGINT) IS NULL").drop("size")
-    exact = _size_udf()
+    exact = size_udf()
     single_rest = single_rest.withColumn(
         "event_bytes", exact(F.col("item"), F.col("meta_user_agent"))
     )
     approximate = f"octet_length(item) + {_UA_BYTES}"
-    batch_items = _measured(
+    batch_items = measured(
         _exploded(parsed, "segment_batch", "batch", ["envelope_sent_at"], SEGMENT_DDL, "m"),
         limit,
         approximate,
@@ -554,37 +354,22 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         batch_items.select(*single_small.columns)
     )
     envelope = ["visitor_id", "bo_user_agent", "bo_referrer", "bo_page_title", "bo_search"]
-    blotout_items = _measured(
+    blotout_items = measured(
         _exploded(parsed, "blotout", "events", envelope, BLOTOUT_DDL, "b"), limit, approximate
     )
     unreadable = parsed.where("kind IN ('invalid', 'unknown')").selectExpr(
-        *_ITEM_KEYS[:3],
+        *ITEM_KEYS[:3],
         "CAST(0 AS BIGINT) AS item_index",
-        *_ITEM_KEYS[4:],
+        *ITEM_KEYS[4:],
         "trim(TRAILING '\n\r' FROM coalesce(landed_text, line)) AS raw",
-        f"CASE kind WHEN 'invalid' THEN '{INVALID_JSON}' ELSE '{UNKNOWN_FORMAT}' END"
-        " AS reason_code",
-        """CASE WHEN landed_text IS NOT NULL THEN 'the received body is not valid JSON'
-             WHEN NOT is_json AND v IS NOT NULL THEN 'the line is JSON, but not an object'
-             WHEN NOT is_json THEN 'the line is not valid JSON'
-             WHEN kind = 'unknown' AND forced_format = 'blotout'
-                  THEN 'a Blotout payload, but `events` is not an array'
-             WHEN kind = 'unknown' AND forced_format = 'segment_batch'
-                  THEN 'a batch envelope, but `batch` is not an array'
-             ELSE 'not a Segment message (no type), batch envelope or Blotout {meta, events}'
-        END AS reason""",
+        f"{_LINE_CODE} AS reason_code",
+        f"{_LINE_REASON} AS reason",
         "received_ts AS received_at",
     )
     events = _segment_events(segment_items, limit).unionByName(
         _blotout_events(blotout_items, limit)
     )
     rows = events.unionByName(unreadable, allowMissingColumns=True)
-    core = [
-        "to_date(event_time) AS event_date"
-        if name == "event_date"
-        else f"CAST({name} AS {_SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
-        for name, kind in CORE_EVENTS_COLUMNS
-    ]
     flat = rows.selectExpr(
         "raw_hour",
         "raw_file",
@@ -593,54 +378,34 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         "reason_code",
         "reason",
         "CASE WHEN reason_code IS NOT NULL THEN trim(TRAILING '\n\r' FROM raw) END AS raw",
-        *core,
+        *_core_columns(),
     )
     return flat, parsed
 
 
-_SPARK_TYPES = {
-    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
-    "DOUBLE": "DOUBLE",
-    "DATE": "DATE",
-    "BIGINT": "BIGINT",
-}
+def _core_columns(values: dict[str, str] | None = None) -> list[str]:
+    """The core_events columns of a flattened row, typed as Spark writes them; `values` gives
+    some columns' SQL (the others are NULL)."""
+    return [
+        "to_date(event_time) AS event_date"
+        if name == "event_date" and values is None
+        else f"CAST({name if values is None else values.get(name, 'NULL')} AS "
+        f"{'DATE' if name == 'event_date' else _SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
+        for name, kind in CORE_EVENTS_COLUMNS
+    ]
 
 
-def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str | None:
-    """JSON `text` without the `writeKey` members at `paths` (DuckDB's `json_remove`); text
-    that is not a JSON object is kept as it is."""
-    if text is None:
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-    if not isinstance(value, dict):
-        return text
-    for path in paths:
-        node: Any = value
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-    return orjson.dumps(value).decode()
-
-
-def scrub_write_keys(frame: DataFrame) -> DataFrame:
-    """`frame` with writeKeys removed from `properties`, `traits` (top level) and `raw` (where
-    duckdb_sql removes them), on the rows whose text holds one."""
-    from pyspark.sql import functions as F
-
-    has_key = " OR ".join(
-        f"coalesce(contains({c}, '\"writeKey\"'), false)" for c in ("properties", "traits", "raw")
+def unprocessable_frame(lines: DataFrame, reason: str) -> DataFrame:
+    """The quarantine rows of `lines` (raw_hour, raw_file, line_no, line) that the flatten
+    cannot take, with the columns of `flatten_frame` and what duckdb_events keeps of such a
+    line: its text and source; no receive time, so it is partitioned by its raw hour."""
+    return lines.selectExpr(
+        "raw_hour",
+        "raw_file",
+        "line_no",
+        "CAST(0 AS BIGINT) AS item_index",
+        f"'{UNPROCESSABLE}' AS reason_code",
+        f"{_lit(reason)} AS reason",
+        "line AS raw",
+        *_core_columns({"source": "get_json_object(line, '$._cdp.source')"}),
     )
-    clean = frame.where(f"NOT ({has_key})")
-    dirty = frame.where(has_key)
-    top = F.udf(lambda t: without_write_keys(t, (("writeKey",),)), "string")
-    every = F.udf(lambda t: without_write_keys(t, _WRITE_KEY_PATHS), "string")
-    dirty = (
-        dirty.withColumn("properties", top(F.col("properties")))
-        .withColumn("traits", top(F.col("traits")))
-        .withColumn("raw", every(F.col("raw")))
-    )
-    return clean.unionByName(dirty)

@@ -32,6 +32,15 @@ QUARANTINE_REASONS: dict[str, str] = {
 }
 # Codes of whole lines, decided before any rule: the line is no JSON object, or no known format.
 INVALID_JSON, UNKNOWN_FORMAT = "invalid_json", "unknown_format"
+# The reason of such a line, by what is wrong with it, in the order they are told apart.
+LINE_REASONS = {
+    "landed_not_json": "the received body is not valid JSON",  # kept by the collector as `_raw`
+    "json_not_object": "the line is JSON, but not an object",
+    "not_json": "the line is not valid JSON",
+    "events_not_array": "a Blotout payload, but `events` is not an array",
+    "batch_not_array": "a batch envelope, but `batch` is not an array",
+    "no_format": "not a Segment message (no type), batch envelope or Blotout {meta, events}",
+}
 # A line whose content made the flatten statement fail, quarantined line by line.
 UNPROCESSABLE = "unprocessable"
 

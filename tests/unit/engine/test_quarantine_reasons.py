@@ -27,9 +27,10 @@ def _declared() -> set[str]:
 
 
 def _in_code() -> set[str]:
-    rules = duckdb_sql._segment_rules(100) + duckdb_sql._blotout_rules(100)
-    codes = {code for _, code, _ in rules}
     sql = duckdb_sql.flatten_sql("lines", 100)
+    rules = re.findall(r"CASE broken_rule ((?:WHEN \d+ THEN '\w+' )+)END AS reason_code", sql)
+    assert len(rules) == 2  # Segment's and Blotout's
+    codes = set(re.findall(r"THEN '(\w+)'", " ".join(rules)))
     codes |= set(re.findall(r"THEN '(\w+)' ELSE '(\w+)' END AS reason_code", sql)[0])
     return codes | {duckdb_events.UNPROCESSABLE}
 
