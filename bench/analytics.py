@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from harness import child_main, is_child, own_peak_mib, reset_peak, run_child
 
+from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
 from cdpflow.lake.storage import Lake
@@ -633,7 +634,9 @@ def _write_events(
     days = s.time[order] // DAY
     bounds = np.r_[0, np.flatnonzero(np.diff(days)) + 1, len(order)]
     con = duckdb.connect(config={"threads": os.cpu_count() or 1})
-    casts = ", ".join(f'CAST("{c}" AS {kind}) AS "{c}"' for c, kind in CORE_EVENTS_COLUMNS)
+    casts = ", ".join(
+        f'CAST("{c}" AS {duckdb_type(kind)}) AS "{c}"' for c, kind in CORE_EVENTS_COLUMNS
+    )
     files = []
     try:
         for lo, hi in itertools.pairwise(bounds):

@@ -17,16 +17,10 @@ from cdpflow.identity.store import IDENTITY_KEY
 from cdpflow.lake.merge_on_read import base_files, delta_file, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.types import arrow_schema
 from cdpflow.settings import Settings
 
-_ARROW = {
-    "VARCHAR": pa.string(),
-    "JSON": pa.string(),
-    "DOUBLE": pa.float64(),
-    "DATE": pa.date32(),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
-}
-CORE_SCHEMA = pa.schema([(name, _ARROW[kind]) for name, kind in CORE_EVENTS_COLUMNS])
+CORE_SCHEMA = arrow_schema(CORE_EVENTS_COLUMNS)
 
 
 def at(text: str) -> datetime:

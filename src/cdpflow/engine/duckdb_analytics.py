@@ -21,7 +21,7 @@ from cdpflow.elt.config import ROLES
 from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
 from cdpflow.engine.duckdb_engine import connect, literal, quote
-from cdpflow.engine.duckdb_scan import scan_sql
+from cdpflow.engine.duckdb_scan import duckdb_type, scan_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
@@ -177,12 +177,16 @@ class DuckDBWarehouse:
         self.con.execute("COMMIT")
 
     def _view(self, name: str, uris: Sequence[str], columns: Iterable[tuple[str, str]]) -> None:
-        typed = ", ".join(f"CAST({quote(c)} AS {kind}) AS {quote(c)}" for c, kind in columns)
+        typed = ", ".join(
+            f"CAST({quote(c)} AS {duckdb_type(kind)}) AS {quote(c)}" for c, kind in columns
+        )
         if uris:
             listed = ", ".join(literal(u) for u in uris)
             body = f"SELECT {typed} FROM read_parquet([{listed}], union_by_name = true)"
         else:
-            nulls = ", ".join(f"CAST(NULL AS {kind}) AS {quote(c)}" for c, kind in columns)
+            nulls = ", ".join(
+                f"CAST(NULL AS {duckdb_type(kind)}) AS {quote(c)}" for c, kind in columns
+            )
             body = f"SELECT {nulls} WHERE false"
         self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(name)} AS {body}")
 

@@ -17,6 +17,7 @@ from functools import partial
 
 from cdpflow.engine import event_columns
 from cdpflow.engine import flatten_rules as rules
+from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.engine.flatten_rules import (
     ARRAY_FIELDS,
     CAMPAIGN_OF_UTM,
@@ -260,7 +261,7 @@ def flatten_sql(lines: str, max_event_bytes: int) -> str:
     core_columns = ",\n  ".join(
         "CAST(event_time AS DATE) AS event_date"
         if name == "event_date"
-        else f"CAST({name} AS {'VARCHAR' if kind == 'JSON' else kind}) AS {name}"
+        else f"CAST({name} AS {'VARCHAR' if kind == 'json' else duckdb_type(kind)}) AS {name}"
         for name, kind in CORE_EVENTS_COLUMNS
     )
     return f"""
@@ -330,6 +331,6 @@ FROM all_events
 
 
 CORE_SELECT = ", ".join(
-    f"CAST({name} AS JSON) AS {name}" if kind == "JSON" else name
+    f"CAST({name} AS JSON) AS {name}" if kind == "json" else name
     for name, kind in CORE_EVENTS_COLUMNS
 )

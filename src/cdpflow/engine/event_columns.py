@@ -13,7 +13,7 @@ from cdpflow.engine.flatten_rules import ITEM_KEYS, UTM_OF, Dialect
 from cdpflow.events.names import CLICK_IDS, UTM_TAGS
 
 Rows = list[tuple[str, ...]]
-_TEXT, _TIME = "VARCHAR", "TIMESTAMP WITH TIME ZONE"  # core_events types of the NULL columns
+_TEXT, _TIME = "string", "timestamp"  # core_events (lake) types of the NULL columns
 
 
 def _head(code: str, reason: str) -> Rows:

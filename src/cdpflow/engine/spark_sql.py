@@ -108,11 +108,11 @@ def _ts_text(ts: str) -> str:
     )
 
 
-_SPARK_TYPES = {
-    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
-    "DOUBLE": "DOUBLE",
-    "DATE": "DATE",
-    "BIGINT": "BIGINT",
+_SPARK_TYPES = {  # Spark's names of the lake types core_events uses (string and json: STRING)
+    "timestamp": "TIMESTAMP",
+    "float64": "DOUBLE",
+    "date": "DATE",
+    "int64": "BIGINT",
 }
 SPARK = Dialect(
     literal=_lit,

@@ -2,60 +2,61 @@
 
 from __future__ import annotations
 
-# (column, type) in the order users see them. Types are SQL types every engine understands.
+# (column, type) in the order users see them. Types are the lake's engine-neutral names
+# (cdpflow.lake.types); each engine maps them to its own.
 CORE_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "VARCHAR"),
-    ("event_type", "VARCHAR"),  # track, page, screen, identify, alias, group
-    ("event_name", "VARCHAR"),
-    ("event_time", "TIMESTAMP WITH TIME ZONE"),  # client time corrected for clock skew
-    ("received_at", "TIMESTAMP WITH TIME ZONE"),
-    ("sent_at", "TIMESTAMP WITH TIME ZONE"),
-    ("anonymous_id", "VARCHAR"),
-    ("user_id", "VARCHAR"),
-    ("previous_id", "VARCHAR"),
-    ("group_id", "VARCHAR"),
-    ("session_id", "VARCHAR"),
-    ("url", "VARCHAR"),
-    ("path", "VARCHAR"),
-    ("referrer", "VARCHAR"),
-    ("page_title", "VARCHAR"),
-    ("utm_source", "VARCHAR"),
-    ("utm_medium", "VARCHAR"),
-    ("utm_campaign", "VARCHAR"),
-    ("utm_term", "VARCHAR"),
-    ("utm_content", "VARCHAR"),
-    ("gclid", "VARCHAR"),
-    ("fbclid", "VARCHAR"),
-    ("msclkid", "VARCHAR"),
-    ("ttclid", "VARCHAR"),
-    ("email", "VARCHAR"),  # trimmed, lower-cased
-    ("phone", "VARCHAR"),
-    ("map_id", "VARCHAR"),  # Blotout map_id events: this visitor is `map_id` in `map_provider`
-    ("map_provider", "VARCHAR"),
-    ("order_id", "VARCHAR"),
-    ("revenue", "DOUBLE"),
-    ("currency", "VARCHAR"),
-    ("properties", "JSON"),
-    ("traits", "JSON"),
-    ("user_agent", "VARCHAR"),
-    ("ip", "VARCHAR"),
-    ("source", "VARCHAR"),
-    ("payload_format", "VARCHAR"),  # segment or blotout
-    ("event_date", "DATE"),  # UTC date of event_time; the partition
+    ("event_id", "string"),
+    ("event_type", "string"),  # track, page, screen, identify, alias, group
+    ("event_name", "string"),
+    ("event_time", "timestamp"),  # client time corrected for clock skew
+    ("received_at", "timestamp"),
+    ("sent_at", "timestamp"),
+    ("anonymous_id", "string"),
+    ("user_id", "string"),
+    ("previous_id", "string"),
+    ("group_id", "string"),
+    ("session_id", "string"),
+    ("url", "string"),
+    ("path", "string"),
+    ("referrer", "string"),
+    ("page_title", "string"),
+    ("utm_source", "string"),
+    ("utm_medium", "string"),
+    ("utm_campaign", "string"),
+    ("utm_term", "string"),
+    ("utm_content", "string"),
+    ("gclid", "string"),
+    ("fbclid", "string"),
+    ("msclkid", "string"),
+    ("ttclid", "string"),
+    ("email", "string"),  # trimmed, lower-cased
+    ("phone", "string"),
+    ("map_id", "string"),  # Blotout map_id events: this visitor is `map_id` in `map_provider`
+    ("map_provider", "string"),
+    ("order_id", "string"),
+    ("revenue", "float64"),
+    ("currency", "string"),
+    ("properties", "json"),
+    ("traits", "json"),
+    ("user_agent", "string"),
+    ("ip", "string"),
+    ("source", "string"),
+    ("payload_format", "string"),  # segment or blotout
+    ("event_date", "date"),  # UTC date of event_time; the partition
 )
 
 QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("reason_code", "VARCHAR"),
-    ("reason", "VARCHAR"),
-    ("raw", "VARCHAR"),  # the line, or the batch item / Blotout event, as received
-    ("event_id", "VARCHAR"),
-    ("source", "VARCHAR"),
-    ("received_at", "TIMESTAMP WITH TIME ZONE"),
-    ("raw_file", "VARCHAR"),
-    ("line_no", "BIGINT"),
-    ("item_index", "BIGINT"),  # position inside a batch or Blotout payload; 0 for the line
-    ("quarantined_at", "TIMESTAMP WITH TIME ZONE"),
-    ("received_date", "DATE"),  # the partition
+    ("reason_code", "string"),
+    ("reason", "string"),
+    ("raw", "string"),  # the line, or the batch item / Blotout event, as received
+    ("event_id", "string"),
+    ("source", "string"),
+    ("received_at", "timestamp"),
+    ("raw_file", "string"),
+    ("line_no", "int64"),
+    ("item_index", "int64"),  # position inside a batch or Blotout payload; 0 for the line
+    ("quarantined_at", "timestamp"),
+    ("received_date", "date"),  # the partition
 )
 
 # The layout of core_events' and quarantine_events' files, whichever engine writes them: hours

@@ -17,6 +17,7 @@ relation describes); engines map the canonical names to their own (`cdpflow.engi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -247,3 +248,38 @@ def _name(field: str) -> str:
     if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", field):
         return field
     return '"' + field.replace('"', '""') + '"'
+
+
+def to_arrow(kind: str) -> pa.DataType:
+    """The Arrow type of a lake type (json is its text; interval, Arrow's month-day-nano)."""
+    import pyarrow as pa
+
+    parsed = parse(kind)
+    if parsed.name == "list":
+        return pa.list_(to_arrow(str(parsed.items[0][1])))
+    if parsed.name == "map":
+        return pa.map_(to_arrow(str(parsed.items[0][1])), to_arrow(str(parsed.items[1][1])))
+    if parsed.name == "struct":
+        return pa.struct([(n, to_arrow(str(t))) for n, t in parsed.items])
+    decimal = _DECIMAL.match(parsed.name)
+    if decimal:
+        return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+    special = {
+        "json": pa.string(),
+        "uuid": pa.string(),
+        "date": pa.date32(),
+        "time": pa.time64("us"),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "timestamp_ntz": pa.timestamp("us"),
+        "interval": pa.month_day_nano_interval(),
+    }
+    if parsed.name in special:
+        return special[parsed.name]
+    return next(t for t, name in _arrow_scalars().items() if name == parsed.name)
+
+
+def arrow_schema(columns: Iterable[tuple[str, str]]) -> pa.Schema:
+    """An Arrow schema of (name, lake type) columns."""
+    import pyarrow as pa
+
+    return pa.schema([(name, to_arrow(kind)) for name, kind in columns])
