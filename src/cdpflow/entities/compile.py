@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cdpflow.entities.parse import parse_day, utc_day
 from cdpflow.entities.spec import (
     NO_VALUE_OPS,
     OPERATORS,
@@ -29,8 +30,6 @@ from cdpflow.entities.spec import (
     Segment,
     Test,
     Trait,
-    parse_day,
-    utc_day,
 )
 
 Schema = Mapping[str, Mapping[str, str]]  # lake table -> column -> engine type

@@ -31,8 +31,9 @@ from cdpflow.engine import Engine, open_query_engine
 from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
 from cdpflow.entities.files import entity_folder
+from cdpflow.entities.folder import Loaded, load_folder
 from cdpflow.entities.pack import install_pack
-from cdpflow.entities.spec import EntityError, Funnel, Loaded, Segment, load_folder
+from cdpflow.entities.spec import EntityError, Funnel, Segment
 from cdpflow.entities.tables import (
     CONTACT_FIELDS,
     CONTACT_SOURCES,
