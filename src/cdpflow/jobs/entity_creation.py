@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from cdpflow.engine import Engine, open_query_engine
 from cdpflow.engine.duckdb_scan import duckdb_type
-from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
+from cdpflow.entities.comparisons import literal, quote, time_literal
+from cdpflow.entities.compile import PEOPLE, Compiler, step_labels
 from cdpflow.entities.files import entity_folder
 from cdpflow.entities.folder import Loaded, load_folder
 from cdpflow.entities.pack import install_pack
