@@ -382,7 +382,7 @@ def child_full() -> dict[str, Any]:
 def child_queries() -> dict[str, Any]:
     from cdpflow.engine import open_engine
     from cdpflow.entities.compile import Compiler
-    from cdpflow.entities.spec import load_folder
+    from cdpflow.entities.folder import load_folder
     from cdpflow.jobs.entity_creation import lake_schema
     from cdpflow.settings import load_settings
 

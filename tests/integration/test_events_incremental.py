@@ -10,7 +10,7 @@ import orjson
 import pytest
 from support.lake import CASES, LATER, lake_query
 
-from cdpflow.engine import duckdb_events
+from cdpflow.engine import duckdb_workers
 from cdpflow.jobs import Interval
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
@@ -327,12 +327,12 @@ def test_flattening_on_worker_processes_gives_the_rows_of_one_process(
     messages = [Received(m.received_at, m.source, m.message) for m in generate_events(spec)]
     started: list[str] = []
 
-    class CountedWorker(duckdb_events._ProcessWorker):
+    class CountedWorker(duckdb_workers._ProcessWorker):
         def __init__(self, name: str, *args: object) -> None:
             started.append(name)
             super().__init__(name, *args)
 
-    monkeypatch.setattr(duckdb_events, "_ProcessWorker", CountedWorker)
+    monkeypatch.setattr(duckdb_workers, "_ProcessWorker", CountedWorker)
     tables = {}
     for name, threads, chunk_bytes in (("one_process", 1, 64_000_000), ("workers", 2, 40_000)):
         home = load_settings(env={}, home=tmp_path / name)

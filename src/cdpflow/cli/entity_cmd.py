@@ -13,18 +13,10 @@ from cdpflow.cli.context import Context
 from cdpflow.cli.output import echo_table
 from cdpflow.entities.compile import EVENTS, PEOPLE, Compiler
 from cdpflow.entities.files import entity_folder, existing_file, write_atomically
+from cdpflow.entities.folder import Loaded, check_references, load_folder, references
 from cdpflow.entities.pack import handled, pack_text
-from cdpflow.entities.spec import (
-    Entity,
-    EntityError,
-    Funnel,
-    Loaded,
-    Segment,
-    check_references,
-    load_folder,
-    parse_entity,
-    references,
-)
+from cdpflow.entities.parse import parse_entity
+from cdpflow.entities.spec import Entity, EntityError, Funnel, Segment
 from cdpflow.entities.tables import FUNNEL_STEPS, SEGMENT_SIZES, EntityTables
 from cdpflow.jobs.entity_creation import JOB, lake_schema, preview
 from cdpflow.lake.storage import Lake

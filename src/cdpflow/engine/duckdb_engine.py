@@ -82,7 +82,8 @@ class DuckDBEngine:
     # -- events -----------------------------------------------------------------------------
 
     def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
-        from cdpflow.engine.duckdb_events import events_batches, start_workers
+        from cdpflow.engine.duckdb_events_batches import events_batches
+        from cdpflow.engine.duckdb_workers import start_workers
 
         if not self._events_workers:
             input_bytes = sum(f.size for group in groups for f in group)

@@ -5,18 +5,34 @@ A segment becomes one SELECT of the global_user_ids in it: each condition is a s
 engine runs one query per segment. A funnel becomes one SELECT of the counted attempt of every
 person who entered its first step (PostHog's rules, see funnel_sql). Pure: the lake's schema
 (table -> column -> type) is an argument, so unknown columns and operators that do not fit a
-column's type fail here with the entity's file and key.
+column's type fail here with the entity's file and key. Which operators fit which column, and
+values as literals: cdpflow.entities.comparisons; the CTEs of each funnel step order:
+cdpflow.entities.funnel_orders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from cdpflow.entities.comparisons import (
+    COMPARE,
+    FAMILY_OPS,
+    NEGATED,
+    comparison,
+    day_literal,
+    family,
+    is_number,
+    literal,
+    number_comparison,
+    property_value,
+    quote,
+    text_comparison,
+)
+from cdpflow.entities.funnel_orders import sequential, strict, unordered
+from cdpflow.entities.parse import parse_day, utc_day
 from cdpflow.entities.spec import (
-    NO_VALUE_OPS,
-    OPERATORS,
     Behaviour,
     Condition,
     EntityError,
@@ -29,8 +45,6 @@ from cdpflow.entities.spec import (
     Segment,
     Test,
     Trait,
-    parse_day,
-    utc_day,
 )
 
 Schema = Mapping[str, Mapping[str, str]]  # lake table -> column -> engine type
@@ -38,79 +52,6 @@ PEOPLE = "customer_360"
 EVENTS = "unique_events"
 EVENT_TYPES = ("track", "page", "screen")  # the types entities and funnels look at
 PERSON = "global_user_id"
-
-COMPARE = {"greater_than": ">", "at_least": ">=", "less_than": "<", "at_most": "<="}
-EQUALITY = {"equals", "not_equals"}
-TEXT_MATCH = {"contains", "starts_with", "in"}
-ORDERING = {*COMPARE, "between"}
-PRESENCE = set(NO_VALUE_OPS)
-
-
-def _operators(names: set[str]) -> tuple[str, ...]:
-    """`names` in the order spec.OPERATORS lists them (the order error messages show)."""
-    return tuple(op for op in OPERATORS if op in names)
-
-
-# the operators that fit each kind of column (negations are complements, see NEGATED)
-FAMILY_OPS = {
-    "text": _operators(EQUALITY | TEXT_MATCH | PRESENCE),
-    "list": _operators(EQUALITY | TEXT_MATCH | PRESENCE),
-    "number": _operators(EQUALITY | {"in"} | ORDERING | PRESENCE),
-    "day": _operators(EQUALITY | ORDERING | PRESENCE | {"within_last_days"}),
-    "bool": _operators(EQUALITY | PRESENCE),
-    "property": _operators(set(OPERATORS) - {"within_last_days"}),  # JSON: text or number
-    "other": _operators(PRESENCE),
-}
-NEGATED = {"not_equals": "equals", "is_not_set": "is_set"}
-NUMBER_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "FLOAT",
-    "REAL",
-    "DOUBLE",
-    "DECIMAL",
-    "INT",
-)
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def day_literal(day: date) -> str:
-    return f"DATE '{day.isoformat()}'"
-
-
-def time_literal(moment: datetime) -> str:
-    return f"TIMESTAMPTZ '{moment.isoformat()}'"
-
-
-def family(kind: str) -> str:
-    """Which operators a column of engine type `kind` takes."""
-    upper = kind.upper().strip()
-    if upper.endswith("[]"):
-        return "list"
-    base = upper.split("(")[0].strip()
-    if base in ("VARCHAR", "TEXT", "STRING", "JSON", "UUID"):
-        return "text"
-    if base in NUMBER_TYPES:
-        return "number"
-    if base == "DATE" or base.startswith("TIMESTAMP"):
-        return "day"
-    if base in ("BOOLEAN", "BOOL"):
-        return "bool"
-    return "other"
 
 
 class Compiler:
@@ -219,7 +160,7 @@ class Compiler:
         name = f.field
         if name.startswith("properties."):
             name = name.split(".", 1)[1]
-            expr, kind = _property(name), "property"
+            expr, kind = property_value(name), "property"
         elif "." in name:
             raise EntityError(
                 file, f.path, f"`{f.field}`", "name an event column or properties.<key>"
@@ -227,7 +168,7 @@ class Compiler:
         elif name in columns:
             expr, kind = quote(name), family(columns[name])
         else:  # not a column: a key of the event's properties
-            expr, kind = _property(name), "property"
+            expr, kind = property_value(name), "property"
         predicate = self._positive(expr, kind, f.test, file, f.path, f.field)
         if f.test.op in NEGATED:
             return f"NOT coalesce({predicate}, false)"
@@ -261,14 +202,14 @@ class Compiler:
             element = self._predicate("element", "text", test, file, path, column)
             return f"len(list_filter({expr}, lambda element: {element})) > 0"
         if kind == "text":
-            return _text(expr, op, value, file, path)
+            return text_comparison(expr, op, value, file, path)
         if kind == "property":
             values = value if isinstance(value, tuple) else (value,)
-            if op in COMPARE or op == "between" or all(_is_number(v) for v in values):
-                return _number(f"TRY_CAST({expr} AS DOUBLE)", op, value, file, path)
-            return _text(expr, op, value, file, path)
+            if op in COMPARE or op == "between" or all(is_number(v) for v in values):
+                return number_comparison(f"TRY_CAST({expr} AS DOUBLE)", op, value, file, path)
+            return text_comparison(expr, op, value, file, path)
         if kind == "number":
-            return _number(expr, op, value, file, path)
+            return number_comparison(expr, op, value, file, path)
         if kind == "bool":
             if not isinstance(value, bool):
                 raise EntityError(file, path, f"`{op}: {value}`", "give true or false")
@@ -281,7 +222,7 @@ class Compiler:
         day = f"CAST({expr} AS DATE)"
         if op == "within_last_days":
             return self._last_days(day, int(value))
-        return _comparison(day, op, value, lambda v: day_literal(parse_day(v, file, path)))
+        return comparison(day, op, value, lambda v: day_literal(parse_day(v, file, path)))
 
     def _last_days(self, day: str, n: int) -> str:
         """`day` is one of the last `n` UTC days, today included."""
@@ -314,11 +255,11 @@ class Compiler:
         )
         ctes = [f"tagged AS ({events})"]
         if funnel.order == "any":
-            ctes += _unordered(n, any_step, window)
+            ctes += unordered(n, any_step, window)
         elif funnel.order == "strict":
-            ctes += _strict(n, window)
+            ctes += strict(n, window)
         else:
-            ctes += _sequential(n, any_step, window)
+            ctes += sequential(n, any_step, window)
         if funnel.exclude:
             ctes.append(
                 "kept AS (SELECT a.* FROM attempts AS a ANTI JOIN "
@@ -350,125 +291,6 @@ class Compiler:
 
 def _sets(op: str, parts: Sequence[str]) -> str:
     return f" {op} ".join(f"SELECT {PERSON} FROM ({p})" for p in parts)
-
-
-def _property(key: str) -> str:
-    return f"json_extract_string(properties, {literal('$.' + key)})"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _text(expr: str, op: str, value: Any, file: str, path: str) -> str:
-    def text(v: Any) -> str:
-        if isinstance(v, bool):  # YAML reads yes, no, on, off (any case) as true and false
-            raise EntityError(
-                file, path, f"`{op}: {v}`", "compare text with text; quote yes/no/on/off, 'NO'"
-            )
-        if isinstance(v, date):
-            raise EntityError(file, path, f"`{op}: {v}`", "compare text with text")
-        return literal(str(v).lower())
-
-    return _comparison(f"lower({expr})", op, value, text)
-
-
-def _number(expr: str, op: str, value: Any, file: str, path: str) -> str:
-    def number(v: Any) -> str:
-        if not _is_number(v):
-            raise EntityError(file, path, f"`{op}: {v}`", "give a number")
-        return repr(float(v)) if isinstance(v, float) else str(int(v))
-
-    return _comparison(expr, op, value, number)
-
-
-def _comparison(expr: str, op: str, value: Any, render: Callable[[Any], str]) -> str:
-    """`expr` compared by a positive operator with `value`, each value rendered by `render`
-    (which refuses one of the wrong kind); which operators fit a column is FAMILY_OPS'."""
-    if op == "equals":
-        return f"{expr} = {render(value)}"
-    if op in ("contains", "starts_with"):
-        return f"{op}({expr}, {render(value)})"
-    if op == "in":
-        return f"{expr} IN ({', '.join(render(v) for v in value)})"
-    if op == "between":
-        return f"{expr} BETWEEN {render(value[0])} AND {render(value[1])}"
-    if op in COMPARE:
-        return f"{expr} {COMPARE[op]} {render(value)}"
-    raise AssertionError(op)
-
-
-def _reached(n: int, window: str) -> str:
-    """step_times of an attempt from its entry t1 and each next step's time r2..rn (null when
-    never reached): the steps reached in a row, each no later than t1 + window."""
-    chain = []
-    ok = "true"
-    for k in range(2, n + 1):
-        ok = f"{ok} AND r{k} IS NOT NULL AND r{k} <= t1 + {window}"
-        chain.append(f"CAST({ok} AS INTEGER)")
-    times = ", ".join(["t1", *(f"r{k}" for k in range(2, n + 1))])
-    return f"list_slice(list_value({times}), 1, 1 + {' + '.join(chain)})"
-
-
-def _sequential(n: int, any_step: str, window: str) -> list[str]:
-    """Each step after the one before, other events allowed between: from every entry, the
-    earliest next event of each step in turn (taking the earliest reaches the most steps)."""
-    nexts = ", ".join(
-        f"min(CASE WHEN s{k} THEN ord END) OVER later AS n{k}" for k in range(2, n + 1)
-    )
-    ctes = [
-        "steps AS (SELECT *, row_number() OVER (PARTITION BY person ORDER BY t, event_id) AS ord "
-        f"FROM tagged WHERE {any_step})",
-        f"nexts AS (SELECT person, ord, t, event_id, s1, {nexts} FROM steps WINDOW later AS "
-        "(PARTITION BY person ORDER BY ord ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING))",
-        "chain1 AS (SELECT person, event_id, t AS t1, n2 AS o2 FROM nexts WHERE s1)",
-    ]
-    for k in range(2, n + 1):
-        following = f", r.n{k + 1} AS o{k + 1}" if k < n else ""
-        ctes.append(
-            f"chain{k} AS (SELECT a.*, r.t AS r{k}{following} FROM chain{k - 1} AS a "
-            f"LEFT JOIN nexts AS r ON r.person = a.person AND r.ord = a.o{k})"
-        )
-    ctes.append(
-        f"attempts AS (SELECT person, event_id, t1, {_reached(n, window)} AS step_times "
-        f"FROM chain{n})"
-    )
-    return ctes
-
-
-def _strict(n: int, window: str) -> list[str]:
-    """Each step the very next event of the person (of any track, page or screen event)."""
-    leads = []
-    for k in range(2, n + 1):
-        leads.append(f"lead(s{k}, {k - 1}) OVER w AS l{k}, lead(t, {k - 1}) OVER w AS lt{k}")
-    times = []
-    ok = "true"
-    for k in range(2, n + 1):
-        ok = f"{ok} AND coalesce(l{k}, false)"
-        times.append(f"CASE WHEN {ok} THEN lt{k} END AS r{k}")
-    return [
-        "entrants AS (SELECT DISTINCT person FROM tagged WHERE s1)",
-        f"ordered AS (SELECT tagged.*, {', '.join(leads)} FROM tagged SEMI JOIN entrants "
-        "USING (person) WINDOW w AS (PARTITION BY person ORDER BY t, event_id))",
-        f"chain AS (SELECT person, event_id, t AS t1, {', '.join(times)} FROM ordered WHERE s1)",
-        f"attempts AS (SELECT person, event_id, t1, {_reached(n, window)} AS step_times "
-        "FROM chain)",
-    ]
-
-
-def _unordered(n: int, any_step: str, window: str) -> list[str]:
-    """The steps in any order: from every event of any step, the first time of each step
-    within the window; steps reached are the distinct steps done, at the times they were."""
-    firsts = ", ".join(f"min(CASE WHEN s{k} THEN t END) OVER w AS f{k}" for k in range(1, n + 1))
-    listed = ", ".join(f"f{k}" for k in range(1, n + 1))
-    return [
-        f"anchored AS (SELECT person, event_id, t AS t1, {firsts} FROM tagged WHERE {any_step} "
-        f"WINDOW w AS (PARTITION BY person ORDER BY t RANGE BETWEEN CURRENT ROW AND {window} "
-        "FOLLOWING))",
-        "attempts AS (SELECT person, event_id, t1, "
-        f"list_sort(list_filter(list_value({listed}), lambda f: f IS NOT NULL)) AS step_times "
-        "FROM anchored)",
-    ]
 
 
 def step_labels(funnel: Funnel) -> list[tuple[int, str]]:

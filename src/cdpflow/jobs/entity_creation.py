@@ -29,13 +29,15 @@ import pyarrow.compute as pc
 
 from cdpflow.engine import Engine, open_query_engine
 from cdpflow.engine.duckdb_scan import duckdb_type
-from cdpflow.entities.compile import PEOPLE, Compiler, literal, quote, step_labels, time_literal
+from cdpflow.entities.comparisons import literal
+from cdpflow.entities.compile import PEOPLE, Compiler, step_labels
 from cdpflow.entities.files import entity_folder
+from cdpflow.entities.folder import Loaded, load_folder
+from cdpflow.entities.members import change_rows, with_contacts
 from cdpflow.entities.pack import install_pack
-from cdpflow.entities.spec import EntityError, Funnel, Loaded, Segment, load_folder
+from cdpflow.entities.spec import EntityError, Funnel, Segment
+from cdpflow.entities.summaries import sizes_sql, steps_sql
 from cdpflow.entities.tables import (
-    CONTACT_FIELDS,
-    CONTACT_SOURCES,
     FUNNEL_PEOPLE,
     FUNNEL_STEPS,
     SCHEMAS,
@@ -44,7 +46,6 @@ from cdpflow.entities.tables import (
     SEGMENT_SIZES,
     TS,
     EntityTables,
-    sql_type,
 )
 from cdpflow.errors import QueryError, TerminalError
 from cdpflow.jobs import Interval, job_lock
@@ -179,7 +180,7 @@ def preview(settings: Settings, name: str, as_of: datetime | None = None) -> Pre
         if isinstance(entity, Segment):
             ids = engine.query(compiler.segment_sql(entity), tables).cast(PERSON_IDS)
             people = schema.get(PEOPLE, {})
-            members = _with_contacts(engine, tables, people, {name: ids}, as_of)[name]
+            members = with_contacts(engine, tables, people, {name: ids}, as_of)[name]
             first = members.sort_by("global_user_id").slice(0, PREVIEW_SAMPLE)
             sample = first.select(["global_user_id", "emails"]).to_pylist()
             return Preview(name, "segment", members.num_rows, sample, [])
@@ -263,7 +264,7 @@ def _segments(run: _Run) -> None:
     previous = store.read(SEGMENT_MEMBERS)
     ids = run.compute(PERSON_IDS, run.loaded.segments, run.compiler.segment_sql)
     people = run.compiler.schema.get(PEOPLE, {})
-    fresh = _with_contacts(run.engine, store.tables, people, ids, as_of)
+    fresh = with_contacts(run.engine, store.tables, people, ids, as_of)
     kept_names = set(run.loaded.segments) | set(run.loaded.errors)
     if run.only is not None:
         kept_names = _names_in(previous, "segment") | set(fresh)
@@ -276,7 +277,7 @@ def _segments(run: _Run) -> None:
             if name in kept_names:  # broken, or not asked for: previous rows stand
                 parts.append(before)
             else:  # the file was removed: everyone exits
-                changes.append(_change_rows(name, before["global_user_id"], "exit", as_of, run_id))
+                changes.append(change_rows(name, before["global_user_id"], "exit", as_of, run_id))
             continue
         now = fresh[name]
         now_ids = now["global_user_id"]
@@ -285,9 +286,9 @@ def _segments(run: _Run) -> None:
             before["global_user_id"], pc.invert(pc.is_in(before["global_user_id"], now_ids))
         )
         changes.append(
-            _change_rows(name, pc.filter(now_ids, pc.is_null(known)), "enter", as_of, run_id)
+            change_rows(name, pc.filter(now_ids, pc.is_null(known)), "enter", as_of, run_id)
         )
-        changes.append(_change_rows(name, left, "exit", as_of, run_id))
+        changes.append(change_rows(name, left, "exit", as_of, run_id))
         # people who stay keep the time they entered
         since = pc.fill_null(before["entered_at"].take(known), pa.scalar(as_of, TS))
         parts.append(now.set_column(now.schema.get_field_index("entered_at"), "entered_at", since))
@@ -304,109 +305,8 @@ def _segments(run: _Run) -> None:
         changes_run = run_id
     members = pa.concat_tables(parts) if parts else SCHEMAS[SEGMENT_MEMBERS].empty_table()
     run.replace(SEGMENT_MEMBERS, members, {CHANGES_RUN: changes_run})
-    sizes = _sizes_sql(sorted(kept_names | set(fresh)), sorted(fresh), as_of, store.tables)
+    sizes = sizes_sql(sorted(kept_names | set(fresh)), sorted(fresh), as_of, store.tables)
     run.replace(SEGMENT_SIZES, run.engine.query(sizes, store.tables))
-
-
-def _contact_columns(people: Mapping[str, str]) -> str:
-    """The contact fields from customer_360 (as `c`) where it has them, typed NULLs where not."""
-    out = []
-    for name, kind in CONTACT_FIELDS:
-        column = CONTACT_SOURCES.get(name, name)
-        source = f"c.{quote(column)}" if column in people else "NULL"
-        out.append(f"CAST({source} AS {sql_type(kind)}) AS {quote(name)}")
-    return ", ".join(out)
-
-
-def _with_contacts(
-    engine: Engine,
-    tables: TableStore,
-    people: Mapping[str, str],
-    ids: Mapping[str, pa.Table],
-    as_of: datetime,
-) -> dict[str, pa.Table]:
-    """Each segment's people (`ids`: name -> global_user_id) as segment_members rows, entered
-    at `as_of` (a run then keeps the earlier time of people who stay), with their contact
-    fields from customer_360 (`people`: its columns), read once for all segments; a person's
-    first row where it has several. preview builds its rows here too, so it shows what a run
-    writes."""
-    if not ids:
-        return {}
-    contacts = engine.query(
-        f"SELECT c.global_user_id, {_contact_columns(people)} FROM {PEOPLE} AS c", tables
-    )
-    known = contacts["global_user_id"].combine_chunks()
-    out: dict[str, pa.Table] = {}
-    for name, table in ids.items():
-        members = table["global_user_id"]
-        at = pc.index_in(members, value_set=known)
-        n = len(members)
-        out[name] = pa.table(
-            {
-                "segment": pa.repeat(pa.scalar(name, pa.string()), n),
-                "global_user_id": members,
-                "entered_at": pa.repeat(pa.scalar(as_of, TS), n),
-                **{column: contacts[column].take(at) for column, _ in CONTACT_FIELDS},
-            },
-            schema=SCHEMAS[SEGMENT_MEMBERS],
-        )
-    return out
-
-
-def _change_rows(
-    segment: str, ids: pa.ChunkedArray | pa.Array, change: str, at: datetime, run_id: str
-) -> pa.Table:
-    """segment_changes rows of `ids`, built in Arrow: a first run enters millions of people."""
-    n = len(ids)
-    return pa.table(
-        {
-            "segment": pa.repeat(pa.scalar(segment, pa.string()), n),
-            "global_user_id": ids,
-            "change": pa.repeat(pa.scalar(change, pa.string()), n),
-            "at": pa.repeat(pa.scalar(at, TS), n),
-            "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
-        },
-        schema=SCHEMAS[SEGMENT_CHANGES],
-    )
-
-
-def _sizes_sql(
-    segments: list[str], computed: list[str], as_of: datetime, tables: TableStore
-) -> str:
-    """Per segment and UTC day from its first day to today: size at the day's end, entered
-    and exited that day, from segment_changes, so days without a run are filled in. A
-    segment's first day is that of its first change, or of its first row in segment_sizes, or
-    today for one this run computed: an empty segment has rows of size 0, not none."""
-    if not segments:
-        return "SELECT NULL AS segment, NULL AS day, 0 AS size, 0 AS entered, 0 AS exited LIMIT 0"
-    names = ", ".join(literal(s) for s in segments)
-    today = f"CAST(timezone('UTC', {time_literal(as_of)}) AS DATE)"
-    daily = "SELECT NULL AS segment, NULL AS day, 0 AS entered, 0 AS exited LIMIT 0"
-    if tables.current(SEGMENT_CHANGES) is not None:
-        daily = (
-            "SELECT segment, CAST(timezone('UTC', \"at\") AS DATE) AS day, "
-            "count(*) FILTER (WHERE change = 'enter') AS entered, "
-            "count(*) FILTER (WHERE change = 'exit') AS exited "
-            f"FROM {SEGMENT_CHANGES} WHERE segment IN ({names}) GROUP BY ALL"
-        )
-    firsts = ["SELECT segment, day FROM daily"]
-    if tables.current(SEGMENT_SIZES) is not None:
-        firsts.append(f"SELECT segment, day FROM {SEGMENT_SIZES} WHERE segment IN ({names})")
-    if computed:
-        listed = ", ".join(f"({literal(s)})" for s in computed)
-        firsts.append(f"SELECT segment, {today} AS day FROM (VALUES {listed}) AS c(segment)")
-    return (
-        f"WITH daily AS ({daily}), "
-        f"spans AS (SELECT segment, min(day) AS first_day FROM ({' UNION ALL '.join(firsts)}) "
-        "GROUP BY segment), "
-        "days AS (SELECT segment, CAST(unnest(generate_series(first_day, "
-        f"greatest(first_day, {today}), INTERVAL 1 DAY)) AS DATE) AS day FROM spans) "
-        "SELECT segment, day, "
-        "sum(coalesce(entered, 0) - coalesce(exited, 0)) OVER "
-        "(PARTITION BY segment ORDER BY day) AS size, "
-        "coalesce(entered, 0) AS entered, coalesce(exited, 0) AS exited "
-        "FROM days LEFT JOIN daily USING (segment, day)"
-    )
 
 
 def _funnels(run: _Run) -> None:
@@ -429,35 +329,4 @@ def _funnels(run: _Run) -> None:
     run.replace(FUNNEL_PEOPLE, people)
     present = _names_in(people, "funnel")
     funnels = {n: f for n, f in run.loaded.funnels.items() if n in present}
-    run.replace(FUNNEL_STEPS, run.engine.query(_steps_sql(funnels), run.store.tables))
-
-
-def _steps_sql(funnels: Mapping[str, Funnel]) -> str:
-    """Per funnel, day of entry into step 1 and step: people who reached it, conversion from the
-    step before and from the first, median seconds from the step before; from funnel_people."""
-    labels = [
-        f"({literal(name)}, {k:d}, {literal(step.label)})"
-        for name, funnel in sorted(funnels.items())
-        for k, step in enumerate(funnel.steps, 1)
-    ]
-    if not labels:
-        return (
-            "SELECT NULL AS funnel, NULL AS entry_day, NULL AS step, NULL AS step_label, "
-            "0 AS users, NULL AS conversion_from_previous, NULL AS conversion_from_first, "
-            "NULL AS median_seconds_from_previous WHERE false"
-        )
-    return (
-        f"WITH labels(funnel, step, step_label) AS (VALUES {', '.join(labels)}), "
-        "entries AS (SELECT funnel, CAST(timezone('UTC', entered_at) AS DATE) AS entry_day, "
-        f"step_times FROM {FUNNEL_PEOPLE}), "
-        "counted AS (SELECT e.funnel, e.entry_day, l.step, l.step_label, "
-        "count(*) FILTER (WHERE len(e.step_times) >= l.step) AS users, "
-        "median(epoch(e.step_times[l.step]) - epoch(e.step_times[l.step - 1])) "
-        "FILTER (WHERE l.step > 1 AND len(e.step_times) >= l.step) AS median_seconds_from_previous "
-        "FROM entries AS e JOIN labels AS l USING (funnel) GROUP BY ALL) "
-        "SELECT funnel, entry_day, step, step_label, users, "
-        "users / nullif(lag(users) OVER w, 0) AS conversion_from_previous, "
-        "users / nullif(first_value(users) OVER w, 0) AS conversion_from_first, "
-        "median_seconds_from_previous FROM counted "
-        "WINDOW w AS (PARTITION BY funnel, entry_day ORDER BY step)"
-    )
+    run.replace(FUNNEL_STEPS, run.engine.query(steps_sql(funnels), run.store.tables))

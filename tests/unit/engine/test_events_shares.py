@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from cdpflow.engine.duckdb_events import _share
+from cdpflow.engine.duckdb_events_batches import _share
 from cdpflow.lake.raw_reader import RawFile
 
 

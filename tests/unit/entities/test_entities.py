@@ -13,8 +13,10 @@ import yaml
 from support.lake import CASES
 
 from cdpflow.entities.compile import Compiler
+from cdpflow.entities.folder import load_folder
 from cdpflow.entities.pack import shop_pipeline
-from cdpflow.entities.spec import EntityError, Funnel, Segment, load_folder, parse_entity
+from cdpflow.entities.parse import parse_entity
+from cdpflow.entities.spec import EntityError, Funnel, Segment
 from cdpflow.settings import load_settings
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

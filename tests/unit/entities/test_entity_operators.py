@@ -11,7 +11,8 @@ import duckdb
 import pytest
 
 from cdpflow.entities.compile import Compiler
-from cdpflow.entities.spec import Segment, parse_entity
+from cdpflow.entities.parse import parse_entity
+from cdpflow.entities.spec import Segment
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # the last 7 days: 2026-11-24 .. 2026-11-30
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def test_settings_built_directly_hold_the_documented_defaults(tmp_path: Path) ->
     assert direct.lake_url == str(tmp_path.resolve() / "lake")
     assert dict(direct.instance_hourly_prices)["m4.large"] > 0
     assert len({s.key for s in SETTINGS}) == len({s.attr for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_every_field_of_the_topic_modules_is_a_loadable_setting(tmp_path: Path) -> None:
+    """A field added to a settings module without `setting(...)` could never be configured."""
+    attrs = {f.name for f in fields(Settings)} - {"home", "origins"}
+    assert attrs == {s.attr for s in SETTINGS}
+    keys = [key for key, _, _ in load_settings(env={}, home=tmp_path).describe()]
+    assert keys == ["CDPFLOW_HOME", *(s.key for s in SETTINGS)]
+    assert keys[1] == "AIRBYTE_URL" and keys[-1] == "CDPFLOW_AIRBYTE_HTTP_ATTEMPTS"
 
 
 def test_every_documented_variable_is_a_setting(tmp_path: Path) -> None:
