@@ -4,12 +4,17 @@ refuses what the real one refuses, so the klaviyo channel is tested against a co
 Enforced: `Authorization: Klaviyo-API-Key <key>` (401 otherwise), a known `revision` header (400),
 `application/vnd.api+json` bodies (415), JSON:API `type`s (409 on a wrong type, as Klaviyo does);
 the bulk profile import job (<= 10,000 profiles, <= 5 MB body, <= 100 KB per profile; 202, a job
-that goes queued -> processing -> complete as it is polled, per-profile import errors);
-list relationships (<= 1000 profile ids, 204 without body, idempotent: a profile already on the
-list is not added twice); lists by name (page size <= 10) and their profiles (<= 100) with cursor
-pagination; the list profile count; error envelopes `{"errors": [{id, code, title, detail,
-source}]}`. Faults: `faults` answers the next requests with the given statuses (429 with
-`Retry-After`, or 5xx), and `throttle_every=N` answers every N-th request 429.
+that goes queued -> processing -> complete as it is polled, per-profile import errors; its optional
+`relationships.lists` puts every profile it imports on those lists, each `{"type": "list", "id"}`
+of an existing list, else the whole job is refused: 409 on another type, 400 on a missing id, 404
+on an unknown list); list relationships (<= 1000 profile ids, 204 without body, idempotent: a
+profile already on the list is not added twice); lists by name (page size <= 10) and their
+profiles (<= 100) with cursor pagination; profiles by `filter=any(...)` or `equals(...)` on id,
+email, phone_number or external_id (page size <= 100; other filters are not modelled and answer
+400), with the `fields[profile]` sparse fieldset; the list profile count; error envelopes
+`{"errors": [{id, code, title, detail, source}]}`. Faults: `faults` answers the next requests
+with the given statuses (429 with `Retry-After`, or 5xx), and `throttle_every=N` answers every
+N-th request 429.
 
 Standalone, for a demo: `python -m tests.fakes.klaviyo --port 8091 --key pk_demo` (then point a
 destination's `api_base_url` at http://127.0.0.1:8091 and store pk_demo as its key secret).
@@ -47,6 +52,9 @@ LIST_PATH = re.compile(r"^/api/lists/([^/]+)$")
 LIST_PROFILES = re.compile(r"^/api/lists/([^/]+)/profiles$")
 LIST_RELATIONSHIPS = re.compile(r"^/api/lists/([^/]+)/relationships/profiles$")
 JOB_PATH = re.compile(r"^/api/profile-bulk-import-jobs/([^/]+)(/import-errors|/profiles)?$")
+PROFILE_FILTER = re.compile(r"^(any|equals)\((id|email|phone_number|external_id),(.*)\)$")
+QUOTED = r"(?:\"[^\"]*\"|'[^']*')"
+LISTED = re.compile(rf"^\[\s*(?:{QUOTED}\s*(?:,\s*{QUOTED}\s*)*)?\]$")
 
 
 class Refused(Exception):
@@ -159,6 +167,12 @@ class KlaviyoAccount:
             return 200, self._page(path, query, members, 20, 100, self._profile_resource)
         if (m := LIST_RELATIONSHIPS.match(path)) and method in ("POST", "DELETE"):
             return self._relationships(method, self._list(m[1]), m[1], _document(body))
+        if path == "/api/profiles" and method == "GET":
+            ids = self._find_profiles(query.get("filter"))
+            fields = query.get("fields[profile]")
+            return 200, self._page(
+                path, query, ids, 20, 100, lambda i: self._profile_resource(i, fields)
+            )
         if path == "/api/profile-bulk-import-jobs" and method == "POST":
             return self._import(body)
         if (m := JOB_PATH.match(path)) and method == "GET":
@@ -187,8 +201,29 @@ class KlaviyoAccount:
             attributes["profile_count"] = len(item["members"])
         return {"type": "list", "id": list_id, "attributes": attributes}
 
-    def _profile_resource(self, profile_id: str) -> Any:
-        return {"type": "profile", "id": profile_id, "attributes": self.profiles[profile_id]}
+    def _profile_resource(self, profile_id: str, fields: str | None = None) -> Any:
+        attributes = self.profiles[profile_id]
+        if fields is not None:  # a sparse fieldset
+            attributes = {k: v for k, v in attributes.items() if k in fields.split(",")}
+        return {"type": "profile", "id": profile_id, "attributes": attributes}
+
+    def _find_profiles(self, wanted: str | None) -> list[str]:
+        if wanted is None:
+            return list(self.profiles)
+        m = PROFILE_FILTER.fullmatch(wanted)
+        if not m:
+            raise Refused(400, "invalid", f"Invalid filter: {wanted}", None)
+        operator, name, argument = m[1], m[2], m[3].strip()
+        if operator == "any" and not LISTED.fullmatch(argument):
+            raise Refused(400, "invalid", f"any() takes a list of strings: {wanted}", None)
+        if operator == "equals" and not re.fullmatch(QUOTED, argument):
+            raise Refused(400, "invalid", f"equals() takes a string: {wanted}", None)
+        values = [v[1:-1] for v in re.findall(QUOTED, argument)]
+        found = (
+            (v if v in self.profiles else None) if name == "id" else self.index.get((name, v))
+            for v in values
+        )
+        return list(dict.fromkeys(i for i in found if i is not None))
 
     def _create_list(self, document: Any) -> tuple[int, Any]:
         data = _resource(document, "list")
@@ -251,12 +286,36 @@ class KlaviyoAccount:
                 raise Refused(404, "not_found", f"Profile {ref.get('id')} does not exist.")
             ids.append(ref["id"])
         for profile_id in ids:
-            if method == "POST" and profile_id not in item["members"]:
-                item["members"][profile_id] = True
-                self.joined.append((list_id, profile_id))
-            elif method == "DELETE":
+            if method == "POST":
+                self._join(list_id, profile_id)
+            else:
                 item["members"].pop(profile_id, None)
         return 204, None
+
+    def _join(self, list_id: str, profile_id: str) -> None:
+        members = self.lists[list_id]["members"]
+        if profile_id not in members:
+            members[profile_id] = True
+            self.joined.append((list_id, profile_id))
+
+    def _import_lists(self, data: dict[str, Any]) -> list[str]:
+        """The lists an import job puts its profiles on (its `lists` relationship)."""
+        relationship = (data.get("relationships") or {}).get("lists")
+        if relationship is None:
+            return []
+        refs = relationship.get("data") if isinstance(relationship, dict) else None
+        pointer = "/data/relationships/lists/data"
+        if not isinstance(refs, list):
+            raise Refused(400, "invalid", "lists must be an array of list identifiers.", pointer)
+        lists = []
+        for n, ref in enumerate(refs):
+            if not isinstance(ref, dict) or ref.get("type") != "list":
+                raise Refused(409, "conflict", "The type must be list.", f"{pointer}/{n}/type")
+            if not isinstance(ref.get("id"), str) or not ref["id"]:
+                raise Refused(400, "invalid", "id is required.", f"{pointer}/{n}/id")
+            self._list(ref["id"])  # 404 for a list the account does not have
+            lists.append(ref["id"])
+        return lists
 
     def _import(self, body: bytes) -> tuple[int, Any]:
         if len(body) > MAX_IMPORT_BYTES:
@@ -271,6 +330,7 @@ class KlaviyoAccount:
                 f"A maximum of {MAX_IMPORT_PROFILES} profiles can be imported at once.",
                 "/data/attributes/profiles/data",
             )  # fmt: skip
+        lists = self._import_lists(data)
         job = Job(self.new_id("J"), len(profiles), [], [])
         for n, profile in enumerate(profiles):
             pointer = f"/data/attributes/profiles/data/{n}"
@@ -290,6 +350,9 @@ class KlaviyoAccount:
                 )  # fmt: skip
                 continue
             job.profile_ids.append(self._upsert(attributes))
+        for list_id in lists:
+            for profile_id in job.profile_ids:
+                self._join(list_id, profile_id)
         self.jobs[job.id] = job
         return 202, {"data": self._job_resource(job)}
 

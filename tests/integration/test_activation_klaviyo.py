@@ -49,7 +49,8 @@ def test_first_sync_creates_the_list_and_a_second_sends_only_the_difference(sett
     first = run(settings, name="vip-klaviyo")
     assert (first.added, first.removed, first.failed) == (7, 0, 0)
     assert members(klaviyo) == ids(range(1, 8))
-    assert klaviyo.count("POST", "/api/lists") == 1 + 1  # created once; one relationships call
+    assert klaviyo.count("POST", "/api/lists") == 1  # created once; the import job joins it
+    assert klaviyo.requests == 1 + 1 + 1 + 2  # find, create the list; the import job; 2 polls
     profile = next(p for p in klaviyo.profiles.values() if p["external_id"] == "u00003")
     assert profile["email"] == "Person3@Example.com" and profile["location"] == {"country": "US"}
 
@@ -64,7 +65,10 @@ def test_first_sync_creates_the_list_and_a_second_sends_only_the_difference(sett
     renamed = next(p for p in klaviyo.profiles.values() if p["external_id"] == "u00002")
     assert renamed["first_name"] == "Renamed"
     assert klaviyo.count("DELETE", "/api/lists/") == 1
-    assert klaviyo.count("POST", "/api/lists") == 2 + 1  # the list is found by name, not re-made
+    assert klaviyo.count("GET", "/api/profiles") == 1  # u1's profile id, looked up to remove
+    assert klaviyo.count("POST", "/api/lists") == 1  # the list is found by name, not re-made
+    u1 = klaviyo.index[("external_id", "u00001")]
+    assert u1 in klaviyo.profiles  # off the list, not deleted
 
     before = klaviyo.requests
     third = run(settings, name="vip-klaviyo")
@@ -133,6 +137,27 @@ def test_a_profile_klaviyo_rejects_is_logged_with_its_reason_and_the_rest_are_ad
          "error": "Invalid email address: not-an-email"}
     ]  # fmt: skip
     assert run(settings, name="vip-klaviyo").added == 0  # not retried until the email changes
+    write_segment_members(settings, [person(1), person(2, emails=["fixed@example.com"]), person(3)])
+    retried = run(settings, name="vip-klaviyo")
+    assert (retried.added, retried.retried, retried.failed) == (1, 1, 0)
+    assert members(klaviyo) == {"u00001", "u00002", "u00003"}
+
+
+def test_a_removed_person_klaviyo_has_no_profile_of_counts_as_removed(settings, klaviyo):
+    write_segment_members(settings, [person(n) for n in range(1, 11)])
+    run(settings, name="vip-klaviyo")
+    gone = klaviyo.index.pop(("external_id", "u00001"))  # deleted in Klaviyo meanwhile
+    klaviyo.profiles.pop(gone)
+    klaviyo.lists[klaviyo.list_named("Repeat buyers")]["members"].pop(gone)
+    write_segment_members(settings, [person(n) for n in range(2, 11)])
+    result = run(settings, name="vip-klaviyo")
+    assert (result.removed, result.failed) == (1, 0)
+    assert klaviyo.count("DELETE", "/api/lists/") == 0  # nothing left to take off the list
+    logged = lake_query(
+        settings, "select status, error from activation_log where action = 'remove'"
+    )
+    assert logged == [{"status": "ok", "error": "Klaviyo has no profile with this external_id"}]
+    assert run(settings, name="vip-klaviyo").removed == 0  # not tried again
 
 
 def test_dry_run_sends_nothing(settings, klaviyo):
@@ -200,6 +225,41 @@ def test_the_fake_refuses_what_klaviyo_refuses(klaviyo):
             client.post("/api/profile-bulk-import-jobs", content=orjson.dumps(job)).status_code
             == 400
         )
+
+        def onto(*refs: object) -> bytes:
+            one = [{"type": "profile", "attributes": {"email": "b@x.com", "external_id": "b"}}]
+            return orjson.dumps(
+                {"data": {"type": "profile-bulk-import-job",
+                          "attributes": {"profiles": {"data": one}},
+                          "relationships": {"lists": {"data": list(refs)}}}}
+            )  # fmt: skip
+
+        for refs, status, pointer in (
+            ([{"type": "list", "id": "NOPE"}], 404, None),
+            ([{"type": "lists", "id": list_id}], 409, "/data/relationships/lists/data/0/type"),
+            ([{"type": "list"}], 400, "/data/relationships/lists/data/0/id"),
+        ):
+            refused = client.post("/api/profile-bulk-import-jobs", content=onto(*refs))
+            assert refused.status_code == status
+            assert refused.json()["errors"][0].get("source", {}).get("pointer") == pointer
+        assert not klaviyo.profiles and not klaviyo.lists[list_id]["members"]  # nothing applied
+        assert (
+            client.post(
+                "/api/profile-bulk-import-jobs", content=onto({"type": "list", "id": list_id})
+            ).status_code
+            == 202
+        )
+        assert klaviyo.members(list_id) == {"b"}
+
+        def find(wanted: str, size: str = "100") -> httpx.Response:
+            return client.get("/api/profiles", params={"filter": wanted, "page[size]": size})
+
+        found = find('any(external_id,["b","missing"])')
+        assert [p["attributes"]["external_id"] for p in found.json()["data"]] == ["b"]
+        assert find("equals(email,'b@x.com')").json()["data"] == found.json()["data"]
+        assert find('any(external_id,["b"])', size="101").status_code == 400
+        assert find('any(first_name,["b"])').status_code == 400  # not a filterable field
+        assert find("any(external_id,b)").status_code == 400  # not a list
 
 
 def test_the_commands_of_the_readme_add_a_klaviyo_destination_and_sync_it(settings):

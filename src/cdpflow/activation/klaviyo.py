@@ -1,13 +1,16 @@
-"""The Klaviyo channel: profiles upserted through the bulk profile import job, list membership
-through the list relationship endpoints.
+"""The Klaviyo channel: profiles upserted and put on the list by the bulk profile import job,
+removed through the list relationship endpoint.
 
-A batch of up to 10,000 people is one import job (`external_id` = global_user_id, so the job's
-profiles map back to people); once the job completes, its import errors are the people Klaviyo
-refused (logged with its detail, not retried until their fields change) and its profiles give the
-Klaviyo profile ids, added to the list 1,000 at a time. Adding a profile already on the list
-changes nothing, so a batch repeated after a kill or an Airflow retry never adds anyone twice.
-Removal takes the remembered profile ids off the list. Adding to a list is not a marketing
-subscription: this channel never calls the subscribe endpoints.
+A batch of up to 10,000 people is one import job (`external_id` = global_user_id) whose `lists`
+relationship names the destination's list, so Klaviyo adds the profiles it imports to the list
+itself: a first sync is one request per 10,000 people (and the job's polls). Once the job is
+complete, its import errors (read only when it counts failures) are the people Klaviyo refused,
+logged with its detail and not retried until their fields change. Adding a profile already on the
+list changes nothing, so a batch repeated after a kill or an Airflow retry never adds anyone
+twice. Klaviyo profile ids are needed only to remove: they are looked up by external_id for the
+people a run removes (100 per request, the largest page), and recorded on their `removed` rows.
+Adding to a list is not a marketing subscription: this channel never calls the subscribe
+endpoints.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from cdpflow.settings import Settings
 JSON_API = "application/vnd.api+json"
 IMPORT_BATCH = 10_000  # profiles per bulk import job
 LIST_BATCH = 1_000  # profile ids per list relationship call
-PAGE = 100  # the largest page of job profiles and import errors
+PAGE = 100  # the largest page of profiles and import errors
+LOOKUP_BATCH = PAGE  # external ids per profile lookup: one page answers it
 JOB_TIMEOUT_SECONDS = 900.0
 TRANSIENT = (408, 409, 423, 425)
 LOCATION = {"country": "country", "city": "city", "state": "region", "zip": "zip"}
@@ -107,52 +111,43 @@ class KlaviyoChannel:
     def send(self, action: str, people: list[Person], last: bool) -> list[Outcome]:
         profiles = [{"type": "profile", "attributes": self._attributes(p)} for p in people]
         body = {"data": {"type": "profile-bulk-import-job",
-                         "attributes": {"profiles": {"data": profiles}}}}  # fmt: skip
+                         "attributes": {"profiles": {"data": profiles}},
+                         "relationships": {"lists": {"data": [{"type": "list",
+                                                               "id": self.list_id}]}}}}  # fmt: skip
         response = self.http.request(
             "POST", "/api/profile-bulk-import-jobs", content=orjson.dumps(body)
         )
         if response.status_code != 202:
             return self._refused(response, [p.global_user_id for p in people])
         job_id = response.json()["data"]["id"]
-        status = self._wait(job_id)
+        status, job = self._wait(job_id)
         if status != "complete":
             return [
                 Outcome(p.global_user_id, False, 202, f"import job {job_id} was {status}", True)
                 for p in people
             ]
         rejected: dict[str, str] = {}
-        for error in self._pages(f"/api/profile-bulk-import-jobs/{job_id}/import-errors", {}, PAGE):
-            attributes = error.get("attributes") or {}
-            gid = str((attributes.get("original_payload") or {}).get("external_id"))
-            rejected[gid] = str(attributes.get("detail") or attributes.get("title"))
-        profile_ids: dict[str, str] = {}
-        for profile in self._pages(f"/api/profile-bulk-import-jobs/{job_id}/profiles", {}, PAGE):
-            external = (profile.get("attributes") or {}).get("external_id")
-            if external is not None:
-                profile_ids[str(external)] = profile["id"]
-        outcomes: dict[str, Outcome] = {}
-        for p in people:
-            gid = p.global_user_id
-            if gid in rejected:
-                outcomes[gid] = Outcome(gid, False, 400, rejected[gid])
-            elif gid not in profile_ids:
-                outcomes[gid] = Outcome(
-                    gid, False, 202, "not among the import job's profiles", True
-                )
-        imported = [(gid, pid) for gid, pid in profile_ids.items() if gid not in outcomes]
-        if action == "update":  # already on the list: the import updated the profile
-            outcomes.update({gid: Outcome(gid, True, 202, channel_id=pid) for gid, pid in imported})
-        else:
-            outcomes.update(self._membership("POST", imported))
-        return [outcomes[p.global_user_id] for p in people if p.global_user_id in outcomes]
+        if job.get("failed_count") != 0:  # a count, or null: then read them to know
+            path = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
+            for error in self._pages(path, {}, PAGE):
+                attributes = error.get("attributes") or {}
+                gid = str((attributes.get("original_payload") or {}).get("external_id"))
+                rejected[gid] = str(attributes.get("detail") or attributes.get("title"))
+        return [
+            Outcome(gid, False, 400, rejected[gid]) if gid in rejected else Outcome(gid, True, 202)
+            for gid in (p.global_user_id for p in people)
+        ]
 
     def remove(self, members: list[Member], last: bool) -> list[Outcome]:
-        known = [(m.global_user_id, m.channel_id) for m in members if m.channel_id]
-        outcomes = self._membership("DELETE", known)
+        """Off the list by profile id, looked up now (a recorded id may belong to a profile
+        since merged or deleted); a person Klaviyo has no profile of is not on the list."""
+        ids = self._profile_ids([m.global_user_id for m in members])
+        pairs = [(gid, pid) for gid, pids in ids.items() for pid in pids]
+        outcomes = self._membership("DELETE", pairs)
         for m in members:
-            if not m.channel_id:
+            if m.global_user_id not in ids:
                 outcomes[m.global_user_id] = Outcome(
-                    m.global_user_id, False, None, "no Klaviyo profile id was recorded"
+                    m.global_user_id, True, 200, "Klaviyo has no profile with this external_id"
                 )
         return [outcomes[m.global_user_id] for m in members]
 
@@ -173,7 +168,21 @@ class KlaviyoChannel:
                 attributes[name] = value
         return attributes
 
+    def _profile_ids(self, gids: list[str]) -> dict[str, list[str]]:
+        """The Klaviyo profile ids of these external ids (none for a person Klaviyo has no
+        profile of; more than one if several profiles carry it)."""
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(gids), LOOKUP_BATCH):
+            chunk = orjson.dumps(gids[start : start + LOOKUP_BATCH]).decode()
+            query = {"filter": f"any(external_id,{chunk})", "fields[profile]": "external_id"}
+            for profile in self._pages("/api/profiles", query, PAGE):
+                external = (profile.get("attributes") or {}).get("external_id")
+                if external is not None:
+                    found.setdefault(str(external), []).append(profile["id"])
+        return found
+
     def _membership(self, method: str, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+        """One outcome per person: refused if a call with one of their profile ids was."""
         outcomes: dict[str, Outcome] = {}
         for start in range(0, len(pairs), LIST_BATCH):
             chunk = pairs[start : start + LIST_BATCH]
@@ -184,24 +193,25 @@ class KlaviyoChannel:
                 content=orjson.dumps(body),
             )
             if response.status_code == 204:
-                outcomes.update(
-                    {gid: Outcome(gid, True, 204, channel_id=pid) for gid, pid in chunk}
-                )
+                answers = [Outcome(gid, True, 204, channel_id=pid) for gid, pid in chunk]
             else:
-                refused = self._refused(response, [gid for gid, _ in chunk])
-                outcomes.update({o.global_user_id: o for o in refused})
+                answers = self._refused(response, [gid for gid, _ in chunk])
+            for answer in answers:
+                if outcomes.get(answer.global_user_id, answer).ok:
+                    outcomes[answer.global_user_id] = answer
         return outcomes
 
-    def _wait(self, job_id: str) -> str:
-        """Poll the import job until it is complete or cancelled."""
+    def _wait(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        """Poll the import job until it is complete or cancelled: its status and attributes."""
         deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
         pause = 0.05
         while True:
             response = self.http.request("GET", f"/api/profile-bulk-import-jobs/{job_id}")
             self._expect(response, 200, "read the import job")
-            status = str(response.json()["data"]["attributes"]["status"])
+            attributes = response.json()["data"]["attributes"]
+            status = str(attributes["status"])
             if status in ("complete", "cancelled"):
-                return status
+                return status, attributes
             if time.monotonic() > deadline:
                 raise ChannelUnavailable(
                     f"Destination `{self.destination.name}`: Klaviyo import job {job_id} still "

@@ -1,10 +1,12 @@
 """The activation lake tables: what each channel acknowledged, what each run did, per person.
 
 - `activation_state`: per destination and person, the identity sent (a hash), the channel's own
-  id, a fingerprint of the fields sent, the status (`member`, `rejected`: refused for good until
-  the fields change, `failed`: a transient failure retried next run) and when it was acknowledged.
-  A run appends one file per acknowledged batch, so a killed run resumes from its last batch, and
-  folds its destination's files into one at the end.
+  id where the run learnt it (Meta: the hashed row it added; Klaviyo: the profile id a removal
+  looked up, so empty on members' rows), a fingerprint of the fields sent, the
+  status (`member`, `rejected`: refused for good until the fields change, `failed`: a transient
+  failure retried next run, `removed`) and when it was acknowledged. A run appends one file per
+  acknowledged batch, so a killed run resumes from its last batch, and folds its destination's
+  files into one once superseded rows pile up (sync.py).
 - `activation_log`: one row per person and action of a run, with the channel's answer.
 - `activation_runs`: one row per run.
 Destinations share the tables; a commit another destination's run got in first is simply
@@ -104,6 +106,12 @@ class ActivationTables:
             if self.owned(f)
         ]
         return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def uris(self, table: str) -> list[str]:
+        """Where an engine reads this destination's files of `table`, in commit order."""
+        snapshot = self.tables.current(table)
+        files = snapshot.files if snapshot else ()
+        return [self.lake.uri(f"{table}/{f.path}") for f in files if self.owned(f)]
 
     def append(self, table: str, rows: pa.Table, operation: str) -> None:
         if rows.num_rows:

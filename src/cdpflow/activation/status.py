@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdpflow.activation.live_state import LiveState
 from cdpflow.activation.records import RUNS_TABLE, ActivationTables
-from cdpflow.activation.sync import current_members
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import Settings
 
@@ -21,5 +21,4 @@ def destination_status(settings: Settings, name: str) -> DestinationStatus:
     runs = tables.read(RUNS_TABLE).to_pylist()
     last = max(runs, key=lambda r: r["finished_at"]) if runs else None
     shown = f"{last['finished_at']:%Y-%m-%d %H:%M} {last['status']}" if last else "never"
-    members = current_members(tables)
-    return DestinationStatus(shown, sum(1 for m in members.values() if m.status == "member"))
+    return DestinationStatus(shown, LiveState.read(tables).acknowledged)

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cdpflow.activation.channel import Channel, Member, Outcome, Person
 from cdpflow.activation.destination import Destination
+from cdpflow.activation.live_state import LiveState
 from cdpflow.activation.records import (
     LOG,
     LOG_TABLE,
@@ -34,7 +34,7 @@ from cdpflow.activation.records import (
     STATE_TABLE,
     ActivationTables,
 )
-from cdpflow.activation.unchanged import DETAILS, latest_index, latest_rows, unchanged_rows
+from cdpflow.activation.unchanged import DETAILS, latest_rows, unchanged_rows
 from cdpflow.errors import CdpflowError, TerminalError
 from cdpflow.jobs import job_lock
 from cdpflow.lake.storage import Lake
@@ -185,50 +185,6 @@ def select_people(
     return wanted, skipped
 
 
-def current_members(tables: ActivationTables) -> dict[str, Member]:
-    """The latest acknowledged state per person (later rows win)."""
-    return members_of(live_state(tables))
-
-
-def live_state(tables: ActivationTables) -> pa.Table:
-    """Each person's latest state row, without the removed."""
-    latest = latest_rows(tables.read(STATE_TABLE))
-    return latest.filter(pc.not_equal(latest["status"], "removed"))
-
-
-@dataclass
-class LiveState:
-    """Each person's latest state, without the removed: `narrow` without the channel ids
-    (for Meta a row of eight hashes each, which only the people a run sends need)."""
-
-    state: pa.Table  # every row read, in commit order
-    rows: np.ndarray  # the index in `state` of each live person's latest row
-    narrow: pa.Table  # global_user_id, fingerprint, status of those rows
-
-    @classmethod
-    def read(cls, tables: ActivationTables) -> LiveState:
-        state = tables.read(STATE_TABLE)
-        latest = latest_index(state)
-        narrow = state.select(["global_user_id", "fingerprint", "status"]).take(latest)
-        live = pc.not_equal(narrow["status"], "removed").to_numpy(zero_copy_only=False)
-        return cls(state, latest[live], narrow.filter(live))
-
-    def members_except(self, unchanged: np.ndarray) -> dict[str, Member]:
-        """The live members, as Members, but for the `unchanged` (a mask over `narrow`)."""
-        return members_of(self.state.take(self.rows[~unchanged]))
-
-
-def members_of(rows: pa.Table) -> dict[str, Member]:
-    names = ("global_user_id", "identity_hash", "channel_id", "fingerprint", "status")
-    with _no_collection():
-        return {
-            gid: Member(gid, identity, channel_id or "", fingerprint, status)
-            for gid, identity, channel_id, fingerprint, status in zip(
-                *(rows[name].to_pylist() for name in names), strict=True
-            )
-        }
-
-
 @contextmanager
 def _no_collection() -> Iterator[None]:
     """Build a million people without the cyclic garbage collector rescanning them: the objects
@@ -317,7 +273,7 @@ def sync(
             others = live.members_except(same.members)
             plan = plan_sync(destination, wanted, skipped, others, rows.num_rows)
             plan.unchanged += len(kept)
-            plan.acknowledged = pc.sum(pc.equal(live.narrow["status"], "member")).as_py() or 0
+            plan.acknowledged = live.acknowledged
             result.extracted, result.skipped = plan.extracted, len(plan.skipped)
             result.retried, result.unchanged = plan.retried, plan.unchanged
             try:
@@ -417,7 +373,8 @@ def _record_batch(
             identity = item.identity_hash()
         else:
             identity, fingerprint = item.identity_hash, item.fingerprint
-        channel_id = outcome.channel_id or ("" if isinstance(item, Person) else item.channel_id)
+        known = item if isinstance(item, Member) else plan.replaced.get(gid)
+        channel_id = outcome.channel_id or (known.channel_id if known else "")
         if outcome.ok:
             status = "removed" if action == "remove" else "member"
             setattr(result, _COUNTER[action], getattr(result, _COUNTER[action]) + 1)
