@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.lake import LATER, lake_query
 
-from cdpflow.engine.duckdb_engine import connect
+from cdpflow.engine.duckdb_common import connect
 from cdpflow.engine.duckdb_events import EventsWorker
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval

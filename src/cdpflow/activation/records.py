@@ -15,7 +15,6 @@ repeated on top of it, since each run only touches its own destination's files.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote_rows
 
 TS = pa.timestamp("us", tz="UTC")
 STATE_TABLE, LOG_TABLE, RUNS_TABLE = "activation_state", "activation_log", "activation_runs"
@@ -123,15 +122,14 @@ class ActivationTables:
         self.commit(table, add, operation, remove=self.owned)
 
     def publish(self, table: str, rows: pa.Table) -> DataFile:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(rows.cast(SCHEMAS[table]), local, compression="zstd")
-        rel = f"destination={self.destination}/part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        self.lake.put(local, f"{table}/{rel}")
-        local.unlink(missing_ok=True)
-        partition = {"destination": self.destination}
-        return DataFile(rel, rows.num_rows, size, owner=self.destination, partition=partition)
+        return promote_rows(
+            self.lake,
+            table,
+            rows.cast(SCHEMAS[table]),
+            self.staging,
+            owner=self.destination,
+            partition={"destination": self.destination},
+        )
 
     def commit(
         self,

@@ -20,7 +20,7 @@ import duckdb
 from cdpflow.elt.config import ROLES
 from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
-from cdpflow.engine.duckdb_engine import connect, literal, quote
+from cdpflow.engine.duckdb_common import connect, literal, quote
 from cdpflow.engine.duckdb_scan import duckdb_type, scan_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from cdpflow.engine import EXTRACT_ORDER, MergeKey, MergeOutput
-from cdpflow.engine.duckdb_engine import connect, literal, parquet_row_counts, quote
+from cdpflow.engine.duckdb_common import connect, literal, parquet_row_counts, quote
 from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings

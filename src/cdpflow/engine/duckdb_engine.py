@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from cdpflow.engine.duckdb_common import connect, literal, parquet_row_counts, quote
 from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.errors import QueryError
 from cdpflow.lake.storage import Lake
@@ -25,33 +26,6 @@ if TYPE_CHECKING:
     from cdpflow.lake.raw_reader import RawFile
 
 log = logging.getLogger(__name__)
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def parquet_row_counts(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> dict[str, int]:
-    """Rows per Parquet file (by path), from the files' footers."""
-    if not files:
-        return {}
-    listed = ", ".join(literal(str(f)) for f in files)
-    query = f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])"
-    return {str(name): int(rows) for name, rows in con.execute(query).fetchall()}
-
-
-def connect(
-    database: str = ":memory:", config: dict[str, Any] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection whose days are UTC days (event_date, session_date, ...): DuckDB casts
-    a TIMESTAMPTZ to a DATE in the session's time zone, which is the host's unless set."""
-    con = duckdb.connect(database, config=config or {})
-    con.execute("SET GLOBAL TimeZone = 'UTC'")
-    return con
 
 
 class DuckDBEngine:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import FlattenCounts, StagedFile
-from cdpflow.engine.duckdb_engine import literal
+from cdpflow.engine.duckdb_common import literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events import quarantine

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from cdpflow.engine import EventsOutput, FlattenCounts
-from cdpflow.engine.duckdb_engine import literal
+from cdpflow.engine.duckdb_common import literal
 from cdpflow.engine.duckdb_workers import Worker
 from cdpflow.errors import CdpflowError
 from cdpflow.lake.raw_reader import RawFile

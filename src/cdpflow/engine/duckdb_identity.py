@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from cdpflow.engine.duckdb_engine import literal, parquet_row_counts
+from cdpflow.engine.duckdb_common import literal, parquet_row_counts
 from cdpflow.identity.graph import scipy_components
 from cdpflow.identity.prepare import OBSERVATIONS
 from cdpflow.identity.schema import IDENTITIES, LINK_ENDS

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cdpflow.engine.duckdb_engine import connect
+from cdpflow.engine.duckdb_common import connect
 from cdpflow.engine.duckdb_events import EventsWorker
 from cdpflow.lake.storage import Lake
 from cdpflow.settings import Settings

@@ -1,5 +1,6 @@
 """events_incremental's heavy work on Spark: raw hours read, flattened (`spark_sql`),
-deduplicated and written per (partition, run of raw hours), as `duckdb_events` does on DuckDB.
+deduplicated and written per (partition, run of raw hours), as `duckdb_events_batches` does on
+DuckDB.
 
 The executors read the raw files themselves with the project's reader (`read_line_chunks`: the
 same line numbers and gzip handling as DuckDB's workers), so the lines never pass through the

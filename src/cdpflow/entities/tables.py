@@ -3,7 +3,6 @@ when the rows did not change (so a run over unchanged data commits nothing)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote_rows
 
 TS = pa.timestamp("us", tz="UTC")
 SEGMENT_MEMBERS, SEGMENT_CHANGES = "segment_members", "segment_changes"
@@ -125,14 +124,8 @@ class EntityTables:
         return pa.concat_tables(parts)
 
     def publish(self, table: str, rows: pa.Table, owner: str = "") -> DataFile:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / f"{table}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(rows.select(SCHEMAS[table].names).cast(SCHEMAS[table]), local)
-        rel = f"part-{uuid.uuid4().hex}.parquet"
-        size = local.stat().st_size
-        self.lake.put(local, f"{table}/{rel}")
-        local.unlink(missing_ok=True)
-        return DataFile(rel, rows.num_rows, size, owner=owner)
+        typed = rows.select(SCHEMAS[table].names).cast(SCHEMAS[table])
+        return promote_rows(self.lake, table, typed, self.staging, owner=owner)
 
     def commit(
         self,
