@@ -6,6 +6,8 @@ removal of a `writeKey` from text that holds one.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,9 @@ from cdpflow.events.size import event_text_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+# an integer literal past 64 bits (or a string that looks like one: then the slower exact path)
+_BIG_INTEGER = re.compile(r"(?<![\d.])-?\d{19,}(?![\d.eE])")
 
 
 def size_udf() -> Any:
@@ -46,9 +51,10 @@ def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str 
     that is not a JSON object is kept as it is."""
     if text is None:
         return None
+    exact = _BIG_INTEGER.search(text) is not None  # orjson would read it as a float
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        value = json.loads(text) if exact else orjson.loads(text)
+    except (orjson.JSONDecodeError, ValueError):
         return text
     if not isinstance(value, dict):
         return text
@@ -58,6 +64,8 @@ def without_write_keys(text: str | None, paths: Sequence[Sequence[str]]) -> str 
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(path[-1], None)
+    if exact:  # digits kept as DuckDB's json_remove keeps them
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return orjson.dumps(value).decode()
 
 
