@@ -10,7 +10,6 @@ the row is: file and row number), and the other columns only of the rows a run a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -18,9 +17,6 @@ import pyarrow.compute as pc
 
 from cdpflow.activation.channel import Member
 from cdpflow.activation.records import STATE_TABLE, ActivationTables
-
-if TYPE_CHECKING:
-    import duckdb
 
 NARROW = pa.schema(
     [
@@ -47,20 +43,9 @@ class LiveState:
         uris = tables.uris(STATE_TABLE)
         if not uris:
             return cls(NARROW.empty_table(), [], tables)
-        rows = " UNION ALL ".join(
-            f"SELECT {i}::INTEGER AS file, file_row_number AS row, global_user_id, fingerprint, "
-            f"status FROM read_parquet({_literal(uri)}, file_row_number = true)"
-            for i, uri in enumerate(uris)
-        )
-        sql = f"""
-            SELECT global_user_id, fingerprint, status, file, row FROM (
-                SELECT * FROM ({rows})
-                QUALIFY row_number() OVER (PARTITION BY global_user_id ORDER BY file DESC,
-                                                                          row DESC) = 1
-            ) WHERE status <> 'removed' ORDER BY file, row
-        """
-        with _connect(tables) as con:
-            narrow = con.sql(sql).to_arrow_table().cast(NARROW)
+        from cdpflow.engine.duckdb_activation import latest_live_rows  # not at DAG parse
+
+        narrow = latest_live_rows(tables.lake, uris).cast(NARROW)
         return cls(narrow, uris, tables)
 
     @property
@@ -74,16 +59,9 @@ class LiveState:
         wanted = self.narrow.select(["file", "row"]).filter(pa.array(~unchanged))
         if not wanted.num_rows:
             return {}
-        files = np.unique(wanted["file"].to_numpy())
-        rows = " UNION ALL ".join(
-            f"SELECT {', '.join(WIDE)} FROM read_parquet({_literal(self.uris[i])}, "
-            f"file_row_number = true) WHERE file_row_number IN "
-            f"(SELECT row FROM wanted WHERE file = {int(i)})"
-            for i in files
-        )
-        with _connect(self.tables) as con:
-            con.register("wanted", wanted)
-            found = con.sql(rows).to_arrow_table()
+        from cdpflow.engine.duckdb_activation import rows_at
+
+        found = rows_at(self.tables.lake, self.uris, wanted, WIDE)
         return members_of(found)
 
 
@@ -94,16 +72,3 @@ def members_of(rows: pa.Table) -> dict[str, Member]:
             *(rows[name].to_pylist() for name in WIDE), strict=True
         )
     }
-
-
-def _connect(tables: ActivationTables) -> duckdb.DuckDBPyConnection:
-    import duckdb  # here, not at import: DAG files import this package while Airflow parses
-
-    con = duckdb.connect()
-    if not tables.lake.is_local:
-        con.register_filesystem(tables.lake.fs)
-    return con
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -2,7 +2,8 @@
 
 A day-to-day sync of a million people changes a few thousand. Making a Python `Person` and a
 fingerprint for each of the others costs most of the run, so this finds them in one DuckDB query
-instead: the same fingerprint as `Person.fingerprint` (SHA-256 of the sorted-key JSON of the
+(`cdpflow.engine.duckdb_activation.unchanged_pairs`) instead: the same fingerprint as
+`Person.fingerprint` (SHA-256 of the sorted-key JSON of the
 fields sent, the first non-blank email and phone trimmed) for the rows where SQL gives exactly the
 same text as Python. Those are the plain rows: string columns, values without JSON escapes or
 control characters, an email and phone without surrounding whitespace in the first list element.
@@ -19,11 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# A value JSON writes as it is (no escapes); an email or phone that str.strip() leaves as it is.
-RAW = r'[^\x00-\x1f"\\\x7f]*'
-EDGE = r"[!#-\[\]-~]"  # printable ASCII other than space, quote and backslash
-TRIMMED = f"{EDGE}({RAW}{EDGE})?"
-LISTED = ("email", "phone")  # the first non-blank element of the emails / phones lists
 DETAILS = ("first_name", "last_name", "country", "city", "state", "zip")  # Person's other fields
 
 
@@ -70,39 +66,13 @@ def unchanged_rows(
     segment = segment.append_column("_row", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     members = state.select(["global_user_id", "fingerprint", "status"])
     members = members.append_column("_idx", pa.array(np.arange(state.num_rows, dtype=np.int64)))
-    value = {name: f'"{name}"' for name in picked}
-    plain = [f"({value[n]} IS NULL OR regexp_full_match({value[n]}, $raw))" for n in picked]
-    for name, column in (("email", "emails"), ("phone", "phones")):
-        if column in present:  # matching needs them even when the fields sent leave them out
-            value[name] = f"{column}[1]"
-            plain.append(
-                f"({column} IS NULL OR len({column}) = 0 OR "
-                f"coalesce(regexp_full_match({column}[1], $trimmed), false))"
-            )
-    if consent_field:
-        plain.append(f'"{consent_field}" IS TRUE')
-    matchable = " OR ".join(f"{value[n]} IS NOT NULL" for n in LISTED if n in value) or "false"
-    parts = ", ".join(
-        f"""CASE WHEN {value[n]} IS NOT NULL THEN '"{n}":"' || {value[n]} || '"' END"""
-        for n in sorted(fields)
-        if n in value
-    )
-    fingerprint = f"left(sha256('{{' || concat_ws(',', {parts or 'NULL'}) || '}}'), 32)"
-    source = "segment"
-    if pc.count_distinct(rows["global_user_id"]).as_py() < rows.num_rows:  # a person twice
-        source = """(SELECT * FROM segment
-                     QUALIFY count(*) OVER (PARTITION BY global_user_id) = 1)"""
-    sql = f"""
-        SELECT s._row, m._idx FROM {source} s JOIN members m ON m.global_user_id = s.global_user_id
-        WHERE m.status = 'member' AND ({matchable})
-          AND {" AND ".join(plain)} AND m.fingerprint = {fingerprint}
-    """
-    import duckdb  # here, not at import: DAG files import this package while Airflow parses
+    with_duplicates = pc.count_distinct(rows["global_user_id"]).as_py() < rows.num_rows
+    # here, not at import: DAG files import this package while Airflow parses
+    from cdpflow.engine.duckdb_activation import unchanged_pairs
 
-    with duckdb.connect() as con:
-        con.register("segment", segment)
-        con.register("members", members)
-        found = con.sql(sql, params={"raw": RAW, "trimmed": TRIMMED}).to_arrow_table()
+    found = unchanged_pairs(
+        segment, members, fields, picked, present, consent_field, with_duplicates
+    )
     mask = np.zeros(rows.num_rows, dtype=bool)
     mask[found.column(0).to_numpy()] = True
     in_state = np.zeros(state.num_rows, dtype=bool)
