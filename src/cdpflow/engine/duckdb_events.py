@@ -65,7 +65,8 @@ def write_per_owner(
     file_rows: int | None = None,
 ) -> list[StagedFile]:
     """Write the rows of `table` matching `where` as one file per (partition value, run of raw
-    hours), flat in `out_dir`, and describe each file; a file's owner lists its hours.
+    hours), flat in `out_dir`, and describe each file; a file's owner lists its hours. The
+    partition is (column name, a DATE expression over `table`).
 
     Neighbouring raw hours (in the order they were inserted) share files until their rows
     reach `file_rows` (default events.schema.FILE_ROWS); an hour with more rows has files of
@@ -94,35 +95,56 @@ def write_per_owner(
             run_no, run_rows = run_no + 1, 0
         runs[hour] = run_no
         run_rows += rows
-    con.execute("CREATE OR REPLACE TEMP TABLE _hour_runs (raw_hour VARCHAR, run INTEGER)")
-    con.executemany("INSERT INTO _hour_runs VALUES (?, ?)", list(runs.items()))
-    try:
-        owners = con.execute(
-            f"""SELECT ({expression})::VARCHAR AS part, run, min(t.rowid), max(t.rowid),
-              count(*), string_agg(DISTINCT t.raw_hour, ',' ORDER BY t.raw_hour)
-            FROM {table} t JOIN _hour_runs USING (raw_hour) WHERE {where}
-            GROUP BY ALL ORDER BY 3"""
-        ).fetchall()
-    finally:
-        con.execute("DROP TABLE _hour_runs")
+    owners = _file_owners(con, table, where, expression, runs)
     staged = []
-    for part, _, low, high, rows, owner in owners:
+    for part, low, high, rows, owner in owners:
         if part is None:  # the flatten gives every valid row a date; a bug if not
             raise ValueError(f"{rows} row(s) of raw hours {owner} have no {name}")
-        listed = ", ".join(literal(hour) for hour in owner.split(","))
+        # One run: every hour of the rows is in the file, so no filter on the hours.
+        of_hours = ""
+        if run_no:
+            of_hours = f"AND raw_hour IN ({', '.join(literal(h) for h in owner.split(','))})"
         path = out_dir / f"{uuid.uuid4().hex}.parquet"
         # LZ4: written 20% faster than zstd level 1, in files half as large again; they live
-        # until `compression` rewrites their day as a few sorted zstd files.
+        # until `compression` rewrites their day as a few sorted zstd files. The partition is
+        # compared as its own type (a date), not as text: a cast of every row scanned.
         con.execute(
             f"""COPY (
               SELECT {select} FROM {table}
               WHERE rowid BETWEEN {low} AND {high} AND {where}
-                AND ({expression})::VARCHAR = {literal(part)} AND raw_hour IN ({listed})
+                AND ({expression}) = CAST({literal(part)} AS DATE) {of_hours}
             ) TO {literal(str(path))}
             (FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880)"""
         ).fetchall()
         staged.append(StagedFile(path, {name: part}, owner, int(rows)))
     return staged
+
+
+def _file_owners(
+    con: duckdb.DuckDBPyConnection, table: str, where: str, expression: str, runs: dict[str, int]
+) -> list[tuple[str | None, int, int, int, str]]:
+    """(partition value, first rowid, last rowid, rows, owner hours) of each file: one per
+    (partition value, run of hours), in rowid order. Without a join when there is one run,
+    as for a share of small hours."""
+    part = f"({expression})::VARCHAR AS part"
+    owner = "string_agg(DISTINCT t.raw_hour, ',' ORDER BY t.raw_hour)"
+    if len(set(runs.values())) == 1:
+        rows = con.execute(
+            f"""SELECT {part}, min(t.rowid), max(t.rowid), count(*), {owner}
+            FROM {table} t WHERE {where} GROUP BY part ORDER BY 2"""
+        ).fetchall()
+        return [(p, low, high, n, hours) for p, low, high, n, hours in rows]
+    con.execute("CREATE OR REPLACE TEMP TABLE _hour_runs (raw_hour VARCHAR, run INTEGER)")
+    con.executemany("INSERT INTO _hour_runs VALUES (?, ?)", list(runs.items()))
+    try:
+        rows = con.execute(
+            f"""SELECT {part}, run, min(t.rowid), max(t.rowid), count(*), {owner}
+            FROM {table} t JOIN _hour_runs USING (raw_hour) WHERE {where}
+            GROUP BY ALL ORDER BY 3"""
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE _hour_runs")
+    return [(p, low, high, n, hours) for p, _, low, high, n, hours in rows]
 
 
 class EventsWorker:

@@ -39,17 +39,49 @@ class EventsWorkerError(CdpflowError):
 
 
 def _share(files: Sequence[RawFile], workers: int) -> list[list[RawFile]]:
-    """Whole raw hours per worker, the largest first to the least loaded."""
+    """Whole raw hours per worker: runs of neighbouring hours when their loads come within 2%
+    of sharing them out largest first to the least loaded, else that.
+
+    Neighbouring hours make fewer files: a worker writes a file per event date of its share,
+    so a share of every other hour of a group's days writes one for each day, and a run of
+    hours one for each of its own days (small hours: about half the files, each written,
+    published and later read for the dedup).
+    """
     hours: dict[str, list[RawFile]] = {}
     for f in files:
         hours.setdefault(f.hour, []).append(f)
-    shares: list[list[RawFile]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for hour_files in sorted(hours.values(), key=lambda fs: -sum(f.size for f in fs)):
-        least = loads.index(min(loads))
-        shares[least].extend(hour_files)
-        loads[least] += sum(f.size for f in hour_files)
+    loads = {hour: sum(f.size for f in hour_files) for hour, hour_files in hours.items()}
+    largest_first = _largest_first(loads, workers)
+    neighbours = _neighbours(loads, workers)
+    spread = [
+        max(sum(loads[h] for h in share) for share in way) for way in (largest_first, neighbours)
+    ]
+    chosen = neighbours if spread[1] <= spread[0] * 1.02 else largest_first
+    return [[f for hour in share for f in hours[hour]] for share in chosen]
+
+
+def _largest_first(loads: dict[str, int], workers: int) -> list[list[str]]:
+    """Hours shared out largest first to the least loaded worker."""
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    totals = [0] * workers
+    for hour in sorted(loads, key=lambda h: -loads[h]):
+        least = totals.index(min(totals))
+        shares[least].append(hour)
+        totals[least] += loads[hour]
     return shares
+
+
+def _neighbours(loads: dict[str, int], workers: int) -> list[list[str]]:
+    """Hours in order, cut into `workers` runs: an hour goes to the worker whose even part of
+    the load holds the middle of the hour's load (workers left without hours come last)."""
+    total = sum(loads.values())
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    done = 0
+    for hour in sorted(loads):
+        middle = 2 * done + loads[hour]  # twice the middle, to stay in integers
+        shares[min(workers - 1, middle * workers // (2 * total)) if total else 0].append(hour)
+        done += loads[hour]
+    return [share for share in shares if share] + [share for share in shares if not share]
 
 
 class DuckDBEventsBatch:

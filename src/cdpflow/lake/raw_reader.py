@@ -47,6 +47,7 @@ class _Piece:
     first_line: int
     data: memoryview  # whole lines, each ending in a newline
     ends: np.ndarray  # offset after each line's newline
+    _braces: int | None = None
 
     def split(self, lines: int) -> tuple[_Piece, _Piece]:
         """The first `lines` lines, and the rest (views of the same buffer)."""
@@ -55,14 +56,41 @@ class _Piece:
         tail = _Piece(self.file, self.first_line + lines, self.data[cut:], self.ends[lines:] - cut)
         return head, tail
 
+    def _density(self, object_bytes: int) -> float:
+        """How much a byte of this piece weighs: 1, plus `object_bytes` times the piece's
+        average of `{` per byte (counted once, by one scan of the piece)."""
+        if not object_bytes or not len(self.data):
+            return 1.0
+        if self._braces is None:
+            self._braces = int(np.count_nonzero(np.frombuffer(self.data, dtype=np.uint8) == 123))
+        return 1.0 + object_bytes * self._braces / len(self.data)
+
+    def weight(self, object_bytes: int) -> float:
+        """The weight of all the piece's lines (see `line_weights`)."""
+        return len(self.data) * self._density(object_bytes)
+
     def line_weights(self, object_bytes: int) -> np.ndarray:
         """Each line's bytes, plus `object_bytes` per JSON object in it (counted as the
-        piece's average of `{` per byte, which costs one scan of the piece)."""
+        piece's average of `{` per byte)."""
         sizes = np.diff(self.ends, prepend=0)
         if not object_bytes or not len(self.data):
             return sizes
-        braces = np.count_nonzero(np.frombuffer(self.data, dtype=np.uint8) == 123)
-        return sizes * (1.0 + object_bytes * braces / len(self.data))
+        return sizes * self._density(object_bytes)
+
+    def run_after(
+        self, lines: int, object_bytes: int, run_lines: float, run_weight: float
+    ) -> tuple[float, float]:
+        """The current run's (lines, weight) after this piece's lines are added (`_run_after`
+        without a weight per line)."""
+        count = len(self.ends)
+        room = int(lines - run_lines)
+        if count < room:
+            return run_lines + count, run_weight + self.weight(object_bytes)
+        rest = (count - room) % lines
+        if not rest:
+            return 0, 0.0
+        tail_bytes = int(self.ends[-1]) - int(self.ends[count - rest - 1])
+        return rest, tail_bytes * self._density(object_bytes)
 
 
 def read_line_chunks(
@@ -85,6 +113,11 @@ def read_line_chunks(
     for piece in _pieces(lake, files, chunk_bytes):
         while vector_limit is not None and len(piece.ends):
             lines, weight, object_bytes = vector_limit
+            if run_weight + piece.weight(object_bytes) <= weight:
+                # The chunk's current run and the whole piece together fit one run's weight,
+                # so no run can be too heavy: no weights per line to add up (most pieces).
+                run_lines, run_weight = piece.run_after(lines, object_bytes, run_lines, run_weight)
+                break
             weights = piece.line_weights(object_bytes)
             cut = _run_cut(weights, lines, weight, run_lines, run_weight)
             if cut is None:  # the whole piece fits the chunk's runs
