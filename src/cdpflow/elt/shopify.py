@@ -24,13 +24,11 @@ drain before asking again; a 429 is retried after its `Retry-After`, 5xx with ba
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -39,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdpflow.elt.config import Check, Pipeline, Resource, Source
+from cdpflow.elt.prefetch import prefetched
 from cdpflow.errors import TerminalError
 from cdpflow.http import RetryingHttp, response_detail
 
@@ -51,7 +50,6 @@ EVENT_SUBJECTS = {"orders": "Order", "products": "Product"}  # resources with de
 BUCKET_DRAIN_SECONDS = 20.0
 BUCKET_HEADROOM = 0.8  # above this share of the bucket, wait before the next request
 SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-T = TypeVar("T")
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _sleep = time.sleep  # one place for tests to watch the waits
 
@@ -209,46 +207,6 @@ def extract(
             deleted, new_state["deleted_at"] = _deletes(api, resource, state, until)
             emit(deleted)
     return new_state
-
-
-def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """The items of `pages`, read ahead by up to `depth` in a thread of their own; an error of
-    `pages` is raised here, and leaving the loop early stops the thread."""
-    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in pages:
-                while not stop.is_set():
-                    try:
-                        ahead.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ahead.put(("done", None))
-        except BaseException as err:  # handed to the consumer, raised there
-            ahead.put(("error", err))
-
-    thread = threading.Thread(target=produce, name="shopify-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = ahead.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                ahead.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.1)
 
 
 class ShopifyApi:
