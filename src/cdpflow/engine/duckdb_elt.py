@@ -58,7 +58,8 @@ class DuckDBEltMerge:
         out_dir: Path,
         fold_fraction: float,
     ) -> MergeOutput:
-        """The run's `staged` rows (with ORDER) merged into `base` (None: a new table)."""
+        """The run's `staged` rows (each with its EXTRACT_ORDER) merged into `base` (None: a new
+        table); see the module docstring."""
         _fresh(out_dir)
         con = self.con
         keys = ", ".join(quote(k) for k in merge.key)
@@ -76,7 +77,7 @@ class DuckDBEltMerge:
         assert base is not None
         con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {self._winners(new, merge)}")
         base_uris = self._uris(base, stored)
-        stored_columns = {c for c, _ in base.columns} if base else set()
+        stored_columns = {c for c, _ in base.columns}
         cursor = [merge.cursor] if merge.cursor in new_columns & stored_columns else []
         stand_in = ", ".join(quote(c) for c in (*merge.key, *cursor))
         on = _on(merge, "b", "n")
