@@ -59,18 +59,3 @@ def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupersetServe
         yield server
     finally:
         stop_superset(server)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _spark_stopped_at_the_end() -> Iterator[None]:
-    """The Spark tests share one SparkSession per process (as cdpflow does); stop it while the
-    test run's streams are open, or py4j's connections log their closing into closed files."""
-    yield
-    import sys
-
-    if "pyspark" in sys.modules:  # never import PySpark only to stop it
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            session.stop()

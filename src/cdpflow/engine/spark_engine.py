@@ -15,6 +15,7 @@ leaves it running for the next job of the same process.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import os
 import shutil
@@ -92,6 +93,9 @@ def spark_session(settings: Settings) -> SparkSession:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    # py4j says at INFO each time a connection to the JVM opens or closes, even at interpreter
+    # exit from its objects' finalizers: not a job's news
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
 
 
