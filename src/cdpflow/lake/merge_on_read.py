@@ -33,7 +33,6 @@ from cdpflow.lake.tables import DELTA_LAYER, LAYER, SUPERSEDED_ROWS, DataFile, S
 
 MERGE_KEY = "merge_key"
 DELETE_COLUMN = "delete_column"
-Columns = Iterable[tuple[str, str]]
 
 
 def is_delta(f: DataFile) -> bool:
