@@ -44,13 +44,15 @@ class PipelineSettings:
         "CDPFLOW_ENGINE_MEMORY_BYTES",
         "1_000_000_000",
         parse.whole_number(100_000_000, "bytes"),
-        "Memory the engine may use before spilling to disk.",
+        "Memory of DuckDB on this machine (events, compression, ELT merges, the query side) before"
+        " it spills to disk; Spark sizes its executors from CDPFLOW_SPARK_CONF.",
     )
     engine_threads: int = setting(
         "CDPFLOW_ENGINE_THREADS",
         str(os.cpu_count() or 1),
         parse.whole_number(1, "threads"),
-        "Threads the engine may use.",
+        "DuckDB's threads on this machine (worker processes of events_incremental); Spark's"
+        " parallelism comes from CDPFLOW_SPARK_MASTER and CDPFLOW_SPARK_CONF.",
     )
     max_event_bytes: int = setting(
         "CDPFLOW_MAX_EVENT_BYTES",
@@ -75,7 +77,8 @@ class PipelineSettings:
         "CDPFLOW_ANALYTICS_MEMORY_BYTES",
         "4_000_000_000",
         parse.whole_number(100_000_000, "bytes"),
-        "Memory the analytics models (dbt on the engine) may use before spilling to disk.",
+        "Memory of the analytics warehouse (dbt on DuckDB, whatever the batch engine) before it"
+        " spills to disk.",
     )
     session_timeout_minutes: int = setting(
         "CDPFLOW_SESSION_TIMEOUT_MINUTES",
