@@ -37,14 +37,14 @@ FAMILY_OPS = {
     "other": _operators(PRESENCE),
 }
 NEGATED = {"not_equals": "equals", "is_not_set": "is_set"}
-_FAMILIES = {
-    "string": "text", "json": "text", "uuid": "text", "boolean": "bool",
-    "date": "day", "timestamp": "day", "timestamp_ntz": "day", "list": "list",
-    **dict.fromkeys(
-        ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"), "number"
-    ),
-    "float32": "number", "float64": "number",
-}  # fmt: skip
+_FAMILIES = {  # lake type -> family (decimal(P,S) is a number too)
+    **dict.fromkeys(("string", "json", "uuid"), "text"),
+    **dict.fromkeys(("int8", "int16", "int32", "int64", "float32", "float64"), "number"),
+    **dict.fromkeys(("uint8", "uint16", "uint32", "uint64"), "number"),
+    **dict.fromkeys(("date", "timestamp", "timestamp_ntz"), "day"),
+    "boolean": "bool",
+    "list": "list",
+}
 
 
 def quote(identifier: str) -> str:
