@@ -78,6 +78,7 @@ SCHEMAS = {
         ]
     ),
 }
+COLUMNS = {table: schema_columns(schema) for table, schema in SCHEMAS.items()}  # as recorded
 SORT_KEYS = {
     SEGMENT_MEMBERS: ("segment", "global_user_id"),
     SEGMENT_SIZES: ("segment", "day"),
@@ -124,7 +125,7 @@ class EntityTables:
             operation=operation,
             add=add,
             remove=remove,
-            columns=schema_columns(SCHEMAS[table]),
+            columns=COLUMNS[table],
             properties=properties,
         )
 
