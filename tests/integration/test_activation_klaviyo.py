@@ -14,7 +14,7 @@ from support.lake import lake_query
 from cdpflow.activation.destination import load_destination, write_destination
 from cdpflow.activation.http import CredentialRefused
 from cdpflow.activation.job import open_channel, run
-from cdpflow.activation.sync import MassRemovalRefused
+from cdpflow.activation.plan import MassRemovalRefused
 from cdpflow.cli.main import cli
 from cdpflow.declared import DeclarationError
 from cdpflow.secrets import open_secrets

@@ -17,7 +17,7 @@ from cdpflow.activation.http import CredentialRefused
 from cdpflow.activation.job import open_channel, run
 from cdpflow.activation.meta import MetaAudienceMissing
 from cdpflow.activation.meta_hashing import HEX64, hashed
-from cdpflow.activation.sync import MassRemovalRefused
+from cdpflow.activation.plan import MassRemovalRefused
 from cdpflow.cli.main import cli
 from cdpflow.declared import DeclarationError
 from cdpflow.secrets import open_secrets

@@ -12,7 +12,7 @@ from support.lake import lake_query
 from cdpflow.activation.destination import write_destination
 from cdpflow.activation.http import CredentialRefused
 from cdpflow.activation.job import run
-from cdpflow.activation.sync import MassRemovalRefused
+from cdpflow.activation.plan import MassRemovalRefused
 from cdpflow.cli.main import cli
 from cdpflow.secrets import open_secrets
 from cdpflow.settings import Settings

@@ -17,7 +17,7 @@ from fakes.shopify import Shop, generate, shopify_server
 from support.analytics import add_events, event, purchase
 from support.lake import lake_query
 
-from cdpflow.elt import shopify
+from cdpflow.elt import shopify, shopify_api
 from cdpflow.elt.job import run
 from cdpflow.errors import TerminalError
 from cdpflow.http import CredentialRefused, ServiceUnavailable
@@ -157,9 +157,9 @@ def test_a_second_sync_merges_updates_new_rows_and_deletes(settings, shop, query
 
 def test_throttling_is_survived_by_pacing_and_retry_after(settings, monkeypatch):
     # a small bucket draining at 10/s (0.6 s to empty), and one 429 from another app's burst
-    monkeypatch.setattr(shopify, "BUCKET_DRAIN_SECONDS", 0.6)
+    monkeypatch.setattr(shopify_api, "BUCKET_DRAIN_SECONDS", 0.6)
     waits: list[float] = []
-    monkeypatch.setattr(shopify, "_sleep", lambda s: (waits.append(s), time.sleep(s)))
+    monkeypatch.setattr(shopify_api, "_sleep", lambda s: (waits.append(s), time.sleep(s)))
     with shopify_server(TOKEN, bucket_size=6, leak_per_second=10.0) as shop:
         generate(shop, 2_500, 3_000, 10)
         shop.faults = [None, None, 429]
@@ -175,7 +175,7 @@ def test_throttling_is_survived_by_pacing_and_retry_after(settings, monkeypatch)
 def test_a_run_killed_mid_pagination_commits_nothing_and_the_rerun_matches(
     settings, shop, monkeypatch, tmp_path: Path
 ):
-    monkeypatch.setattr(shopify, "_sleep", lambda s: None)  # retries of the 503s at once
+    monkeypatch.setattr(shopify_api, "_sleep", lambda s: None)  # retries of the 503s at once
     shop.bucket_size = 100_000  # so the bucket, not under test here, never needs the waits
     quick = dataclasses.replace(settings, elt_http_attempts=2)
     _pipeline(quick, shop)

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
-from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES
 from cdpflow.identity.store import IDENTITY_KEY
 from cdpflow.lake.merge_on_read import base_files, delta_file, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
-from cdpflow.lake.types import arrow_schema
+from cdpflow.lake.types import arrow_schema, schema_columns
 from cdpflow.settings import Settings
 
 CORE_SCHEMA = arrow_schema(CORE_EVENTS_COLUMNS)
@@ -106,7 +106,7 @@ def set_identities(settings: Settings, people: Mapping[str, Iterable[tuple[str, 
         operation="test",
         add=[DataFile(rel, table.num_rows, size)],
         remove=lambda f: True,
-        columns=sql_columns(IDENTITIES),
+        columns=schema_columns(IDENTITIES),
     )
 
 
@@ -155,7 +155,7 @@ def record_merges(settings: Settings, merges: Mapping[str, str]) -> None:
         tables.current("identity_merges"),
         operation="test",
         add=[DataFile(rel, table.num_rows, size)],
-        columns=sql_columns(IDENTITY_MERGES),
+        columns=schema_columns(IDENTITY_MERGES),
     )
 
 

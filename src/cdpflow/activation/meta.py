@@ -7,8 +7,9 @@ the destination's `fields` give them), every value normalized and SHA-256 hashed
 the hashes that were added. Adds, updates and removes are uploaded in requests of at most 10,000
 rows, each action one Meta session (`session_id`, 1-based `batch_seq`, `last_batch_flag` on the
 last, `estimated_num_total`). The session is journaled under the work directory before a batch
-is sent: a run killed mid-way, or an Airflow retry, continues the same session and sends a batch
-it may already have sent under its old `batch_seq`, which Meta takes as the same batch.
+is sent (`meta_sessions`): a run killed mid-way, or an Airflow retry, continues the same session
+and sends a batch it may already have sent under its old `batch_seq`, which Meta takes as the
+same batch.
 
 The token goes in the `Authorization: Bearer` header, never in a URL. Graph errors: 190 and the
 permission codes are a refused credential (terminal), 1, 2, 4, 17, 341, 613 and 80003 are
@@ -17,13 +18,7 @@ throttling or service faults (retried with backoff by the shared layer, like 429
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
-import tempfile
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,6 +28,7 @@ from cdpflow.activation import meta_hashing
 from cdpflow.activation.channel import Member, Outcome, Person
 from cdpflow.activation.destination import Destination
 from cdpflow.activation.http import ChannelHttp, channel_detail
+from cdpflow.activation.meta_sessions import Session, SessionJournal, batch_digest
 from cdpflow.errors import TerminalError
 from cdpflow.settings import Settings
 
@@ -45,9 +41,6 @@ THROTTLE_CODES = frozenset({1, 2, 4, 17, 341, 613, 80003})  # retried with backo
 CREDENTIAL_CODES = frozenset({10, 104, 190, 200, 294})  # token missing, invalid or lacking rights
 TRANSIENT_CODES = frozenset({368, 2650})  # a batch refused now, sent again next run
 SESSION_ENDED = 2650  # "failed to update the custom audience": also a session Meta closed
-# A killed run's session is continued this long (Meta documents no session lifetime; an hour
-# covers Airflow's retries); later, a new session starts.
-RESUME_SECONDS = 3600.0
 BLOCKED_SUBCODE = 1713230  # the audience is flagged (operation_status 471): no uploads
 MISSING_SUBCODE = 33  # the object does not exist or the token cannot see it
 PAGE = 200
@@ -92,85 +85,6 @@ def decode_row(text: str) -> tuple[tuple[str, ...], list[str]] | None:
     schema = tuple(head.split(","))
     row = tail.split(",")
     return (schema, row) if len(row) == len(schema) else None
-
-
-@dataclass
-class Session:
-    """One Meta upload session of an action, as journaled: which batches got which sequence."""
-
-    session_id: int
-    estimated_num_total: int
-    next_seq: int = 1
-    batches: dict[str, int] | None = None  # batch digest -> batch_seq
-    opened_at: float = 0.0
-    resumed: bool = False  # a killed run's session, read back from the journal
-
-    def seq_for(self, digest: str) -> int:
-        batches = self.batches if self.batches is not None else {}
-        self.batches = batches
-        if digest not in batches:
-            batches[digest] = self.next_seq
-            self.next_seq += 1
-        return batches[digest]
-
-
-class SessionJournal:
-    """The open sessions of one destination, in a small JSON file under the work directory,
-    rewritten atomically before each batch is sent."""
-
-    def __init__(self, settings: Settings, destination: str, audience_id: str) -> None:
-        self.path = settings.work_dir / "activation" / "meta-sessions" / f"{destination}.json"
-        self.audience_id = audience_id
-        self.sessions: dict[str, Session] = {}
-        try:
-            saved = orjson.loads(self.path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            saved = {}
-        if isinstance(saved, dict) and saved.get("audience_id") == audience_id:
-            for action, s in (saved.get("sessions") or {}).items():
-                if time.time() - float(s.get("opened_at") or 0) > RESUME_SECONDS:
-                    continue
-                self.sessions[action] = Session(
-                    int(s["session_id"]), int(s["estimated_num_total"]), int(s["next_seq"]),
-                    {str(k): int(v) for k, v in (s.get("batches") or {}).items()},
-                    float(s["opened_at"]), resumed=True,
-                )  # fmt: skip
-
-    def open(self, action: str, total: int) -> Session:
-        """The action's unfinished session (a killed run's), or a new one."""
-        session = self.sessions.get(action)
-        if session is None:
-            # random 63-bit ids: unique within the ad account for all practical purposes
-            session = Session(secrets.randbits(62) | 1 << 62, total, opened_at=time.time())
-            self.sessions[action] = session
-            self.save()
-        return session
-
-    def close(self, action: str) -> None:
-        self.sessions.pop(action, None)
-        self.save()
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = {
-            "audience_id": self.audience_id,
-            "sessions": {
-                action: {
-                    "session_id": s.session_id,
-                    "estimated_num_total": s.estimated_num_total,
-                    "next_seq": s.next_seq,
-                    "batches": s.batches or {},
-                    "opened_at": s.opened_at,
-                }
-                for action, s in self.sessions.items()
-            },
-        }
-        fd, staged = tempfile.mkstemp(dir=self.path.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(body))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staged, self.path)
 
 
 class MetaChannel:
@@ -326,7 +240,7 @@ class MetaChannel:
             if any(old.get(self.schema[i], "") != row[i] for i in strong):
                 retired.setdefault(old_schema, []).append((gid, old_row))
         for schema, old_rows in retired.items():
-            digest = _digest("retire", schema, old_rows)
+            digest = batch_digest("retire", schema, old_rows)
             action = f"retire-{digest[:16]}"
             self._journal().open(action, len(old_rows))
             self._upload("DELETE", action, schema, old_rows, True)
@@ -377,7 +291,7 @@ class MetaChannel:
         rows: list[tuple[str, list[str]]],
         last: bool,
     ) -> httpx.Response:
-        seq = session.seq_for(_digest(method, schema, rows))
+        seq = session.seq_for(batch_digest(method, schema, rows))
         self._journal().save()  # the sequence is on disk before the batch leaves
         body = {
             "payload": {"schema": list(schema), "data": [row for _, row in rows]},
@@ -446,11 +360,3 @@ class MetaChannel:
                 f"Destination `{self.destination.name}`: Meta refused to {doing} "
                 f"(HTTP {response.status_code}: {channel_detail(response)})."
             )
-
-
-def _digest(method: str, schema: tuple[str, ...], rows: list[tuple[str, list[str]]]) -> str:
-    """Names a batch by what it carries, so the same batch sent again gets the same batch_seq."""
-    h = hashlib.sha256(f"{method}|{','.join(schema)}".encode())
-    for gid, row in rows:
-        h.update(f"|{gid}:{','.join(row)}".encode())
-    return h.hexdigest()[:32]

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote_rows
+from cdpflow.lake.types import schema_columns
 
 TS = pa.timestamp("us", tz="UTC")
 STATE_TABLE, LOG_TABLE, RUNS_TABLE = "activation_state", "activation_log", "activation_runs"
@@ -72,13 +73,6 @@ RUNS = pa.schema(
     ]
 )
 SCHEMAS = {STATE_TABLE: STATE, LOG_TABLE: LOG, RUNS_TABLE: RUNS}
-_SQL = {pa.string(): "VARCHAR", TS: "TIMESTAMP WITH TIME ZONE", pa.int64(): "BIGINT"}
-_SQL.update({pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN", pa.date32(): "DATE"})
-_SQL.update({pa.float64(): "DOUBLE"})
-
-
-def sql_columns(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, _SQL[f.type]) for f in schema)
 
 
 class ActivationTables:
@@ -148,7 +142,7 @@ class ActivationTables:
                     operation=operation,
                     add=files,
                     remove=remove,
-                    columns=sql_columns(SCHEMAS[table]),
+                    columns=schema_columns(SCHEMAS[table]),
                 )
             except ConcurrentCommitError:
                 continue  # another destination committed first: ours touches other files

@@ -9,7 +9,7 @@ An open file lives under a hidden name (`.collector-….jsonl.gz.landing`) that 
 cleanup_temp_tables ignore, and holds an exclusive `flock` while open. It is published (renamed
 to its visible `.jsonl.gz` name) when its hour ends or it reaches `rotate_bytes`. A process
 killed with SIGKILL leaves whole fsync'd members and maybe one torn member at the end:
-`recover` (run at every start) truncates the torn tail and publishes the rest, so no
+`recovery.recover` (run at every start) truncates the torn tail and publishes the rest, so no
 acknowledged line is lost and the next run sees only valid files.
 
 The raw zone holds personal data (emails, IPs): its directories are created 0700 and its files
@@ -35,14 +35,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from cdpflow.collector.recovery import OPEN_SUFFIX, PROBE_PREFIX, recover, recover_file
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.lake.raw import FILE_MODE, RAW_EVENTS, hour_dir, hour_of, make_private_dirs
 from cdpflow.lake.storage import fsync_dir
 
 log = logging.getLogger(__name__)
 
-OPEN_SUFFIX = ".landing"
-PROBE_PREFIX = ".probe-"  # the health probe's scratch file, never data
 Clock = Callable[[], datetime]
 Line = tuple[datetime, bytes]  # (received hour, encoded line without its newline)
 _GRACE = timedelta(seconds=2)  # late stragglers of an hour still go to its open file
@@ -339,77 +338,6 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-def recover(lake_root: str | Path) -> list[Path]:
-    """Publish the complete gzip members of files left open by a killed collector.
-
-    A file another live collector holds (its flock) is left alone. A torn member at the end
-    (a write cut short) is truncated away: it was never acknowledged. Returns the published paths.
-    """
-    published = []
-    raw = Path(lake_root) / RAW_EVENTS
-    for probe in raw.glob(f"{PROBE_PREFIX}*"):  # a collector killed while probing the disk
-        probe.unlink(missing_ok=True)
-    for tmp in sorted(raw.glob(f"received_date=*/received_hour=*/.*{OPEN_SUFFIX}")):
-        final = recover_file(tmp)
-        if final is not None:
-            published.append(final)
-    if published:
-        log.warning("recovered %d raw file(s) a stopped collector left open", len(published))
-    return published
-
-
-def recover_file(tmp: Path) -> Path | None:
-    """Publish one left-open file's complete members; None when it is held, gone or empty."""
-    try:
-        fd = os.open(tmp, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None  # a running collector's open file
-        good = complete_members_length(tmp)
-        if good == 0:
-            os.unlink(tmp)
-            return None
-        if good < os.fstat(fd).st_size:
-            log.warning("%s: dropping a torn tail after byte %d", tmp, good)
-            os.ftruncate(fd, good)
-        os.fsync(fd)
-        final = tmp.with_name(tmp.name[1 : -len(OPEN_SUFFIX)])
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
-        return final
-    finally:
-        os.close(fd)
-
-
-def complete_members_length(path: Path, block: int = 1 << 16) -> int:
-    """Bytes at the start of `path` made of complete gzip members that decode and end a line."""
-    good = 0
-    with open(path, "rb") as handle:
-        data = handle.read()
-    view = memoryview(data)
-    position = 0
-    while position < len(data):
-        decoder = zlib.decompressobj(wbits=31)
-        last = b""
-        while position < len(data) and not decoder.eof:
-            piece = view[position : position + block]
-            try:
-                out = decoder.decompress(piece)
-            except zlib.error:
-                return good
-            if out:
-                last = out[-1:]
-            position += len(piece) - len(decoder.unused_data)
-        if not decoder.eof or last != b"\n":
-            return good
-        good = position
-    return good
 
 
 def local_root(lake_url: str) -> Path:

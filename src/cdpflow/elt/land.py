@@ -40,6 +40,7 @@ from cdpflow.lake.merge_on_read import (
 )
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, lake_columns, promote, promote_rows
+from cdpflow.lake.types import schema_columns
 
 REJECTS_TABLE = "elt_rejects"
 REJECTS = pa.schema(
@@ -51,13 +52,7 @@ REJECTS = pa.schema(
         ("rejected_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-REJECTS_COLUMNS = (
-    ("pipeline", "VARCHAR"),
-    ("resource", "VARCHAR"),
-    ("reason", "VARCHAR"),
-    ("raw", "VARCHAR"),
-    ("rejected_at", "TIMESTAMP WITH TIME ZONE"),
-)
+REJECTS_COLUMNS = schema_columns(REJECTS)
 LOADED_AT = "_loaded_at"
 
 

@@ -182,7 +182,7 @@ class MergeOutput:
     files: list[tuple[Path, int]]
     layer: str  # "base" or "delta"
     superseded_rows: int  # stored rows readers do not see (a delta's shadowed rows, tombstones)
-    columns: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, str], ...]  # (name, lake type: cdpflow.lake.types)
 
 
 class EltMerge(Protocol):
@@ -264,7 +264,9 @@ class Warehouse(Protocol):
         """The dbt profile target that builds the models here."""
         ...
 
-    def columns(self, model: str) -> list[tuple[str, str]]: ...
+    def columns(self, model: str) -> list[tuple[str, str]]:
+        """(name, lake type: cdpflow.lake.types) of a model's table, as its snapshot records."""
+        ...
 
     def partition_counts(
         self, model: str, column: str, since_batch: int

@@ -24,17 +24,18 @@ from cdpflow.engine.duckdb_common import connect, literal, quote
 from cdpflow.engine.duckdb_scan import duckdb_type, scan_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
-from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
+from cdpflow.lake.types import neutral, schema_columns
 from cdpflow.settings import Settings
 
 STATE_SCHEMA = "cdpflow_state"
 VACUUM_TASKS = 100  # DuckDB's default
 # lake table -> columns it has even before it was first written
 SOURCE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "identities": sql_columns(IDENTITIES),
-    "identity_merges": sql_columns(IDENTITY_MERGES),
+    "identities": schema_columns(IDENTITIES),
+    "identity_merges": schema_columns(IDENTITY_MERGES),
 }
 
 
@@ -193,13 +194,13 @@ class DuckDBWarehouse:
     # -- publishing -------------------------------------------------------------------------
 
     def columns(self, model: str) -> list[tuple[str, str]]:
-        """(name, type) of a model's table, without cdpflow's bookkeeping columns."""
+        """(name, lake type) of a model's table, without cdpflow's bookkeeping columns."""
         rows = self.con.execute(
             "SELECT column_name, data_type FROM duckdb_columns() "
             "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
             [model],
         ).fetchall()
-        return [(n, t) for n, t in rows if not n.startswith("_")]
+        return [(n, neutral(t)) for n, t in rows if not n.startswith("_")]
 
     def partition_counts(
         self, model: str, column: str, since_batch: int

@@ -24,6 +24,7 @@ from cdpflow.engine import EXTRACT_ORDER, MergeKey, MergeOutput
 from cdpflow.engine.duckdb_common import connect, literal, parquet_row_counts, quote
 from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
+from cdpflow.lake.types import neutral
 from cdpflow.settings import Settings
 
 ORDER = EXTRACT_ORDER
@@ -157,7 +158,9 @@ class DuckDBEltMerge:
         select = f"SELECT *{exclude} FROM ({rows}) WHERE NOT {_deleted(merge, columns)}"
         files = self._copy(select, out_dir, ordered=False)
         described = self.con.sql(f"{select} LIMIT 0")
-        kinds = tuple((n, str(t)) for n, t in zip(described.columns, described.types, strict=True))
+        kinds = tuple(
+            (n, neutral(str(t))) for n, t in zip(described.columns, described.types, strict=True)
+        )
         return MergeOutput(files, "base", 0, kinds)
 
     def _copy(self, select: str, out_dir: Path, ordered: bool = True) -> list[tuple[Path, int]]:
@@ -178,7 +181,7 @@ class DuckDBEltMerge:
         described = self.con.sql(f"SELECT * FROM {_parquet(uris)} LIMIT 0")
         drop = {ORDER, _FROM_BASE}
         return tuple(
-            (n, str(t))
+            (n, neutral(str(t)))
             for n, t in zip(described.columns, described.types, strict=True)
             if n not in drop
         )

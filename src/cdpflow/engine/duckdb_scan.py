@@ -9,10 +9,14 @@ datasets and the jobs' reads see one row per key in the same types.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from cdpflow.lake.merge_on_read import DELETE_COLUMN, MERGE_KEY, base_files, delta_files
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
-from cdpflow.lake.types import Parsed, parse
+from cdpflow.lake.types import Parsed, from_arrow, parse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Columns = Iterable[tuple[str, str]]
 _SCALARS = {
@@ -40,9 +44,9 @@ _SCALARS = {
 }
 
 
-def duckdb_type(kind: str) -> str:
-    """DuckDB's name of a lake type (any spelling `lake.types` accepts)."""
-    return _render(parse(kind))
+def duckdb_type(kind: str | pa.DataType) -> str:
+    """DuckDB's name of a lake type (any spelling `lake.types` accepts, or an Arrow type)."""
+    return _render(parse(kind) if isinstance(kind, str) else from_arrow(kind))
 
 
 def _render(kind: Parsed) -> str:

@@ -1,5 +1,5 @@
 """How a test in an entity becomes a SQL predicate's parts: which operators fit a column of each
-engine type (FAMILY_OPS, by `family`), and values rendered as literals of the column's kind, a
+lake type (FAMILY_OPS, by `family`), and values rendered as literals of the column's kind, a
 value of the wrong kind refused with the entity's file and key.
 
 Pure and engine-free: the Compiler (cdpflow.entities.compile) puts these parts together.
@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cdpflow.entities.spec import NO_VALUE_OPS, OPERATORS, EntityError
+from cdpflow.lake.types import UnknownTypeError, parse
 
 COMPARE = {"greater_than": ">", "at_least": ">=", "less_than": "<", "at_most": "<="}
 EQUALITY = {"equals", "not_equals"}
@@ -36,22 +37,14 @@ FAMILY_OPS = {
     "other": _operators(PRESENCE),
 }
 NEGATED = {"not_equals": "equals", "is_not_set": "is_set"}
-NUMBER_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "FLOAT",
-    "REAL",
-    "DOUBLE",
-    "DECIMAL",
-    "INT",
-)
+_FAMILIES = {  # lake type -> family (decimal(P,S) is a number too)
+    **dict.fromkeys(("string", "json", "uuid"), "text"),
+    **dict.fromkeys(("int8", "int16", "int32", "int64", "float32", "float64"), "number"),
+    **dict.fromkeys(("uint8", "uint16", "uint32", "uint64"), "number"),
+    **dict.fromkeys(("date", "timestamp", "timestamp_ntz"), "day"),
+    "boolean": "bool",
+    "list": "list",
+}
 
 
 def quote(identifier: str) -> str:
@@ -71,20 +64,13 @@ def time_literal(moment: datetime) -> str:
 
 
 def family(kind: str) -> str:
-    """Which operators a column of engine type `kind` takes."""
-    upper = kind.upper().strip()
-    if upper.endswith("[]"):
-        return "list"
-    base = upper.split("(")[0].strip()
-    if base in ("VARCHAR", "TEXT", "STRING", "JSON", "UUID"):
-        return "text"
-    if base in NUMBER_TYPES:
-        return "number"
-    if base == "DATE" or base.startswith("TIMESTAMP"):
-        return "day"
-    if base in ("BOOLEAN", "BOOL"):
-        return "bool"
-    return "other"
+    """Which operators a column of type `kind` takes (a lake type, in any spelling
+    `cdpflow.lake.types` reads)."""
+    try:
+        name = parse(kind).name
+    except UnknownTypeError:
+        return "other"
+    return "number" if name.startswith("decimal(") else _FAMILIES.get(name, "other")
 
 
 def property_value(key: str) -> str:

@@ -47,7 +47,7 @@ from cdpflow.entities.spec import (
     Trait,
 )
 
-Schema = Mapping[str, Mapping[str, str]]  # lake table -> column -> engine type
+Schema = Mapping[str, Mapping[str, str]]  # lake table -> column -> lake type
 PEOPLE = "customer_360"
 EVENTS = "unique_events"
 EVENT_TYPES = ("track", "page", "screen")  # the types entities and funnels look at

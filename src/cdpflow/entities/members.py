@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdpflow.engine import Engine
+from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.entities.comparisons import quote
 from cdpflow.entities.compile import PEOPLE
 from cdpflow.entities.tables import (
@@ -20,7 +21,6 @@ from cdpflow.entities.tables import (
     SEGMENT_CHANGES,
     SEGMENT_MEMBERS,
     TS,
-    sql_type,
 )
 from cdpflow.lake.tables import TableStore
 
@@ -31,7 +31,7 @@ def _contact_columns(people: Mapping[str, str]) -> str:
     for name, kind in CONTACT_FIELDS:
         column = CONTACT_SOURCES.get(name, name)
         source = f"c.{quote(column)}" if column in people else "NULL"
-        out.append(f"CAST({source} AS {sql_type(kind)}) AS {quote(name)}")
+        out.append(f"CAST({source} AS {duckdb_type(kind)}) AS {quote(name)}")
     return ", ".join(out)
 
 

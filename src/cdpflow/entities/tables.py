@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote_rows
+from cdpflow.lake.types import schema_columns
 
 TS = pa.timestamp("us", tz="UTC")
 SEGMENT_MEMBERS, SEGMENT_CHANGES = "segment_members", "segment_changes"
@@ -77,31 +78,13 @@ SCHEMAS = {
         ]
     ),
 }
+COLUMNS = {table: schema_columns(schema) for table, schema in SCHEMAS.items()}  # as recorded
 SORT_KEYS = {
     SEGMENT_MEMBERS: ("segment", "global_user_id"),
     SEGMENT_SIZES: ("segment", "day"),
     FUNNEL_PEOPLE: ("funnel", "global_user_id"),
     FUNNEL_STEPS: ("funnel", "entry_day", "step"),
 }
-_SQL: dict[pa.DataType, str] = {
-    pa.string(): "VARCHAR",
-    TS: "TIMESTAMP WITH TIME ZONE",
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.bool_(): "BOOLEAN",
-    pa.date32(): "DATE",
-    pa.float64(): "DOUBLE",
-}
-
-
-def sql_type(kind: pa.DataType) -> str:
-    if pa.types.is_list(kind):
-        return sql_type(kind.value_type) + "[]"
-    return _SQL[kind]
-
-
-def sql_columns(table: str) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, sql_type(f.type)) for f in SCHEMAS[table])
 
 
 class EntityTables:
@@ -142,7 +125,7 @@ class EntityTables:
             operation=operation,
             add=add,
             remove=remove,
-            columns=sql_columns(table),
+            columns=COLUMNS[table],
             properties=properties,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from cdpflow.lake.types import schema_columns
+
 TS = pa.timestamp("us", tz="UTC")
 
 # One row per identifier: which person it belongs to.
@@ -57,9 +59,5 @@ IDENTITY_CONFLICTS = pa.schema(
     ]
 )
 
-# (name, SQL type) for table snapshots, so an empty table still has a schema.
-_SQL = {pa.string(): "VARCHAR", TS: "TIMESTAMP WITH TIME ZONE", pa.bool_(): "BOOLEAN"}
-
-
-def sql_columns(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, _SQL.get(f.type, "BIGINT")) for f in schema)
+# The name bench/analytics.py still imports (as `schema_columns`: the lake's type names).
+sql_columns = schema_columns

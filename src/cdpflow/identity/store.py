@@ -23,11 +23,11 @@ from cdpflow.identity.schema import (
     IDENTITY_CONFLICTS,
     IDENTITY_EDGES,
     IDENTITY_MERGES,
-    sql_columns,
 )
 from cdpflow.lake.merge_on_read import delta_file, is_delta, layout_properties
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote, promote_rows
+from cdpflow.lake.types import schema_columns
 
 IDENTITIES_TABLE = "identities"
 EDGES_TABLE = "identity_edges"
@@ -81,7 +81,7 @@ class IdentityStore:
             return base
         add = [self._publish_arrow(table, rows)] if rows.num_rows else []
         return self.tables.commit(
-            table, base, operation=operation, add=add, columns=sql_columns(SCHEMAS[table])
+            table, base, operation=operation, add=add, columns=schema_columns(SCHEMAS[table])
         )
 
     def replace(self, table: str, rows: pa.Table, operation: str) -> Snapshot:
@@ -94,7 +94,7 @@ class IdentityStore:
             operation=operation,
             add=add,
             remove=lambda f: True,
-            columns=sql_columns(SCHEMAS[table]),
+            columns=schema_columns(SCHEMAS[table]),
         )
         return snapshot
 
@@ -131,7 +131,7 @@ class IdentityStore:
             operation=operation,
             add=add,
             remove=replaced,
-            columns=sql_columns(IDENTITIES),
+            columns=schema_columns(IDENTITIES),
             properties={**state.properties(), **layout_properties(IDENTITY_KEY, superseded)},
         )
         return snapshot

@@ -28,12 +28,12 @@ from cdpflow.activation.records import (
     RUNS_TABLE,
     TS,
     ActivationTables,
-    sql_columns,
 )
 from cdpflow.errors import CdpflowError, ConcurrentCommitError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore, promote_rows
+from cdpflow.lake.types import schema_columns
 from cdpflow.notify.email import send_email
 from cdpflow.settings import Settings
 
@@ -238,7 +238,7 @@ def _replace_day(settings: Settings, lake: Lake, day: date, rows: list[dict[str,
                 operation=f"activation_stats {day}",
                 add=add,
                 remove=lambda f: f.partition.get("day") == day.isoformat(),
-                columns=sql_columns(STATS),
+                columns=schema_columns(STATS),
             )
             return
         except ConcurrentCommitError:

@@ -30,11 +30,11 @@ from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 REPORTS = "billing_reports"
-REPORT_COLUMNS = (
-    ("month", "VARCHAR"),
-    ("figures", "JSON"),
-    ("sent_to", "VARCHAR"),
-    ("sent_at", "VARCHAR"),
+REPORT_COLUMNS = (  # lake types (cdpflow.lake.types)
+    ("month", "string"),
+    ("figures", "json"),
+    ("sent_to", "string"),
+    ("sent_at", "string"),
 )
 
 

@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdpflow.engine import Engine, open_query_engine
-from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.entities.comparisons import literal
 from cdpflow.entities.compile import PEOPLE, Compiler, step_labels
 from cdpflow.entities.files import entity_folder
@@ -88,13 +87,12 @@ class EntityCreationResult:
 
 
 def lake_schema(tables: TableStore) -> dict[str, dict[str, str]]:
-    """table -> column -> DuckDB type (entities compile to DuckDB SQL, the users' dialect),
-    from each table's newest snapshot."""
+    """table -> column -> lake type, from each table's newest snapshot."""
     schema: dict[str, dict[str, str]] = {}
     for name in tables.names():
         snapshot = tables.current(name)
         if snapshot is not None:
-            schema[name] = {c: duckdb_type(kind) for c, kind in snapshot.columns}
+            schema[name] = dict(snapshot.columns)
     return schema
 
 

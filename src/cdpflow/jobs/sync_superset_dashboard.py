@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cdpflow.activation.records import TS, sql_columns
+from cdpflow.activation.records import TS
 from cdpflow.errors import ConcurrentCommitError, TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.jobs.sync_superset_tables import sync_datasets
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore, promote_rows
+from cdpflow.lake.types import schema_columns
 from cdpflow.settings import Settings
 from cdpflow.superset.bundles import (
     BundleError,
@@ -200,7 +201,7 @@ def remember_imports(
                 operation="sync_superset_dashboard",
                 add=[added],
                 remove=lambda f: True,
-                columns=sql_columns(IMPORTS),
+                columns=schema_columns(IMPORTS),
             )
             return
         except ConcurrentCommitError:

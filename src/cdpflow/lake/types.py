@@ -278,6 +278,12 @@ def to_arrow(kind: str) -> pa.DataType:
     return next(t for t, name in _arrow_scalars().items() if name == parsed.name)
 
 
+def schema_columns(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
+    """(name, lake type) of an Arrow schema's columns: what a table declared as an Arrow schema
+    records in its snapshots."""
+    return tuple((f.name, str(from_arrow(f.type))) for f in schema)
+
+
 def arrow_schema(columns: Iterable[tuple[str, str]]) -> pa.Schema:
     """An Arrow schema of (name, lake type) columns."""
     import pyarrow as pa

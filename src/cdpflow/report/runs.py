@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore, promote_rows
+from cdpflow.lake.types import schema_columns
 
 TABLE = "report_runs"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -42,18 +43,7 @@ SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
-COLUMNS = (
-    ("report", "VARCHAR"),
-    ("slot", "TIMESTAMP WITH TIME ZONE"),
-    ("status", "VARCHAR"),
-    ("sent_at", "TIMESTAMP WITH TIME ZONE"),
-    ("recipients", "VARCHAR"),
-    ("error", "VARCHAR"),
-    ("late", "BOOLEAN"),
-    ("missed_slots", "BIGINT"),
-    ("claimed_at", "TIMESTAMP WITH TIME ZONE"),
-    ("run_id", "VARCHAR"),
-)
+COLUMNS = schema_columns(SCHEMA)
 Row = dict[str, Any]
 
 

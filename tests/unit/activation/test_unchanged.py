@@ -10,8 +10,8 @@ import pyarrow as pa
 from support.activation import SEGMENT_MEMBERS, person
 
 from cdpflow.activation.destination import FIELDS, parse_destination
+from cdpflow.activation.plan import select_people
 from cdpflow.activation.records import STATE
-from cdpflow.activation.sync import select_people
 from cdpflow.activation.unchanged import unchanged_rows
 
 PLAIN = [

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-import fcntl
-import gzip
 import os
 import time
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.raw_zone import landed_lines
 
 from cdpflow.collector import landing
-from cdpflow.collector.landing import FileSink, StorageError, complete_members_length, recover
+from cdpflow.collector.landing import FileSink, StorageError
 from cdpflow.lake.raw import hour_dir, list_raw_hours
 from cdpflow.lake.storage import Lake
 
@@ -26,19 +24,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def _lines(lake: Lake) -> list[bytes]:
-    out = []
-    for hour in list_raw_hours(lake):
-        for path, _ in hour.files:
-            out.extend(gzip.decompress(lake.read_bytes(path)).splitlines())
-    return out
-
-
-def _member(*lines: bytes) -> bytes:
-    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
-    return packer.compress(b"".join(line + b"\n" for line in lines)) + packer.flush()
 
 
 def test_landed_lines_stay_hidden_until_their_hour_ends(lake: Lake) -> None:
@@ -57,7 +42,7 @@ def test_landed_lines_stay_hidden_until_their_hour_ends(lake: Lake) -> None:
             time.sleep(0.01)
         hours = list_raw_hours(lake)
         assert [h.key for h in hours] == ["2026-11-20T13"]
-        assert _lines(lake) == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+        assert landed_lines(lake) == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
     finally:
         sink.close()
     assert [h.key for h in list_raw_hours(lake)] == ["2026-11-20T13", "2026-11-20T14"]
@@ -74,7 +59,7 @@ def test_an_idle_collector_publishes_the_hour_that_ended(lake: Lake) -> None:
         deadline = time.monotonic() + 5
         while not list_raw_hours(lake) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _lines(lake) == [b'{"n":1}']
+        assert landed_lines(lake) == [b'{"n":1}']
     finally:
         sink.close()
 
@@ -88,50 +73,7 @@ def test_files_rotate_at_the_size_limit(lake: Lake) -> None:
     finally:
         sink.close()
     (hour,) = list_raw_hours(lake)
-    assert len(hour.files) >= 5 and len(_lines(lake)) == 20
-
-
-def test_recovery_publishes_whole_members_and_drops_a_torn_tail(lake: Lake) -> None:
-    directory = Path(lake.root, hour_dir(H13))
-    directory.mkdir(parents=True)
-    left = directory / ".collector-20261120T13-abc.jsonl.gz.landing"
-    torn = _member(b'{"n":3}', b'{"n":4}')
-    left.write_bytes(_member(b'{"n":1}') + _member(b'{"n":2}') + torn[: len(torn) // 2])
-    empty = directory / ".collector-20261120T13-empty.jsonl.gz.landing"
-    empty.write_bytes(b"")
-
-    published = recover(lake.root)
-
-    assert [p.name for p in published] == ["collector-20261120T13-abc.jsonl.gz"]
-    assert _lines(lake) == [b'{"n":1}', b'{"n":2}']
-    assert not left.exists() and not empty.exists()
-
-
-def test_recovery_leaves_a_live_collectors_file_alone(lake: Lake) -> None:
-    directory = Path(lake.root, hour_dir(H13))
-    directory.mkdir(parents=True)
-    live = directory / ".collector-20261120T13-live.jsonl.gz.landing"
-    live.write_bytes(_member(b'{"n":1}'))
-    with open(live, "rb") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        assert recover(lake.root) == []
-    assert live.exists()
-
-
-def test_recovery_removes_a_health_probe_a_killed_collector_left(lake: Lake) -> None:
-    events = Path(lake.root, "raw", "events")
-    events.mkdir(parents=True)
-    probe = events / f"{landing.PROBE_PREFIX}0123456789ab"
-    probe.write_bytes(b"\0" * 4096)
-    assert recover(lake.root) == []
-    assert not probe.exists()
-
-
-def test_complete_members_length_stops_at_garbage(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    good = _member(b"a") + _member(b"b")
-    path.write_bytes(good + b"\x1f\x8b garbage")
-    assert complete_members_length(path) == len(good)
+    assert len(hour.files) >= 5 and len(landed_lines(lake)) == 20
 
 
 def test_lines_acknowledged_before_a_failure_are_published_at_once(
@@ -151,7 +93,7 @@ def test_lines_acknowledged_before_a_failure_are_published_at_once(
         with pytest.raises(StorageError, match="Input/output error"):
             sink.land_sync([(H13, b'{"n":2}')])
         # the failed member was written whole, so it is kept too (at least once, never lost)
-        assert _lines(lake) == [b'{"n":1}', b'{"n":2}']
+        assert landed_lines(lake) == [b'{"n":1}', b'{"n":2}']
     finally:
         sink.close()
 
@@ -176,7 +118,7 @@ def test_a_failed_write_is_reported_and_the_next_one_succeeds(
         assert sink.healthy()
     finally:
         sink.close()
-    assert _lines(lake) == [b'{"n":2}']
+    assert landed_lines(lake) == [b'{"n":2}']
     assert not list(Path(lake.root).rglob(".*.landing"))
 
 

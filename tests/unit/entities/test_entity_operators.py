@@ -13,6 +13,7 @@ import pytest
 from cdpflow.entities.compile import Compiler
 from cdpflow.entities.parse import parse_entity
 from cdpflow.entities.spec import Segment
+from cdpflow.lake.types import neutral
 
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # the last 7 days: 2026-11-24 .. 2026-11-30
 
@@ -54,8 +55,11 @@ def members(con: duckdb.DuckDBPyConnection, condition: str) -> set[str]:
     entity = parse_entity(f"kind: segment\nconditions: [{condition}]\n", "entities/s.yml", "s")
     assert isinstance(entity, Segment)
     tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-    schema = {t: {c: k for c, k, *_ in con.execute(f"DESCRIBE {t}").fetchall()} for t in tables}
+    described = {t: {c: k for c, k, *_ in con.execute(f"DESCRIBE {t}").fetchall()} for t in tables}
+    # the job compiles against the lake's type names; DuckDB's own names compile the same
+    schema = {t: {c: neutral(k) for c, k in columns.items()} for t, columns in described.items()}
     sql = Compiler(schema, AS_OF, {"s": entity}).segment_sql(entity)
+    assert Compiler(described, AS_OF, {"s": entity}).segment_sql(entity) == sql
     return {row[0] for row in con.execute(sql).fetchall()}
 
 

@@ -74,10 +74,3 @@ def test_a_lake_type_gives_back_its_arrow_type(duckdb_name, arrow, lake):
     from cdpflow.lake.types import to_arrow
 
     assert to_arrow(lake) == arrow
-
-
-def test_core_events_declares_its_columns_in_lake_names():
-    from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
-
-    for _, kind in (*CORE_EVENTS_COLUMNS, *QUARANTINE_COLUMNS):
-        assert neutral(kind) == kind
