@@ -138,18 +138,20 @@ def _retention(q: Callable[[str], Rows], start: date, end: date) -> Section:
 
 
 def _segments(q: Callable[[str], Rows], start: date, end: date) -> Section:
-    """Each segment's size at the end of the period (its last day up to then), with the people
-    who entered and left it during the period."""
-    during = f"day BETWEEN DATE '{start}' AND DATE '{end}'"
+    """Each segment's size on the last day entity_creation computed it, with the people who
+    entered and left it since the period's start. A segment is the lake as it was when the job
+    ran, so its days can run past the traffic's last session day (`end`): sizes computed just
+    after midnight UTC, before the day's first hour of traffic closes, have no row for `end`."""
     rows = q(
         "SELECT segment, arg_max(size, day) AS size,"
-        f" coalesce(sum(entered) FILTER ({during}), 0)::BIGINT AS entered,"
-        f" coalesce(sum(exited) FILTER ({during}), 0)::BIGINT AS exited"
-        f" FROM segment_sizes WHERE day <= DATE '{end}'"
-        " GROUP BY segment ORDER BY size DESC, segment LIMIT 200"
+        f" coalesce(sum(entered) FILTER (day >= DATE '{start}'), 0)::BIGINT AS entered,"
+        f" coalesce(sum(exited) FILTER (day >= DATE '{start}'), 0)::BIGINT AS exited"
+        " FROM segment_sizes GROUP BY segment ORDER BY size DESC, segment LIMIT 200"
     )
+    (latest,) = q("SELECT max(day) AS day FROM segment_sizes")
     fig = go.Figure(go.Bar(x=[r["segment"] for r in rows], y=[r["size"] for r in rows]))
-    fig.update_layout(xaxis_title="segment", yaxis_title=f"people on {end.isoformat()}")
+    on = latest["day"].isoformat() if latest["day"] else end.isoformat()
+    fig.update_layout(xaxis_title="segment", yaxis_title=f"people on {on}")
     return Section("segments", "Segment sizes", rows, fig)
 
 
