@@ -13,23 +13,34 @@ What cannot be said in Spark SQL runs as Python (`spark_python`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 from cdpflow.engine import event_columns
 from cdpflow.engine import flatten_rules as rules
 from cdpflow.engine.flatten_rules import (
-    ARRAY_FIELDS,
     CAMPAIGN_OF_UTM,
     HEAD_PATHS,
     ITEM_KEYS,
     MAX_MS,
     MIN_MS,
-    STRING_FIELDS,
-    Dialect,
 )
 from cdpflow.engine.rule_columns import blotout_columns, segment_columns
+from cdpflow.engine.spark_dialect import (
+    BLOTOUT_DATA_DDL,
+    BLOTOUT_DDL,
+    LINE_DDL,
+    PROPERTY_DDL,
+    SEGMENT_DDL,
+    SPARK,
+    SPARK_TYPES,
+    TRAIT_DDL,
+    access,
+    fields,
+    lit,
+    vtype,
+)
 from cdpflow.engine.spark_python import measured, size_udf
 from cdpflow.events import blotout, quarantine, segment
 from cdpflow.events.quarantine import UNPROCESSABLE
@@ -40,97 +51,6 @@ if TYPE_CHECKING:
 
 _CORRUPT = "_corrupt"
 
-
-def _ddl(*paths: Iterable[str], arrays: Sequence[str] = ()) -> str:
-    """The struct type, as `from_json` takes it, that holds every path: leaves are strings
-    (objects come as their JSON text), `arrays` are arrays of item texts."""
-    tree = rules.path_tree(
-        [*(p for group in paths for p in group), *arrays],
-        lambda leaf: "array<string>" if leaf in arrays else "string",
-    )
-
-    def render(node: dict[str, object]) -> str:
-        return ", ".join(
-            f"`{k}`: " + (f"struct<{render(v)}>" if isinstance(v, dict) else str(v))
-            for k, v in node.items()
-        )
-
-    return f"struct<{render(tree)}>"
-
-
-LINE_DDL = _ddl(HEAD_PATHS.values(), segment.MESSAGE_PATHS.values(), arrays=ARRAY_FIELDS)
-SEGMENT_DDL = _ddl(segment.MESSAGE_PATHS.values())
-PROPERTY_DDL = _ddl(segment.PROPERTY_PATHS.values())
-TRAIT_DDL = _ddl(segment.TRAIT_PATHS.values())
-BLOTOUT_DDL = _ddl(blotout.EVENT_PATHS.values())
-BLOTOUT_DATA_DDL = _ddl(blotout.DATA_PATHS.values())
-
-
-def _lit(text: str) -> str:
-    """A Spark SQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _access(alias: str, path: str) -> str:
-    return alias + "".join(f".`{key}`" for key in path.split("."))
-
-
-def _vtype(variant: str, path: str) -> str:
-    """The JSON type of `path` in `variant` (NULL when absent or JSON null)."""
-    t = f"schema_of_variant(variant_get({variant}, {_lit('$.' + path)}))"
-    return f"nullif({t}, 'VOID')"
-
-
-def _fields(alias: str, variant: str, paths: dict[str, str], prefix: str = "") -> list[str]:
-    """The struct members as columns named by their path; empty strings become NULL. A string
-    field also gets `<name>_json`: the JSON text of a value that is not a string."""
-    out = []
-    for name, path in paths.items():
-        access = _access(alias, path)
-        if path.split(".")[-1] in STRING_FIELDS:
-            kind = _vtype(variant, path)
-            json = f"to_json(variant_get({variant}, {_lit('$.' + path)}))"
-            out.append(f"CASE WHEN {kind} IS NULL THEN NULL ELSE {json} END AS {prefix}{name}_json")
-            out.append(
-                f"CASE WHEN {kind} = 'STRING' THEN nullif({access}, '') END AS {prefix}{name}"
-            )
-            continue
-        out.append(f"nullif({access}, '') AS {prefix}{name}")
-    return out
-
-
-def _ts_text(ts: str) -> str:
-    """A timestamp's text as DuckDB writes a TIMESTAMPTZ (`2026-11-20 13:04:00+00`)."""
-    fraction = f"trim(TRAILING '0' FROM date_format({ts}, 'SSSSSS'))"
-    base = f"date_format({ts}, 'yyyy-MM-dd HH:mm:ss')"
-    return (
-        f"concat({base}, CASE WHEN {fraction} = '' THEN '' ELSE concat('.', {fraction}) END, '+00')"
-    )
-
-
-_SPARK_TYPES = {  # Spark's names of the lake types core_events uses (string and json: STRING)
-    "timestamp": "TIMESTAMP",
-    "float64": "DOUBLE",
-    "date": "DATE",
-    "int64": "BIGINT",
-}
-SPARK = Dialect(
-    literal=_lit,
-    concat=lambda parts: f"concat({', '.join(parts)})",
-    timestamp_type="TIMESTAMP",
-    year_start=lambda year: f"TIMESTAMP'{year}-01-01 00:00:00'",
-    first=lambda *values: f"coalesce({', '.join(values)})",
-    timestamp_text=_ts_text,
-    member=lambda alias, key: f"{alias}.`{key}`",
-    from_epoch_ms=lambda ms: f"timestamp_micros(CAST({ms} * 1000 AS BIGINT))",
-    null=lambda kind: f"CAST(NULL AS {_SPARK_TYPES.get(kind, 'STRING')})",
-    without_write_keys=lambda text: text,  # removed after the flatten (`scrub_write_keys`)
-    starts_with="startswith",
-    url_decode="try_url_decode",
-    json_type="json_type_",
-    size_text="CAST(event_bytes AS STRING)",
-    object_prefix="OBJECT",
-)
 _SEGMENT_COLUMNS = segment_columns(
     corrected_text=SPARK.timestamp_text("skewed_ts"),
     objects={"properties": "properties_type", "traits": "traits_type"},
@@ -166,23 +86,23 @@ def _segment_events(items: DataFrame, limit: int) -> DataFrame:
     broken, code, text = rules.checks(SPARK, quarantine.SEGMENT_RULES, _SEGMENT_COLUMNS, limit)
     f = _with(
         items,
-        *_fields("m", "iv", segment.MESSAGE_PATHS, "s_"),
-        f"{_vtype('iv', 'properties')} AS properties_type",
-        f"{_vtype('iv', 'traits')} AS traits_type",
+        *fields("m", "iv", segment.MESSAGE_PATHS, "s_"),
+        f"{vtype('iv', 'properties')} AS properties_type",
+        f"{vtype('iv', 'traits')} AS traits_type",
     )
     f = _with(
         f,
-        f"from_json(s_properties, {_lit(PROPERTY_DDL)}) AS p",
-        f"from_json(s_traits, {_lit(TRAIT_DDL)}) AS tr",
+        f"from_json(s_properties, {lit(PROPERTY_DDL)}) AS p",
+        f"from_json(s_traits, {lit(TRAIT_DDL)}) AS tr",
         "lower(s_type) AS type_",
     )
     f = _with(
         f,
         *(
-            f"nullif({_access('p', path)}, '') AS s_{n}"
+            f"nullif({access('p', path)}, '') AS s_{n}"
             for n, path in segment.PROPERTY_PATHS.items()
         ),
-        *(f"nullif({_access('tr', path)}, '') AS s_{n}" for n, path in segment.TRAIT_PATHS.items()),
+        *(f"nullif({access('tr', path)}, '') AS s_{n}" for n, path in segment.TRAIT_PATHS.items()),
         f"{_time('coalesce(s_original_timestamp, s_timestamp)')} AS client_ts",
         f"{_time('coalesce(s_sent_at, envelope_sent_at)')} AS sent_ts",
     )
@@ -204,13 +124,13 @@ def _blotout_events(items: DataFrame, limit: int) -> DataFrame:
     broken, code, text = rules.checks(SPARK, quarantine.BLOTOUT_RULES, _BLOTOUT_COLUMNS, limit)
     f = _with(
         items,
-        *_fields("b", "iv", blotout.EVENT_PATHS, "b_"),
-        f"{_vtype('iv', 'additionalData')} AS data_type",
+        *fields("b", "iv", blotout.EVENT_PATHS, "b_"),
+        f"{vtype('iv', 'additionalData')} AS data_type",
     )
-    f = _with(f, f"from_json(b_data, {_lit(BLOTOUT_DATA_DDL)}) AS d")
+    f = _with(f, f"from_json(b_data, {lit(BLOTOUT_DATA_DDL)}) AS d")
     f = _with(
         f,
-        *(f"nullif({_access('d', path)}, '') AS b_{n}" for n, path in blotout.DATA_PATHS.items()),
+        *(f"nullif({access('d', path)}, '') AS b_{n}" for n, path in blotout.DATA_PATHS.items()),
     )
     f = _with(
         f,
@@ -259,14 +179,14 @@ def _exploded(
         f"CASE WHEN is_object THEN 'OBJECT' WHEN item_vtype IS NULL THEN NULL "
         f"ELSE upper({_JSON_TYPE}) END AS item_type",
         f"CASE WHEN is_object THEN NULL ELSE {_JSON_TYPE} END AS json_type_",
-        f"from_json(CASE WHEN is_object THEN item_text END, {_lit(ddl)}) AS {alias}",
+        f"from_json(CASE WHEN is_object THEN item_text END, {lit(ddl)}) AS {alias}",
     )
     return items.localCheckpoint(eager=False)
 
 
 # A messageId that is not the empty string (as DuckDB's `kind` tells it from its JSON text).
-_HAS_MESSAGE_ID = f"({_vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
-    f"{_vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
+_HAS_MESSAGE_ID = f"({vtype('v', 'messageId')} IS NOT NULL AND NOT (" + (
+    f"{vtype('v', 'messageId')} = 'STRING' AND r.`messageId` = ''))"
 )
 
 
@@ -282,7 +202,7 @@ _SEGMENT_OF_LINE = (
 
 
 def _head_fields() -> list[str]:
-    return [f"nullif({_access('r', path)}, '') AS {name}" for name, path in HEAD_PATHS.items()]
+    return [f"nullif({access('r', path)}, '') AS {name}" for name, path in HEAD_PATHS.items()]
 
 
 # The line's struct, with the column `from_json` sets when the line is not JSON.
@@ -306,7 +226,7 @@ def flatten_frame(lines: DataFrame, max_event_bytes: int) -> tuple[DataFrame, Da
         "raw_file",
         "line_no",
         "line",
-        f"from_json(line, {_lit(_LINE_WITH_CORRUPT)}, "
+        f"from_json(line, {lit(_LINE_WITH_CORRUPT)}, "
         f"map('columnNameOfCorruptRecord', '{_CORRUPT}')) AS r",
         "try_parse_json(line) AS v",
     )
@@ -390,7 +310,7 @@ def _core_columns(values: dict[str, str] | None = None) -> list[str]:
         "to_date(event_time) AS event_date"
         if name == "event_date" and values is None
         else f"CAST({name if values is None else values.get(name, 'NULL')} AS "
-        f"{'DATE' if name == 'event_date' else _SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
+        f"{'DATE' if name == 'event_date' else SPARK_TYPES.get(kind, 'STRING')}) AS {name}"
         for name, kind in CORE_EVENTS_COLUMNS
     ]
 
@@ -405,7 +325,7 @@ def unprocessable_frame(lines: DataFrame, reason: str) -> DataFrame:
         "line_no",
         "CAST(0 AS BIGINT) AS item_index",
         f"'{UNPROCESSABLE}' AS reason_code",
-        f"{_lit(reason)} AS reason",
+        f"{lit(reason)} AS reason",
         "line AS raw",
         *_core_columns({"source": "get_json_object(line, '$._cdp.source')"}),
     )

@@ -11,7 +11,7 @@ import pytest
 from cdpflow.engine import flatten_rules
 from cdpflow.engine.duckdb_sql import DUCKDB, flatten_sql
 from cdpflow.engine.rule_columns import RuleColumns, blotout_columns, segment_columns
-from cdpflow.engine.spark_sql import SPARK
+from cdpflow.engine.spark_dialect import SPARK
 from cdpflow.events import quarantine
 
 FORMATS = [
