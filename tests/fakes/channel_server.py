@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Answer = tuple[int, dict[str, str], bytes]  # status, extra headers, body
+# status, extra headers, body; a negative status drops the connection unanswered, as a network
+# failure would
+Answer = tuple[int, dict[str, str], bytes]
 Handle = Callable[[str, str, Any, bytes], Answer]  # (method, target, headers, body) -> Answer
 
 
@@ -26,6 +28,10 @@ def serve(handle: Handle, content_type: str, port: int = 0) -> ThreadingHTTPServ
         def _answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             status, extra, answer = handle(self.command, self.path, self.headers, body)
+            if status < 0:
+                self.close_connection = True
+                self.connection.close()
+                return
             self.send_response(status)
             for key, value in extra.items():
                 self.send_header(key, value)
