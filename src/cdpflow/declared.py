@@ -63,14 +63,14 @@ class Family:
     def names(self, settings: Settings) -> list[str]:
         """The declared names, from the file names (a file whose name cannot be one is listed
         by `misnamed`, not silently skipped)."""
-        folder = self.directory(settings)
-        found = sorted(folder.glob("*.yml")) if folder.is_dir() else []
-        return [p.stem for p in found if NAME.fullmatch(p.stem)]
+        return [p.stem for p in self._files(settings) if NAME.fullmatch(p.stem)]
 
     def misnamed(self, settings: Settings) -> list[Path]:
+        return [p for p in self._files(settings) if not NAME.fullmatch(p.stem)]
+
+    def _files(self, settings: Settings) -> list[Path]:
         folder = self.directory(settings)
-        found = sorted(folder.glob("*.yml")) if folder.is_dir() else []
-        return [p for p in found if not NAME.fullmatch(p.stem)]
+        return sorted(folder.glob("*.yml")) if folder.is_dir() else []
 
     def dag_id(self, name: str) -> str:
         return f"{self.prefix}_{name}"

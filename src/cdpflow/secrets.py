@@ -12,8 +12,9 @@ import json
 import os
 import secrets
 import stat
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.settings import Settings
@@ -21,7 +22,25 @@ from cdpflow.settings import Settings
 AIRFLOW_PASSWORD = "airflow_password"  # the Airflow admin's password, made at first need
 
 
-class FileSecretsStore:
+class SecretsStore(ABC):
+    """Named secrets, read and written; a generated secret is made from the two."""
+
+    @abstractmethod
+    def get(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def put(self, name: str, value: str) -> None: ...
+
+    def get_or_create(self, name: str, length: int = 24) -> str:
+        """The secret `name`, generated (URL-safe random) and stored on first use."""
+        value = self.get(name)
+        if value is None:
+            value = secrets.token_urlsafe(length)
+            self.put(name, value)
+        return value
+
+
+class FileSecretsStore(SecretsStore):
     """Secrets in `<home>/secrets.json`, mode 0600, replaced atomically on every change."""
 
     def __init__(self, path: Path) -> None:
@@ -70,24 +89,8 @@ class FileSecretsStore:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
 
-    def get_or_create(self, name: str, length: int = 24) -> str:
-        """The secret `name`, generated (URL-safe random) and stored on first use."""
-        value = self.get(name)
-        if value is None:
-            value = secrets.token_urlsafe(length)
-            self.put(name, value)
-        return value
 
-
-class SecretsStore(Protocol):
-    def get(self, name: str) -> str | None: ...
-
-    def put(self, name: str, value: str) -> None: ...
-
-    def get_or_create(self, name: str, length: int = 24) -> str: ...
-
-
-class AwsSecretsStore:
+class AwsSecretsStore(SecretsStore):
     """Secrets in AWS Secrets Manager, one secret per name, as plain SecretString values."""
 
     def __init__(self, region: str, endpoint_url: str | None = None, client: Any = None) -> None:
@@ -126,13 +129,6 @@ class AwsSecretsStore:
     def put(self, name: str, value: str) -> None:
         if self._call("put_secret_value", SecretId=name, SecretString=value) is None:
             self._call("create_secret", Name=name, SecretString=value)
-
-    def get_or_create(self, name: str, length: int = 24) -> str:
-        value = self.get(name)
-        if value is None:
-            value = secrets.token_urlsafe(length)
-            self.put(name, value)
-        return value
 
 
 def open_secrets(settings: Settings) -> FileSecretsStore:

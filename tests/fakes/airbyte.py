@@ -43,7 +43,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .serving import http_server, serve_until_interrupted, serving
+from . import channel_server
+from .channel_server import running, serve_until_interrupted, url_of
 
 PREFIX = "/api/public/v1"
 STATUSES = ("pending", "queued", "running", "incomplete", "failed", "succeeded", "cancelled")
@@ -295,15 +296,15 @@ class AirbyteServer:
 
 
 def serve(state: AirbyteServer, port: int = 0) -> ThreadingHTTPServer:
-    server = http_server(state.handle, port)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
+    server = channel_server.serve(state.handle, "application/json", port)
+    state.url = url_of(server) + PREFIX
     return server
 
 
 @contextmanager
 def airbyte_server(**kwargs: Any) -> Iterator[AirbyteServer]:
     state = AirbyteServer(**kwargs)
-    with serving(serve(state)):
+    with running(serve(state)):
         yield state
 
 
@@ -325,12 +326,11 @@ def main() -> None:
     connection = state.add_connection(args.destination.resolve(), format=args.format)
     connection.records = {"customers": DEMO_CUSTOMERS}
     server = serve(state, args.port)
-    print(
+    serve_until_interrupted(
+        server,
         f"Airbyte fake on {state.url}; connection {connection.id} writes "
         f"{connection.destination}/customers/*.{args.format}; Ctrl-C stops it",
-        flush=True,
     )
-    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

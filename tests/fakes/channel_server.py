@@ -1,5 +1,6 @@
-"""The HTTP plumbing the channel fakes share: a threaded loopback server that hands each request
-to a contract object's `handle(method, target, headers, body)` and writes its answer."""
+"""The HTTP plumbing the fakes share: a threaded loopback server that hands each request to a
+contract object's `handle(method, target, headers, body)` and writes its answer, so a fake is
+its contract and nothing of http.server."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Answer = tuple[int, dict[str, str], bytes]  # status, extra headers, body
-Handle = Callable[[str, str, Any, bytes], Answer]
+# status, extra headers, body; a negative status drops the connection unanswered, as a network
+# failure would
+Answer = tuple[int, dict[str, str], bytes]
+Handle = Callable[[str, str, Any, bytes], Answer]  # (method, target, headers, body) -> Answer
 
 
 def serve(handle: Handle, content_type: str, port: int = 0) -> ThreadingHTTPServer:
-    """A server on 127.0.0.1:`port` (0: any free port), not yet serving."""
+    """A server on 127.0.0.1:`port` (0: any free port) answering with `handle`; not started."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -25,6 +28,10 @@ def serve(handle: Handle, content_type: str, port: int = 0) -> ThreadingHTTPServ
         def _answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             status, extra, answer = handle(self.command, self.path, self.headers, body)
+            if status < 0:
+                self.close_connection = True
+                self.connection.close()
+                return
             self.send_response(status)
             for key, value in extra.items():
                 self.send_header(key, value)
@@ -34,7 +41,7 @@ def serve(handle: Handle, content_type: str, port: int = 0) -> ThreadingHTTPServ
             self.end_headers()
             self.wfile.write(answer)
 
-        do_GET = do_POST = do_DELETE = do_PATCH = _answer
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
         def log_message(self, *args: Any) -> None:
             return None
@@ -49,19 +56,21 @@ def url_of(server: ThreadingHTTPServer) -> str:
 
 
 @contextmanager
-def running(server: ThreadingHTTPServer) -> Iterator[None]:
-    """Serve in a background thread for the block's duration."""
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def running(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """`server` answering from a background thread until the block ends (polling for the end
+    every 50 ms: a test's teardown waits no longer than that)."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield
+        yield server
     finally:
         server.shutdown()
         server.server_close()
 
 
 def serve_until_interrupted(server: ThreadingHTTPServer, banner: str) -> None:
-    """Serve in the foreground (a demo) until Ctrl-C."""
+    """A standalone fake (`python -m tests.fakes.NAME`, a demo): print `banner`, serve in the
+    foreground until Ctrl-C."""
     print(banner, flush=True)
     try:
         server.serve_forever()

@@ -38,11 +38,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
+
+from . import channel_server
+from .channel_server import Answer, running, serve_until_interrupted, url_of
 
 VERSIONS = {
     "2025-01", "2025-04", "2025-07", "2025-10", "2026-01", "2026-04", "2026-07", "2026-10",
@@ -545,45 +548,19 @@ def generate(shop: Shop, customers: int, orders: int, products: int = 50, seed: 
 
 
 def serve(shop: Shop, port: int = 0) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def handle(method: str, target: str, headers: Any, body: bytes) -> Answer:
+        return shop.handle(method, target, headers)
 
-        def do_GET(self) -> None:
-            status, extra, answer = shop.handle(self.command, self.path, self.headers)
-            if status < 0:  # a dropped connection
-                self.close_connection = True
-                self.connection.close()
-                return
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        do_POST = do_PUT = do_DELETE = do_GET
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    shop.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = channel_server.serve(handle, "application/json; charset=utf-8", port)
+    shop.url = url_of(server)
     return server
 
 
 @contextmanager
 def shopify_server(token: str, **options: Any) -> Iterator[Shop]:
     shop = Shop(token, **options)
-    server = serve(shop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(serve(shop)):
         yield shop
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def main() -> None:
@@ -599,15 +576,11 @@ def main() -> None:
     shop = Shop(args.token, bucket_size=args.bucket, leak_per_second=args.leak)
     generate(shop, args.customers, args.orders, args.products)
     server = serve(shop, args.port)
-    print(
+    serve_until_interrupted(
+        server,
         f"Shopify fake on {shop.url} (token {args.token}; {args.customers} customers, "
         f"{args.orders} orders, {args.products} products); Ctrl-C stops it",
-        flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
 
 
 if __name__ == "__main__":

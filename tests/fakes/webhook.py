@@ -14,8 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from . import channel_server
+from .channel_server import Answer, running, url_of
 
 
 @dataclass
@@ -61,27 +63,10 @@ class Receiver:
 def webhook_receiver(secret: str) -> Iterator[Receiver]:
     receiver = Receiver(secret)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status, extra, answer = receiver.handle(self.headers, body)
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+    def handle(method: str, target: str, headers: Any, body: bytes) -> Answer:
+        return receiver.handle(headers, body)
 
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/cdp"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    server = channel_server.serve(handle, "application/json")
+    receiver.url = url_of(server) + "/hooks/cdp"
+    with running(server):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -284,6 +284,18 @@ def test_late_event_lands_in_its_session_and_equals_a_full_rebuild(settings: Set
     assert lake_query(settings, "SELECT * EXCLUDE (session_date) FROM sessions") == incremental
 
 
+def _assert_a_full_rebuild_changes_nothing(settings: Settings) -> None:
+    """The marts the incremental runs built are the rows a full rebuild builds."""
+    incremental = {
+        table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
+        for table in ("sessions", "page_views", "customer_360", "attribution")
+    }
+    events_unified_view.run(settings, full_rebuild=True)
+    attribution.run(settings, full_rebuild=True)
+    for table, rows in incremental.items():
+        assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
+
+
 def test_a_late_page_view_tied_with_a_purchase_becomes_the_landing_as_in_a_full_rebuild(
     settings: Settings,
 ) -> None:
@@ -343,14 +355,7 @@ def test_a_late_page_view_tied_with_a_purchase_becomes_the_landing_as_in_a_full_
         "/p/31",
         "Organic Search",
     )
-    incremental = {
-        table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
-        for table in ("sessions", "page_views", "customer_360", "attribution")
-    }
-    events_unified_view.run(settings, full_rebuild=True)
-    attribution.run(settings, full_rebuild=True)
-    for table, rows in incremental.items():
-        assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
+    _assert_a_full_rebuild_changes_nothing(settings)
 
 
 def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuild(
@@ -411,14 +416,7 @@ def test_late_events_recompute_a_device_from_their_visit_and_equal_a_full_rebuil
         ("/5a", None),
     ]
 
-    incremental = {
-        table: lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL")
-        for table in ("sessions", "page_views", "customer_360", "attribution")
-    }
-    events_unified_view.run(settings, full_rebuild=True)
-    attribution.run(settings, full_rebuild=True)
-    for table, rows in incremental.items():
-        assert lake_query(settings, f"SELECT * FROM {table} ORDER BY ALL") == rows, table
+    _assert_a_full_rebuild_changes_nothing(settings)
 
 
 def test_customer_360_and_attribution_follow_identity_and_event_changes_incrementally(

@@ -10,23 +10,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cdpflow.entities import tables as entity_tables
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
 from cdpflow.settings import Settings
 
-SEGMENT_MEMBERS = pa.schema(
-    [
-        ("segment", pa.string()),
-        ("global_user_id", pa.string()),
-        ("entered_at", pa.timestamp("us", tz="UTC")),
-        ("emails", pa.list_(pa.string())),
-        ("phones", pa.list_(pa.string())),
-        ("first_name", pa.string()),
-        ("last_name", pa.string()),
-        ("country", pa.string()),
-        ("consent", pa.bool_()),
-    ]
-)
+SEGMENT_MEMBERS = entity_tables.SCHEMAS[entity_tables.SEGMENT_MEMBERS]
 
 
 def person(n: int, segment: str = "lapsed", **overrides: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from cdpflow.activation.destination import (
 from cdpflow.activation.status import destination_status
 from cdpflow.airflow.declared import sync_declared_dags
 from cdpflow.cli.context import Context
+from cdpflow.cli.declared_files import new_file, remove_file
 from cdpflow.cli.output import echo_table
 from cdpflow.declared import DeclarationError
 
@@ -52,9 +53,7 @@ def destination_group() -> None:
 def add(obj: Context, name: str, kind: str, force: bool, **options: Any) -> None:
     """Write $CDPFLOW_HOME/destinations/NAME.yml and create DAG activation_NAME."""
     settings = obj.settings
-    path = DESTINATIONS.path(settings, name)
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; edit it, or pass --force to replace it.")
+    path = new_file(settings, DESTINATIONS, name, force=force)
     data: dict[str, Any] = {"type": kind}
     for option, value in options.items():
         if value is not None and not (option == "mode" and value == "mirror"):
@@ -99,13 +98,7 @@ def list_destinations(obj: Context) -> None:
 @click.pass_obj
 def remove(obj: Context, name: str) -> None:
     """Remove the file and its DAG. The channel's list or audience stays as it is."""
-    settings = obj.settings
-    path = DESTINATIONS.path(settings, name)
-    if not path.exists():
-        known = ", ".join(DESTINATIONS.names(settings)) or "none"
-        raise click.ClickException(f"No destination `{name}` (destinations: {known}).")
-    path.unlink()
-    sync_declared_dags(settings)
+    path = remove_file(obj.settings, DESTINATIONS, name)
     click.echo(
         f"Removed {path} and DAG {DESTINATIONS.dag_id(name)}; the channel's list or audience "
         "was not touched."

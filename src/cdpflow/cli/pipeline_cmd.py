@@ -11,6 +11,7 @@ import click
 
 from cdpflow.airflow.declared import sync_declared_dags
 from cdpflow.cli.context import Context
+from cdpflow.cli.declared_files import new_file, remove_file
 from cdpflow.cli.output import echo_table
 from cdpflow.declared import NAME, DeclarationError
 from cdpflow.elt.config import FAMILY, Check, load_pipeline, parse_pipeline, write_pipeline
@@ -112,9 +113,7 @@ def add(obj: Context, name: str, kind: str, force: bool, **flags: Any) -> None:
             "lower-case letters, digits, - and _ (it names the DAG and the tables)",
             param_hint="NAME",
         )
-    path = FAMILY.path(settings, name)
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; edit it, or pass --force to replace it.")
+    path = new_file(settings, FAMILY, name, force=force)
     data = pipeline_file(name, kind, flags)
     catalog_key = kind == "postgres" and "table" in flags_of(data) and not flags["primary_key"]
     try:
@@ -237,12 +236,7 @@ def list_pipelines(obj: Context) -> None:
 def remove(obj: Context, name: str) -> None:
     """Remove the file; its DAG disappears at the next parse. Its lake tables stay."""
     settings = obj.settings
-    path = FAMILY.path(settings, name)
-    if not path.exists():
-        known = ", ".join(FAMILY.names(settings)) or "none"
-        raise click.ClickException(f"No pipeline `{name}` (pipelines: {known}).")
-    path.unlink()
-    sync_declared_dags(settings)
+    path = remove_file(settings, FAMILY, name)
     lake = Lake(settings.lake_url)
     kept = [t for t in TableStore(lake).names() if t.startswith(f"{name}__")]
     click.echo(f"Removed {path}; DAG {FAMILY.dag_id(name)} disappears at Airflow's next parse.")

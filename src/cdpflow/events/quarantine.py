@@ -77,13 +77,30 @@ def _not_strings(fields: tuple[str, ...]) -> list[Rule]:
     ]
 
 
+def _item_rules(item: str, id_field: str, string_fields: tuple[str, ...]) -> list[Rule]:
+    """The rules every format starts with: the item is an object within the size limit, its id
+    a string (checked first: an id of another JSON type would read as missing) and present, its
+    other text fields strings."""
+    return [
+        Rule("not_an_object", "not_an_object", "", f"{item} is a JSON {{json_type}}"),
+        Rule("too_large", "too_large", "", "event is {size} bytes; the limit is {limit}"),
+        *_not_strings((id_field,)),
+        Rule("missing_id", "missing", id_field, f"{id_field} is missing"),
+        *_not_strings(tuple(f for f in string_fields if f != id_field)),
+    ]
+
+
+_RECEIVED_AT = Rule(
+    "invalid_timestamp",
+    "not_a_time",
+    "receivedAt",
+    f"receivedAt `{{value}}` is not a date-time {TIME_RANGE}",
+)
+
+
 # Segment's time of an event is originalTimestamp when it has one, else timestamp ("timestamp").
 SEGMENT_RULES: tuple[Rule, ...] = (
-    Rule("not_an_object", "not_an_object", "", "batch item is a JSON {json_type}"),
-    Rule("too_large", "too_large", "", "event is {size} bytes; the limit is {limit}"),
-    *_not_strings(("messageId",)),
-    Rule("missing_id", "missing", "messageId", "messageId is missing"),
-    *_not_strings(tuple(f for f in segment.STRING_FIELDS if f != "messageId")),
+    *_item_rules("batch item", "messageId", segment.STRING_FIELDS),
     Rule("missing_field", "missing", "type", "type is missing"),
     Rule(
         "wrong_type",
@@ -105,12 +122,7 @@ SEGMENT_RULES: tuple[Rule, ...] = (
         "sentAt",
         f"sentAt `{{value}}` is not an ISO-8601 date-time {TIME_RANGE}",
     ),
-    Rule(
-        "invalid_timestamp",
-        "not_a_time",
-        "receivedAt",
-        f"receivedAt `{{value}}` is not a date-time {TIME_RANGE}",
-    ),
+    _RECEIVED_AT,
     Rule(
         "invalid_timestamp",
         "corrected_out_of_range",
@@ -139,11 +151,7 @@ SEGMENT_RULES: tuple[Rule, ...] = (
 # A Blotout visitor is its userid, else the _trends_user_id cookie the collector received
 # ("visitor id").
 BLOTOUT_RULES: tuple[Rule, ...] = (
-    Rule("not_an_object", "not_an_object", "", "Blotout event is a JSON {json_type}"),
-    Rule("too_large", "too_large", "", "event is {size} bytes; the limit is {limit}"),
-    *_not_strings(("mid",)),
-    Rule("missing_id", "missing", "mid", "mid is missing"),
-    *_not_strings(tuple(f for f in blotout.STRING_FIELDS if f != "mid")),
+    *_item_rules("Blotout event", "mid", blotout.STRING_FIELDS),
     Rule("missing_field", "missing", "evn", "evn (event name) is missing"),
     Rule("missing_timestamp", "missing", "evt", "evt (event time) is missing"),
     Rule(
@@ -152,12 +160,7 @@ BLOTOUT_RULES: tuple[Rule, ...] = (
         "evt",
         f"evt `{{value}}` is not milliseconds since the epoch ({FIRST_YEAR}-{LAST_YEAR})",
     ),
-    Rule(
-        "invalid_timestamp",
-        "not_a_time",
-        "receivedAt",
-        f"receivedAt `{{value}}` is not a date-time {TIME_RANGE}",
-    ),
+    _RECEIVED_AT,
     Rule(
         "missing_field",
         "missing",

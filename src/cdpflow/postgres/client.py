@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from cdpflow.errors import TerminalError, TransientError
 from cdpflow.settings import MASK, mask_url
@@ -99,7 +99,27 @@ class PostgresRefusedError(TerminalError):
         )
 
 
-class PostgresClient:
+class Connection:
+    """Owns one psycopg connection (`_conn`): closed by `close` or at the end of a `with` block."""
+
+    _conn: Any
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class PostgresClient(Connection):
     """One autocommit connection to a PostgreSQL server, opened by `connect`."""
 
     def __init__(self, conn: Any, source: str, shown_url: str) -> None:
@@ -171,20 +191,6 @@ class PostgresClient:
             },
         ).fetchone()
         return bool(row and row["terminated"])
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> PostgresClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 PermissionDenied = psycopg.errors.InsufficientPrivilege

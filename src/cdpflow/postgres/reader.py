@@ -9,13 +9,18 @@ to fix, never the password.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 
 from cdpflow.errors import TerminalError, TransientError
-from cdpflow.postgres.client import _TERMINAL_SQLSTATE_PREFIXES, _refused, _scrub, _sentence
+from cdpflow.postgres.client import (
+    _TERMINAL_SQLSTATE_PREFIXES,
+    Connection,
+    _refused,
+    _scrub,
+    _sentence,
+)
 from cdpflow.settings import mask_url
 
 try:
@@ -86,7 +91,7 @@ class PostgresUnreachableError(TransientError):
         )
 
 
-class PostgresReader:
+class PostgresReader(Connection):
     """One read-only connection; `source` (as "Pipeline `crm`") and `fix` (what to check in the
     file) are named by every error."""
 
@@ -196,20 +201,6 @@ class PostgresReader:
                 self.source, f"PostgreSQL refused the read: {_sentence(_first_line(err))}", self.fix
             ) from None
         return pa.Table.from_batches(batches, schema)
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> PostgresReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def arrow_type(type_code: int, precision: int | None, scale: int | None) -> pa.DataType | None:

@@ -180,15 +180,17 @@ def render_web(
     out: list[Rendered] = []
     referrer = script.referrer
     for n, visit in enumerate(script.visits):
-        search = script.query if n == 0 else ""
-        page = calls.base("page", visit.start)
-        page["properties"] = {
+        # analytics.js sends the page's fields as the page call's properties and as every
+        # call's context.page
+        fields = {
             "path": visit.path,
             "referrer": referrer,
-            "search": search,
+            "search": script.query if n == 0 else "",
             "title": visit.title,
             "url": visit.url,
         }
+        page = calls.base("page", visit.start)
+        page["properties"] = dict(fields)
         batch = [(visit.start, page)]
         for a in visit.actions:
             batch.extend(calls.action(a))
@@ -196,13 +198,7 @@ def render_web(
             msg["context"] = ctx = {
                 "library": {"name": WEB_LIBRARY[0], "version": WEB_LIBRARY[1]},
                 "locale": device.locale,
-                "page": {
-                    "path": visit.path,
-                    "referrer": referrer,
-                    "search": search,
-                    "title": visit.title,
-                    "url": visit.url,
-                },
+                "page": dict(fields),
                 "userAgent": device.user_agent,
                 "ip": device.ip,
             }

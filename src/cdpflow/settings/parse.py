@@ -141,11 +141,19 @@ def click_ids(key: str, raw: Any) -> tuple[str, ...]:
     return names
 
 
-def graph_api_version(key: str, raw: Any) -> str:
-    text = stripped(key, raw)
-    if not re.fullmatch(r"v\d+\.\d+", text):
-        raise ConfigError(key, raw, "a Graph API version like v25.0")
-    return text
+def matching(pattern: str, expected: str) -> Callable[[str, Any], str]:
+    """A parser of text that must match `pattern` whole."""
+
+    def parse(key: str, raw: Any) -> str:
+        text = stripped(key, raw)
+        if not re.fullmatch(pattern, text):
+            raise ConfigError(key, raw, expected)
+        return text
+
+    return parse
+
+
+graph_api_version = matching(r"v\d+\.\d+", "a Graph API version like v25.0")
 
 
 def values(key: str, raw: Any) -> tuple[str, ...]:
@@ -205,9 +213,7 @@ def postgres_url(key: str, raw: Any) -> str:
     return text
 
 
-def shopify_api_version(key: str, raw: Any) -> str:
-    """Shopify's dated quarterly versions (`2025-10`: January, April, July, October)."""
-    text = stripped(key, raw)
-    if not re.fullmatch(r"20\d\d-(01|04|07|10)", text):
-        raise ConfigError(key, raw, "a Shopify API version such as `2025-10` (YYYY-01/04/07/10)")
-    return text
+# Shopify's dated quarterly versions (`2025-10`: January, April, July, October)
+shopify_api_version = matching(
+    r"20\d\d-(01|04|07|10)", "a Shopify API version such as `2025-10` (YYYY-01/04/07/10)"
+)

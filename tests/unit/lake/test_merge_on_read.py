@@ -8,10 +8,11 @@ import pyarrow.parquet as pq
 from cdpflow.engine import open_engine
 from cdpflow.lake.merge_on_read import delta_file, layout_properties
 from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.settings import Settings
 
 COLUMNS = (("k", "VARCHAR"), ("kind", "VARCHAR"), ("v", "BIGINT"))
+BASE = [("a", "x", 1), ("a", "y", 2), ("b", "x", 3)]
 
 
 def _file(lake: Lake, name: str, rows: list[tuple[str, str, int]]) -> tuple[str, int, int]:
@@ -22,30 +23,50 @@ def _file(lake: Lake, name: str, rows: list[tuple[str, str, int]]) -> tuple[str,
     return name, len(rows), lake.size(f"t/{name}")
 
 
+def _commit(
+    tables: TableStore,
+    files: list[DataFile],
+    superseded_rows: int,
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+    delete_column: str | None = None,
+) -> Snapshot:
+    """Table `t` of `files`, keyed by (k, kind)."""
+    return tables.commit(
+        "t",
+        None,
+        operation="test",
+        add=files,
+        columns=columns,
+        properties=layout_properties(
+            ["k", "kind"], superseded_rows=superseded_rows, delete_column=delete_column
+        ),
+    )
+
+
+def _engine_rows(settings: Settings, lake: Lake, tables: TableStore, sql: str) -> list[tuple]:
+    """The rows of `sql` as the engine reads the lake."""
+    engine = open_engine(settings, lake)
+    try:
+        return [tuple(r.values()) for r in engine.query(sql, tables).to_pylist()]
+    finally:
+        engine.close()
+
+
 def test_delta_rows_replace_base_rows_with_their_key_for_every_reader(
     settings: Settings, lake: Lake
 ) -> None:
     tables = TableStore(lake)
-    base = [("a", "x", 1), ("a", "y", 2), ("b", "x", 3)]
     delta = [("a", "y", 20), ("c", "x", 30)]  # one update (same k and kind), one new row
-    snapshot = tables.commit(
-        "t",
-        None,
-        operation="test",
-        add=[
-            DataFile(*_file(lake, "base.parquet", base)),
+    snapshot = _commit(
+        tables,
+        [
+            DataFile(*_file(lake, "base.parquet", BASE)),
             delta_file(*_file(lake, "d.parquet", delta), "test"),
         ],
-        columns=COLUMNS,
-        properties=layout_properties(["k", "kind"], superseded_rows=1),
+        superseded_rows=1,
     )
     assert snapshot.rows == 4
-    engine = open_engine(settings, lake)
-    try:
-        rows = engine.query("SELECT k, kind, v FROM t ORDER BY k, kind", tables).to_pylist()
-    finally:
-        engine.close()
-    assert [tuple(r.values()) for r in rows] == [
+    assert _engine_rows(settings, lake, tables, "SELECT k, kind, v FROM t ORDER BY k, kind") == [
         ("a", "x", 1),
         ("a", "y", 20),
         ("b", "x", 3),
@@ -55,19 +76,8 @@ def test_delta_rows_replace_base_rows_with_their_key_for_every_reader(
 
 def test_a_delta_without_a_base_is_the_whole_table(settings: Settings, lake: Lake) -> None:
     tables = TableStore(lake)
-    tables.commit(
-        "t",
-        None,
-        operation="test",
-        add=[delta_file(*_file(lake, "d.parquet", [("a", "x", 1)]), "test")],
-        columns=COLUMNS,
-        properties=layout_properties(["k", "kind"], superseded_rows=0),
-    )
-    engine = open_engine(settings, lake)
-    try:
-        assert engine.query("SELECT count(*) AS n FROM t", tables).to_pylist() == [{"n": 1}]
-    finally:
-        engine.close()
+    _commit(tables, [delta_file(*_file(lake, "d.parquet", [("a", "x", 1)]), "test")], 0)
+    assert _engine_rows(settings, lake, tables, "SELECT count(*) AS n FROM t") == [(1,)]
 
 
 def test_tombstones_hide_their_key_for_duckdb_and_arrow_readers_alike(
@@ -76,7 +86,6 @@ def test_tombstones_hide_their_key_for_duckdb_and_arrow_readers_alike(
     from cdpflow.lake.merge_on_read import read_table
 
     tables = TableStore(lake)
-    base = [("a", "x", 1), ("a", "y", 2), ("b", "x", 3)]
     lake.makedirs("t")
     changes = pa.table(
         {
@@ -88,26 +97,22 @@ def test_tombstones_hide_their_key_for_duckdb_and_arrow_readers_alike(
     )
     with lake.open("t/d.parquet", "wb") as handle:
         pq.write_table(changes, handle)
-    snapshot = tables.commit(
-        "t",
-        None,
-        operation="test",
-        add=[
-            DataFile(*_file(lake, "base.parquet", base)),
+    snapshot = _commit(
+        tables,
+        [
+            DataFile(*_file(lake, "base.parquet", BASE)),
             delta_file("d.parquet", 3, lake.size("t/d.parquet"), "test"),
         ],
-        columns=(*COLUMNS, ("gone", "BOOLEAN")),
         # (a, y) and (b, x) shadowed, and the tombstone of (b, x) itself not seen
-        properties=layout_properties(["k", "kind"], superseded_rows=3, delete_column="gone"),
+        superseded_rows=3,
+        columns=(*COLUMNS, ("gone", "BOOLEAN")),
+        delete_column="gone",
     )
     expected = [("a", "x", 1), ("a", "y", 20), ("c", "x", 30)]
     assert snapshot.rows == len(expected)
-    engine = open_engine(settings, lake)
-    try:
-        rows = engine.query("SELECT k, kind, v FROM t ORDER BY k, kind", tables).to_pylist()
-    finally:
-        engine.close()
-    assert [tuple(r.values()) for r in rows] == expected
+    assert _engine_rows(settings, lake, tables, "SELECT k, kind, v FROM t ORDER BY k, kind") == (
+        expected
+    )
     arrow = read_table(lake, snapshot, ["k", "kind", "v"]).sort_by(
         [("k", "ascending"), ("kind", "ascending")]
     )

@@ -45,6 +45,17 @@
     _batch_id > {{ since }}
 {%- endmacro %}
 
+{#
+  The rows of `relation` this model has yet to build from: all of them on a full build, those
+  written since its last build (written_since_last_build) on an incremental one.
+#}
+{% macro rows_to_build_from(relation) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ written_since_last_build() }}
+    {%- endif %}
+{%- endmacro %}
+
 {# post_hook: remember this run's batch as the model's last successful build. #}
 {% macro record_build() -%}
     insert into cdpflow_state.model_builds

@@ -13,10 +13,7 @@ with
 
 session_events as (
 
-    select * from {{ ref('int_events_sessionized') }}
-    {% if is_incremental() %}
-    where {{ written_since_last_build() }}
-    {% endif %}
+    {{ rows_to_build_from(ref('int_events_sessionized')) }}
 
 ),
 

@@ -8,14 +8,14 @@
     )
 }}
 -- One row per session: a device's visit, with where it came from and what it was worth.
+{#- the landing's fields a session reports as they are -#}
+{%- set landing_fields = ['referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term',
+                          'utm_content', 'gclid', 'fbclid'] %}
 with
 
 session_events as (
 
-    select * from {{ ref('int_events_sessionized') }}
-    {% if is_incremental() %}
-    where {{ written_since_last_build() }}
-    {% endif %}
+    {{ rows_to_build_from(ref('int_events_sessionized')) }}
 
 ),
 
@@ -45,14 +45,7 @@ landings as (
         session_id,
         url as landing_url,
         coalesce(path, url) as landing_page,
-        referrer,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_term,
-        utm_content,
-        gclid,
-        fbclid,
+        {{ landing_fields | join(', ') }},
         msclkid,
         ttclid,
         -- Google's newer click markers, read from the landing URL as core_events reads gclid
@@ -148,14 +141,7 @@ final as (
         page_views,
         landing_page,
         exit_page,
-        referrer,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        utm_term,
-        utm_content,
-        gclid,
-        fbclid,
+        {{ landing_fields | join(', ') }},
         source,
         medium,
         {{ default_channel_group('source', 'medium', 'utm_campaign', 'source_category') }}
