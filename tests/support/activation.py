@@ -55,5 +55,5 @@ def write_segment_members(settings: Settings, rows: list[dict[str, Any]] | pa.Ta
         operation="entity_creation",
         add=[DataFile(rel, len(table), size, owner="entity_creation")],
         remove=lambda f: True,
-        columns=[(f.name, "VARCHAR") for f in SEGMENT_MEMBERS],
+        columns=entity_tables.COLUMNS[entity_tables.SEGMENT_MEMBERS],
     )
