@@ -16,7 +16,6 @@ repeated on top of it, since each run only touches its own destination's files.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -84,10 +83,9 @@ def sql_columns(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
 class ActivationTables:
     """Writes the activation tables of one destination."""
 
-    def __init__(self, lake: Lake, staging: Path, destination: str) -> None:
+    def __init__(self, lake: Lake, destination: str) -> None:
         self.lake = lake
         self.tables = TableStore(lake)
-        self.staging = staging
         self.destination = destination
 
     def owned(self, f: DataFile) -> bool:
@@ -126,7 +124,6 @@ class ActivationTables:
             self.lake,
             table,
             rows.cast(SCHEMAS[table]),
-            self.staging,
             owner=self.destination,
             partition={"destination": self.destination},
         )

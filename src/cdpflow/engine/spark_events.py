@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
@@ -185,7 +185,7 @@ class SparkEventsBatch:
         )
         return None if row.low is None else (row.low, row.high)
 
-    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+    def write(self, existing_event_files: Sequence[str], staged: str) -> EventsOutput:
         """The earliest received copy of each event wins, and none already in
         `existing_event_files`; one file per (partition, run of raw hours)."""
         from pyspark.sql import functions as F
@@ -202,7 +202,7 @@ class SparkEventsBatch:
             events = events.join(stored, "event_id", "left_anti")
         output = EventsOutput()
         output.events = self._write_per_owner(
-            events, _CORE_ROW, "event_date", "event_date", out_dir / "events"
+            events, _CORE_ROW, "event_date", "event_date", f"{staged}/events"
         )
         quarantined = flat.where("reason_code IS NOT NULL").selectExpr("raw_hour", *_QUARANTINE_ROW)
         output.quarantine = self._write_per_owner(
@@ -210,17 +210,19 @@ class SparkEventsBatch:
             [n for n, _ in QUARANTINE_COLUMNS],
             "received_date",
             "received_date",
-            out_dir / "quarantine",
+            f"{staged}/quarantine",
         )
         output.duplicates = self.flattened().events - sum(f.rows for f in output.events)
         return output
 
     def _write_per_owner(
-        self, rows: DataFrame, columns: list[str], name: str, expression: str, out_dir: Path
+        self, rows: DataFrame, columns: list[str], name: str, expression: str, staged: str
     ) -> list[StagedFile]:
         """`rows` as one file per (partition value, run of raw hours), as
         duckdb_events.write_per_owner cuts them: neighbouring hours share a file until it
-        holds events.schema.FILE_ROWS rows."""
+        holds events.schema.FILE_ROWS rows. The executors write into the lake folder `staged`
+        themselves."""
+        lake = self.engine.lake
         rows = rows.selectExpr("*", f"CAST({expression} AS STRING) AS _part").cache()
         try:
             per_hour = {
@@ -251,22 +253,22 @@ class SparkEventsBatch:
             }
             if None in {part for part, _ in owners}:  # the flatten gives every row a date
                 raise ValueError(f"rows of raw hours {sorted(per_hour)} have no {name}")
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
+            lake.remove(staged)
             (
                 rows.repartition("_part", "_run")
                 .select(*columns, "_part", "_run")
                 .write.partitionBy("_part", "_run")
-                .parquet(str(out_dir))
+                .parquet(lake.uri(staged))
             )
         finally:
             rows.unpersist()
-        staged = []
-        for path, count in written_files(out_dir):
-            part = path.parent.parent.name.removeprefix("_part=")
-            run = int(path.parent.name.removeprefix("_run="))
-            staged.append(StagedFile(path, {name: part}, owners[(part, run)], count))
-        return staged
+        files = []
+        for path, count in written_files(lake, staged):
+            folders = PurePosixPath(path).parent
+            part = folders.parent.name.removeprefix("_part=")
+            run = int(folders.name.removeprefix("_run="))
+            files.append(StagedFile(path, {name: part}, owners[(part, run)], count))
+        return files
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
