@@ -102,8 +102,8 @@ def run(
         if _is_unfinished(rel) and old(rel) and not rel.startswith(f"{STAGING_DIR}/"):
             remove(rel, size)
     for job in lake.listdir(STAGING_DIR):
-        for entry in lake.listdir(f"{STAGING_DIR}/{job}"):
-            rel = f"{STAGING_DIR}/{job}/{entry}"
+        for run_name in lake.listdir(f"{STAGING_DIR}/{job}"):
+            rel = f"{STAGING_DIR}/{job}/{run_name}"
             files = _files(lake, rel)
             if all(old(p) for p, _ in files) and (files or old(rel)):
                 remove(rel, sum(size for _, size in files))
