@@ -18,10 +18,12 @@ one class, registered there by its import path, that implements `Engine`:
 
 Files an engine writes for a table are named by their place in the lake, never by a local path:
 the job gives a lake folder under `_staging/` (`lake.storage.staging_dir`), the engine writes
-there (Spark's executors directly; DuckDB, which writes only local files, on this machine and
-then into that folder when the lake is elsewhere) and returns each file's lake-relative path
-(`StagedFile`, `(path, rows)`), and the job publishes them with `lake.tables.promote`, a rename
-within the lake. So nothing above the engine handles a local path.
+there and returns each file's lake-relative path (`StagedFile`, `(path, rows)`), and the job
+publishes them with `lake.tables.promote`, a rename within the lake. Spark's executors write the
+folder themselves; DuckDB, which writes only local paths, writes straight into a local lake's
+folder, or on this machine and then puts the files there when the lake is elsewhere
+(`duckdb_common.LakeOut`). ELT merges and the warehouse's exports hand back files the same way,
+so nothing above the engine handles a local path.
 
 ELT merges (`open_elt_merge`: a pipeline's staged rows merged by primary key into a
 merge-on-read table) run on DuckDB whatever the batch engine, like the query side: one stream
