@@ -233,22 +233,27 @@ def child_full(data: Path, home: Path) -> dict[str, float]:
         phases["people"] = done.stitched.components
         del prepared, sightings, pairs
         t = time.monotonic()
-        _publish(io, tables, home / "staging", done, full_rebuild=True)
+        _publish(io, tables, done, full_rebuild=True)
         phases["lake write"] = time.monotonic() - t
     finally:
         engine.close()
     return phases
 
 
-def _publish(io: Any, tables: Any, staging: Path, done: Any, *, full_rebuild: bool) -> Any:
+def _publish(io: Any, tables: Any, done: Any, *, full_rebuild: bool) -> Any:
     """Commit a run's new links and identities as the job does; returns the store."""
     from cdpflow.identity.store import EDGES_TABLE, IdentityStore, ReadState
     from cdpflow.jobs.id_stitching_incremental import publish_identities
+    from cdpflow.lake.storage import staging_dir
 
-    store = IdentityStore(tables.lake, tables, staging)
+    store = IdentityStore(tables.lake, tables)
     write_links = store.replace if full_rebuild else store.append
     write_links(EDGES_TABLE, done.stitched.new_edges, "bench")
-    publish_identities(io, store, tables, done, ReadState(), staging, full_rebuild=full_rebuild)
+    staging = staging_dir("bench")
+    try:
+        publish_identities(io, store, tables, done, ReadState(), staging, full_rebuild=full_rebuild)
+    finally:
+        tables.lake.remove(staging)
     return store
 
 
@@ -283,7 +288,7 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
     from cdpflow.identity.prepare import JUNK, Prepared
     from cdpflow.identity.store import ReadState
     from cdpflow.jobs.id_stitching_incremental import recompute
-    from cdpflow.lake.storage import Lake
+    from cdpflow.lake.storage import Lake, staging_dir
     from cdpflow.lake.tables import TableStore
 
     phases: dict[str, float] = {}
@@ -307,8 +312,7 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
         phases["links loaded"] = io.links_loaded
         phases["changed rows"] = done.changed.num_rows
         t = time.monotonic()
-        staging = home / "staging"
-        store = _publish(io, tables, staging, done, full_rebuild=False)
+        store = _publish(io, tables, done, full_rebuild=False)
         phases["lake write"] = time.monotonic() - t
 
         # A later run finds that delta in place: the same sightings again, for the cost of
@@ -324,7 +328,7 @@ def child_incremental(data: Path, home: Path) -> dict[str, float]:
         phases["read with delta"] = _best_read(engine, tables)
         t = time.monotonic()
         files = io.write_identities(
-            tables, done.changed.slice(0, 0), staging / "fold", keep_old=True
+            tables, done.changed.slice(0, 0), staging_dir("bench"), keep_old=True
         )
         store.commit_identities(
             files, delta=False, rows=tables.get("identities").rows, state=ReadState(),

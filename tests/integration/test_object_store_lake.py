@@ -45,6 +45,7 @@ def test_events_incremental_on_an_fsspec_lake(tmp_path: Path, memory_lake_url: s
     snapshot = TableStore(lake).get("core_events")
     assert all(lake.exists(f"core_events/{f.path}") for f in snapshot.files)
     assert not (tmp_path / "lake").exists()  # nothing went to the local default
+    assert list(lake.walk_files("_staging")) == []  # every staged file was promoted
     engine = open_engine(settings, lake)
     try:
         rows = engine.query("SELECT count(*) AS n FROM core_events", TableStore(lake)).to_pylist()

@@ -409,12 +409,11 @@ def test_report_file_errors_name_the_key_and_the_value(
 
 def test_two_scans_claiming_one_slot_at_once_send_it_once(settings: Settings) -> None:
     now = at(8, 5)
-    staging = settings.work_dir / "staging"
     won: list[str | None] = []
     start = threading.Barrier(4)
 
     def claim() -> None:
-        runs = ReportRuns(Lake(settings.lake_url), staging)
+        runs = ReportRuns(Lake(settings.lake_url))
         start.wait()
         won.append(runs.claim("daily", SLOT, "a@b.co", now))
 
@@ -424,7 +423,7 @@ def test_two_scans_claiming_one_slot_at_once_send_it_once(settings: Settings) ->
     for thread in threads:
         thread.join()
     assert len([w for w in won if w]) == 1, won
-    runs = ReportRuns(Lake(settings.lake_url), staging)
+    runs = ReportRuns(Lake(settings.lake_url))
     assert [r["status"] for r in runs.rows()] == ["pending"]
     # a claim whose scan died is taken over once its lease ran out, not before
     assert runs.claim("daily", SLOT, "a@b.co", now + CLAIM_LEASE / 2) is None

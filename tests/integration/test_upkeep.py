@@ -130,6 +130,46 @@ def test_cleanup_removes_old_local_scratch(settings):
     assert (str(stale), 100) in result.removed and not stale.exists()
 
 
+def test_cleanup_removes_what_killed_runs_left_staged(settings, lake):
+    def stage(rel: str, hours_old: float) -> str:
+        lake.write_bytes(rel, b"PAR1" + b"x" * 96)
+        moment = time.time() - 3600 * hours_old
+        os.utime(lake.full(rel), (moment, moment))
+        return rel
+
+    old = settings.temp_retention_hours + 2
+    killed = stage("_staging/events_incremental/run-a/0/events/f.parquet", old)
+    killed_rows = stage("_staging/core_events/0123abcd.parquet", old)  # promote_rows' leftover
+    running = stage("_staging/events_incremental/run-b/0/events/f.parquet", 0)
+    mixed = [
+        stage("_staging/compression/run-c/2026-11-20/part-1.parquet", old),
+        stage("_staging/compression/run-c/2026-11-20/part-2.parquet", 0),
+    ]
+
+    removed = {p for p, _ in cleanup_temp_tables.run(settings).removed}
+
+    assert {"_staging/events_incremental/run-a", killed_rows} <= removed
+    assert not lake.exists(killed) and not lake.exists("_staging/events_incremental/run-a")
+    assert not lake.exists(killed_rows)
+    # a run with a young file may still be writing: none of its files is touched
+    assert lake.exists(running) and all(lake.exists(p) for p in mixed)
+    assert not any(
+        p.startswith(("_staging/events_incremental/run-b", "_staging/compression")) for p in removed
+    )
+
+
+def test_a_failed_run_leaves_nothing_staged(settings, land, lake, monkeypatch):
+    three_hours(land)
+
+    def refuse(*args, **kwargs):
+        raise OSError("the lake went away")
+
+    monkeypatch.setattr(TableStore, "commit", refuse)
+    with pytest.raises(OSError, match="went away"):
+        events_incremental(settings, now=LATER)
+    assert list(lake.walk_files("_staging")) == []
+
+
 def test_one_time_setup_is_idempotent(settings, land, lake, query):
     first = one_time_setup.run(settings, now=LATER)
     assert any("created the empty table core_events" in a for a in first.actions)

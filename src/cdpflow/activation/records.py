@@ -16,7 +16,6 @@ repeated on top of it, since each run only touches its own destination's files.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -78,10 +77,9 @@ SCHEMAS = {STATE_TABLE: STATE, LOG_TABLE: LOG, RUNS_TABLE: RUNS}
 class ActivationTables:
     """Writes the activation tables of one destination."""
 
-    def __init__(self, lake: Lake, staging: Path, destination: str) -> None:
+    def __init__(self, lake: Lake, destination: str) -> None:
         self.lake = lake
         self.tables = TableStore(lake)
-        self.staging = staging
         self.destination = destination
 
     def owned(self, f: DataFile) -> bool:
@@ -120,7 +118,6 @@ class ActivationTables:
             self.lake,
             table,
             rows.cast(SCHEMAS[table]),
-            self.staging,
             owner=self.destination,
             partition={"destination": self.destination},
         )

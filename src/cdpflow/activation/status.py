@@ -17,7 +17,7 @@ class DestinationStatus:
 
 
 def destination_status(settings: Settings, name: str) -> DestinationStatus:
-    tables = ActivationTables(Lake(settings.lake_url), settings.work_dir / "activation", name)
+    tables = ActivationTables(Lake(settings.lake_url), name)
     runs = tables.read(RUNS_TABLE).to_pylist()
     last = max(runs, key=lambda r: r["finished_at"]) if runs else None
     shown = f"{last['finished_at']:%Y-%m-%d %H:%M} {last['status']}" if last else "never"

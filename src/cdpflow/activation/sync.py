@@ -142,9 +142,7 @@ def sync(
     activation_runs (a dry run records nothing)."""
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     result = SyncResult(destination.name, run_id, dry_run=dry_run)
-    tables = ActivationTables(
-        Lake(settings.lake_url), settings.work_dir / "activation", destination.name
-    )
+    tables = ActivationTables(Lake(settings.lake_url), destination.name)
     started = datetime.now(UTC)
     with job_lock(settings, destination.dag_id):
         refused = ""

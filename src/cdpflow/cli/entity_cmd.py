@@ -140,7 +140,7 @@ def _origin(settings: Settings, name: str) -> str:
 def _last_figures(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """Per segment its size on the last day of segment_sizes; per funnel the people who
     entered and converted, summed over funnel_steps' entry days."""
-    store = EntityTables(Lake(settings.lake_url), settings.work_dir / "staging" / JOB)
+    store = EntityTables(Lake(settings.lake_url))
     sizes: dict[str, str] = {}
     for row in store.read(SEGMENT_SIZES).sort_by([("day", "ascending")]).to_pylist():
         sizes[row["segment"]] = f"{row['size']:,} on {row['day']}"

@@ -38,7 +38,7 @@ from cdpflow.lake.merge_on_read import (
     is_delta,
     layout_properties,
 )
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, lake_columns, promote, promote_rows
 from cdpflow.lake.types import schema_columns
 
@@ -285,10 +285,15 @@ class Lander:
                 columns=base.columns if base else staged.columns(),
                 properties={**kept, **properties},
             )
-        out = merger.merge(
-            base, merge, staged.files, self.staging / "merged" / table, FOLD_FRACTION
-        )
-        published = [self.publish_file(table, path, rows) for path, rows in out.files]
+        folder = staging_dir(f"elt_{self.pipeline}")
+        try:
+            out = merger.merge(base, merge, staged.files, folder, FOLD_FRACTION)
+            published = [
+                promote(self.lake, table, path, rows, owner=self.pipeline)
+                for path, rows in out.files
+            ]
+        finally:
+            self.lake.remove(folder)
         if out.layer == "delta":
             add = [delta_file(f.path, f.rows, f.bytes, f.owner) for f in published]
             replaced = is_delta
@@ -306,23 +311,24 @@ class Lander:
         )
 
     def _publish_arrow(self, table: str, rows: pa.Table, owner: str) -> DataFile:
-        return promote_rows(self.lake, table, rows, self.staging, owner=owner)
-
-    def publish_file(self, table: str, local: Path, rows: int) -> DataFile:
-        return promote(self.lake, table, local, rows, owner=self.pipeline)
+        return promote_rows(self.lake, table, rows, owner=owner)
 
 
-def fold_delta(
-    merger: EltMerge, lake: Lake, tables: TableStore, snapshot: Snapshot, staging: Path
-) -> Snapshot:
+def fold_delta(merger: EltMerge, lake: Lake, tables: TableStore, snapshot: Snapshot) -> Snapshot:
     """The ELT table's delta folded into a new base (compression does it daily): the same rows,
     read without the delta's anti-join, and the delta's tombstones gone. The caller holds the
     pipeline's lock."""
     props = snapshot.properties
     merge = MergeKey(tuple(props[MERGE_KEY]), None, props.get(DELETE_COLUMN))
-    out = merger.fold(snapshot, merge, staging / snapshot.table)
-    lander = Lander(lake, tables, staging, str(props.get("pipeline", "")))
-    add = [lander.publish_file(snapshot.table, path, rows) for path, rows in out.files]
+    pipeline = str(props.get("pipeline", ""))
+    folder = staging_dir(f"elt_{pipeline}")
+    try:
+        out = merger.fold(snapshot, merge, folder)
+        add = [
+            promote(lake, snapshot.table, path, rows, owner=pipeline) for path, rows in out.files
+        ]
+    finally:
+        lake.remove(folder)
     return tables.commit(
         snapshot.table,
         snapshot,

@@ -8,13 +8,22 @@ one class, registered there by its import path, that implements `Engine`:
 - `name`; `close()`.
 - `events_batches(groups)`: flatten and deduplicate raw hours into `EventsBatch`es
   (events_incremental).
-- `rewrite_sorted(uris, order_by, out_dir, target_file_bytes)`: rewrite a partition's files
+- `rewrite_sorted(uris, order_by, staged, target_file_bytes)`: rewrite a partition's files
   sorted (compression).
 - `identity()`: the `IdentityIO` of id_stitching_incremental: reduce core_events files to
   identifier observations, load the touched part of the stored graph, find connected
   components, write identities' base or delta. The graph's rules (stable ids, caps, merges,
   conflicts) are the pure code of `cdpflow.identity`, shared by every engine.
 - `query(sql, tables)`: the few reads jobs make of lake tables (DuckDB's dialect).
+
+Files an engine writes for a table are named by their place in the lake, never by a local path:
+the job gives a lake folder under `_staging/` (`lake.storage.staging_dir`), the engine writes
+there and returns each file's lake-relative path (`StagedFile`, `(path, rows)`), and the job
+publishes them with `lake.tables.promote`, a rename within the lake. Spark's executors write the
+folder themselves; DuckDB, which writes only local paths, writes straight into a local lake's
+folder, or on this machine and then puts the files there when the lake is elsewhere
+(`duckdb_common.LakeOut`). ELT merges and the warehouse's exports hand back files the same way,
+so nothing above the engine handles a local path.
 
 ELT merges (`open_elt_merge`: a pipeline's staged rows merged by primary key into a
 merge-on-read table) run on DuckDB whatever the batch engine, like the query side: one stream
@@ -50,9 +59,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A finished local Parquet file waiting to be moved into a table."""
+    """A finished Parquet file staged in the lake, waiting to be promoted into a table."""
 
-    local_path: Path
+    path: str  # lake-relative, under `_staging/`
     partition: dict[str, str]
     owner: str
     rows: int
@@ -86,9 +95,10 @@ class EventsBatch(Protocol):
         """First and last event_date among the group's events; None when there are none."""
         ...
 
-    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+    def write(self, existing_event_files: Sequence[str], staged: str) -> EventsOutput:
         """Deduplicate the group's events (earliest received copy wins, and none already in
-        `existing_event_files`) and write Parquet files per (partition, raw hour)."""
+        `existing_event_files`) and write Parquet files per (partition, raw hour) under the
+        lake folder `staged`."""
         ...
 
 
@@ -114,10 +124,11 @@ class Engine(Protocol):
         ...
 
     def rewrite_sorted(
-        self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
-    ) -> list[tuple[Path, int]]:
-        """Rewrite the rows of `uris` sorted by `order_by` into local files of about
-        `target_file_bytes`; returns (path, rows) per file."""
+        self, uris: Sequence[str], order_by: str, staged: str, target_file_bytes: int
+    ) -> list[tuple[str, int]]:
+        """Rewrite the rows of `uris` sorted by `order_by` into files of about
+        `target_file_bytes` under the lake folder `staged`; returns (lake path, rows) per
+        file."""
         ...
 
     def identity(self) -> IdentityIO:
@@ -148,16 +159,17 @@ class IdentityIO(Protocol):
         ...
 
     def write_identities(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
-    ) -> list[tuple[Path, int]]:
-        """Write identities as one base: the rows readers see not in `changed` (if `keep_old`)
-        plus `changed`."""
+        self, tables: TableStore, changed: pa.Table, staged: str, *, keep_old: bool
+    ) -> list[tuple[str, int]]:
+        """Write identities as one base under the lake folder `staged`: the rows readers see
+        not in `changed` (if `keep_old`) plus `changed`; (lake path, rows) per file."""
         ...
 
     def write_identities_delta(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path
-    ) -> list[tuple[Path, int]]:
-        """Write identities' new delta: the stored delta's rows not in `changed` + `changed`."""
+        self, tables: TableStore, changed: pa.Table, staged: str
+    ) -> list[tuple[str, int]]:
+        """Write identities' new delta under the lake folder `staged`: the stored delta's rows
+        not in `changed` + `changed`."""
         ...
 
 
@@ -176,10 +188,11 @@ class MergeKey:
 
 @dataclass
 class MergeOutput:
-    """Local files to publish into a table, as a new base (replacing every file) or as its new
-    delta (replacing the old delta, keeping the base), and what that version holds."""
+    """Staged files (lake path, rows) to publish into a table, as a new base (replacing every
+    file) or as its new delta (replacing the old delta, keeping the base), and what that
+    version holds."""
 
-    files: list[tuple[Path, int]]
+    files: list[tuple[str, int]]
     layer: str  # "base" or "delta"
     superseded_rows: int  # stored rows readers do not see (a delta's shadowed rows, tombstones)
     columns: tuple[tuple[str, str], ...]  # (name, lake type: cdpflow.lake.types)
@@ -192,16 +205,18 @@ class EltMerge(Protocol):
         self,
         base: Snapshot | None,
         merge: MergeKey,
-        staged: Sequence[Path],
-        out_dir: Path,
+        extracted: Sequence[Path],
+        staged: str,
         fold_fraction: float,
     ) -> MergeOutput:
-        """`staged` Parquet files (with EXTRACT_ORDER) merged into `base` (None: a new table):
-        a new delta, or a new base when the delta would pass `fold_fraction` of the base."""
+        """The run's `extracted` local Parquet files (with EXTRACT_ORDER) merged into `base`
+        (None: a new table), written under the lake folder `staged`: a new delta, or a new
+        base when the delta would pass `fold_fraction` of the base."""
         ...
 
-    def fold(self, snapshot: Snapshot, merge: MergeKey, out_dir: Path) -> MergeOutput:
-        """The rows readers see of `snapshot` (which has a delta) as one new base."""
+    def fold(self, snapshot: Snapshot, merge: MergeKey, staged: str) -> MergeOutput:
+        """The rows readers see of `snapshot` (which has a delta) as one new base, written
+        under the lake folder `staged`."""
         ...
 
     def close(self) -> None: ...
@@ -209,11 +224,12 @@ class EltMerge(Protocol):
 
 @dataclass(frozen=True)
 class Export:
-    """Rows of a model to write under `out_dir`: all in one file, or with `partition_by`, one
-    file per value of `values`; with `since_batch`, only rows written by later runs."""
+    """Rows of a model to write under the lake folder `staged`: all in one file, or with
+    `partition_by`, one file per value of `values`; with `since_batch`, only rows written by
+    later runs."""
 
     model: str
-    out_dir: Path
+    staged: str
     partition_by: str | None = None
     values: Sequence[str] = ()
     since_batch: int | None = None
@@ -221,7 +237,7 @@ class Export:
 
 @dataclass(frozen=True)
 class ExportedFile:
-    path: Path
+    path: str  # lake-relative, under `_staging/`
     rows: int
     partition: str  # the partition value, "" for a whole-table file
 
@@ -275,8 +291,8 @@ class Warehouse(Protocol):
         ...
 
     def export(self, requests: Sequence[Export]) -> list[list[ExportedFile]]:
-        """Write each request's rows as local Parquet files, all requests at once; the files
-        of each (none for no rows)."""
+        """Write each request's rows as Parquet files staged in the lake, all requests at once;
+        the files of each (none for no rows)."""
         ...
 
     def close(self) -> None: ...

@@ -20,7 +20,7 @@ import duckdb
 from cdpflow.elt.config import ROLES
 from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
-from cdpflow.engine.duckdb_common import connect, literal, quote
+from cdpflow.engine.duckdb_common import LakeOut, connect, literal, quote
 from cdpflow.engine.duckdb_scan import duckdb_type, scan_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
@@ -225,14 +225,16 @@ class DuckDBWarehouse:
         """
         copies: list[tuple[str, Path]] = []
         owners: list[tuple[int, str]] = []  # (request, partition value) of each copy
+        outs = [LakeOut(self.lake, r.staged, self.settings.work_dir) for r in requests]
         for n, request in enumerate(requests):
-            request.out_dir.mkdir(parents=True, exist_ok=True)
+            out_dir = outs[n].local
+            out_dir.mkdir(parents=True, exist_ok=True)
             typed = self.columns(request.model)
             select = (
                 f"SELECT {', '.join(quote(c) for c, _ in typed)} FROM main.{quote(request.model)}"
             )
             if request.partition_by is None:
-                copies.append((select, request.out_dir / "part.parquet"))
+                copies.append((select, out_dir / "part.parquet"))
                 owners.append((n, ""))
                 continue
             column, kind = quote(request.partition_by), dict(typed)[request.partition_by]
@@ -241,7 +243,7 @@ class DuckDBWarehouse:
             )
             for i, value in enumerate(request.values):
                 where = f"{column} = TRY_CAST({literal(value)} AS {kind}){newer}"
-                copies.append((f"{select} WHERE {where}", request.out_dir / f"part-{i}.parquet"))
+                copies.append((f"{select} WHERE {where}", out_dir / f"part-{i}.parquet"))
                 owners.append((n, value))
         # whole marts first: the pool ends on small day files rather than on one large file
         order = sorted(range(len(copies)), key=lambda i: owners[i][1] != "")
@@ -250,7 +252,9 @@ class DuckDBWarehouse:
         files: list[list[ExportedFile]] = [[] for _ in requests]
         for (n, value), (_, target), rows in zip(owners, copies, counts, strict=True):
             if rows:
-                files[n].append(ExportedFile(target, rows, value))
+                files[n].append(ExportedFile(outs[n].publish(target), rows, value))
+        for out in outs:
+            out.done()
         return files
 
     def _copy_all(self, copies: Sequence[tuple[str, Path]]) -> list[int]:

@@ -14,14 +14,13 @@ extract (the run's rows carry their extract order, stored rows order 0).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
 from cdpflow.engine import EXTRACT_ORDER, MergeKey, MergeOutput
-from cdpflow.engine.duckdb_common import connect, literal, parquet_row_counts, quote
+from cdpflow.engine.duckdb_common import LakeOut, connect, literal, quote
 from cdpflow.lake.merge_on_read import base_files, delta_files
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore
 from cdpflow.lake.types import neutral
@@ -38,6 +37,7 @@ class DuckDBEltMerge:
         spill = settings.work_dir / "duckdb_spill"
         spill.mkdir(parents=True, exist_ok=True)
         self.tables = tables
+        self.work = settings.work_dir
         self.con = connect(
             config={
                 "threads": settings.engine_threads,
@@ -55,16 +55,17 @@ class DuckDBEltMerge:
         self,
         base: Snapshot | None,
         merge: MergeKey,
-        staged: Sequence[Path],
-        out_dir: Path,
+        extracted: Sequence[Path],
+        staged: str,
         fold_fraction: float,
     ) -> MergeOutput:
-        """The run's `staged` rows (each with its EXTRACT_ORDER) merged into `base` (None: a new
-        table); see the module docstring."""
-        _fresh(out_dir)
+        """The run's `extracted` rows (each with its EXTRACT_ORDER) merged into `base` (None: a
+        new table), written under the lake folder `staged`; see the module docstring."""
+        out = LakeOut(self.tables.lake, staged, self.work)
+        out.fresh()
         con = self.con
         keys = ", ".join(quote(k) for k in merge.key)
-        new = f"SELECT * FROM {_parquet([str(p) for p in staged])}"
+        new = f"SELECT * FROM {_parquet([str(p) for p in extracted])}"
         new_columns = set(con.sql(new).columns)
         stored = base_files(base) if base else ()
         old_delta = self._uris(base, delta_files(base)) if base else []
@@ -74,7 +75,7 @@ class DuckDBEltMerge:
                     f" UNION ALL BY NAME SELECT *, -row_number() OVER () AS {ORDER} "
                     f"FROM {_parquet(old_delta)}"
                 )
-            return self._write_base(self._winners(new, merge), merge, out_dir)
+            return self._write_base(self._winners(new, merge), merge, out)
         assert base is not None
         con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {self._winners(new, merge)}")
         base_uris = self._uris(base, stored)
@@ -103,8 +104,8 @@ class DuckDBEltMerge:
         )
         delta_rows = _count(con, "SELECT count(*) FROM _delta")
         if delta_rows > fold_fraction * sum(f.rows for f in stored):
-            return self._write_base(self._visible(base_uris, merge), merge, out_dir)
-        files = self._copy(f"SELECT * FROM _delta ORDER BY {keys}", out_dir)
+            return self._write_base(self._visible(base_uris, merge), merge, out)
+        files = self._copy(f"SELECT * FROM _delta ORDER BY {keys}", out)
         shadowed = _count(
             con,
             f"SELECT count(*) FROM _delta w SEMI JOIN "
@@ -115,18 +116,20 @@ class DuckDBEltMerge:
             files,
             "delta",
             shadowed + tombstones,
-            self._columns([*base_uris, *(str(p) for p, _ in files)]),
+            self._columns([*base_uris, *(self.tables.lake.uri(p) for p, _ in files)]),
         )
 
-    def fold(self, snapshot: Snapshot, merge: MergeKey, out_dir: Path) -> MergeOutput:
-        """The table's rows as readers see them, written as one new base."""
-        _fresh(out_dir)
+    def fold(self, snapshot: Snapshot, merge: MergeKey, staged: str) -> MergeOutput:
+        """The table's rows as readers see them, written as one new base under the lake folder
+        `staged`."""
+        out = LakeOut(self.tables.lake, staged, self.work)
+        out.fresh()
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _delta AS SELECT * FROM "
             f"{_parquet(self._uris(snapshot, delta_files(snapshot)))}"
         )
         visible = self._visible(self._uris(snapshot, base_files(snapshot)), merge)
-        return self._write_base(visible, merge, out_dir)
+        return self._write_base(visible, merge, out)
 
     def _visible(self, base_uris: Sequence[str], merge: MergeKey) -> str:
         """Rows readers see with `_delta` as the delta over the base files."""
@@ -149,33 +152,31 @@ class DuckDBEltMerge:
         )
         return f"SELECT * FROM ({rows}) WHERE {ORDER} IN ({picked})"
 
-    def _write_base(self, rows: str, merge: MergeKey, out_dir: Path) -> MergeOutput:
+    def _write_base(self, rows: str, merge: MergeKey, out: LakeOut) -> MergeOutput:
         """`rows` (one per key) but the deleted as the table's new base, in no particular order:
         a sort of the whole table would cost it memory and time for nothing a reader needs."""
         columns = set(self.con.sql(rows).columns)
         drop = [c for c in (ORDER, _FROM_BASE) if c in columns]
         exclude = f" EXCLUDE ({', '.join(drop)})" if drop else ""
         select = f"SELECT *{exclude} FROM ({rows}) WHERE NOT {_deleted(merge, columns)}"
-        files = self._copy(select, out_dir, ordered=False)
+        files = self._copy(select, out, ordered=False)
         described = self.con.sql(f"{select} LIMIT 0")
         kinds = tuple(
             (n, neutral(str(t))) for n, t in zip(described.columns, described.types, strict=True)
         )
         return MergeOutput(files, "base", 0, kinds)
 
-    def _copy(self, select: str, out_dir: Path, ordered: bool = True) -> list[tuple[Path, int]]:
-        """Write `select` as zstd Parquet files under `out_dir` (in its order if `ordered`)."""
+    def _copy(self, select: str, out: LakeOut, ordered: bool = True) -> list[tuple[str, int]]:
+        """Write `select` as zstd Parquet files under `out` (in its order if `ordered`)."""
         self.con.execute(f"SET preserve_insertion_order = {str(ordered).lower()}")
         try:
             self.con.execute(
-                f"COPY ({select}) TO {literal(str(out_dir))} (FORMAT parquet, COMPRESSION zstd, "
+                f"COPY ({select}) TO {literal(str(out.local))} (FORMAT parquet, COMPRESSION zstd, "
                 "FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{uuid}', ROW_GROUP_SIZE 122880)"
             )
         finally:
             self.con.execute("SET preserve_insertion_order = false")
-        files = sorted(out_dir.glob("*.parquet"))
-        counts = parquet_row_counts(self.con, files)
-        return [(f, counts[str(f)]) for f in files if counts[str(f)]]
+        return out.publish_counted(self.con, sorted(out.local.glob("*.parquet")), drop_empty=True)
 
     def _columns(self, uris: Sequence[str]) -> tuple[tuple[str, str], ...]:
         described = self.con.sql(f"SELECT * FROM {_parquet(uris)} LIMIT 0")
@@ -219,9 +220,3 @@ def _parquet(uris: Sequence[str]) -> str:
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     return int(row[0]) if row else 0
-
-
-def _fresh(out_dir: Path) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from cdpflow.engine.duckdb_common import connect, literal, parquet_row_counts, quote
+from cdpflow.engine.duckdb_common import LakeOut, connect, literal, quote
 from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.errors import QueryError
 from cdpflow.lake.storage import Lake
@@ -73,11 +71,10 @@ class DuckDBEngine:
     # -- upkeep -----------------------------------------------------------------------------
 
     def rewrite_sorted(
-        self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
-    ) -> list[tuple[Path, int]]:
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self, uris: Sequence[str], order_by: str, staged: str, target_file_bytes: int
+    ) -> list[tuple[str, int]]:
+        out = LakeOut(self.lake, staged, self.settings.work_dir)
+        out_dir = out.fresh()
         listed = ", ".join(literal(u) for u in uris)
         # Sorted output needs insertion order kept through the write.
         self.con.execute("SET preserve_insertion_order = true")
@@ -90,9 +87,7 @@ class DuckDBEngine:
             )
         finally:
             self.con.execute("SET preserve_insertion_order = false")
-        files = sorted(out_dir.glob("*.parquet"))
-        counts = parquet_row_counts(self.con, files)
-        return [(f, counts[str(f)]) for f in files]
+        return out.publish_counted(self.con, sorted(out_dir.glob("*.parquet")))
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import FlattenCounts, StagedFile
-from cdpflow.engine.duckdb_common import literal
+from cdpflow.engine.duckdb_common import LakeOut, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import TerminalError
 from cdpflow.events import quarantine
@@ -61,12 +61,12 @@ def write_per_owner(
     where: str,
     select: str,
     partition: tuple[str, str],
-    out_dir: Path,
+    out: LakeOut,
     file_rows: int | None = None,
 ) -> list[StagedFile]:
     """Write the rows of `table` matching `where` as one file per (partition value, run of raw
-    hours), flat in `out_dir`, and describe each file; a file's owner lists its hours. The
-    partition is (column name, a DATE expression over `table`).
+    hours), flat in the lake folder `out`, and describe each file; a file's owner lists its
+    hours. The partition is (column name, a DATE expression over `table`).
 
     Neighbouring raw hours (in the order they were inserted) share files until their rows
     reach `file_rows` (default events.schema.FILE_ROWS); an hour with more rows has files of
@@ -81,6 +81,7 @@ def write_per_owner(
     range only.
     """
     name, expression = partition
+    out_dir = out.local
     out_dir.mkdir(parents=True, exist_ok=True)
     hours = con.execute(
         f"SELECT raw_hour, count(*) FROM {table} WHERE {where} GROUP BY ALL ORDER BY min(rowid)"
@@ -116,7 +117,7 @@ def write_per_owner(
             ) TO {literal(str(path))}
             (FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE 122880)"""
         ).fetchall()
-        staged.append(StagedFile(path, {name: part}, owner, int(rows)))
+        staged.append(StagedFile(out.publish(path), {name: part}, owner, int(rows)))
     return staged
 
 
@@ -249,10 +250,12 @@ class EventsWorker:
         ).fetchall()
 
     def write(
-        self, table: str, losers_path: Path, out_dir: Path
+        self, table: str, losers_path: Path, staged: str, work: Path
     ) -> tuple[list[StagedFile], list[StagedFile]]:
         """Write the events of `table` but the copies listed in `losers_path`, and its
-        quarantined rows; drop `table`."""
+        quarantined rows, under the lake folder `staged` (through the local folder `work` when
+        the lake is elsewhere, see LakeOut); drop `table`."""
+        out = LakeOut(self.lake, staged, work)
         losers = f"read_parquet({literal(str(losers_path))})"
         try:
             self.con.execute(
@@ -266,7 +269,7 @@ class EventsWorker:
                 "reason_code IS NULL",
                 CORE_SELECT,
                 ("event_date", "event_date"),
-                out_dir / "events",
+                out.sub("events"),
             )
             quarantine = write_per_owner(
                 self.con,
@@ -274,7 +277,7 @@ class EventsWorker:
                 "reason_code IS NOT NULL",
                 _QUARANTINE_ROW,
                 ("received_date", _RECEIVED_DATE),
-                out_dir / "quarantine",
+                out.sub("quarantine"),
             )
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()

@@ -148,14 +148,20 @@ class DuckDBEventsBatch:
         ).fetchall()
         return None if low is None else (str(low), str(high))
 
-    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+    def write(self, existing_event_files: Sequence[str], staged: str) -> EventsOutput:
         output = EventsOutput()
         if not self._busy:
             self.start_next()
             return output
         self._write_losers(existing_event_files)
         tickets = [
-            worker.call("write", self.table, self.scratch / f"losers-{i}.parquet", out_dir / str(i))
+            worker.call(
+                "write",
+                self.table,
+                self.scratch / f"losers-{i}.parquet",
+                f"{staged}/{i}",
+                self.scratch,  # where files wait for the lake when it is elsewhere
+            )
             for i, worker, _, _ in self._busy
         ]
         self.start_next()  # queued behind this write: the workers stay busy during the commit

@@ -8,15 +8,13 @@ the stored graph a run touches, and writes the identities table's changed rows: 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from cdpflow.engine.duckdb_common import literal, parquet_row_counts
+from cdpflow.engine.duckdb_common import LakeOut, literal
 from cdpflow.identity.graph import scipy_components
 from cdpflow.identity.prepare import OBSERVATIONS
 from cdpflow.identity.schema import IDENTITIES, LINK_ENDS
@@ -135,19 +133,21 @@ class DuckDBIdentityIO:
         return links.cast(LINK_ENDS)
 
     def write_identities(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
-    ) -> list[tuple[Path, int]]:
-        """Write the identities table anew as one base: every row readers see now that is not in
-        `changed` (when `keep_old`), plus `changed`. Returns (local file, rows) per file."""
+        self, tables: TableStore, changed: pa.Table, staged: str, *, keep_old: bool
+    ) -> list[tuple[str, int]]:
+        """Write the identities table anew as one base under the lake folder `staged`: every
+        row readers see now that is not in `changed` (when `keep_old`), plus `changed`. Returns
+        (lake path, rows) per file."""
         names = self.engine.register_tables(tables) if keep_old else []
         old = "SELECT * FROM identities" if "identities" in names else None
-        return self._write(old, changed, out_dir)
+        return self._write(old, changed, staged)
 
     def write_identities_delta(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path
-    ) -> list[tuple[Path, int]]:
-        """Write the identities table's new delta (see `lake.merge_on_read`): the stored delta's
-        rows not in `changed`, plus `changed`. Returns (local file, rows) per file."""
+        self, tables: TableStore, changed: pa.Table, staged: str
+    ) -> list[tuple[str, int]]:
+        """Write the identities table's new delta (see `lake.merge_on_read`) under the lake
+        folder `staged`: the stored delta's rows not in `changed`, plus `changed`. Returns
+        (lake path, rows) per file."""
         snapshot = tables.current("identities")
         stored = (
             [tables.lake.uri(f"identities/{f.path}") for f in delta_files(snapshot)]
@@ -158,13 +158,12 @@ class DuckDBIdentityIO:
         if stored:
             listed = ", ".join(literal(u) for u in stored)
             old = f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
-        return self._write(old, changed, out_dir)
+        return self._write(old, changed, staged)
 
-    def _write(self, old: str | None, changed: pa.Table, out_dir: Path) -> list[tuple[Path, int]]:
+    def _write(self, old: str | None, changed: pa.Table, staged: str) -> list[tuple[str, int]]:
         """Write the rows of the `old` query whose identifier is not in `changed`, and `changed`."""
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
+        out = LakeOut(self.engine.lake, staged, self.engine.settings.work_dir)
+        out_dir = out.fresh()
         self.con.register("_changed", changed.select(IDENTITIES.names))
         try:
             select = "SELECT * FROM _changed"
@@ -182,8 +181,4 @@ class DuckDBIdentityIO:
             )
         finally:
             self.con.unregister("_changed")
-        files = sorted(out_dir.rglob("*.parquet"))
-        if not files:
-            return []
-        counts = parquet_row_counts(self.con, files)
-        return [(f, counts[str(f)]) for f in files]
+        return out.publish_counted(self.con, sorted(out_dir.rglob("*.parquet")))

@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -99,15 +98,19 @@ def spark_session(settings: Settings) -> SparkSession:
     return session
 
 
-def written_files(out_dir: Path) -> list[tuple[Path, int]]:
-    """(file, rows) of the non-empty Parquet files Spark wrote under `out_dir`."""
+def written_files(lake: Lake, staged: str) -> list[tuple[str, int]]:
+    """(lake path, rows) of the non-empty Parquet files Spark wrote under the lake folder
+    `staged` (the empty ones are removed)."""
     files = []
-    for path in sorted(out_dir.rglob("*.parquet")):
-        rows = pq.ParquetFile(path).metadata.num_rows
+    for rel, _ in lake.walk_files(staged):
+        if not rel.endswith(".parquet"):  # Spark's _SUCCESS and checksum files
+            continue
+        with lake.open(rel) as handle:
+            rows = pq.ParquetFile(handle).metadata.num_rows
         if rows:
-            files.append((path, rows))
+            files.append((rel, rows))
         else:
-            path.unlink()
+            lake.remove(rel)
     return files
 
 
@@ -151,19 +154,18 @@ class SparkEngine:
         return events_batches(self, groups)
 
     def rewrite_sorted(
-        self, uris: Sequence[str], order_by: str, out_dir: Path, target_file_bytes: int
-    ) -> list[tuple[Path, int]]:
+        self, uris: Sequence[str], order_by: str, staged: str, target_file_bytes: int
+    ) -> list[tuple[str, int]]:
         """Range-partition the rows by `order_by` into about one file per `target_file_bytes`
-        of input, each file sorted: the files' order is the rows' order, as DuckDB's."""
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        of input, each file sorted: the files' order is the rows' order, as DuckDB's. The
+        executors write into the lake folder `staged` themselves."""
+        self.lake.remove(staged)
         size = sum(self.lake.fs.size(u) for u in uris)
         n_files = max(1, math.ceil(size / max(1, target_file_bytes)))
         frame = self.read(uris)
         frame = frame.repartitionByRange(n_files, order_by) if n_files > 1 else frame.coalesce(1)
-        frame.sortWithinPartitions(order_by).write.parquet(str(out_dir))
-        return written_files(out_dir)
+        frame.sortWithinPartitions(order_by).write.parquet(self.lake.uri(staged))
+        return written_files(self.lake, staged)
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:
         return self.duckdb.query(sql, tables)

@@ -5,8 +5,9 @@ DuckDB.
 The executors read the raw files themselves with the project's reader (`read_line_chunks`: the
 same line numbers and gzip handling as DuckDB's workers), so the lines never pass through the
 driver; a lake only this process can see (an in-memory one) is read in the driver instead. A
-group's flattened rows are written once to scratch Parquet, which the counts, the dedup and the
-final files all read.
+group's flattened rows are written once to scratch Parquet in the lake's `_staging/` (which a
+cluster's executors can write, as they cannot the driver's disk), which the counts, the dedup and
+the final files all read.
 
 A line whose content makes the flatten fail (an overflow, a Python function that cannot take
 it) is found as DuckDB finds it: the group's lines are flattened again in halves, down to that
@@ -15,10 +16,8 @@ line, which is quarantined as `unprocessable` with the error quoted; every other
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from cdpflow.engine import EventsOutput, FlattenCounts, StagedFile
@@ -28,6 +27,7 @@ from cdpflow.engine.spark_sql import flatten_frame, unprocessable_frame
 from cdpflow.events import schema as events_schema
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.lake.raw_reader import LINES_SCHEMA, RawFile, read_line_chunks
+from cdpflow.lake.storage import staging_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,9 +85,11 @@ def _read_files(
 
 
 class SparkEventsBatch:
-    """One group of raw hours, flattened by Spark into scratch Parquet, then written."""
+    """One group of raw hours, flattened by Spark into scratch Parquet, then written. The
+    scratch is a folder of the lake's `_staging/` (lake-relative), which the executors of a
+    cluster can write, as they cannot the driver's disk."""
 
-    def __init__(self, engine: SparkEngine, files: Sequence[RawFile], scratch: Path) -> None:
+    def __init__(self, engine: SparkEngine, files: Sequence[RawFile], scratch: str) -> None:
         self.engine = engine
         self.spark = engine.spark
         self.files = list(files)
@@ -115,35 +117,36 @@ class SparkEventsBatch:
 
     def _flattened_frame(self) -> DataFrame:
         if self._flat is None:
-            path = self.scratch / "flat"
+            path = f"{self.scratch}/flat"
             try:
-                self._flatten_into(self._lines(), path / "all")
-                parts = [path / "all"]
+                self._flatten_into(self._lines(), f"{path}/all")
+                parts = [f"{path}/all"]
             except content_errors():
                 parts = self._flatten_isolating(path)
-            self._flat = self.spark.read.parquet(*(str(p) for p in parts))
+            self._flat = self.spark.read.parquet(*(self.engine.lake.uri(p) for p in parts))
         return self._flat
 
-    def _flatten_into(self, lines: DataFrame, path: Path) -> None:
-        """The flattened rows of `lines` as Parquet in `path` (a failed write leaves none)."""
+    def _flatten_into(self, lines: DataFrame, path: str) -> None:
+        """The flattened rows of `lines` as Parquet in the lake folder `path` (a failed write
+        leaves none)."""
         flat, parsed = flatten_frame(lines, self.engine.settings.max_event_bytes)
         try:
-            scrub_write_keys(flat).write.mode("overwrite").parquet(str(path))
+            scrub_write_keys(flat).write.mode("overwrite").parquet(self.engine.lake.uri(path))
         finally:
             parsed.unpersist()
 
-    def _flatten_isolating(self, path: Path) -> list[Path]:
+    def _flatten_isolating(self, path: str) -> list[str]:
         """The group flattened again in halves (as duckdb_events' workers do), each half that
         fails split again, down to single lines, which are quarantined; the parts written."""
         from pyspark.sql import functions as F
 
-        numbered = str(self.scratch / "lines")
+        numbered = self.engine.lake.uri(f"{self.scratch}/lines")
         self._lines().withColumn("_seq", F.monotonically_increasing_id()).write.mode(
             "overwrite"
         ).parquet(numbered)
         lines = self.spark.read.parquet(numbered)
         seqs = [r._seq for r in lines.select("_seq").orderBy("_seq").collect()]
-        parts: list[Path] = []
+        parts: list[str] = []
         # the whole group failed already: start from its halves
         pending = [(0, len(seqs) // 2), (len(seqs) // 2, len(seqs))]
         while pending:
@@ -151,7 +154,7 @@ class SparkEventsBatch:
             if low >= high:
                 continue
             chosen = lines.where(f"_seq BETWEEN {seqs[low]} AND {seqs[high - 1]}").drop("_seq")
-            part = path / f"part-{len(parts)}"
+            part = f"{path}/part-{len(parts)}"
             try:
                 self._flatten_into(chosen, part)
                 parts.append(part)
@@ -161,7 +164,9 @@ class SparkEventsBatch:
                     pending[:0] = [(low, middle), (middle, high)]
                     continue
                 reason = f"the line could not be flattened: {error_detail(err)}"
-                unprocessable_frame(chosen, reason).write.mode("overwrite").parquet(str(part))
+                unprocessable_frame(chosen, reason).write.mode("overwrite").parquet(
+                    self.engine.lake.uri(part)
+                )
                 parts.append(part)
         return parts
 
@@ -185,7 +190,7 @@ class SparkEventsBatch:
         )
         return None if row.low is None else (row.low, row.high)
 
-    def write(self, existing_event_files: Sequence[str], out_dir: Path) -> EventsOutput:
+    def write(self, existing_event_files: Sequence[str], staged: str) -> EventsOutput:
         """The earliest received copy of each event wins, and none already in
         `existing_event_files`; one file per (partition, run of raw hours)."""
         from pyspark.sql import functions as F
@@ -202,7 +207,7 @@ class SparkEventsBatch:
             events = events.join(stored, "event_id", "left_anti")
         output = EventsOutput()
         output.events = self._write_per_owner(
-            events, _CORE_ROW, "event_date", "event_date", out_dir / "events"
+            events, _CORE_ROW, "event_date", "event_date", f"{staged}/events"
         )
         quarantined = flat.where("reason_code IS NOT NULL").selectExpr("raw_hour", *_QUARANTINE_ROW)
         output.quarantine = self._write_per_owner(
@@ -210,17 +215,19 @@ class SparkEventsBatch:
             [n for n, _ in QUARANTINE_COLUMNS],
             "received_date",
             "received_date",
-            out_dir / "quarantine",
+            f"{staged}/quarantine",
         )
         output.duplicates = self.flattened().events - sum(f.rows for f in output.events)
         return output
 
     def _write_per_owner(
-        self, rows: DataFrame, columns: list[str], name: str, expression: str, out_dir: Path
+        self, rows: DataFrame, columns: list[str], name: str, expression: str, staged: str
     ) -> list[StagedFile]:
         """`rows` as one file per (partition value, run of raw hours), as
         duckdb_events.write_per_owner cuts them: neighbouring hours share a file until it
-        holds events.schema.FILE_ROWS rows."""
+        holds events.schema.FILE_ROWS rows. The executors write into the lake folder `staged`
+        themselves."""
+        lake = self.engine.lake
         rows = rows.selectExpr("*", f"CAST({expression} AS STRING) AS _part").cache()
         try:
             per_hour = {
@@ -251,38 +258,38 @@ class SparkEventsBatch:
             }
             if None in {part for part, _ in owners}:  # the flatten gives every row a date
                 raise ValueError(f"rows of raw hours {sorted(per_hour)} have no {name}")
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
+            lake.remove(staged)
             (
                 rows.repartition("_part", "_run")
                 .select(*columns, "_part", "_run")
                 .write.partitionBy("_part", "_run")
-                .parquet(str(out_dir))
+                .parquet(lake.uri(staged))
             )
         finally:
             rows.unpersist()
-        staged = []
-        for path, count in written_files(out_dir):
-            part = path.parent.parent.name.removeprefix("_part=")
-            run = int(path.parent.name.removeprefix("_run="))
-            staged.append(StagedFile(path, {name: part}, owners[(part, run)], count))
-        return staged
+        files = []
+        for path, count in written_files(lake, staged):
+            folders = PurePosixPath(path).parent
+            part = folders.parent.name.removeprefix("_part=")
+            run = int(folders.name.removeprefix("_run="))
+            files.append(StagedFile(path, {name: part}, owners[(part, run)], count))
+        return files
 
     def close(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.engine.lake.remove(self.scratch)
 
 
 def events_batches(
     engine: SparkEngine, groups: Sequence[Sequence[RawFile]]
 ) -> Iterator[SparkEventsBatch]:
     """A batch per group, in order; each group's scratch files go when the next is taken."""
-    scratch = engine.settings.work_dir / "events_scratch" / uuid.uuid4().hex
+    scratch = staging_dir("spark_events")
     try:
         for i, group in enumerate(groups):
-            batch = SparkEventsBatch(engine, group, scratch / f"group-{i}")
+            batch = SparkEventsBatch(engine, group, f"{scratch}/group-{i}")
             try:
                 yield batch
             finally:
                 batch.close()
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        engine.lake.remove(scratch)

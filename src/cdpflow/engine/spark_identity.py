@@ -9,9 +9,7 @@ O(log n) rounds of joins and aggregations and never holds a component on one mac
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -194,16 +192,16 @@ class SparkIdentityIO:
         return sides[0].unionAll(sides[1]).select(*LINK_ENDS.names).toArrow().cast(LINK_ENDS)
 
     def write_identities(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path, *, keep_old: bool
-    ) -> list[tuple[Path, int]]:
+        self, tables: TableStore, changed: pa.Table, staged: str, *, keep_old: bool
+    ) -> list[tuple[str, int]]:
         """Write the identities table anew as one base: every row readers see now not in
         `changed` (when `keep_old`), plus `changed`."""
         old = self._table(tables, IDENTITIES_TABLE) if keep_old else None
-        return self._write(old, changed, out_dir)
+        return self._write(old, changed, staged)
 
     def write_identities_delta(
-        self, tables: TableStore, changed: pa.Table, out_dir: Path
-    ) -> list[tuple[Path, int]]:
+        self, tables: TableStore, changed: pa.Table, staged: str
+    ) -> list[tuple[str, int]]:
         """Write identities' new delta: the stored delta's rows not in `changed`, plus
         `changed`."""
         snapshot = tables.current(IDENTITIES_TABLE)
@@ -211,18 +209,18 @@ class SparkIdentityIO:
             tables.lake.uri(f"{IDENTITIES_TABLE}/{f.path}")
             for f in (delta_files(snapshot) if snapshot else ())
         ]
-        return self._write(self.engine.read(stored) if stored else None, changed, out_dir)
+        return self._write(self.engine.read(stored) if stored else None, changed, staged)
 
     def _write(
-        self, old: DataFrame | None, changed: pa.Table, out_dir: Path
-    ) -> list[tuple[Path, int]]:
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self, old: DataFrame | None, changed: pa.Table, staged: str
+    ) -> list[tuple[str, int]]:
+        """Write into the lake folder `staged` (the executors themselves)."""
+        lake = self.engine.lake
+        lake.remove(staged)
         new = self.engine.arrow_frame(changed.select(IDENTITIES.names).cast(IDENTITIES))
         rows = new
         if old is not None:
             kept = old.join(new.select(*IDENTITY_KEY), list(IDENTITY_KEY), "left_anti")
             rows = kept.select(*IDENTITIES.names).unionByName(new)
-        rows.write.parquet(str(out_dir))
-        return written_files(out_dir)
+        rows.write.parquet(lake.uri(staged))
+        return written_files(lake, staged)

@@ -4,7 +4,6 @@ when the rows did not change (so a run over unchanged data commits nothing)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -90,10 +89,9 @@ SORT_KEYS = {
 class EntityTables:
     """Reads and replaces entity_creation's tables; each commit is one atomic snapshot."""
 
-    def __init__(self, lake: Lake, staging: Path) -> None:
+    def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.tables = TableStore(lake)
-        self.staging = staging
 
     def read(self, table: str) -> pa.Table:
         snapshot = self.tables.current(table)
@@ -108,7 +106,7 @@ class EntityTables:
 
     def publish(self, table: str, rows: pa.Table, owner: str = "") -> DataFile:
         typed = rows.select(SCHEMAS[table].names).cast(SCHEMAS[table])
-        return promote_rows(self.lake, table, typed, self.staging, owner=owner)
+        return promote_rows(self.lake, table, typed, owner=owner)
 
     def commit(
         self,

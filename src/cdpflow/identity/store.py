@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -69,10 +68,9 @@ class ReadState:
 class IdentityStore:
     """Publishes identity tables' files and commits their snapshots."""
 
-    def __init__(self, lake: Lake, tables: TableStore, staging: Path) -> None:
+    def __init__(self, lake: Lake, tables: TableStore) -> None:
         self.lake = lake
         self.tables = tables
-        self.staging = staging
 
     def append(self, table: str, rows: pa.Table, operation: str) -> Snapshot | None:
         """Add `rows` as one new file of `table` (nothing when empty and the table exists)."""
@@ -100,7 +98,7 @@ class IdentityStore:
 
     def commit_identities(
         self,
-        files: list[tuple[Path, int]],
+        files: list[tuple[str, int]],
         *,
         delta: bool,
         rows: int,
@@ -111,12 +109,14 @@ class IdentityStore:
         base stays), or as a new base replacing every file.
 
         Args:
-            files: (local file, rows) of the written files.
+            files: (staged lake path, rows) of the written files.
             delta: whether `files` are the new delta rather than a whole new base.
             rows: the rows readers see in the new version (one per identifier).
         """
         base = self.tables.current(IDENTITIES_TABLE)
-        published = [self._publish_file(IDENTITIES_TABLE, path, n) for path, n in files]
+        published = [
+            promote(self.lake, IDENTITIES_TABLE, path, n, owner=OWNER) for path, n in files
+        ]
         add = (
             [delta_file(f.path, f.rows, f.bytes, f.owner) for f in published]
             if delta
@@ -137,7 +137,4 @@ class IdentityStore:
         return snapshot
 
     def _publish_arrow(self, table: str, rows: pa.Table) -> DataFile:
-        return promote_rows(self.lake, table, rows.cast(SCHEMAS[table]), self.staging, owner=OWNER)
-
-    def _publish_file(self, table: str, local: Path, rows: int) -> DataFile:
-        return promote(self.lake, table, local, rows, owner=OWNER)
+        return promote_rows(self.lake, table, rows.cast(SCHEMAS[table]), owner=OWNER)

@@ -118,7 +118,7 @@ def run(
             result.rows.append(row)
             if progress:
                 progress(done, len(names))
-        _replace_day(settings, lake, day, result.rows)
+        _replace_day(lake, day, result.rows)
         flagged = [r for r in result.rows if r["status"] != "ok"]
         if flagged and settings.airflow_dag_failed_email:
             send_email(
@@ -146,7 +146,7 @@ def _stats_row(
     declared: bool,
     size_of: SizeReader,
 ) -> dict[str, object]:
-    tables = ActivationTables(lake, settings.work_dir / "activation", name)
+    tables = ActivationTables(lake, name)
     acknowledged = members_at(tables, end)
     row: dict[str, object] = {
         "day": day, "destination": name,
@@ -217,18 +217,15 @@ def _read_all(lake: Lake, table: str, schema: pa.Schema) -> pa.Table:
     )
 
 
-def _replace_day(settings: Settings, lake: Lake, day: date, rows: list[dict[str, object]]) -> None:
+def _replace_day(lake: Lake, day: date, rows: list[dict[str, object]]) -> None:
     """Make `rows` the whole of the day's partition, in one commit."""
     store = TableStore(lake)
     partition = {"day": day.isoformat()}
     add: list[DataFile] = []
     if rows:
         table = pa.Table.from_pylist(rows, schema=STATS)
-        staging = settings.work_dir / "activation"
         add.append(
-            promote_rows(
-                lake, STATS_TABLE, table, staging, owner=day.isoformat(), partition=partition
-            )
+            promote_rows(lake, STATS_TABLE, table, owner=day.isoformat(), partition=partition)
         )
     for _ in range(20):
         try:

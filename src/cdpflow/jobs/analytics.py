@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ from cdpflow.elt.roles import role_sources
 from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
 from cdpflow.errors import TerminalError
 from cdpflow.jobs import Interval, job_lock
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import Snapshot, TableStore, promote
 from cdpflow.settings import Settings
 
@@ -269,13 +267,13 @@ def _publish(
     of all marts are written at once (their COPYs share the engine's threads), then each mart
     is committed.
     """
-    staging = settings.work_dir / "analytics" / "publish" / uuid.uuid4().hex
+    staging = staging_dir(ANALYTICS_LOCK)
     published: dict[str, tuple[int, int]] = {}
     plans: list[_Publication] = []
     try:
         for mart in marts:
             base = tables.current(mart)
-            needed = _plan(wh, mart, base, staging / mart)
+            needed = _plan(wh, mart, base, f"{staging}/{mart}")
             if needed:
                 plans.extend(needed)
             elif base is not None:
@@ -291,11 +289,11 @@ def _publish(
                 tables, wh, mart, plan.base, by_mart[mart], plan.rewrite, batch_id
             )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        tables.lake.remove(staging)
     return {mart: published[mart] for mart in marts if mart in published}
 
 
-def _plan(wh: Warehouse, mart: str, base: Snapshot | None, out: Path) -> list[_Publication]:
+def _plan(wh: Warehouse, mart: str, base: Snapshot | None, out: str) -> list[_Publication]:
     """The exports a mart needs: the whole table, or its changed days rewritten and its other
     new rows appended; none when nothing changed."""
     column = marts()[mart]
@@ -313,9 +311,9 @@ def _plan(wh: Warehouse, mart: str, base: Snapshot | None, out: Path) -> list[_P
     if not rewrite and not append and base is not None:
         return []
     return [
-        _Publication(mart, base, Export(mart, out / "rewrite", column, sorted(rewrite)), rewrite),
+        _Publication(mart, base, Export(mart, f"{out}/rewrite", column, sorted(rewrite)), rewrite),
         _Publication(
-            mart, base, Export(mart, out / "append", column, sorted(append), since), rewrite
+            mart, base, Export(mart, f"{out}/append", column, sorted(append), since), rewrite
         ),
     ]
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,10 +150,8 @@ def _store(
             "sent_at": [now.isoformat()],
         }
     )
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
-        month = {"month": figures.month}
-        added = promote_rows(lake, REPORTS, table, Path(tmp), owner=figures.month, partition=month)
+    month = {"month": figures.month}
+    added = promote_rows(lake, REPORTS, table, owner=figures.month, partition=month)
     base = store.current(REPORTS)
     store.commit(
         REPORTS,

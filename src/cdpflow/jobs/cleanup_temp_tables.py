@@ -4,6 +4,8 @@ Removed once older than CDPFLOW_TEMP_RETENTION_HOURS:
 - files in a table's folder that its current version does not list (replaced by compaction or
   a re-run, or published by a run that died before its commit);
 - hidden `.*.tmp` files of writes that never finished, anywhere in the lake;
+- what runs killed before their end left staged in the lake (`_staging/<job>/<run>/`), each
+  run's folder whole once none of its files is younger (a run removes its own when it ends);
 - temporary tables (names starting with `tmp_`), whole;
 - local scratch under $CDPFLOW_HOME/work (staging folders and engine spill files).
 A file a current table version refers to is never touched, whatever its age.
@@ -21,13 +23,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cdpflow.jobs import Interval
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import STAGING_DIR, Lake
 from cdpflow.lake.tables import SNAPSHOTS_DIR, TableStore
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
 TEMP_TABLE_PREFIX = "tmp_"
-_SCRATCH = ("events_incremental", "compression", "duckdb_spill")
+# events_incremental and compression staged here before the lake's _staging; _staging holds
+# what DuckDB writes on its way to a lake that is not on this machine
+_SCRATCH = (
+    "events_incremental",
+    "compression",
+    "duckdb_spill",
+    "events_scratch",
+    STAGING_DIR,
+)
 
 
 @dataclass
@@ -89,8 +99,14 @@ def run(
             elif _is_data(name, rel) and old(rel):
                 remove(rel, size)
     for rel, size in lake.walk_files(""):
-        if _is_unfinished(rel) and old(rel):
+        if _is_unfinished(rel) and old(rel) and not rel.startswith(f"{STAGING_DIR}/"):
             remove(rel, size)
+    for job in lake.listdir(STAGING_DIR):
+        for run_name in lake.listdir(f"{STAGING_DIR}/{job}"):
+            rel = f"{STAGING_DIR}/{job}/{run_name}"
+            files = _files(lake, rel)
+            if all(old(p) for p, _ in files) and (files or old(rel)):
+                remove(rel, sum(size for _, size in files))
     for scratch in _SCRATCH:
         for entry in sorted((settings.work_dir / scratch).glob("*")):
             if datetime.fromtimestamp(entry.stat().st_mtime, UTC) < cutoff:
@@ -115,6 +131,13 @@ def _is_unfinished(rel: str) -> bool:
 def _modified(lake: Lake, rel: str) -> datetime:
     moment = lake.fs.modified(lake.full(rel))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _files(lake: Lake, rel: str) -> list[tuple[str, int]]:
+    """(path, size) of the file `rel`, or of every file below the folder `rel`."""
+    if lake.fs.isfile(lake.full(rel)):
+        return [(rel, lake.size(rel))]
+    return list(lake.walk_files(rel))
 
 
 def _local_size(path: Path) -> int:

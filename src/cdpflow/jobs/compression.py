@@ -12,9 +12,7 @@ analytics warehouse, whose hourly checkpoints leave the row groups thinned by de
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from cdpflow.identity.store import IDENTITIES_TABLE
 from cdpflow.jobs import Interval, id_stitching_incremental, job_lock
 from cdpflow.jobs.analytics import ANALYTICS_LOCK, warehouse_path
 from cdpflow.lake.merge_on_read import delta_files
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import DataFile, TableStore, promote
 from cdpflow.settings import Settings
 
@@ -126,7 +124,6 @@ def _fold_elt_deltas(settings: Settings, lake: Lake, tables: TableStore) -> list
     pipeline's lock so no run of it merges meanwhile."""
     reports = []
     merger = open_elt_merge(settings, tables)
-    staging = settings.work_dir / "compression" / uuid.uuid4().hex
     try:
         for name in tables.names():
             snapshot = tables.current(name)
@@ -137,7 +134,7 @@ def _fold_elt_deltas(settings: Settings, lake: Lake, tables: TableStore) -> list
                 before = tables.get(name)
                 if not delta_files(before):
                     continue
-                after = fold_delta(merger, lake, tables, before, staging)
+                after = fold_delta(merger, lake, tables, before)
             reports.append(
                 TableCompaction(
                     name,
@@ -151,7 +148,6 @@ def _fold_elt_deltas(settings: Settings, lake: Lake, tables: TableStore) -> list
             )
     finally:
         merger.close()
-        shutil.rmtree(staging, ignore_errors=True)
     return reports
 
 
@@ -215,18 +211,18 @@ def _compact_table(
     if not chosen:
         report.version = base.version
         return report
-    staging = settings.work_dir / "compression" / uuid.uuid4().hex
+    staging = staging_dir("compression")
     added: list[DataFile] = []
     try:
         for value, group in chosen.items():
             uris = [lake.uri(f"{table}/{f.path}") for f in group]
-            written = engine.rewrite_sorted(uris, order_by, staging / value, target)
+            written = engine.rewrite_sorted(uris, order_by, f"{staging}/{value}", target)
             owner = ",".join(sorted(set().union(*(f.owners for f in group))))
             ((column, _),) = group[0].partition.items()
-            for local, rows in written:
+            for staged, rows in written:
                 added.append(
                     promote(
-                        lake, table, local, rows, owner=owner, partition={column: value}, tag="c"
+                        lake, table, staged, rows, owner=owner, partition={column: value}, tag="c"
                     )
                 )
             report.files_before += len(group)
@@ -240,7 +236,7 @@ def _compact_table(
             table, base, operation="compression", add=added, remove=lambda f: f.path in replaced
         )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        lake.remove(staging)
     report.partitions = len(chosen)
     report.files_after = len(added)
     report.bytes_after = sum(f.bytes for f in added)

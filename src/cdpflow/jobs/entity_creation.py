@@ -110,7 +110,7 @@ def run(
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     lake = Lake(settings.lake_url)
-    store = EntityTables(lake, settings.work_dir / "staging" / JOB)
+    store = EntityTables(lake)
     result = EntityCreationResult()
     with job_lock(settings, JOB):
         result.predefined = install_pack(settings)

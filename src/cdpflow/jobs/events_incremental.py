@@ -9,9 +9,7 @@ disagree with the data.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +21,7 @@ from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
 from cdpflow.lake.raw_reader import RawFile, count_lines
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote
 from cdpflow.settings import Settings
 
@@ -203,7 +201,7 @@ def _process_group(
     batch: EventsBatch,
     result: EventsIncrementalResult,
 ) -> Snapshot:
-    staging = settings.work_dir / "events_incremental" / uuid.uuid4().hex
+    staging = staging_dir("events_incremental")
     keys = {h.key for h in group}
     try:
         counts = batch.flattened()
@@ -241,7 +239,7 @@ def _process_group(
         result.raw_bytes += sum(h.bytes for h in group)
         return snapshot
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        lake.remove(staging)  # what was not promoted: nothing, unless the group failed
 
 
 def _dedup_candidates(
@@ -289,7 +287,7 @@ def _publish(lake: Lake, table: str, staged: list[StagedFile]) -> list[DataFile]
             promote(
                 lake,
                 table,
-                item.local_path,
+                item.path,
                 item.rows,
                 owner=item.owner,
                 partition={column: value},

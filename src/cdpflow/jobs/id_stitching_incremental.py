@@ -12,13 +12,10 @@ with the read state in one snapshot. The ids come from a rule on the data (see
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +38,7 @@ from cdpflow.identity.store import (
 from cdpflow.identity.unite import unite
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.merge_on_read import base_files, delta_files
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import Snapshot, TableStore
 from cdpflow.settings import Settings
 
@@ -118,7 +115,7 @@ def run(
     result = IdStitchingResult(full_rebuild=full_rebuild)
     if interval is not None and (interval.start or interval.end):
         log.info("%s reads whatever is new; the interval given is not used", JOB)
-    staging = settings.work_dir / JOB / uuid.uuid4().hex
+    staging = staging_dir(JOB)
     with job_lock(settings, JOB):
         snapshot = tables.current(IDENTITIES_TABLE)
         state = ReadState() if full_rebuild else ReadState.of(snapshot)
@@ -162,7 +159,7 @@ def run(
             result.changed = done.changed.num_rows
             _step(progress, 4)
 
-            store = IdentityStore(lake, tables, staging)
+            store = IdentityStore(lake, tables)
             junk = _new_junk(engine, tables, prepared, now, full_rebuild)
             result.junk_values = junk.num_rows
             conflicts = pa.concat_tables([stitched.conflicts, junk])
@@ -192,7 +189,7 @@ def run(
             _step(progress, 5)
         finally:
             engine.close()
-            shutil.rmtree(staging, ignore_errors=True)
+            lake.remove(staging)
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     return result
@@ -235,7 +232,7 @@ def publish_identities(
     tables: TableStore,
     done: Recomputed,
     state: ReadState,
-    staging: Path,
+    staging: str,
     *,
     full_rebuild: bool,
 ) -> Snapshot:
@@ -245,7 +242,7 @@ def publish_identities(
     snapshot = tables.current(IDENTITIES_TABLE)
     keep = snapshot is not None and not full_rebuild
     rows = (snapshot.rows if snapshot and keep else 0) + done.added
-    out = staging / "identities"
+    out = f"{staging}/identities"
     if snapshot and keep:
         delta_rows = sum(f.rows for f in delta_files(snapshot)) + done.changed.num_rows
         if delta_rows <= FOLD_FRACTION * sum(f.rows for f in base_files(snapshot)):
@@ -263,18 +260,18 @@ def fold_identities(settings: Settings, engine: Engine, tables: TableStore) -> S
         snapshot = tables.current(IDENTITIES_TABLE)
         if snapshot is None or not delta_files(snapshot):
             return None
-        staging = settings.work_dir / JOB / uuid.uuid4().hex
+        staging = staging_dir(JOB)
         try:
-            store = IdentityStore(tables.lake, tables, staging)
+            store = IdentityStore(tables.lake, tables)
             files = identity_io(engine).write_identities(
-                tables, IDENTITIES.empty_table(), staging / "identities", keep_old=True
+                tables, IDENTITIES.empty_table(), f"{staging}/identities", keep_old=True
             )
             state = ReadState.of(snapshot)
             return store.commit_identities(
                 files, delta=False, rows=snapshot.rows, state=state, operation="compression"
             )
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            tables.lake.remove(staging)
 
 
 def _step(progress: Progress | None, done: int, total: int = 5) -> None:

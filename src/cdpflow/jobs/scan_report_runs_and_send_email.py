@@ -173,7 +173,7 @@ def run(
             specs += superset_reports(settings)
         except (TerminalError, TransientError) as err:  # the report files still go out
             result.failed.append(f"Superset's report schedules: {err}")
-        runs = ReportRuns(Lake(settings.lake_url), settings.work_dir / "staging" / JOB)
+        runs = ReportRuns(Lake(settings.lake_url))
         rows = runs.rows()
         late_after = scan_gap(settings.user_reporting_schedule_interval, now) + LATE_SLACK
         for spec in specs:

@@ -193,7 +193,7 @@ def remember_imports(
             key=lambda r: (str(r["superset_base_url"]), str(r["bundle"])),
         )
         imports = pa.Table.from_pylist(rows, schema=IMPORTS)
-        added = promote_rows(lake, IMPORTS_TABLE, imports, settings.work_dir / "superset")
+        added = promote_rows(lake, IMPORTS_TABLE, imports)
         try:
             store.commit(
                 IMPORTS_TABLE,

@@ -3,6 +3,11 @@
 Every file operation above this module goes through `Lake`, so a local path and an `s3://` (or
 any fsspec) URL run the same code. Writes are published atomically: a reader sees the whole file
 or no file, never a partial one.
+
+Writers that make files for a table leave them first in the lake's own staging folder
+(`_staging/<job>/<run>/`, see `staging_dir`): an engine whose writers run elsewhere (Spark's
+executors) can write there, and `lake.tables.promote` moves a staged file into its table with a
+rename within the lake.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from typing import IO, Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-RESERVED_DIRS = frozenset({"raw", "_staging", "_trash", "_views"})
+STAGING_DIR = "_staging"
+RESERVED_DIRS = frozenset({"raw", STAGING_DIR, "_trash", "_views"})
+
+
+def staging_dir(job: str) -> str:
+    """A fresh lake folder (lake-relative, not yet made) for the files one run of `job` stages;
+    the run removes it when done, cleanup_temp_tables what a killed run left."""
+    return f"{STAGING_DIR}/{job}/{uuid.uuid4().hex}"
 
 
 class Lake:
@@ -139,6 +151,22 @@ class Lake:
             os.unlink(tmp)
         fsync_dir(parent)
         return True
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a finished file within the lake, from `src` to `dst` (both lake-relative).
+
+        Locally an atomic rename, the data fsync'd first as `put` does. On an object store a
+        copy then a delete: the target is published only when its copy completes, so a reader
+        still never sees part of it.
+        """
+        if not self.is_local:
+            self.fs.mv(self.full(src), self.full(dst))
+            return
+        source, target = self.full(src), self.full(dst)
+        os.makedirs(posixpath.dirname(target), exist_ok=True)
+        with open(source, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(source, target)
 
     def put(self, local_path: Path, rel: str) -> None:
         """Move a finished local file into the lake under `rel`, atomically.

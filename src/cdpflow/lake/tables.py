@@ -10,17 +10,17 @@ of Iceberg's and Delta's logs in the smallest form that plain Parquet readers ca
 from __future__ import annotations
 
 import builtins
+import posixpath
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cdpflow.errors import ConcurrentCommitError, TableNotFoundError
-from cdpflow.lake.storage import RESERVED_DIRS, Lake
+from cdpflow.lake.storage import RESERVED_DIRS, STAGING_DIR, Lake, staging_dir
 from cdpflow.lake.types import neutral
 
 if TYPE_CHECKING:
@@ -171,22 +171,25 @@ def _snapshot_path(table: str, version: int) -> str:
 def promote(
     lake: Lake,
     table: str,
-    local: Path,
+    staged: str,
     rows: int,
     *,
     owner: str = "",
     partition: Mapping[str, str] | None = None,
     tag: str = "",
 ) -> DataFile:
-    """Move a finished local Parquet file into `table`'s folder (under its partition's folder,
-    `column=value/`) with a fresh name, `part-[<tag>-]<random>.parquet`: the one way a writer
-    adds a file to a table. Nothing refers to the file until a commit lists the DataFile."""
+    """Move a finished Parquet file staged in the lake (`staged`, lake-relative, under
+    `_staging/`) into `table`'s folder (under its partition's folder, `column=value/`) with a
+    fresh name, `part-[<tag>-]<random>.parquet`: the one way a writer adds a file to a table.
+    A rename within the lake (`Lake.move`), so no reader ever sees part of the file; nothing
+    refers to it until a commit lists the DataFile."""
+    if not staged.startswith(f"{STAGING_DIR}/"):
+        raise ValueError(f"{staged!r} is not a staged file (under {STAGING_DIR}/)")
     where = dict(partition or {})
     folder = "".join(f"{column}={value}/" for column, value in where.items())
     rel = f"{folder}part-{tag + '-' if tag else ''}{uuid.uuid4().hex[:16]}.parquet"
-    size = local.stat().st_size
-    lake.put(local, f"{table}/{rel}")
-    local.unlink(missing_ok=True)  # put moves a local file; a remote lake copies it
+    size = lake.size(staged)
+    lake.move(staged, f"{table}/{rel}")
     return DataFile(rel, rows, size, owner, where)
 
 
@@ -194,15 +197,19 @@ def promote_rows(
     lake: Lake,
     table: str,
     rows: pa.Table,
-    staging: Path,
     *,
     owner: str = "",
     partition: Mapping[str, str] | None = None,
 ) -> DataFile:
-    """`rows` written as a staged zstd Parquet file, then promoted into `table` (`promote`)."""
+    """`rows` written as a zstd Parquet file staged in the lake, then promoted into `table`
+    (`promote`)."""
     import pyarrow.parquet as pq
 
-    staging.mkdir(parents=True, exist_ok=True)
-    local = staging / f"{table}-{uuid.uuid4().hex}.parquet"
-    pq.write_table(rows, local, compression="zstd")
-    return promote(lake, table, local, rows.num_rows, owner=owner, partition=partition)
+    staged = f"{staging_dir(table)}.parquet"
+    lake.makedirs(posixpath.dirname(staged))
+    try:
+        with lake.open(staged, "wb") as out:
+            pq.write_table(rows, out, compression="zstd")
+        return promote(lake, table, staged, rows.num_rows, owner=owner, partition=partition)
+    finally:
+        lake.remove(staged)  # only there when the write or the move failed

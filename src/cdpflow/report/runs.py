@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -64,10 +63,9 @@ class SlotState:
 class ReportRuns:
     """Reads and claims slots in `report_runs`."""
 
-    def __init__(self, lake: Lake, staging: Path) -> None:
+    def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.store = TableStore(lake)
-        self.staging = staging
 
     def rows(self) -> list[Row]:
         snapshot = self.store.current(TABLE)
@@ -147,7 +145,7 @@ class ReportRuns:
         raise ConcurrentCommitError(TABLE, -1)
 
     def _publish(self, rows: list[Row]) -> DataFile:
-        return promote_rows(self.lake, TABLE, pa.Table.from_pylist(rows, SCHEMA), self.staging)
+        return promote_rows(self.lake, TABLE, pa.Table.from_pylist(rows, SCHEMA))
 
 
 def slot_states(rows: list[Row], report: str) -> dict[datetime, SlotState]:

@@ -18,7 +18,7 @@ from cdpflow.lake.storage import Lake
 @pytest.fixture
 def tables(tmp_path) -> ActivationTables:
     (tmp_path / "lake").mkdir()
-    return ActivationTables(Lake(str(tmp_path / "lake")), tmp_path / "staging", "d")
+    return ActivationTables(Lake(str(tmp_path / "lake")), "d")
 
 
 def commit(tables: ActivationTables, *rows: tuple[str, str, str]) -> None:
@@ -41,7 +41,7 @@ def test_each_person_is_their_latest_row_and_the_removed_are_left_out(tables):
     commit(tables, ("a", "f1", "member"), ("b", "f1", "member"), ("c", "f1", "failed"))
     commit(tables, ("a", "f2", "member"), ("b", "f1", "removed"), ("d", "f1", "rejected"))
     commit(tables, ("b", "f3", "member"), ("a", "f2", "removed"), ("e", "f1", "member"))
-    other = ActivationTables(tables.lake, tables.staging, "other")  # shares the table
+    other = ActivationTables(tables.lake, "other")  # shares the table
     commit(other, ("z", "f1", "member"))
 
     live = LiveState.read(tables)

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import os
+import posixpath
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from cdpflow.errors import ConcurrentCommitError, TableNotFoundError
-from cdpflow.lake.storage import Lake
-from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.storage import STAGING_DIR, Lake, staging_dir
+from cdpflow.lake.tables import DataFile, TableStore, promote, promote_rows
 
 
 def test_commits_build_versions_and_replace_owned_files(lake: Lake) -> None:
@@ -57,3 +67,79 @@ def test_unknown_table_names_the_known_ones(lake: Lake) -> None:
     store.commit("core_events", None, operation="a")
     with pytest.raises(TableNotFoundError, match="core_events"):
         store.get("sessions")
+
+
+def _staged(lake: Lake, rows: int = 1000) -> tuple[str, pa.Table]:
+    """A Parquet file of `rows` rows staged in `lake`, as an engine leaves one."""
+    table = pa.table({"n": pa.array(range(rows), pa.int64())})
+    staged = f"{staging_dir('test')}/part.parquet"
+    lake.makedirs(posixpath.dirname(staged))
+    with lake.open(staged, "wb") as out:
+        pq.write_table(table, out)
+    return staged, table
+
+
+@pytest.fixture
+def memory_lake() -> Iterator[Lake]:
+    """A lake behind an fsspec URL (memory:// stands in for s3://)."""
+    root = f"/promote-{uuid.uuid4().hex}"
+    yield Lake(f"memory://{root}")
+    memory = fsspec.filesystem("memory")
+    if memory.exists(root):
+        memory.rm(root, recursive=True)
+
+
+@pytest.mark.parametrize("kind", ["local", "fsspec"])
+def test_promote_moves_a_staged_lake_file_into_the_table(
+    kind: str, lake: Lake, memory_lake: Lake
+) -> None:
+    lake = lake if kind == "local" else memory_lake
+    staged, table = _staged(lake)
+    assert staged.startswith("_staging/test/") and lake.exists(staged)
+
+    added = promote(lake, "t", staged, table.num_rows, owner="h1", partition={"d": "2026-11-20"})
+
+    assert added.path.startswith("d=2026-11-20/part-") and added.owner == "h1"
+    assert added.rows == 1000 and added.bytes == lake.size(f"t/{added.path}")
+    assert pq.read_table(lake.open(f"t/{added.path}")).equals(table)
+    assert not lake.exists(staged)
+    assert [p for p, _ in lake.walk_files("t")] == [f"t/{added.path}"]
+
+
+def test_promote_is_a_rename_so_a_reader_sees_the_whole_file_or_none(lake: Lake) -> None:
+    staged, table = _staged(lake, rows=2_000_000)  # some megabytes: a copy would take a while
+    size, inode = lake.size(staged), os.stat(lake.full(staged)).st_ino
+    seen: list[int] = []
+    done = threading.Event()
+
+    def read_the_table_folder() -> None:
+        while not done.is_set():
+            for path, _ in lake.walk_files("t"):
+                seen.append(os.stat(lake.full(path)).st_size)
+
+    reader = threading.Thread(target=read_the_table_folder)
+    reader.start()
+    try:
+        added = promote(lake, "t", staged, table.num_rows)
+        time.sleep(0.05)  # the reader sees the published file too
+    finally:
+        done.set()
+        reader.join()
+    assert os.stat(lake.full(f"t/{added.path}")).st_ino == inode  # the same file, not a copy
+    assert seen and set(seen) == {size}
+
+
+def test_promote_takes_only_staged_files(lake: Lake) -> None:
+    lake.write_bytes("other/part.parquet", b"PAR1")
+    with pytest.raises(ValueError, match="not a staged file"):
+        promote(lake, "t", "other/part.parquet", 1)
+    assert lake.exists("other/part.parquet") and not lake.exists("t")
+
+
+@pytest.mark.parametrize("kind", ["local", "fsspec"])
+def test_promote_rows_leaves_nothing_staged(kind: str, lake: Lake, memory_lake: Lake) -> None:
+    lake = lake if kind == "local" else memory_lake
+    rows = pa.table({"n": [1, 2, 3]})
+    added = promote_rows(lake, "t", rows, owner="o")
+    assert pq.read_table(lake.open(f"t/{added.path}")).equals(rows)
+    assert list(lake.walk_files(STAGING_DIR)) == []
