@@ -18,7 +18,9 @@ Row = tuple[str, str | None, str | None, float | None]
 
 def metadata_db(path: Path, latest: list[Row], history: list[Row] | None = None) -> str:
     with sqlite3.connect(path) as con:
-        tables = {"task_instance": latest} | ({} if history is None else {"task_instance_history": history})
+        tables = {"task_instance": latest} | (
+            {} if history is None else {"task_instance_history": history}
+        )
         for table, rows in tables.items():
             con.execute(f"CREATE TABLE {table} (dag_id, start_date, end_date, duration)")
             con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", rows)
@@ -33,6 +35,7 @@ def test_tries_that_started_in_the_month_are_summed_per_dag(tmp_path: Path) -> N
             ("events_incremental", "2026-11-30 23:59:59.999999", "2026-12-01 00:00:30", 30.5),
             ("events_incremental", "2026-12-01 00:00:00.000000", "2026-12-01 00:10:00", 600.0),
             ("compression", "2026-10-31 23:59:59", "2026-11-01 00:05:00", 301.0),
+            ("compression", "2026-11-01T00:30:00+01:00", "2026-11-01T00:31:00+01:00", 60.0),
             ("compression", "2026-11-02T01:00:00+01:00", "2026-11-02T01:00:10+01:00", 10.0),
             ("billing", None, None, None),  # queued, never started
         ],

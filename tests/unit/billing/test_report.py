@@ -7,7 +7,14 @@ from __future__ import annotations
 import json
 
 from cdpflow.billing.airflow_runs import DagUsage
-from cdpflow.billing.report import DagCost, MonthFigures, month_figures, render_html, render_text, subject
+from cdpflow.billing.report import (
+    DagCost,
+    MonthFigures,
+    month_figures,
+    render_html,
+    render_text,
+    subject,
+)
 
 USAGE = {
     "compression": DagUsage("compression", 2, 1800.0),
@@ -41,7 +48,14 @@ def test_storage_not_measured_counts_nothing_and_says_so() -> None:
 
 
 def test_the_text_report_line_by_line_against_a_costlier_month() -> None:
-    before = month_figures("2026-10", {"compression": DagUsage("compression", 1, 36000.0)}, "m5.xlarge", 0.192, None, 0.023)
+    before = month_figures(
+        "2026-10",
+        {"compression": DagUsage("compression", 1, 36000.0)},
+        "m5.xlarge",
+        0.192,
+        None,
+        0.023,
+    )
     assert render_text(november(), before) == (
         "cdpflow cost report for 2026-11\n"
         "\n"
@@ -60,7 +74,9 @@ def test_the_text_report_line_by_line_against_a_costlier_month() -> None:
 def test_the_trend_without_a_month_before_or_against_one_that_cost_nothing() -> None:
     free = month_figures("2026-10", {}, "m5.xlarge", 0.192, 0, 0.023)
     assert "Trend:    n/a (no report for the month before) against" in render_text(november(), None)
-    assert "Trend:    +$0.5375 (the month before cost nothing) against" in render_text(november(), free)
+    assert "Trend:    +$0.5375 (the month before cost nothing) against" in render_text(
+        november(), free
+    )
     text = render_text(free, None)
     assert "  no task ran this month\n" in text and "AWS Cost Explorer" not in text
 
@@ -68,7 +84,10 @@ def test_the_trend_without_a_month_before_or_against_one_that_cost_nothing() -> 
 def test_the_html_keeps_dags_that_ran_only_the_month_before_and_escapes_names() -> None:
     before = month_figures(
         "2026-10",
-        {"compression": DagUsage("compression", 1, 3600.0), "elt_<shop>": DagUsage("elt_<shop>", 3, 360.0)},
+        {
+            "compression": DagUsage("compression", 1, 3600.0),
+            "elt_<shop>": DagUsage("elt_<shop>", 3, 360.0),
+        },
         "m5.xlarge",
         0.192,
         None,
@@ -79,7 +98,10 @@ def test_the_html_keeps_dags_that_ran_only_the_month_before_and_escapes_names() 
         "<tr><td>compression</td><td>2</td><td>0.5000</td><td>$0.0960</td><td>$0.1920</td></tr>"
         in document
     )
-    assert "<td>events_incremental</td><td>720</td><td>2.0000</td><td>$0.3840</td><td>n/a</td>" in document
+    assert (
+        "<td>events_incremental</td><td>720</td><td>2.0000</td><td>$0.3840</td><td>n/a</td>"
+        in document
+    )
     assert (
         "<tr><td>elt_&lt;shop&gt;</td><td>0</td><td>0.0000</td><td>$0.0000</td><td>$0.0192</td></tr>"
         in document
@@ -100,4 +122,6 @@ def test_stored_figures_read_back_equal() -> None:
     figures = november()
     assert MonthFigures.from_row(json.loads(json.dumps(figures.to_row()))) == figures
     older = {k: v for k, v in figures.to_row().items() if k not in ("aws_cost", "notes")}
-    assert MonthFigures.from_row(older).notes == () and MonthFigures.from_row(older).aws_cost is None
+    assert (
+        MonthFigures.from_row(older).notes == () and MonthFigures.from_row(older).aws_cost is None
+    )

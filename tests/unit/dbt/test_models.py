@@ -28,7 +28,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "seeds/channels.csv": "source,channel\ngoogle,Organic Search\n",
         "models/staging/stg_events.sql": "select * from {{ source('lake', 'core_events') }}",
         "models/intermediate/int_sessionized.sql": (
-            "{{ config(tags=[\"events_unified_view\"]) }}\n"
+            '{{ config(tags=["events_unified_view"]) }}\n'
             "select * from {{ ref('stg_events') }} join {{ ref( \"channels\" ) }} using (source)\n"
             "union all select * from {{ref('stg_events')}}"
         ),
@@ -37,7 +37,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             "select * from {{ ref('int_sessionized') }}"
         ),
         "models/marts/sessions.yml": yaml.safe_dump(
-            {"models": [{"name": "sessions", "config": {"meta": {"lake_partition": "session_date"}}}]}
+            {
+                "models": [
+                    {"name": "sessions", "config": {"meta": {"lake_partition": "session_date"}}}
+                ]
+            }
         ),
         "models/marts/customer_360.sql": (
             "{{ config(tags=['events_unified_view']) }}\nselect * from {{ ref('sessions') }}"
@@ -67,7 +71,11 @@ def test_each_model_is_read_from_its_sql_and_yaml(project: Path) -> None:
         ),
         "retention": Model("retention", "marts", ("retention",), ("sessions",)),
         "sessions": Model(
-            "sessions", "marts", ("events_unified_view", "nightly"), ("int_sessionized",), "session_date"
+            "sessions",
+            "marts",
+            ("events_unified_view", "nightly"),
+            ("int_sessionized",),
+            "session_date",
         ),
         "stg_events": Model("stg_events", "staging", (), ()),
     }

@@ -32,7 +32,11 @@ def test_the_project_vars_follow_the_settings(tmp_path: Path) -> None:
 
 def test_the_profile_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     work = tmp_path / "dbt"
-    target = {"type": "duckdb", "path": "/tmp/warehouse.duckdb", "settings": {"s3_secret_access_key": "k"}}
+    target = {
+        "type": "duckdb",
+        "path": "/tmp/warehouse.duckdb",
+        "settings": {"s3_secret_access_key": "k"},
+    }
     assert write_profile(work, target) == work
     path = work / "profiles.yml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -30,7 +30,9 @@ def sessions_version(batch_id: int, rows_by_day: dict[str, list[int]]) -> Snapsh
         for day, sizes in rows_by_day.items()
         for i, rows in enumerate(sizes)
     )
-    return Snapshot("sessions", 3, "2026-11-20T10:00:00Z", "dbt:sessions", files, (), {"batch_id": batch_id})
+    return Snapshot(
+        "sessions", 3, "2026-11-20T10:00:00Z", "dbt:sessions", files, (), {"batch_id": batch_id}
+    )
 
 
 def plan(counts: dict[str, tuple[int, int]], base: Snapshot | None, tmp_path: Path) -> list[tuple]:
@@ -66,7 +68,10 @@ def test_nothing_changed_plans_nothing_and_a_first_publish_plans_every_day(tmp_p
     warehouse = Counts({"2026-11-18": (4, 0)})
     assert _plan(warehouse, "sessions", base, tmp_path) == []  # type: ignore[arg-type]
     assert warehouse.asked == [("sessions", "session_date", 7)]
-    assert plan({"2026-11-18": (4, 4)}, None, tmp_path) == [([], None, set()), (["2026-11-18"], -1, set())]
+    assert plan({"2026-11-18": (4, 4)}, None, tmp_path) == [
+        ([], None, set()),
+        (["2026-11-18"], -1, set()),
+    ]
 
 
 def test_an_unpartitioned_mart_is_published_whole(tmp_path: Path) -> None:
@@ -79,7 +84,9 @@ def test_an_unpartitioned_mart_is_published_whole(tmp_path: Path) -> None:
 def test_a_job_reading_a_mart_no_run_built_names_the_job_to_run() -> None:
     built = {"sessions", "int_events_sessionized"}
     with pytest.raises(UpstreamNotBuilt) as failure:
-        _check_upstream("attribution", ["int_conversions_touchpoints", "attribution"], built.__contains__)
+        _check_upstream(
+            "attribution", ["int_conversions_touchpoints", "attribution"], built.__contains__
+        )
     assert failure.value.missing == ["conversions"]
     assert str(failure.value) == (
         "`attribution` reads conversions, which no run has built yet. "

@@ -39,7 +39,9 @@ def test_months_shift_across_years(months: int, month: tuple[int, int]) -> None:
 
 def test_nobody_to_email_fails_before_anything_is_read(tmp_path: Path) -> None:
     settings = load_settings(env={}, home=tmp_path / "home")
-    with pytest.raises(TerminalError, match="set CDPFLOW_BILLING_EMAIL \\(or AIRFLOW_DAG_FAILED_EMAIL\\)"):
+    with pytest.raises(
+        TerminalError, match="set CDPFLOW_BILLING_EMAIL \\(or AIRFLOW_DAG_FAILED_EMAIL\\)"
+    ):
         billing.run(settings)
     assert not (tmp_path / "home").exists()
 

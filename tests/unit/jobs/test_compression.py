@@ -43,9 +43,9 @@ def test_closed_days_with_several_files_some_small_are_chosen() -> None:
 def test_an_interval_limits_the_days_both_ends_included() -> None:
     interval = Interval(datetime(2026, 11, 17, tzinfo=UTC), datetime(2026, 11, 18, 23, tzinfo=UTC))
     assert list(_candidates(FILES, "2026-11-20", TARGET, interval)) == ["2026-11-18"]
-    assert list(_candidates(FILES, "2026-11-20", TARGET, Interval(end=datetime(2026, 11, 17, tzinfo=UTC)))) == [
-        "2026-11-16"
-    ]
+    assert list(
+        _candidates(FILES, "2026-11-20", TARGET, Interval(end=datetime(2026, 11, 17, tzinfo=UTC)))
+    ) == ["2026-11-16"]
 
 
 def test_the_summary_lists_each_table() -> None:

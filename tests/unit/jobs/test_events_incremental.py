@@ -25,7 +25,9 @@ T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 def hour(offset: int, *sizes: int) -> RawHour:
     at = T0 + timedelta(hours=offset)
     folder = f"raw_events/date={at:%Y-%m-%d}/hour={at:%H}"
-    return RawHour(at, tuple((f"{folder}/part-{i}.jsonl.gz", s) for i, s in enumerate(sizes or (100,))))
+    return RawHour(
+        at, tuple((f"{folder}/part-{i}.jsonl.gz", s) for i, s in enumerate(sizes or (100,)))
+    )
 
 
 def keys(hours: list[RawHour]) -> list[str]:
@@ -61,9 +63,11 @@ def compacted(*hours: RawHour) -> DataFile:
 
 def test_hours_sharing_a_compacted_file_are_one_unit_grown_to_a_closure() -> None:
     h = [hour(i) for i in range(6)]
+    # redoing hour 1 means redoing hour 0, whose file it shares, and so hour 2 (the file of
+    # hours 0 and 2 comes first, so it takes a second look to find it)
     files = [
-        compacted(h[0], h[1]),  # redoing hour 1 means redoing hour 0 ...
-        compacted(h[0], h[2]),  # ... and so hour 2, whose file it shares
+        compacted(h[0], h[2]),
+        compacted(h[0], h[1]),
         DataFile("event_date=2026-11-20/h4.parquet", 5, 500, h[4].key),
     ]
     units = _units([h[1], h[4]], h, files)
@@ -93,7 +97,12 @@ def test_units_are_batched_up_to_the_byte_budget_and_never_split() -> None:
 
 @pytest.mark.parametrize(
     ("value", "day"),
-    [("2026-11-20", datetime(2026, 11, 20).date()), ("10000-01-01", None), ("infinity", None), ("", None)],
+    [
+        ("2026-11-20", datetime(2026, 11, 20).date()),
+        ("10000-01-01", None),
+        ("infinity", None),
+        ("", None),
+    ],
 )
 def test_an_odd_partition_value_is_no_date(value: str, day: object) -> None:
     assert _partition_date(value) == day

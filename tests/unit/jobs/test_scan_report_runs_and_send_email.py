@@ -34,7 +34,12 @@ def at(hour: int, minute: int = 0, days: int = 0) -> datetime:
 
 def daily(timezone: str = "UTC") -> ReportSpec:
     return ReportSpec(
-        "daily", str(Path("daily.yml")), "0 8 * * *", ("a@b.co",), timezone=timezone, builtin="overview"
+        "daily",
+        str(Path("daily.yml")),
+        "0 8 * * *",
+        ("a@b.co",),
+        timezone=timezone,
+        builtin="overview",
     )
 
 
@@ -73,20 +78,28 @@ def test_counting_stops_at_the_cap_and_keeps_the_latest_slot_last(
 
 @pytest.mark.parametrize(
     ("cron", "gap"),
-    [("*/30 * * * *", timedelta(minutes=30)), ("0 * * * *", timedelta(hours=1)), ("@daily", timedelta(days=1))],
+    [
+        ("*/30 * * * *", timedelta(minutes=30)),
+        ("0 * * * *", timedelta(hours=1)),
+        ("@daily", timedelta(days=1)),
+    ],
 )
 def test_the_scan_gap_is_the_scans_own_interval(cron: str, gap: timedelta) -> None:
     assert scan_gap(cron, at(9, 40)) == gap
 
 
 def test_a_new_report_sends_its_latest_slot_not_its_history() -> None:
-    assert due_slot(daily(), {}, at(8, 5, days=3), LATE_AFTER) == Due(at(8, days=3), False, 0, False)
+    assert due_slot(daily(), {}, at(8, 5, days=3), LATE_AFTER) == Due(
+        at(8, days=3), False, 0, False
+    )
 
 
 def test_a_sent_slot_is_not_sent_again_until_the_next_one_falls_due() -> None:
     states = {at(8): sent(at(8))}
     assert due_slot(daily(), states, at(7, 59, days=1), LATE_AFTER) is None
-    assert due_slot(daily(), states, at(8, 0, days=1), LATE_AFTER) == Due(at(8, days=1), False, 0, False)
+    assert due_slot(daily(), states, at(8, 0, days=1), LATE_AFTER) == Due(
+        at(8, days=1), False, 0, False
+    )
 
 
 def test_slots_missed_while_no_scan_ran_go_once_late_counting_the_others() -> None:
@@ -123,7 +136,8 @@ def test_the_late_notice_says_when_and_why_in_the_reports_time_zone() -> None:
     assert late_notice(spec, Due(at(7), True, 2, False), at(9, 40, days=3)) == (
         "Sent late: this report fell due at 2026-11-20 08:00 CET and goes out at "
         "2026-11-23 10:40 CET, because no scan ran in between (Airflow was down or paused). "
-        "2 earlier slots fell due meanwhile; this one mail stands for them, with the data as of now."
+        "2 earlier slots fell due meanwhile; this one mail stands for them, with the data as of "
+        "now."
     )
     assert late_notice(spec, Due(at(7), True, 1, True), at(9)) == (
         "Sent late: this report fell due at 2026-11-20 08:00 CET and goes out at "

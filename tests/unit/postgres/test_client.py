@@ -10,7 +10,9 @@ AT = datetime(2026, 11, 24, 3, tzinfo=UTC)
 
 
 def test_a_backend_is_described_with_what_is_known_of_it() -> None:
-    full = Backend(4242, "app", "psql", "idle in transaction", "client backend", "shop", "10.0.0.7", AT, 5432.6)
+    full = Backend(
+        4242, "app", "psql", "idle in transaction", "client backend", "shop", "10.0.0.7", AT, 5432.6
+    )
     assert full.describe() == (
         "pid 4242 user `app` app `psql` db `shop` from 10.0.0.7: idle in transaction for 5,433s"
     )

@@ -12,13 +12,14 @@ from cdpflow.report import Section
 from cdpflow.report.mail import Content, compose, rows_csv
 from cdpflow.report.schedules import ReportSpec
 
+FIRST = datetime(2026, 11, 19, 10, 4, tzinfo=UTC)
 SLOT = datetime(2026, 11, 20, 8, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
 CHANNELS = Section(
     "channels",
     "Sessions & revenue by channel",
     [
-        {"session_date": date(2026, 11, 19), "channel": "Email", "revenue": 99.99},
-        {"session_date": date(2026, 11, 19), "channel": "<Direct>", "revenue": None},
+        {"session_date": date(2026, 11, 19), "channel": "Email", "revenue": 99.99, "at": FIRST},
+        {"session_date": date(2026, 11, 19), "channel": "<Direct>", "revenue": None, "at": None},
     ],
 )
 BROKEN = Section("chart-7", "Refunds", [], None, "Superset could not run this chart: timeout")
@@ -40,9 +41,11 @@ def spec(**overrides: object) -> ReportSpec:
 CONTENT = Content("cdpflow overview", "2026-11-13 to 2026-11-19", [CHANNELS, BROKEN, EMPTY])
 
 
-def test_rows_become_csv_with_dates_as_iso_text_and_none_as_empty() -> None:
+def test_rows_become_csv_with_times_as_iso_text_and_none_as_empty() -> None:
     assert rows_csv(CHANNELS) == (
-        b"session_date,channel,revenue\r\n2026-11-19,Email,99.99\r\n2026-11-19,<Direct>,\r\n"
+        b"session_date,channel,revenue,at\r\n"
+        b"2026-11-19,Email,99.99,2026-11-19T10:04:00+00:00\r\n"
+        b"2026-11-19,<Direct>,,\r\n"
     )
     assert rows_csv(EMPTY) == b""
 

@@ -21,7 +21,9 @@ def report_file(folder: Path, name: str, text: str) -> Path:
 
 def test_a_builtin_report_gets_the_documented_defaults(tmp_path: Path) -> None:
     path = report_file(
-        tmp_path, "daily", "builtin: overview\ncron: ' 0 8 * * * '\nrecipients: [a@shop.example.com]\n"
+        tmp_path,
+        "daily",
+        "builtin: overview\ncron: ' 0 8 * * * '\nrecipients: [a@shop.example.com]\n",
     )
     assert read_report(path) == ReportSpec(
         name="daily",
@@ -104,7 +106,3 @@ def test_load_reports_keeps_the_good_files_and_lists_the_bad_ones(settings: Sett
     specs, errors = load_reports(settings)
     assert [s.name for s in specs] == ["b-good", "c-good"]
     assert [(e.path, e.key) for e in errors] == [(bad, "cron")]
-
-
-def test_no_reports_folder_means_no_reports(settings: Settings) -> None:
-    assert load_reports(settings) == ([], [])
