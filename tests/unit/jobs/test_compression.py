@@ -49,6 +49,7 @@ def test_an_interval_limits_the_days_both_ends_included() -> None:
 
 
 def test_the_summary_lists_each_table() -> None:
+    assert CompressionResult().summary() == "compression: no tables."
     result = CompressionResult(
         [
             TableCompaction("core_events", 2, 40, 2, 4_000_000, 3_500_000, 7),
@@ -62,4 +63,3 @@ def test_the_summary_lists_each_table() -> None:
         "compression: sessions: nothing to compact.\n"
         "compression: analytics warehouse vacuumed in 1.3s"
     )
-    assert CompressionResult().summary() == "compression: no tables."
