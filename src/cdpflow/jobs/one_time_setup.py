@@ -7,10 +7,13 @@ admin password), and backfills raw data already present.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import yaml
 
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, events_incremental, job_lock
@@ -47,8 +50,18 @@ def config_template(settings: Settings) -> str:
     for s in SETTINGS:
         default = s.default if s.default is not None else settings.value_of(s.key)
         lines.append(f"# {s.doc}")
-        lines.append(f"# {s.key}: {default!s}" if default != "" else f"# {s.key}:")
+        lines.append(f"# {s.key}: {_yaml_scalar(str(default))}")
     return "\n".join(lines) + "\n"
+
+
+def _yaml_scalar(text: str) -> str:
+    """`text` as YAML that reads back as it, so that uncommenting a line keeps its default: a
+    value YAML reads otherwise (`*/30 * * * *`, `*`: an alias; empty: null) in double quotes."""
+    try:
+        plain = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        plain = None
+    return text if plain is not None else json.dumps(text)
 
 
 def run(
