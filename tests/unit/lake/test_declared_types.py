@@ -57,14 +57,14 @@ def test_the_writers_hand_the_commit_lake_type_names(
     staging = tmp_path / "staging"
     tables = TableStore(lake)
     for table, schema in IDENTITY_SCHEMAS.items():
-        IdentityStore(lake, tables, staging).append(table, schema.empty_table(), "test")
+        IdentityStore(lake, tables).append(table, schema.empty_table(), "test")
     for table in ACTIVATION_SCHEMAS:
-        ActivationTables(lake, staging, "d").commit(table, [], "test")
+        ActivationTables(lake, "d").commit(table, [], "test")
     for table in ENTITY_SCHEMAS:
-        EntityTables(lake, staging).commit(table, "test")
+        EntityTables(lake).commit(table, "test")
     Lander(lake, tables, staging, "shop").commit_rejects("orders", {}, [])
     now = datetime(2026, 12, 7, 6, tzinfo=UTC)
-    assert ReportRuns(lake, staging).claim("overview", now, "a@example.com", now)
+    assert ReportRuns(lake).claim("overview", now, "a@example.com", now)
 
     expected = {*IDENTITY_SCHEMAS, *ACTIVATION_SCHEMAS, *ENTITY_SCHEMAS, "elt_rejects"}
     assert expected | {"report_runs"} <= set(committed)
