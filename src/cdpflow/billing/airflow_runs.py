@@ -13,6 +13,7 @@ from cdpflow.errors import TerminalError
 
 # Every try of a task: the latest in task_instance, earlier ones in task_instance_history.
 _TABLES = ("task_instance", "task_instance_history")
+SETTING = "CDPFLOW_AIRFLOW_DB_URL"
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,7 @@ def _rows(url: str) -> list[tuple[object, ...]]:
     if parts.scheme.startswith("sqlite"):
         path = Path(url.split(":///", 1)[1]) if ":///" in url else None
         if path is None or not path.exists():
-            raise TerminalError(
-                f"Airflow's metadata DB `{url}` does not exist; set CDPFLOW_AIRFLOW_DB_URL."
-            )
+            raise TerminalError(f"Airflow's metadata DB `{url}` does not exist; set {SETTING}.")
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             return [
@@ -50,9 +49,17 @@ def _rows(url: str) -> list[tuple[object, ...]]:
                     f"SELECT dag_id, start_date, end_date, duration FROM {table}"
                 )
             ]
+    if parts.scheme.split("+")[0] in ("postgresql", "postgres"):
+        from cdpflow.postgres.client import PostgresClient
+
+        # Airflow's setting is a SQLAlchemy URL (`postgresql+psycopg2://…`); psycopg takes the
+        # same URL without the driver.
+        plain = "postgresql" + url[len(parts.scheme) :]
+        with PostgresClient.connect(plain, source=SETTING, application_name="billing") as db:
+            return db.task_tries(_TABLES)
     raise TerminalError(
-        f"CDPFLOW_AIRFLOW_DB_URL `{parts.scheme}://…`: billing reads Airflow's SQLite metadata DB"
-        " (the embedded default, sqlite:///…); other databases are not supported yet."
+        f"{SETTING} `{parts.scheme}://…`: billing reads Airflow's metadata DB on SQLite"
+        " (sqlite:///…, the embedded default) or PostgreSQL (postgresql://…)."
     )
 
 

@@ -1,4 +1,5 @@
-"""A small PostgreSQL client for upkeep jobs: list idle backends, terminate them.
+"""A small PostgreSQL client for upkeep jobs: list idle backends, terminate them, read the task
+tries of an Airflow metadata DB (billing).
 
 The only module that imports psycopg. Every message names where the URL came from (a setting or
 an Airflow connection) and shows it with its password masked.
@@ -16,6 +17,7 @@ from cdpflow.settings import MASK, mask_url
 
 try:
     import psycopg
+    import psycopg.sql
     from psycopg.rows import dict_row
 except ImportError as err:  # pragma: no cover - psycopg is a dependency of cdpflow
     raise ImportError("PostgreSQL support needs psycopg: pip install 'psycopg[binary]'") from err
@@ -191,6 +193,19 @@ class PostgresClient(Connection):
             },
         ).fetchone()
         return bool(row and row["terminated"])
+
+    def task_tries(self, tables: tuple[str, ...]) -> list[tuple[object, ...]]:
+        """(dag_id, start_date, end_date, duration) of every row of those of Airflow's task
+        tables that exist (task_instance_history is Airflow 2.10's and later)."""
+        rows: list[tuple[object, ...]] = []
+        for table in tables:
+            exists = self._conn.execute("SELECT to_regclass(%s) AS oid", [table]).fetchone()
+            if exists["oid"] is None:
+                continue
+            query = psycopg.sql.SQL("SELECT dag_id, start_date, end_date, duration FROM {}")
+            for row in self._conn.execute(query.format(psycopg.sql.Identifier(table))):
+                rows.append((row["dag_id"], row["start_date"], row["end_date"], row["duration"]))
+        return rows
 
 
 PermissionDenied = psycopg.errors.InsufficientPrivilege

@@ -43,8 +43,8 @@ class OperationsSettings:
         "CDPFLOW_AIRFLOW_DB_URL",
         "",
         parse.stripped,
-        "Airflow's metadata DB (sqlite:///… or postgresql://…) billing reads task durations"
-        " from; default: the SQLite DB of `cdpflow airflow`.",
+        "Airflow's metadata DB (sqlite:///… or postgresql[+driver]://…) billing reads task"
+        " durations from; default: the SQLite DB of `cdpflow airflow`.",
     )
     instance_type: str = setting(
         "CDPFLOW_INSTANCE_TYPE",

@@ -67,6 +67,6 @@ def test_a_missing_db_or_another_database_is_terminal_naming_the_setting(tmp_pat
     with pytest.raises(TerminalError, match="does not exist; set CDPFLOW_AIRFLOW_DB_URL"):
         usage_by_dag(f"sqlite:///{tmp_path / 'none.db'}", *NOVEMBER)
     with pytest.raises(TerminalError) as failure:
-        usage_by_dag("postgresql://airflow:S3cretPassw0rd@db/airflow", *NOVEMBER)
-    assert str(failure.value).startswith("CDPFLOW_AIRFLOW_DB_URL `postgresql://…`: billing reads")
+        usage_by_dag("mysql://airflow:S3cretPassw0rd@db/airflow", *NOVEMBER)
+    assert str(failure.value).startswith("CDPFLOW_AIRFLOW_DB_URL `mysql://…`: billing reads")
     assert "S3cretPassw0rd" not in str(failure.value)
