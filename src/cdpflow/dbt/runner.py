@@ -18,6 +18,7 @@ import yaml
 
 from cdpflow.dbt.models import PROJECT_DIR
 from cdpflow.errors import TerminalError
+from cdpflow.events.schema import CORE_EVENTS_COLUMNS
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "conversion_events": list(settings.conversion_events),
         "computation_window_days": settings.computation_window,
         "site_hosts": [h.lower() for h in settings.site_hosts],
+        # the one list of core_events' columns, for the models that carry them (macro
+        # event_columns)
+        "core_events_columns": [name for name, _ in CORE_EVENTS_COLUMNS],
     }
 
 

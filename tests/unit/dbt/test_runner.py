@@ -20,7 +20,9 @@ def test_the_project_vars_follow_the_settings(tmp_path: Path) -> None:
         "COMPUTATION_WINDOW": "30",
         "CDPFLOW_SITE_HOSTS": "Shop.Example.com,www.shop.example.com",
     }
-    assert dbt_vars(load_settings(env=env, home=tmp_path / "home")) == {
+    variables = dbt_vars(load_settings(env=env, home=tmp_path / "home"))
+    columns = variables.pop("core_events_columns")
+    assert variables == {
         "session_timeout_minutes": 45,
         "session_max_hours": 12,
         "honour_tracker_session_id": True,
@@ -28,6 +30,7 @@ def test_the_project_vars_follow_the_settings(tmp_path: Path) -> None:
         "computation_window_days": 30,
         "site_hosts": ["shop.example.com", "www.shop.example.com"],
     }
+    assert columns[:3] == ["event_id", "event_type", "event_name"] and "session_id" in columns
 
 
 def test_the_profile_is_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -1,12 +1,8 @@
-{# The columns unique_events carries from core_events, in order. #}
+{# The columns unique_events carries from core_events, in order: core_events' own list
+   (cdpflow.events.schema, passed by the job as the var core_events_columns), with session_id as
+   stg_lake__pending_events renames it, tracker_session_id. #}
 {% macro event_columns(prefix='') -%}
-    {%- set cols = [
-        'event_id', 'event_type', 'event_name', 'event_time', 'received_at', 'sent_at',
-        'anonymous_id', 'user_id', 'previous_id', 'group_id', 'tracker_session_id', 'url', 'path',
-        'referrer', 'page_title', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term',
-        'utm_content', 'gclid', 'fbclid', 'msclkid', 'ttclid', 'email', 'phone', 'map_id',
-        'map_provider', 'order_id', 'revenue', 'currency', 'properties', 'traits', 'user_agent',
-        'ip', 'source', 'payload_format', 'event_date'
-    ] -%}
-    {%- for col in cols %}{{ prefix }}{{ col }}{{ ", " if not loop.last }}{% endfor -%}
+    {%- for col in var('core_events_columns') -%}
+        {{ prefix }}{{ 'tracker_session_id' if col == 'session_id' else col }}{{ ", " if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}
