@@ -1,7 +1,9 @@
 """The engine seam: jobs ask an engine for heavy work and never learn which one runs.
 
-Two sides. The **query side** (`open_query_engine`: `cdpflow sql`, derived views, the report)
-is DuckDB always, so users write one SQL dialect whatever runs the batch jobs. The **batch
+Two sides. The **query side** (`open_query_engine`: `cdpflow sql`, derived views, the report,
+the segments and funnels entity_creation compiles) is DuckDB always, so users write one SQL
+dialect whatever runs the batch jobs, and SQL written for that side (`cdpflow.entities`,
+`cdpflow.report`) is in that dialect outside this package. The **batch
 side** (`open_engine`) is the engine `CDPFLOW_ENGINE` names, picked from `ENGINES`; an engine is
 one class, registered there by its import path, that implements `Engine`:
 
