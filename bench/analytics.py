@@ -3,15 +3,18 @@ and a bare DuckDB sessionization as the baseline.
 
 Run from the project root:
 
-    .venv/bin/python bench/analytics.py [--events 10000000] [--repeat 3] [--keep]
+    .venv/bin/python bench/analytics.py [--visitors 770000] [--repeat 3] [--keep]
 
-A lake shaped like a month of shop traffic is generated once into
-bench/.data/analytics-e<N>-s<seed>/ (Parquet written straight from numpy/pyarrow through DuckDB,
-no raw JSON) and reused: core_events (one compacted file per event_date, the column types of
-CORE_EVENTS_COLUMNS), identities (every anonymous_id, user_id and email with its person) and an
-empty identity_merges; plus 1% more events for the incremental run. Each run starts from a fresh
-CDPFLOW_HOME under bench/.data/ (removed afterwards unless --keep) whose lake holds hard links to
-the cached files, with snapshots committed through TableStore. Then:
+A month of shop traffic from cdpflow.sample's traffic model (its plan, behaviour and people,
+vectorized in cdpflow.sample.columnar*: Segment web and iOS visitors, no Blotout) is generated
+once into bench/.data/analytics-v<visitors>-s<seed>/ (Parquet written straight from
+numpy/pyarrow through DuckDB, no raw JSON) and reused: core_events (one compacted file per
+event_date, the column types of CORE_EVENTS_COLUMNS), identities (every device's anonymous_id,
+and the user_id and email of every customer who identified) and an empty identity_merges; plus
+1% more events for the incremental run (sessions of returning and first-time visitors in the
+hour after the data, and late sessions of the week before received in it). Each run starts from
+a fresh CDPFLOW_HOME under bench/.data/ (removed afterwards unless --keep) whose lake holds hard
+links to the cached files, with snapshots committed through TableStore. Then:
 
 1. full build: events_unified_view, attribution, campaign, retention, each in its own subprocess,
    which reports dbt's seconds per model and its own peak RSS per model (VmHWM, reset through

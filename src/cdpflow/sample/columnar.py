@@ -16,25 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cdpflow.sample.catalog import (
-    BING_CAMPAIGNS,
-    BY_COLLECTION,
-    CHANNEL_WEIGHTS_APP,
-    CHANNEL_WEIGHTS_FIRST,
-    CHANNEL_WEIGHTS_RETURN,
-    CHANNELS,
-    COLLECTIONS,
-    EMAIL_REFERRERS,
-    FACEBOOK_CAMPAIGNS,
-    FACEBOOK_CONTENT,
-    FACEBOOK_REFERRERS,
-    GOOGLE_CAMPAIGNS,
-    GOOGLE_TERMS,
-    ORGANIC_REFERRERS,
-    PRODUCTS,
-    REFERRAL_SITES,
-    TIKTOK_CAMPAIGNS,
-)
+from cdpflow.sample import catalog as cat
 from cdpflow.sample.plan import DAY_MS, Plan
 from cdpflow.sample.script import (
     ADD_TO_CART_SHARE,
@@ -69,16 +51,16 @@ from cdpflow.sample.script import (
 # Page codes: the shop's fixed pages, then its collections, then its products.
 HOME, CART, LOGIN_PAGE, ACCOUNT, CHECKOUT_FORM, THANK_YOU = range(6)
 COLLECTION0 = 6
-PRODUCT0 = COLLECTION0 + len(COLLECTIONS)
+PRODUCT0 = COLLECTION0 + len(cat.COLLECTIONS)
 # What a page is for (its action in the script).
 NO_ACTION, ADD, LOGIN, CHECKOUT_IDENTIFY, ORDER, ABANDON = range(6)
 # Longest session: MAX_PAGES browsed, login and account pages, cart and checkout form.
 MAX_SESSION_PAGES = MAX_PAGES + 4
 UTM_TAGS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 CLICK_IDS = ("gclid", "fbclid", "msclkid", "ttclid")
-_PRODUCT_NO = {p.product_id: i for i, p in enumerate(PRODUCTS)}
+_PRODUCT_NO = {p.product_id: i for i, p in enumerate(cat.PRODUCTS)}
 _BY_COLLECTION = [
-    np.array([_PRODUCT_NO[p.product_id] for p in BY_COLLECTION[c]]) for c in COLLECTIONS
+    np.array([_PRODUCT_NO[p.product_id] for p in cat.BY_COLLECTION[c]]) for c in cat.COLLECTIONS
 ]
 
 
@@ -87,7 +69,7 @@ class Sessions:
     """A plan's sessions as scripts: columns per session and per (session, page)."""
 
     plan: Plan
-    channel: np.ndarray  # per session: index into CHANNELS
+    channel: np.ndarray  # per session: index into catalog.CHANNELS
     tags: dict[str, np.ndarray]  # UTM_TAGS, CLICK_IDS, "referrer", "query": str or None
     orders: dict[int, Order]  # by session index, the buying ones
     page_session: np.ndarray  # per page, in session then visit order
@@ -109,9 +91,9 @@ def draw_sessions(plan: Plan) -> Sessions:
     u = rng.random(n)
     channel = np.empty(n, np.int8)
     for mask, weights in (
-        (app, CHANNEL_WEIGHTS_APP),
-        (~app & (plan.visit_no == 0), CHANNEL_WEIGHTS_FIRST),
-        (~app & (plan.visit_no > 0), CHANNEL_WEIGHTS_RETURN),
+        (app, cat.CHANNEL_WEIGHTS_APP),
+        (~app & (plan.visit_no == 0), cat.CHANNEL_WEIGHTS_FIRST),
+        (~app & (plan.visit_no > 0), cat.CHANNEL_WEIGHTS_RETURN),
     ):
         cum = np.cumsum(weights) / sum(weights)
         channel[mask] = np.minimum(np.searchsorted(cum, u[mask], "right"), len(cum) - 1)
@@ -120,12 +102,14 @@ def draw_sessions(plan: Plan) -> Sessions:
     pages = np.full((n, MAX_SESSION_PAGES), -1, np.int16)
     action = np.zeros((n, MAX_SESSION_PAGES), np.int8)
     quantity = np.ones((n, MAX_SESSION_PAGES), np.int8)
-    shares = np.array([LANDING_SHARES[c] for c in CHANNELS])[channel]
+    shares = np.array([LANDING_SHARES[c] for c in cat.CHANNELS])[channel]
     roll = rng.random(n)
     pages[:, 0] = np.where(
         roll < shares[:, 0],
-        PRODUCT0 + rng.integers(0, len(PRODUCTS), n),
-        np.where(roll < shares.sum(1), COLLECTION0 + rng.integers(0, len(COLLECTIONS), n), HOME),
+        PRODUCT0 + rng.integers(0, len(cat.PRODUCTS), n),
+        np.where(
+            roll < shares.sum(1), COLLECTION0 + rng.integers(0, len(cat.COLLECTIONS), n), HOME
+        ),
     )
     buys = plan.converts
     bounce = rng.random(n) < BOUNCE_SHARE
@@ -231,11 +215,11 @@ def _browse(rng: np.random.Generator, previous: np.ndarray) -> np.ndarray:
     roll = rng.random(n)
     out = np.where(
         roll < BROWSE_PRODUCT_SHARE + BROWSE_COLLECTION_SHARE,
-        COLLECTION0 + rng.integers(0, len(COLLECTIONS), n),
+        COLLECTION0 + rng.integers(0, len(cat.COLLECTIONS), n),
         HOME,
     )
     product = roll < BROWSE_PRODUCT_SHARE
-    out[product] = PRODUCT0 + rng.integers(0, len(PRODUCTS), int(product.sum()))
+    out[product] = PRODUCT0 + rng.integers(0, len(cat.PRODUCTS), int(product.sum()))
     collection = previous - COLLECTION0
     for c, members in enumerate(_BY_COLLECTION):
         m = product & (collection == c)
@@ -251,7 +235,7 @@ def _arrival(
     out = {k: np.full(n, None, object) for k in (*UTM_TAGS, *CLICK_IDS)}
     out["referrer"] = np.full(n, "", object)  # "" is a value: the SDKs send it
     out["query"] = np.full(n, "", object)
-    names = {c: np.flatnonzero(channel == i) for i, c in enumerate(CHANNELS)}
+    names = {c: np.flatnonzero(channel == i) for i, c in enumerate(cat.CHANNELS)}
 
     def pick(rows: np.ndarray, values: tuple, weights: tuple | None = None) -> np.ndarray:
         p = None if weights is None else np.array(weights) / sum(weights)
@@ -272,25 +256,26 @@ def _arrival(
     tag(rows[only], [("gclid", gclid[only])])
     rows, gclid = rows[~only], gclid[~only]
     tag(rows, [("utm_source", "google"), ("utm_medium", "cpc"),
-               ("utm_campaign", pick(rows, GOOGLE_CAMPAIGNS)),
-               ("utm_term", pick(rows, GOOGLE_TERMS)), ("gclid", gclid)])  # fmt: skip
+               ("utm_campaign", pick(rows, cat.GOOGLE_CAMPAIGNS)),
+               ("utm_term", pick(rows, cat.GOOGLE_TERMS)), ("gclid", gclid)])  # fmt: skip
     rows = names["bing_cpc"]
     out["referrer"][rows] = "https://www.bing.com/"
     msclkid = hex_strings(rng, len(rows), 32)
     tag(rows, [("utm_source", "bing"), ("utm_medium", "cpc"),
-               ("utm_campaign", pick(rows, BING_CAMPAIGNS)), ("utm_term", pick(rows, GOOGLE_TERMS)),
+               ("utm_campaign", pick(rows, cat.BING_CAMPAIGNS)),
+               ("utm_term", pick(rows, cat.GOOGLE_TERMS)),
                ("msclkid", msclkid)])  # fmt: skip
     rows = names["facebook"]
     paid = FACEBOOK_PAID_SOCIAL_SHARE
     tag(rows, [("utm_source", "facebook"),
                ("utm_medium", pick(rows, ("paid_social", "cpc"), (paid, 1 - paid))),
-               ("utm_campaign", pick(rows, FACEBOOK_CAMPAIGNS)),
-               ("utm_content", pick(rows, FACEBOOK_CONTENT)),
+               ("utm_campaign", pick(rows, cat.FACEBOOK_CAMPAIGNS)),
+               ("utm_content", pick(rows, cat.FACEBOOK_CONTENT)),
                ("fbclid", _tokens(rng, len(rows), *FBCLID[1:]))])  # fmt: skip
-    out["referrer"][rows] = pick(rows, FACEBOOK_REFERRERS)
+    out["referrer"][rows] = pick(rows, cat.FACEBOOK_REFERRERS)
     rows = names["tiktok"]
     tag(rows, [("utm_source", "tiktok"), ("utm_medium", "paid_social"),
-               ("utm_campaign", pick(rows, TIKTOK_CAMPAIGNS)),
+               ("utm_campaign", pick(rows, cat.TIKTOK_CAMPAIGNS)),
                ("ttclid", _tokens(rng, len(rows), *TTCLID[1:]))])  # fmt: skip
     out["referrer"][rows] = pick(rows, TIKTOK_REFERRERS)
     rows = names["email"]
@@ -303,11 +288,11 @@ def _arrival(
     tag(rows, [("utm_source", "newsletter"), ("utm_medium", "email"),
                ("utm_campaign", np.array(names_of, object)[which]),
                ("utm_content", pick(rows, EMAIL_CONTENT))])  # fmt: skip
-    out["referrer"][rows] = pick(rows, EMAIL_REFERRERS)
+    out["referrer"][rows] = pick(rows, cat.EMAIL_REFERRERS)
     rows = names["organic"]
-    out["referrer"][rows] = pick(rows, *zip(*ORGANIC_REFERRERS, strict=True))
+    out["referrer"][rows] = pick(rows, *zip(*cat.ORGANIC_REFERRERS, strict=True))
     rows = names["referral"]
-    out["referrer"][rows] = pick(rows, REFERRAL_SITES)
+    out["referrer"][rows] = pick(rows, cat.REFERRAL_SITES)
     return out
 
 
