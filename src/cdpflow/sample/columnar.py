@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cdpflow.sample import catalog as cat
-from cdpflow.sample.plan import DAY_MS, Plan
+from cdpflow.sample.plan import DAY_MS, STREAM_COLUMNAR, Plan
 from cdpflow.sample.script import (
     ADD_TO_CART_SHARE,
     BOUNCE_SHARE,
@@ -85,7 +85,7 @@ class Sessions:
 def draw_sessions(plan: Plan) -> Sessions:
     """Every session of `plan` as a script (see the module docstring for what is shared)."""
     spec = plan.spec
-    rng = np.random.default_rng([spec.seed % (1 << 64), 9, plan.first_position])
+    rng = np.random.default_rng([spec.seed % (1 << 64), STREAM_COLUMNAR, plan.first_position])
     n = plan.n_sessions
     app = plan.ios_app[plan.person] & (plan.device == 0)
     u = rng.random(n)

@@ -34,6 +34,7 @@ from cdpflow.sample.columnar_segment import (
     Events,
 )
 from cdpflow.sample.people import PHONE_E164_SHARE
+from cdpflow.sample.plan import STREAM_COLUMNAR_IDS
 
 _PATHS = ["/", "/cart", "/account/login", "/account", "", ""]
 _TITLES = [SHOP_NAME, f"Your Shopping Cart – {SHOP_NAME}", f"Account – {SHOP_NAME}",
@@ -64,7 +65,11 @@ def core_events_rows(ev: Events, rows: np.ndarray) -> pa.Table:
     customer = plan.customer_no[plan.person[session]]
     eur = plan.eur[plan.person[session]]
     token = _strings(ev.token[session])
-    rng = np.random.default_rng([plan.spec.seed % (1 << 64), 11, int(rows[0]) if n else 0])
+    # Keyed by the first row and the plan: disjoint subsets of all plans draw different ids.
+    first = int(rows[0]) if n else 0
+    rng = np.random.default_rng(
+        [plan.spec.seed % (1 << 64), STREAM_COLUMNAR_IDS, first, plan.first_position]
+    )
     query = _strings(s.tags["query"][session])
 
     def path_of(codes: np.ndarray) -> pa.Array:

@@ -29,6 +29,7 @@ from cdpflow.sample.columnar import (
     hex_strings,
 )
 from cdpflow.sample.people import customer_profile, person_devices
+from cdpflow.sample.plan import STREAM_COLUMNAR_MESSAGES
 from cdpflow.sample.script import (
     CHECKOUT_AFTER_MS,
     LATE_ACTION_SHARE,
@@ -81,7 +82,9 @@ def segment_events(s: Sessions) -> Events:
     spec = plan.spec
     if plan.blotout.any():
         raise ConfigError("blotout_share", spec.blotout_share, "0 for columnar (Segment) traffic")
-    rng = np.random.default_rng([spec.seed % (1 << 64), 10, plan.first_position])
+    rng = np.random.default_rng(
+        [spec.seed % (1 << 64), STREAM_COLUMNAR_MESSAGES, plan.first_position]
+    )
     people, person_row = np.unique(plan.person, return_inverse=True)
     devices: dict[str, list] = {"anonymous_id": [], "user_agent": [], "ip": []}
     skew, flush_at = [], []

@@ -42,7 +42,9 @@ STREAM_NOISE = 5
 STREAM_EXPORT = 6
 STREAM_CONSENT = 7  # the export's country and marketing consent per customer
 STREAM_FOLLOW_ON = 8  # sessions after a plan's span (follow_on)
-STREAM_COLUMNAR = 9  # the vectorized renderer (cdpflow.sample.columnar)
+# The vectorized path (cdpflow.sample.columnar*): sessions, messages, and message ids, each also
+# keyed by the plan's first position, so a follow-on plan never repeats its plan's draws.
+STREAM_COLUMNAR, STREAM_COLUMNAR_MESSAGES, STREAM_COLUMNAR_IDS = 9, 10, 11
 
 
 def stream(seed: int, kind: int, index: int) -> random.Random:

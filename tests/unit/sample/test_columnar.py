@@ -192,6 +192,11 @@ def test_follow_on_sessions_continue_the_plan() -> None:
     ids = np.array(rows["anonymous_id"].to_pylist(), object)
     assert set(ids[returning]) <= known  # the same devices come back
     assert not set(ids[~returning]) & known
+    # Every message id is new, in the plan's rows and the follow-on's alike, however the rows
+    # are split into tables (here: from the first row of each, as a day's file would start).
+    base_ids = core_events_rows(base, np.arange(len(base.page)))["event_id"].to_pylist()
+    more_ids = rows["event_id"].to_pylist()
+    assert len(set(base_ids) | set(more_ids)) == len(base_ids) + len(more_ids)
 
 
 def test_blotout_visitors_are_refused() -> None:
