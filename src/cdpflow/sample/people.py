@@ -23,6 +23,7 @@ from cdpflow.sample.model import SOURCE_BLOTOUT, SOURCE_IOS, SOURCE_WEB
 from cdpflow.sample.plan import STREAM_CUSTOMER, STREAM_PERSON, stream
 
 SKEWED_DEVICE_SHARE = 0.1
+PHONE_E164_SHARE = 0.6  # phones typed as +1...; the rest in the US display form
 US_OFFSETS = (-240, -300, -360, -420)
 EU_OFFSETS = (60, 120)
 EU_LOCALES = ("de-DE", "fr-FR", "nl-NL", "es-ES", "it-IT")
@@ -137,7 +138,7 @@ def typed_email(customer: Customer, rng: random.Random) -> str:
 
 def typed_phone(customer: Customer, rng: random.Random) -> str:
     """The phone as typed: E.164 or the US display form."""
-    if rng.random() < 0.6:
+    if rng.random() < PHONE_E164_SHARE:
         return customer.phone
     digits = customer.phone[2:]
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"

@@ -41,6 +41,10 @@ STREAM_ORDER = 4
 STREAM_NOISE = 5
 STREAM_EXPORT = 6
 STREAM_CONSENT = 7  # the export's country and marketing consent per customer
+STREAM_FOLLOW_ON = 8  # sessions after a plan's span (follow_on)
+# The vectorized path (cdpflow.sample.columnar*): sessions, messages, and message ids, each also
+# keyed by the plan's first position, so a follow-on plan never repeats its plan's draws.
+STREAM_COLUMNAR, STREAM_COLUMNAR_MESSAGES, STREAM_COLUMNAR_IDS = 9, 10, 11
 
 
 def stream(seed: int, kind: int, index: int) -> random.Random:
@@ -93,6 +97,7 @@ class Plan:
     blotout: np.ndarray  # per person
     ios_app: np.ndarray  # per person
     eur: np.ndarray  # per person
+    first_position: int = 0  # position of the first session (a follow-on plan's continue)
 
     @property
     def n_sessions(self) -> int:
@@ -113,7 +118,7 @@ class Plan:
             people = self.person[idx]
             yield from map(
                 Session,
-                idx.tolist(),
+                (idx + self.first_position).tolist(),
                 self.start_ms[idx].tolist(),
                 people.tolist(),
                 self.device[idx].tolist(),
@@ -136,20 +141,14 @@ def build_plan(spec: SampleSpec) -> Plan:
     n = spec.visitors
     returning = rng.random(n) < RETURNING_SHARE
     n_sessions = 1 + np.where(returning, np.minimum(rng.geometric(0.35, n), 11), 0)
-    two_devices = rng.random(n) < TWO_DEVICE_SHARE
-    main_device = (rng.random(n) < 0.45).astype(np.int8)  # single-device visitors: 55% phone
-    is_customer = rng.random(n) < CUSTOMER_SHARE
-    blotout = rng.random(n) < spec.blotout_share
-    ios_app = ~blotout & (rng.random(n) < IOS_APP_SHARE)
-    eur = rng.random(n) < EUR_SHARE
+    two_devices, main_device, is_customer, blotout, ios_app, eur = _people(spec, rng, n)
 
     total = int(n_sessions.sum())
     person = np.repeat(np.arange(n, dtype=np.int32), n_sessions)
     start = _start_times(spec, rng, total)
     device = np.where(two_devices[person], rng.integers(0, 2, total), main_device[person])
     device = device.astype(np.int8)
-    converts = is_customer[person] & (rng.random(total) < CUSTOMER_CONVERSION)
-    login = is_customer[person] & ~converts & (rng.random(total) < CUSTOMER_LOGIN)
+    converts, login = _buys_and_logins(rng, is_customer[person])
 
     # Drop sessions too close to the same person's previous one (sorted by person, then time).
     by_person = np.lexsort((start, person))
@@ -193,6 +192,84 @@ def build_plan(spec: SampleSpec) -> Plan:
         ios_app=ios_app,
         eur=eur,
     )
+
+
+def follow_on(plan: Plan, start_ms: int, end_ms: int, returning: int, new: int) -> Plan:
+    """Sessions starting in `[start_ms, end_ms)`, after `plan`'s span: up to `returning` of
+    its visitors (each picked as the visitor of a random earlier session, on that session's
+    device, so the busy ones are likelier) and `new` first-time visitors.
+
+    Its per-person columns cover the plan's people and then the new ones; order, customer and
+    session positions continue the plan's. A returning visitor comes at most once, and not
+    within MIN_SESSION_GAP_MS of their last session in `plan`.
+    """
+    spec = plan.spec
+    rng = np_stream(spec.seed, STREAM_FOLLOW_ON)
+    old = len(plan.customer_no)
+    picked = rng.integers(0, plan.n_sessions, returning)
+    person_of, first = np.unique(plan.person[picked], return_index=True)
+    device_of = plan.device[picked[first]]
+    last_start = np.full(old, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last_start, plan.person, plan.start_ms)
+    visits = np.bincount(plan.person, minlength=old)
+    two_devices, main_device, is_customer, blotout, ios_app, eur = _people(spec, rng, new)
+    new_people = np.arange(old, old + new, dtype=np.int32)
+    new_device = np.where(two_devices, rng.integers(0, 2, new), main_device)
+    start = rng.integers(start_ms, end_ms, len(person_of) + new)
+    keep = np.r_[start[: len(person_of)] - last_start[person_of] >= MIN_SESSION_GAP_MS,
+                 np.ones(new, dtype=bool)]  # fmt: skip
+    person = np.r_[person_of, new_people][keep]
+    device = np.r_[device_of, new_device].astype(np.int8)[keep]
+    start = start[keep]
+    customer = np.r_[plan.customer_no > 0, is_customer]
+    converts, login = _buys_and_logins(rng, customer[person])
+    # The device identified (logged in or bought) in one of its sessions in `plan`.
+    ident = np.zeros(2 * old, dtype=bool)
+    np.logical_or.at(
+        ident, 2 * plan.person.astype(np.int64) + plan.device, plan.converts | plan.login
+    )
+    known_before = np.r_[ident, np.zeros(2 * new, dtype=bool)][2 * person.astype(np.int64) + device]
+
+    order = np.lexsort((person, start))
+    converts = converts[order]
+    first_order = int(plan.order_no.max(initial=0))
+    order_no = np.where(converts, first_order + np.cumsum(converts), 0).astype(np.int32)
+    new_no = np.where(is_customer, plan.n_customers + np.cumsum(is_customer), 0)
+    return Plan(
+        spec=spec,
+        start_ms=start[order],
+        person=person[order],
+        device=device[order],
+        visit_no=np.r_[visits, np.zeros(new, dtype=np.int64)][person[order]].astype(np.int16),
+        converts=converts,
+        login=login[order],
+        known_before=known_before[order],
+        order_no=order_no,
+        customer_no=np.r_[plan.customer_no, new_no.astype(np.int32)],
+        blotout=np.r_[plan.blotout, blotout],
+        ios_app=np.r_[plan.ios_app, ios_app],
+        eur=np.r_[plan.eur, eur],
+        first_position=plan.first_position + plan.n_sessions,
+    )
+
+
+def _people(spec: SampleSpec, rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """Per visitor: two devices, the main device of one, customer, Blotout, iOS app, EUR."""
+    two_devices = rng.random(n) < TWO_DEVICE_SHARE
+    main_device = (rng.random(n) < 0.45).astype(np.int8)  # single-device visitors: 55% phone
+    is_customer = rng.random(n) < CUSTOMER_SHARE
+    blotout = rng.random(n) < spec.blotout_share
+    ios_app = ~blotout & (rng.random(n) < IOS_APP_SHARE)
+    eur = rng.random(n) < EUR_SHARE
+    return two_devices, main_device, is_customer, blotout, ios_app, eur
+
+
+def _buys_and_logins(rng: np.random.Generator, customer: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Which sessions (of a customer, per `customer`) buy, and which of the others log in."""
+    n = len(customer)
+    converts = customer & (rng.random(n) < CUSTOMER_CONVERSION)
+    login = customer & ~converts & (rng.random(n) < CUSTOMER_LOGIN)
+    return converts, login
 
 
 def _start_times(spec: SampleSpec, rng: np.random.Generator, total: int) -> np.ndarray:

@@ -40,9 +40,49 @@ from cdpflow.sample.plan import DAY_MS, STREAM_ORDER, Session, between, stream
 _CUM_FIRST = tuple(sum(CHANNEL_WEIGHTS_FIRST[: i + 1]) for i in range(len(CHANNELS)))
 _CUM_RETURN = tuple(sum(CHANNEL_WEIGHTS_RETURN[: i + 1]) for i in range(len(CHANNELS)))
 _CUM_APP = tuple(sum(CHANNEL_WEIGHTS_APP[: i + 1]) for i in range(len(CHANNELS)))
-_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _ORGANIC = tuple(r for r, _ in ORGANIC_REFERRERS)
 _ORGANIC_CUM = tuple(sum(w for _, w in ORGANIC_REFERRERS[: i + 1]) for i in range(3))
+
+# The behaviour model's shares and distributions, read by this row-by-row path and by the
+# vectorized one (cdpflow.sample.columnar) alike, so the two cannot drift apart.
+BOUNCE_SHARE = 0.35  # non-buying sessions of a single page
+PAGES_RATE = 0.25  # other non-buying sessions: 2 + Exp(rate) pages, at most MAX_PAGES
+MAX_PAGES = 12
+BUY_BROWSE_MAX = 3  # pages a buying session browses before adding its order's lines
+BUY_CART_SHARE = 0.8  # buying sessions that view the cart before checkout
+ADD_TO_CART_SHARE = 0.12  # per product page of a non-buying session
+CART_AFTER_ADD_SHARE = 0.5  # non-buying sessions with an add that go on to the cart
+CHECKOUT_AFTER_CART_SHARE = 0.35  # ... and of those, start checkout (then abandon)
+BROWSE_PRODUCT_SHARE = 0.55  # a browsed page: a product (from the collection just seen) ...
+BROWSE_COLLECTION_SHARE = 0.30  # ... a collection, or else the home page
+# Landing page by channel: (product share, collection share); the rest land on the home page.
+LANDING_SHARES = {
+    "google_cpc": (0.6, 0.35), "bing_cpc": (0.6, 0.35), "facebook": (0.65, 0.3),
+    "tiktok": (0.7, 0.2), "email": (0.3, 0.5), "organic": (0.4, 0.2),
+    "referral": (0.7, 0.0), "direct": (0.15, 0.05),
+}  # fmt: skip
+DWELL_LOG_MU, DWELL_LOG_SIGMA = 10.1, 0.9  # time on a page (ms): lognormal, clipped to ...
+DWELL_MIN_MS, DWELL_MAX_MS = 4_000, 180_000
+CHECKOUT_DWELL_MS = (40_000, 180_000)  # on the checkout form: uniform
+# When things happen on a page (ms after it loads; the leave is before the next page loads)
+LEAVE_BEFORE_NEXT_MS = (30, 400)
+VIEWED_AFTER_MS = (150, 900)  # Product Viewed
+CHECKOUT_AFTER_MS = (200, 900)  # Checkout Started
+ORDER_AFTER_MS = (300, 1500)  # Order Completed
+LATE_ACTION_SHARE = (0.3, 0.8)  # adds, logins and the checkout form: this share of the dwell
+GCLID_ONLY_SHARE = 0.1  # Google clicks with auto-tagging only: a click id but no UTM tags
+FACEBOOK_PAID_SOCIAL_SHARE = 0.75  # Facebook clicks tagged paid_social (the rest cpc)
+EMAIL_CONTENT = ("hero_cta", "product_grid", "footer_link")
+TIKTOK_REFERRERS = ("https://www.tiktok.com/", "")
+# Click ids: (parameter, prefix, random characters after it)
+GCLID = ("gclid", "Cj0KCQjw", 72)
+FBCLID = ("fbclid", "IwAR", 56)
+TTCLID = ("ttclid", "E.C.P.", 48)
+# An order: 1-3 lines (cumulative weights), quantity 1 or else 2, a welcome coupon sometimes.
+ORDER_LINES_CUM = (60, 90, 100)
+SINGLE_QUANTITY_SHARE = 0.85
+COUPON_SHARE = 0.15
 
 # Action kinds a renderer turns into SDK calls.
 PRODUCT_VIEWED = "product_viewed"
@@ -124,13 +164,13 @@ class Script:
 def order_for(seed: int, order_no: int, *, eur: bool) -> Order:
     """Order `order_no`'s contents; the same for the event stream and the shop export."""
     rng = stream(seed, STREAM_ORDER, order_no)
-    count = rng.choices((1, 2, 3), cum_weights=(60, 90, 100))[0]
+    count = rng.choices((1, 2, 3), cum_weights=ORDER_LINES_CUM)[0]
     lines = []
     for product in rng.sample(PRODUCTS, count):
         price = round(product.price * EUR_PER_USD, 2) if eur else product.price
-        lines.append((product, 1 if rng.random() < 0.85 else 2, price))
+        lines.append((product, 1 if rng.random() < SINGLE_QUANTITY_SHARE else 2, price))
     subtotal = round(sum(q * p for _, q, p in lines), 2)
-    coupon = "WELCOME10" if rng.random() < 0.15 else ""
+    coupon = "WELCOME10" if rng.random() < COUPON_SHARE else ""
     discount = round(subtotal * 0.10, 2) if coupon else 0.0
     revenue = round(subtotal - discount, 2)
     shipping = 0.0 if revenue >= 75 else (5.95 if eur else 6.95)
@@ -166,15 +206,16 @@ def build_script(seed: int, s: Session, rng: random.Random) -> Script:
     pages = [_landing(rng, channel)]
     order = order_for(seed, s.order_no, eur=s.eur) if s.converts else None
     if order is not None:
-        pages += [_browse(rng, pages[-1]) for _ in range(rng.randint(0, 3))]
+        pages += [_browse(rng, pages[-1]) for _ in range(rng.randint(0, BUY_BROWSE_MAX))]
         for product, quantity, _ in order.lines:
             pages.append(_product_page(product, PRODUCT_ADDED, quantity))
-        if rng.random() < 0.8:
+        if rng.random() < BUY_CART_SHARE:
             pages.append(_CART)
         pages.append(_checkout_page(token, "information", CHECKOUT_IDENTIFY))
         pages.append(_checkout_page(token, "thank-you", ORDER_COMPLETED))
     else:
-        length = 1 if rng.random() < 0.35 else min(2 + int(rng.expovariate(0.25)), 12)
+        bounce = rng.random() < BOUNCE_SHARE
+        length = 1 if bounce else min(2 + int(rng.expovariate(PAGES_RATE)), MAX_PAGES)
         pages += [_browse(rng, pages[-1]) for _ in range(length - 1)]
         if s.login:
             at = rng.randint(1, len(pages))
@@ -193,8 +234,8 @@ def build_script(seed: int, s: Session, rng: random.Random) -> Script:
 def _arrival(rng: random.Random, channel: str, start_ms: int) -> tuple[list[tuple[str, str]], str]:
     """Landing query parameters and external referrer for a channel."""
     if channel == "google_cpc":
-        gclid = ("gclid", "Cj0KCQjw" + _token(rng, 72))
-        if rng.random() < 0.1:  # auto-tagging only: a click id but no UTM tags
+        gclid = (GCLID[0], GCLID[1] + _token(rng, GCLID[2]))
+        if rng.random() < GCLID_ONLY_SHARE:
             return [gclid], "https://www.google.com/"
         return [
             ("utm_source", "google"),
@@ -214,18 +255,18 @@ def _arrival(rng: random.Random, channel: str, start_ms: int) -> tuple[list[tupl
     if channel == "facebook":
         return [
             ("utm_source", "facebook"),
-            ("utm_medium", "paid_social" if rng.random() < 0.75 else "cpc"),
+            ("utm_medium", "paid_social" if rng.random() < FACEBOOK_PAID_SOCIAL_SHARE else "cpc"),
             ("utm_campaign", rng.choice(FACEBOOK_CAMPAIGNS)),
             ("utm_content", rng.choice(FACEBOOK_CONTENT)),
-            ("fbclid", "IwAR" + _token(rng, 56)),
+            (FBCLID[0], FBCLID[1] + _token(rng, FBCLID[2])),
         ], rng.choice(FACEBOOK_REFERRERS)
     if channel == "tiktok":
         return [
             ("utm_source", "tiktok"),
             ("utm_medium", "paid_social"),
             ("utm_campaign", rng.choice(TIKTOK_CAMPAIGNS)),
-            ("ttclid", "E.C.P." + _token(rng, 48)),
-        ], rng.choice(("https://www.tiktok.com/", ""))
+            (TTCLID[0], TTCLID[1] + _token(rng, TTCLID[2])),
+        ], rng.choice(TIKTOK_REFERRERS)
     if channel == "email":
         days = start_ms // DAY_MS
         tuesday = days - (days + 2) % 7  # 1970-01-01 was a Thursday; newsletters go out Tuesdays
@@ -234,7 +275,7 @@ def _arrival(rng: random.Random, channel: str, start_ms: int) -> tuple[list[tupl
             ("utm_source", "newsletter"),
             ("utm_medium", "email"),
             ("utm_campaign", f"newsletter_{sent}"),
-            ("utm_content", rng.choice(("hero_cta", "product_grid", "footer_link"))),
+            ("utm_content", rng.choice(EMAIL_CONTENT)),
         ], rng.choice(EMAIL_REFERRERS)
     if channel == "organic":
         return [], rng.choices(_ORGANIC, cum_weights=_ORGANIC_CUM)[0]
@@ -261,11 +302,7 @@ def _checkout_page(token: str, step: str, action: str) -> Page:
 
 def _landing(rng: random.Random, channel: str) -> Page:
     roll = rng.random()
-    product_share, collection_share = {
-        "google_cpc": (0.6, 0.35), "bing_cpc": (0.6, 0.35), "facebook": (0.65, 0.3),
-        "tiktok": (0.7, 0.2), "email": (0.3, 0.5), "organic": (0.4, 0.2),
-        "referral": (0.7, 0.0), "direct": (0.15, 0.05),
-    }[channel]  # fmt: skip
+    product_share, collection_share = LANDING_SHARES[channel]
     if roll < product_share:
         return _product_page(rng.choice(PRODUCTS))
     if roll < product_share + collection_share:
@@ -275,11 +312,11 @@ def _landing(rng: random.Random, channel: str) -> Page:
 
 def _browse(rng: random.Random, previous: Page) -> Page:
     roll = rng.random()
-    if roll < 0.55:
+    if roll < BROWSE_PRODUCT_SHARE:
         if previous.screen == "Collection":
             return _product_page(rng.choice(BY_COLLECTION[previous.path.rsplit("/", 1)[1]]))
         return _product_page(rng.choice(PRODUCTS))
-    if roll < 0.85:
+    if roll < BROWSE_PRODUCT_SHARE + BROWSE_COLLECTION_SHARE:
         return _collection_page(rng.choice(COLLECTIONS))
     return _HOME
 
@@ -288,12 +325,12 @@ def _maybe_cart(rng: random.Random, pages: list[Page], token: str) -> list[Page]
     """Non-buying sessions: some add to cart, a few of those start checkout and abandon."""
     added = False
     for i, page in enumerate(pages):
-        if page.screen == "Product Detail" and rng.random() < 0.12:
+        if page.screen == "Product Detail" and rng.random() < ADD_TO_CART_SHARE:
             pages[i] = page._replace(action=PRODUCT_ADDED)
             added = True
-    if added and rng.random() < 0.5:
+    if added and rng.random() < CART_AFTER_ADD_SHARE:
         pages.append(_CART)
-        if rng.random() < 0.35:
+        if rng.random() < CHECKOUT_AFTER_CART_SHARE:
             pages.append(_checkout_page(token, "information", CHECKOUT_STARTED))
     return pages
 
@@ -307,30 +344,35 @@ def _timeline(rng: random.Random, start: int, pages: list[Page]) -> list[Visit]:
     t = start
     for path, title, screen, action, quantity in pages:
         if action in (CHECKOUT_IDENTIFY, CHECKOUT_STARTED):
-            dwell = between(rng, 40_000, 180_000)
+            dwell = between(rng, *CHECKOUT_DWELL_MS)
         else:
-            dwell = min(max(int(rng.lognormvariate(10.1, 0.9)), 4_000), 180_000)
-        visit = Visit(t, t + dwell - between(rng, 30, 400), path, title, screen, SHOP + path)
+            dwell = int(rng.lognormvariate(DWELL_LOG_MU, DWELL_LOG_SIGMA))
+            dwell = min(max(dwell, DWELL_MIN_MS), DWELL_MAX_MS)
+        visit = Visit(
+            t, t + dwell - between(rng, *LEAVE_BEFORE_NEXT_MS), path, title, screen, SHOP + path
+        )
         product = _BY_PATH.get(path)
         if product is not None:
-            visit.actions.append(Action(t + between(rng, 150, 900), PRODUCT_VIEWED, product))
+            visit.actions.append(
+                Action(t + between(rng, *VIEWED_AFTER_MS), PRODUCT_VIEWED, product)
+            )
         if action is not None:
-            late = t + int(dwell * rng.uniform(0.3, 0.8))
+            late = t + int(dwell * rng.uniform(*LATE_ACTION_SHARE))
             if action == PRODUCT_ADDED:
                 visit.actions.append(Action(late, action, product, quantity))
             elif action == CHECKOUT_IDENTIFY:
-                visit.actions.append(Action(t + between(rng, 200, 900), CHECKOUT_STARTED))
+                visit.actions.append(Action(t + between(rng, *CHECKOUT_AFTER_MS), CHECKOUT_STARTED))
                 visit.actions.append(Action(late, action))
             elif action == ORDER_COMPLETED:
-                visit.actions.append(Action(t + between(rng, 300, 1500), action))
+                visit.actions.append(Action(t + between(rng, *ORDER_AFTER_MS), action))
             elif action == LOGIN:
                 visit.actions.append(Action(late, action))
             else:  # CHECKOUT_STARTED on an abandoned checkout
-                visit.actions.append(Action(t + between(rng, 200, 900), action))
+                visit.actions.append(Action(t + between(rng, *CHECKOUT_AFTER_MS), action))
         visits.append(visit)
         t += dwell
     return visits
 
 
 def _token(rng: random.Random, n: int) -> str:
-    return "".join(rng.choices(_TOKEN_CHARS, k=n))
+    return "".join(rng.choices(TOKEN_CHARS, k=n))

@@ -30,6 +30,13 @@ WEB_LIBRARY = ("analytics.js", "npm:next-1.70.0")
 IOS_LIBRARY = ("analytics-ios", "4.1.8")
 ALIAS_SHARE = 0.15  # first identify on a device that also calls alias()
 IOS_FLUSH_INTERVAL_MS = 120_000
+# Send and network delays (ms), shared with the vectorized path (cdpflow.sample.columnar).
+WEB_SEND_MS = (2, 250)  # analytics.js sends a call this long after it is made ...
+WEB_QUEUED_SHARE, WEB_QUEUED_MS = 0.01, (5_000, 60_000)  # ... or, offline, this long
+WEB_NETWORK_MS = (20, 400)  # from sentAt to the collector
+IOS_FLUSH_AFTER_MS = (5, 80)  # a full queue flushes this long after its last call
+IOS_BACKGROUND_MS = (100, 2_000)  # the rest flushes this long after the app is left
+IOS_NETWORK_MS = (40, 900)
 _TIMEZONES = {-240: "America/New_York", -300: "America/Chicago", -360: "America/Denver",
               -420: "America/Los_Angeles", 60: "Europe/London", 120: "Europe/Berlin"}  # fmt: skip
 
@@ -206,9 +213,10 @@ def render_web(
                 ctx["campaign"] = dict(campaign)
             msg["integrations"] = {}
             # A few calls wait in the offline queue before they go out.
-            delay = between(rng, 2, 250) if rng.random() > 0.01 else between(rng, 5_000, 60_000)
+            queued = rng.random() <= WEB_QUEUED_SHARE
+            delay = between(rng, *WEB_QUEUED_MS) if queued else between(rng, *WEB_SEND_MS)
             msg["sentAt"] = iso(t + delay + skew)
-            out.append((t + delay + between(rng, 20, 400), msg, page))
+            out.append((t + delay + between(rng, *WEB_NETWORK_MS), msg, page))
         referrer = visit.url
     return out
 
@@ -254,7 +262,7 @@ def _flush(
 
     def send(at: int) -> None:
         body = {"batch": [m for _, m in pending], "sentAt": iso(at + device.skew_ms)}
-        out.append((at + between(rng, 40, 900), body, template))
+        out.append((at + between(rng, *IOS_NETWORK_MS), body, template))
         pending.clear()
 
     for t, msg in queued:
@@ -264,9 +272,9 @@ def _flush(
         if msg["type"] == "screen":
             template = msg
         if len(pending) >= device.flush_at:
-            send(t + between(rng, 5, 80))
+            send(t + between(rng, *IOS_FLUSH_AFTER_MS))
     if pending:
-        send(max(end, pending[-1][0]) + rng.randint(100, 2000))
+        send(max(end, pending[-1][0]) + rng.randint(*IOS_BACKGROUND_MS))
     return out
 
 
