@@ -63,9 +63,10 @@ from harness import child_main, is_child, median_run, own_peak_mib, reset_peak, 
 
 from cdpflow.engine.duckdb_scan import duckdb_type
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS
-from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES, sql_columns
+from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, TableStore
+from cdpflow.lake.types import schema_columns
 from cdpflow.sample import SampleSpec
 from cdpflow.sample.columnar import ORDER, draw_sessions, hex_strings
 from cdpflow.sample.columnar_rows import core_events_rows
@@ -299,7 +300,7 @@ def publish(data: Path, home: Path, part: str, files: dict[str, list[dict]]) -> 
     """Hard-link a part's files into the home's lake and commit them as new table versions."""
     lake = Lake(str(home / "lake"))
     tables = TableStore(lake)
-    columns = {"core_events": CORE_EVENTS_COLUMNS, "identities": sql_columns(IDENTITIES)}
+    columns = {"core_events": CORE_EVENTS_COLUMNS, "identities": schema_columns(IDENTITIES)}
     for table, listed in files.items():
         added = [DataFile(**f) for f in listed]
         for f in added:
@@ -315,7 +316,7 @@ def publish(data: Path, home: Path, part: str, files: dict[str, list[dict]]) -> 
         )
     if tables.current("identity_merges") is None:
         tables.commit(
-            "identity_merges", None, operation="bench", columns=sql_columns(IDENTITY_MERGES)
+            "identity_merges", None, operation="bench", columns=schema_columns(IDENTITY_MERGES)
         )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cdpflow.lake.types import schema_columns
-
 TS = pa.timestamp("us", tz="UTC")
 
 # One row per identifier: which person it belongs to.
@@ -58,6 +56,3 @@ IDENTITY_CONFLICTS = pa.schema(
         ("detected_at", TS),
     ]
 )
-
-# The name bench/analytics.py still imports (as `schema_columns`: the lake's type names).
-sql_columns = schema_columns
