@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pyarrow as pa
+from support.entities import put_table
 
 from cdpflow.report import build_report
 from cdpflow.settings import Settings
-from tests.support.entities import put_table
 
 SESSIONS = pa.schema(
     [("session_date", pa.date32()), ("channel", pa.string()), ("revenue", pa.float64())]
