@@ -5,7 +5,7 @@ from __future__ import annotations
 from cdpflow.activation.destination import load_destination
 from cdpflow.activation.records import LOG_TABLE, RUNS_TABLE
 from cdpflow.activation.sync import SEGMENT_MEMBERS
-from cdpflow.airflow.dag_factory import DagSpec, Updates
+from cdpflow.dag_spec import DagSpec, Updates
 from cdpflow.settings import Settings
 
 

@@ -8,7 +8,7 @@ from cdpflow.activation.channel import Channel
 from cdpflow.activation.destination import Destination, load_destination
 from cdpflow.activation.sync import SyncResult, sync
 from cdpflow.errors import TerminalError
-from cdpflow.jobs import Interval
+from cdpflow.runs import Interval
 from cdpflow.secrets import open_secrets
 from cdpflow.settings import Settings
 

@@ -42,9 +42,9 @@ from cdpflow.activation.records import (
 )
 from cdpflow.activation.unchanged import latest_rows, unchanged_rows
 from cdpflow.errors import CdpflowError, TerminalError
-from cdpflow.jobs import job_lock
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
+from cdpflow.runs import job_lock
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)

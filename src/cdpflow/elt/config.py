@@ -22,6 +22,7 @@ from cdpflow.declared import (
     write_declaration,
 )
 from cdpflow.elt.registry import TYPES, source_type
+from cdpflow.roles import ROLES
 from cdpflow.secrets import SecretsStore
 from cdpflow.settings import Settings
 
@@ -40,33 +41,6 @@ COMMON_KEYS = frozenset({"type", "schedule", "resources", "description"})
 COMMON_RESOURCE_KEYS = frozenset(
     {"name", "primary_key", "cursor", "deletes", "columns", "role", "fields"}
 )
-# What a resource may be to the rest of cdpflow (`role:`): its standard fields, each with the
-# source column it is read from unless `fields:` says otherwise (Shopify's landed columns).
-# Orders count as purchases in conversions and customer_360; customers give customer_360 its
-# names, country and consent.
-ROLES: Mapping[str, Mapping[str, str]] = {
-    "orders": {
-        "order_id": "id",
-        "customer_id": "customer_id",
-        "email": "email",
-        "phone": "phone",
-        "total": "total_price",
-        "refunded": "total_refunded",
-        "currency": "currency",
-        "status": "financial_status",
-        "ordered_at": "processed_at",
-        "cancelled_at": "cancelled_at",
-    },
-    "customers": {
-        "customer_id": "id",
-        "email": "email",
-        "phone": "phone",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "country": "country_code",
-        "accepts_marketing": "accepts_marketing",
-    },
-}
 
 
 @dataclass(frozen=True)

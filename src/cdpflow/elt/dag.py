@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from cdpflow.airflow.dag_factory import DagSpec
+from cdpflow.dag_spec import DagSpec
 from cdpflow.elt.config import Pipeline, Source, load_pipeline
 from cdpflow.elt.registry import source_type
 from cdpflow.settings import Settings

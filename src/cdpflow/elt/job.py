@@ -13,9 +13,9 @@ from cdpflow.elt.config import Resource, Source, load_pipeline
 from cdpflow.elt.land import Lander, Staged, check_rows, resource_state
 from cdpflow.elt.registry import source_type
 from cdpflow.engine import open_elt_merge
-from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
+from cdpflow.runs import Interval, job_lock
 from cdpflow.secrets import open_secrets
 from cdpflow.settings import Settings
 

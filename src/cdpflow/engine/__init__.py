@@ -51,11 +51,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from cdpflow.elt.roles import RoleTable
     from cdpflow.lake.raw_reader import RawFile
     from cdpflow.lake.storage import Lake
     from cdpflow.lake.tables import Snapshot, TableStore
     from cdpflow.lake.views import ViewFile
+    from cdpflow.roles import RoleTable
     from cdpflow.settings import Settings
 
 

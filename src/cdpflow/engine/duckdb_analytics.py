@@ -17,8 +17,6 @@ from typing import Any
 
 import duckdb
 
-from cdpflow.elt.config import ROLES
-from cdpflow.elt.roles import KEY_FIELD, ROLE_SOURCES, RoleTable
 from cdpflow.engine import Export, ExportedFile
 from cdpflow.engine.duckdb_common import LakeOut, connect, literal, quote
 from cdpflow.engine.duckdb_scan import duckdb_type, scan_sql
@@ -28,6 +26,7 @@ from cdpflow.identity.schema import IDENTITIES, IDENTITY_MERGES
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import TableStore
 from cdpflow.lake.types import neutral, schema_columns
+from cdpflow.roles import KEY_FIELD, ROLE_SOURCES, ROLES, RoleTable
 from cdpflow.settings import Settings
 
 STATE_SCHEMA = "cdpflow_state"
@@ -148,7 +147,7 @@ class DuckDBWarehouse:
     ) -> None:
         """Point the `lake` views at the current files; `pending_events` (lake-relative
         core_events paths) becomes lake.pending_events unless None (left as it is). Each role
-        (cdpflow.elt.roles) becomes one view of its standard fields over its tables."""
+        (cdpflow.roles) becomes one view of its standard fields over its tables."""
         for role, source in ROLE_SOURCES.items():
             body = role_view_sql(tables, role, (roles or {}).get(role, ()))
             self.con.execute(f"CREATE OR REPLACE VIEW lake.{quote(source)} AS {body}")

@@ -24,36 +24,27 @@ The storefront logs shoppers in with their shop customer id (Segment `userId`, B
 export's `customer_id` is both a `shop_customer_id` and a `user_id`, and shopify map ids are
 `shop_customer_id`s.
 
-A pipeline of type shopify brings its own entries (`shopify_sources`) for its customers and
-orders tables, unless the mapping already names those tables.
+A pipeline of type shopify brings its own entries for its customers and orders tables, unless
+the mapping already names those tables (`cdpflow.elt.identity_sources`, which the jobs use to
+load the mapping a deployment has).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cdpflow.elt.config import Pipeline, declared_pipelines
 from cdpflow.errors import ConfigError
 from cdpflow.settings import Settings
 
 UNCAPPED_TYPES = frozenset({"anonymous_id", "gclid", "fbclid", "msclkid", "ttclid"})
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TABLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,126}$")
-SHOPIFY_TYPE = "shopify_customer_id"
-# What a shopify pipeline's tables say about identity: resource -> (seen_at, column -> types)
-SHOPIFY_MAPPING: Mapping[str, tuple[str, Mapping[str, tuple[str, ...]]]] = {
-    "customers": (
-        "created_at",
-        {"id": (SHOPIFY_TYPE,), "email": ("email",), "phone": ("phone",)},
-    ),
-    "orders": ("created_at", {"email": ("email",), "customer_id": (SHOPIFY_TYPE,)}),
-}
 
 
 @dataclass(frozen=True)
@@ -115,7 +106,8 @@ DEFAULT_MAPPING: dict[str, Any] = {
 
 
 def load_identity_config(settings: Settings) -> IdentityConfig:
-    """The effective identity mapping of a deployment, with the entries shopify pipelines bring.
+    """The identity mapping the deployment's file (or the built-in default) declares; the entries
+    shopify pipelines bring are added by `cdpflow.elt.identity_sources.identity_config`.
 
     Raises:
         ConfigError: the mapping file is missing or malformed, naming the entry.
@@ -131,36 +123,7 @@ def load_identity_config(settings: Settings) -> IdentityConfig:
         raw = _read(settings.home / "identity.yaml")
     else:
         raw = DEFAULT_MAPPING
-    config = parse_identity_config(raw, settings)
-    return with_pipeline_sources(config, declared_pipelines(settings))
-
-
-def with_pipeline_sources(config: IdentityConfig, pipelines: Iterable[Pipeline]) -> IdentityConfig:
-    """`config` plus the entries of shopify pipelines for the tables it does not name. Blotout
-    map ids of provider `shopify` then are `shopify_customer_id`s too, unless the mapping maps
-    that provider itself."""
-    named = {s.table for s in config.sources if s.table}
-    added = [s for s in shopify_sources(pipelines) if s.table not in named]
-    if not added:
-        return config
-    providers = dict(config.map_providers)
-    providers.setdefault("shopify", SHOPIFY_TYPE)
-    return replace(config, sources=(*config.sources, *added), map_providers=providers)
-
-
-def shopify_sources(pipelines: Iterable[Pipeline]) -> list[OfflineSource]:
-    """The identity mapping of each shopify pipeline's customers and orders tables."""
-    out = []
-    for pipeline in pipelines:
-        if pipeline.type != "shopify":
-            continue
-        for resource in pipeline.resources:
-            if resource.name not in SHOPIFY_MAPPING:
-                continue
-            seen_at, columns = SHOPIFY_MAPPING[resource.name]
-            table = pipeline.table(resource)
-            out.append(OfflineSource(table, None, dict(columns), seen_at, table=table))
-    return out
+    return parse_identity_config(raw, settings)
 
 
 def parse_identity_config(raw: Mapping[str, Any], settings: Settings) -> IdentityConfig:

@@ -5,18 +5,14 @@ The CLI (`cdpflow run <dag_id>`) and the Airflow DAG files call the same functio
 
 from __future__ import annotations
 
-import fcntl
 import importlib
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
-from cdpflow.errors import TransientError
+from cdpflow.runs import Interval, JobAlreadyRunning, job_lock
 from cdpflow.settings import Settings
+
+__all__ = ["JOBS", "Interval", "JobAlreadyRunning", "job_function", "job_lock"]
 
 # dag id -> module under cdpflow.jobs; the jobs that exist in this release.
 JOBS = (
@@ -49,42 +45,3 @@ def job_function(dag_id: str, settings: Settings) -> Callable[..., Any]:
     from cdpflow.declared import declared_job
 
     return declared_job(dag_id, settings)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A data interval [start, end); either end open means "as far as there is data"."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-
-
-class JobAlreadyRunning(TransientError):
-    def __init__(self, job: str) -> None:
-        self.job = job
-        super().__init__(
-            f"Another `{job}` run holds its lock, so this one did nothing. "
-            "It will be retried; runs of one job never overlap."
-        )
-
-
-@contextmanager
-def job_lock(settings: Settings, job: str, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the job's lock so two runs of one job never write the same tables at once; wait up
-    to `wait_seconds` for it (runs that merely take turns wait, a second run of a job does not)."""
-    locks = settings.work_dir / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    fd = os.open(locks / f"{job}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as err:
-                if time.monotonic() >= deadline:
-                    raise JobAlreadyRunning(job) from err
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)

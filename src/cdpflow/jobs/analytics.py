@@ -32,12 +32,14 @@ from cdpflow.dbt.models import (
     seeds_of,
 )
 from cdpflow.dbt.runner import NodeResult, dbt_build, dbt_vars, write_profile
-from cdpflow.elt.roles import role_sources
+from cdpflow.elt.config import role_tables
+from cdpflow.elt.identity_sources import identity_config
 from cdpflow.engine import Export, ExportedFile, Warehouse, open_warehouse
-from cdpflow.errors import TerminalError
+from cdpflow.errors import ConfigError, TerminalError
 from cdpflow.jobs import Interval, job_lock
 from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import Snapshot, TableStore, promote
+from cdpflow.roles import ROLES, RoleTable
 from cdpflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -353,3 +355,23 @@ def _commit(
     )
     # replaced files stay until cleanup_temp_tables, so queries reading them can finish
     return snapshot.rows, len(added)
+
+
+def role_sources(settings: Settings) -> dict[str, list[RoleTable]]:
+    """Every role with the tables declaring it (an empty list when none does), and the identifier
+    type of each table's customer ids in identities (from the identity mapping)."""
+    try:
+        sources = identity_config(settings).sources
+    except ConfigError as err:
+        log.warning("offline orders and customers match people by email and phone only: %s", err)
+        sources = ()
+    types = {
+        (s.table, column): ts[0] for s in sources if s.table for column, ts in s.columns.items()
+    }
+    out: dict[str, list[RoleTable]] = {}
+    for role in ROLES:
+        out[role] = [
+            RoleTable(table, fields, types.get((table, fields["customer_id"])))
+            for table, fields in role_tables(settings, role)
+        ]
+    return out

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdpflow.elt.identity_sources import identity_config
 from cdpflow.engine import Engine, IdentityIO, identity_io, open_engine
 from cdpflow.identity.changes import Recomputed, recomputed
-from cdpflow.identity.config import IdentityConfig, load_identity_config
+from cdpflow.identity.config import IdentityConfig
 from cdpflow.identity.graph import CapFor, stitch
 from cdpflow.identity.prepare import JUNK, OBSERVATIONS, Prepared, prepare
 from cdpflow.identity.schema import IDENTITIES, IDENTITY_CONFLICTS, LINK_ENDS, TS
@@ -111,7 +112,7 @@ def run(
     now = now or datetime.now(UTC)
     lake = Lake(settings.lake_url)
     tables = TableStore(lake)
-    config = load_identity_config(settings)
+    config = identity_config(settings)
     result = IdStitchingResult(full_rebuild=full_rebuild)
     if interval is not None and (interval.start or interval.end):
         log.info("%s reads whatever is new; the interval given is not used", JOB)

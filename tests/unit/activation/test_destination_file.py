@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from cdpflow.activation.dag import dag_spec
 from cdpflow.activation.destination import load_destination
-from cdpflow.airflow.dag_factory import Updates
 from cdpflow.cli.main import cli
+from cdpflow.dag_spec import Updates
 from cdpflow.declared import DeclarationError
 from cdpflow.settings import Settings
 

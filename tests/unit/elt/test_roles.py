@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from cdpflow.declared import DeclarationError
-from cdpflow.elt.config import ROLES, load_pipeline, role_tables
+from cdpflow.elt.config import load_pipeline, role_tables
+from cdpflow.roles import ROLES
 from cdpflow.settings import Settings
 
 

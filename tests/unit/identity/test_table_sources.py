@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from cdpflow.elt.config import Pipeline, Resource
+from cdpflow.elt.identity_sources import with_pipeline_sources
 from cdpflow.errors import ConfigError
-from cdpflow.identity.config import load_identity_config, with_pipeline_sources
+from cdpflow.identity.config import load_identity_config
 from cdpflow.settings import load_settings
 
 
