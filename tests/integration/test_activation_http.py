@@ -10,9 +10,11 @@ from cdpflow.activation.webhook import signature
 
 
 def test_retry_after_is_honoured_and_exhausted_retries_fail_without_the_query():
-    with webhook_receiver("k") as receiver:
-        waits: list[float] = []
-        http = ChannelHttp("crm-hook", "hook_key", "", {}, attempts=3, sleep=waits.append)
+    waits: list[float] = []
+    with (
+        webhook_receiver("k") as receiver,
+        ChannelHttp("crm-hook", "hook_key", "", {}, attempts=3, sleep=waits.append) as http,
+    ):
         receiver.faults, receiver.retry_after = [429, 503], "7"
         body = b'{"batch_id": "b1", "action": "add", "people": []}'
         headers = {"X-Cdpflow-Signature": signature("k", body)}
