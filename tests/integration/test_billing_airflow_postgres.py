@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from support.postgres import PACKAGE_HINT, PostgresServer, remove, start_server
+from support.postgres import PostgresServer, running_server
 
 from cdpflow.billing.airflow_runs import DagUsage, usage_by_dag
 from cdpflow.errors import TerminalError, TransientError
@@ -19,13 +19,8 @@ SECRET = "airflow-S3cret"
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
-    server = start_server()
-    if server is None:
-        pytest.skip(PACKAGE_HINT)
-    try:
+    with running_server() as server:
         yield server
-    finally:
-        remove(server)
 
 
 def _metadata_db(pg: PostgresServer, name: str, history: bool) -> str:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from support.lake import LATER
 from support.ports import free_port
-from support.postgres import PACKAGE_HINT, PostgresServer, remove, start_server
+from support.postgres import PostgresServer, running_server
 
 from cdpflow.errors import ConfigError, TerminalError, TransientError
 from cdpflow.jobs import JOBS, delete_idle_db_connections
@@ -29,10 +29,7 @@ SECRET = "s3cret-pw"
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
-    server = start_server()
-    if server is None:
-        pytest.skip(PACKAGE_HINT)
-    try:
+    with running_server() as server:
         with psycopg.connect(server.url(), autocommit=True) as admin:
             # `app` may see and signal other users' sessions; whether it does is the setting's call
             admin.execute(
@@ -40,8 +37,6 @@ def pg() -> Iterator[PostgresServer]:
             )
             admin.execute("CREATE ROLE other LOGIN")
         yield server
-    finally:
-        remove(server)
 
 
 def job_settings(tmp_path: Path, url: str, **env: str) -> Settings:

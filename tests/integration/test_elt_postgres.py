@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pytest
-from support.postgres import PACKAGE_HINT, PostgresServer, remove, start_server
+from support.postgres import PostgresServer, running_server
 
 from cdpflow.declared import DeclarationError
 from cdpflow.elt.config import load_pipeline
@@ -28,18 +28,13 @@ PASSWORD = "crm-s3cret-pw"
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
     """The server, with role `crm` that must log in with its password (scram-sha-256)."""
-    server = start_server()
-    if server is None:
-        pytest.skip(PACKAGE_HINT)
-    try:
+    with running_server() as server:
         hba = server.data / "pg_hba.conf"
         hba.write_text("host all crm 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
         with psycopg.connect(server.url(), autocommit=True) as admin:
             admin.execute(f"CREATE ROLE crm LOGIN PASSWORD '{PASSWORD}'")
             admin.execute("SELECT pg_reload_conf()")
         yield server
-    finally:
-        remove(server)
 
 
 @pytest.fixture

@@ -12,8 +12,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from support.ports import free_port
 
@@ -99,3 +103,16 @@ def remove(server: PostgresServer) -> None:
         server.stop()
     finally:
         shutil.rmtree(server.root, ignore_errors=True)
+
+
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A server for a module's tests, stopped and removed after them; the tests are skipped
+    when Debian's postgresql package is not installed."""
+    server = start_server()
+    if server is None:
+        pytest.skip(PACKAGE_HINT)
+    try:
+        yield server
+    finally:
+        remove(server)
