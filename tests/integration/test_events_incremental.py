@@ -325,11 +325,11 @@ def test_flattening_on_worker_processes_gives_the_rows_of_one_process(
 ) -> None:
     spec = SampleSpec(days=2, visitors=60, seed=5, duplicate_rate=0.05, dirty_rate=0.05)
     messages = [Received(m.received_at, m.source, m.message) for m in generate_events(spec)]
-    started: list[str] = []
+    started: list[duckdb_workers._ProcessWorker] = []
 
     class CountedWorker(duckdb_workers._ProcessWorker):
         def __init__(self, name: str, *args: object) -> None:
-            started.append(name)
+            started.append(self)
             super().__init__(name, *args)
 
     monkeypatch.setattr(duckdb_workers, "_ProcessWorker", CountedWorker)
@@ -353,5 +353,7 @@ def test_flattening_on_worker_processes_gives_the_rows_of_one_process(
                 "ORDER BY raw, item_index",
             ),
         )
-    assert started == ["cdpflow-events-0", "cdpflow-events-1"]  # only the second run used them
+    # only the second run used them, and they ended cleanly
+    assert [w._process.name for w in started] == ["cdpflow-events-0", "cdpflow-events-1"]
+    assert [w._process.exitcode for w in started] == [0, 0]
     assert tables["workers"] == tables["one_process"]

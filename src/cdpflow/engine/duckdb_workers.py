@@ -9,7 +9,10 @@ engine thread, each with a single-threaded DuckDB and its share of the engine's 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
+import os
+import sys
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -83,6 +86,14 @@ def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
         except Exception:
             answer = (traceback.format_exc(limit=4), None)
         conn.send(answer)
+    # Everything is answered and written: close DuckDB (which clears its spill folder) and end
+    # here. The interpreter's teardown of a process that held a group's rows is most of a
+    # worker's shutdown, and the job waits for it.
+    con.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _ProcessWorker:

@@ -176,10 +176,11 @@ def _units(todo: list[RawHour], hours: list[RawHour], files: list[DataFile]) -> 
 
 def _groups(units: list[list[RawHour]], max_bytes: int) -> list[list[RawHour]]:
     """Units batched up to `max_bytes` of compressed input (one commit each); a unit is never
-    split across commits.
+    split across commits, and a last group under a quarter of `max_bytes` joins the one before.
 
     A group's flattened rows wait in the engine until its dedup and write, so groups are kept
-    to a size whose rows fit the engine's memory instead of spilling.
+    to a size whose rows fit the engine's memory instead of spilling. A small last group would
+    cost a whole group's fixed work (a dedup, a write per event date, two commits) for little.
     """
     groups: list[list[RawHour]] = []
     size = 0
@@ -190,6 +191,8 @@ def _groups(units: list[list[RawHour]], max_bytes: int) -> list[list[RawHour]]:
             size = 0
         groups[-1].extend(unit)
         size += unit_bytes
+    if len(groups) > 1 and size < max_bytes // 4:
+        groups[-2].extend(groups.pop())
     return groups
 
 

@@ -85,7 +85,7 @@ def test_redoing_an_hour_whose_compacted_file_holds_a_lost_hour_changes_nothing(
 
 
 def test_units_are_batched_up_to_the_byte_budget_and_never_split() -> None:
-    a, b, c, d = [hour(0, 300)], [hour(1, 300), hour(2, 400)], [hour(3, 1200)], [hour(4, 1)]
+    a, b, c, d = [hour(0, 300)], [hour(1, 300), hour(2, 400)], [hour(3, 1200)], [hour(4, 600)]
     groups = _groups([a, b, c, d], max_bytes=1000)
     assert [keys(g) for g in groups] == [
         ["2026-11-20T10", "2026-11-20T11", "2026-11-20T12"],
@@ -93,6 +93,20 @@ def test_units_are_batched_up_to_the_byte_budget_and_never_split() -> None:
         ["2026-11-20T14"],
     ]
     assert _groups([], 1000) == []
+
+
+def test_a_last_group_under_a_quarter_of_the_budget_joins_the_one_before() -> None:
+    full = [[hour(i, 500)] for i in range(4)]
+    assert [keys(g) for g in _groups([*full, [hour(4, 249)]], max_bytes=1000)] == [
+        ["2026-11-20T10", "2026-11-20T11"],
+        ["2026-11-20T12", "2026-11-20T13", "2026-11-20T14"],
+    ]
+    assert [keys(g) for g in _groups([*full, [hour(4, 250)]], max_bytes=1000)] == [
+        ["2026-11-20T10", "2026-11-20T11"],
+        ["2026-11-20T12", "2026-11-20T13"],
+        ["2026-11-20T14"],
+    ]
+    assert [keys(g) for g in _groups([[hour(0, 10)]], max_bytes=1000)] == [["2026-11-20T10"]]
 
 
 @pytest.mark.parametrize(
