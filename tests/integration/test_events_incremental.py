@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -11,6 +14,7 @@ import pytest
 from support.lake import CASES, LATER, lake_query
 
 from cdpflow.engine import duckdb_workers
+from cdpflow.engine.duckdb_events_batches import EventsWorkerError
 from cdpflow.jobs import Interval
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import RawWriter, Received
@@ -354,6 +358,80 @@ def test_flattening_on_worker_processes_gives_the_rows_of_one_process(
             ),
         )
     # only the second run used them, and they ended cleanly
-    assert [w._process.name for w in started] == ["cdpflow-events-0", "cdpflow-events-1"]
-    assert [w._process.exitcode for w in started] == [0, 0]
+    assert [w.name for w in started] == ["cdpflow-events-0", "cdpflow-events-1"]
+    assert [w._process.returncode for w in started] == [0, 0]
     assert tables["workers"] == tables["one_process"]
+
+
+def test_a_worker_killed_mid_run_fails_the_run_naming_it_and_the_next_run_completes(
+    tmp_path, monkeypatch
+) -> None:
+    spec = SampleSpec(days=1, visitors=40, seed=9)
+    home = load_settings(env={}, home=tmp_path)
+    home = dataclasses.replace(home, engine_threads=2, chunk_bytes=40_000)
+    with RawWriter(Lake(home.lake_url)) as writer:
+        for m in generate_events(spec):
+            writer.write(Received(m.received_at, m.source, m.message))
+
+    class DoomedWorker(duckdb_workers._ProcessWorker):
+        def call(self, method: str, *args: object) -> int:
+            ticket = super().call(method, *args)
+            if method == "write" and self.name.endswith("-1"):
+                self._process.kill()  # while it writes the first group
+            return ticket
+
+    monkeypatch.setattr(duckdb_workers, "_ProcessWorker", DoomedWorker)
+    with pytest.raises(
+        EventsWorkerError,
+        match=r"nothing of them was committed .*cdpflow-events-1 ended \(exit code -9\)",
+    ):
+        run(home, now=LATER)
+    assert TableStore(Lake(home.lake_url)).current("core_events") is None
+
+    monkeypatch.undo()
+    result = run(home, now=LATER)
+    assert result.read == result.written + result.duplicates + result.quarantined > 0
+    assert lake_query(home, "SELECT count(*) AS n FROM core_events") == [{"n": result.written}]
+
+
+MAIN_THAT_MUST_NOT_BE_IMPORTED = """
+import sys
+from datetime import datetime
+
+if __name__ != "__main__":  # what multiprocessing's spawn does in its children
+    raise SystemExit("a worker imported the program's main module again")
+
+from cdpflow.jobs.events_incremental import run
+from cdpflow.settings import load_settings
+
+result = run(load_settings(home=sys.argv[1]), now=datetime.fromisoformat(sys.argv[2]))
+print(result.written, result.duplicates)
+"""
+
+
+def test_workers_do_not_import_the_programs_main_module(tmp_path) -> None:
+    """Under Airflow a task's main module is Airflow's CLI: a worker importing it again would
+    pay for all of Airflow, in each worker of each run."""
+    spec = SampleSpec(days=2, visitors=150, seed=3)
+    with RawWriter(Lake(load_settings(env={}, home=tmp_path / "home").lake_url)) as writer:
+        for m in generate_events(spec):
+            writer.write(Received(m.received_at, m.source, m.message))
+    assert sum(p.stat().st_size for p in (tmp_path / "home").rglob("*.jsonl.gz")) > 62_500
+    script = tmp_path / "main.py"
+    script.write_text(MAIN_THAT_MUST_NOT_BE_IMPORTED)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "CDPFLOW_ENGINE_THREADS": "2",
+        "CDPFLOW_CHUNK_BYTES": "1_000_000",  # workers from 62.5 kB of raw input
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "home"), LATER.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    written, _ = map(int, done.stdout.split())
+    assert written > 0

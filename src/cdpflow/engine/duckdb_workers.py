@@ -1,5 +1,5 @@
-"""Worker processes for events_incremental on DuckDB: an EventsWorker in a spawned child, fed
-through a pipe, or in this process, behind the same ticketed calls.
+"""Worker processes for events_incremental on DuckDB: an EventsWorker in a child interpreter,
+fed through a socket pair, or in this process, behind the same ticketed calls.
 
 DuckDB's own threads barely speed up flattening (JSON parsing and string functions over one
 materialized chunk), so a run large enough to repay starting them uses worker processes, one per
@@ -9,9 +9,11 @@ engine thread, each with a single-threaded DuckDB and its share of the engine's 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import multiprocessing
 import os
+import socket
+import subprocess
 import sys
 import traceback
 from multiprocessing.connection import Connection
@@ -62,6 +64,21 @@ class _LocalWorker:
         self._answers.clear()
 
 
+# The child imports from where this process does (a test's or a checkout's path included).
+_PATH_VARIABLE = "CDPFLOW_WORKER_SYS_PATH"
+_WORKER_MAIN = (
+    f"import json, os, sys; sys.path[:] = json.loads(os.environ.pop({_PATH_VARIABLE!r}));"
+    " from cdpflow.engine.duckdb_workers import serve_socket; serve_socket(int(sys.argv[1]))"
+)
+
+
+def serve_socket(fd: int) -> None:
+    """A worker process's main: its settings come first on the socket `fd`, then the calls."""
+    conn = Connection(fd)
+    lake_url, settings = conn.recv()
+    _serve(conn, lake_url, settings)
+
+
 def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
     """A worker process: answer calls on `conn` until told to stop (None)."""
     con = connect(
@@ -97,17 +114,24 @@ def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
 
 
 class _ProcessWorker:
-    """An EventsWorker in a child process, fed through a pipe."""
+    """An EventsWorker in a child process, fed through a socket pair."""
 
     def __init__(self, name: str, lake_url: str, settings: dict[str, Any]) -> None:
-        # spawn: this process runs DuckDB's and the reader's threads, which fork would not copy.
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, lake_url, settings), name=name, daemon=True
-        )
-        self._process.start()
-        child.close()
+        # A fresh interpreter that imports only the worker. Not fork: this process runs DuckDB's
+        # and the reader's threads, which fork would not copy. Not multiprocessing's spawn,
+        # which imports this process's main module again in the child: under Airflow that is
+        # Airflow's whole CLI, in every worker of every run.
+        self.name = name
+        mine, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, _PATH_VARIABLE: json.dumps(sys.path)},
+            )
+        self._conn = Connection(mine.detach())
+        self._conn.send((lake_url, settings))
         self._tickets = 0
         self._answered = 0
         self._answers: dict[int, tuple[str | None, Any]] = {}
@@ -134,19 +158,21 @@ class _ProcessWorker:
         return value
 
     def _ended(self) -> RuntimeError:
-        self._process.join(5)
-        code = self._process.exitcode
-        return RuntimeError(f"worker process {self._process.name} ended (exit code {code})")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(5)
+        code = self._process.returncode
+        return RuntimeError(f"worker process {self.name} ended (exit code {code})")
 
     def close(self) -> None:
         """Stop the worker: at once when it is idle; after an error it may be mid-task, and is
         given two seconds before it is terminated."""
         with contextlib.suppress(OSError):  # already gone
             self._conn.send(None)
-        self._process.join(2)
-        if self._process.is_alive():
+        try:
+            self._process.wait(2)
+        except subprocess.TimeoutExpired:
             self._process.terminate()
-            self._process.join()
+            self._process.wait()
         self._conn.close()
 
 
@@ -158,12 +184,10 @@ def start_workers(
     This process alone when there is one thread, when the input is small (under a sixteenth of
     CDPFLOW_CHUNK_BYTES compressed, about 40 MB of raw JSON by default: starting processes costs
     more than they save), when the lake is not on this machine (another process cannot open an
-    in-memory filesystem) or when this process is a daemonic worker of a process pool (say a
-    task runner's), which may not start processes of its own.
+    in-memory filesystem).
     """
     small = input_bytes < settings.chunk_bytes // 16
-    daemonic = multiprocessing.current_process().daemon
-    if settings.engine_threads < 2 or small or not lake.is_local or daemonic:
+    if settings.engine_threads < 2 or small or not lake.is_local:
         local = EventsWorker(
             con, lake, settings.chunk_bytes, settings.max_event_bytes, settings.engine_memory_bytes
         )
