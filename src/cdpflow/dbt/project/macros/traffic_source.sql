@@ -128,8 +128,9 @@
 #}
 {% macro source_categories(relation, table) -%}
     with distinct_sources as (
-        select distinct source, {{ source_lookup_keys('source') }} as lookup_keys
-        from {{ relation }}
+        -- the keys after the distinct: once per source, not once per row of `relation`
+        select source, {{ source_lookup_keys('source') }} as lookup_keys
+        from (select distinct source from {{ relation }})
     ),
     keyed as (
         select source, lookup_keys[key_rank] as lookup_key, key_rank
