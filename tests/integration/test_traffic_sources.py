@@ -361,9 +361,15 @@ def test_the_landing_page_view_wins_a_tie_with_a_purchase(settings: Settings) ->
                 event_name="Trial Started",
                 path="/trial",
             ),
+            # two page views at the same time, then a third: the first by (time, id) lands
+            event("two-b", WHEN, anonymous_id="two", path="/b", utm_source="bing"),
+            event("two-a", WHEN, anonymous_id="two", path="/a", utm_source="duckduckgo"),
+            event("two-c", "2024-03-04 10:02:00", anonymous_id="two", path="/c"),
         ],
     )
     events_unified_view.run(settings)
+    two = landing_of(settings, "two")
+    assert (two["landing_page"], two["source"]) == ("/a", "duckduckgo")
     tie = landing_of(settings, "tie")
     assert (tie["landing_page"], tie["referrer"], tie["source"], tie["medium"]) == (
         "/p/31",
@@ -384,6 +390,27 @@ def test_the_landing_page_view_wins_a_tie_with_a_purchase(settings: Settings) ->
         "/signup",
         "partner",
         "Affiliates",
+    )
+
+    # a page view of that session arriving in a later run becomes its landing
+    add_events(
+        settings,
+        [
+            event(
+                "srv-view",
+                "2024-03-04 10:00:30",
+                anonymous_id="srv",
+                path="/pricing",
+                referrer="https://www.bing.com/",
+            )
+        ],
+    )
+    events_unified_view.run(settings)
+    srv = landing_of(settings, "srv")
+    assert (srv["landing_page"], srv["source"], srv["channel"]) == (
+        "/pricing",
+        "bing.com",
+        "Organic Search",
     )
 
 

@@ -13,7 +13,9 @@
                           'utm_content', 'gclid', 'fbclid'] %}
 with
 
-session_events as (
+-- read where it is used, not copied first: DuckDB materializes a CTE used more than once, and
+-- a copy of every wide row cost 0.9 of the model's 7.5 CPU-s in the bench's full build
+session_events as not materialized (
 
     {{ rows_to_build_from(ref('int_events_sessionized')) }}
 
@@ -105,7 +107,9 @@ sourced as (
 
 ),
 
-with_source as (
+-- materialized: it is read twice (by source_categories and by attributed), and inlined twice
+-- it would extract both hosts of every session twice
+with_source as materialized (
 
     select *, {{ traffic_source() }} as source
     from sourced
