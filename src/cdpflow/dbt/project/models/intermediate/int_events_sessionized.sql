@@ -208,8 +208,8 @@ first_events as (
         event_type in ('page', 'screen') as is_view,
         -- the session's view before this event, and the next one after it: a view with none
         -- before it is the session's first; an event with no view before or after it is in a
-        -- session of no views (a time and a lag, not the first view's id over the whole
-        -- session: that was 1 CPU-s in 45 on the bench's full build)
+        -- session without views (a lag of times is cheaper than carrying the first view's id
+        -- over the whole session; bench/README.md, analytics)
         lag(case when event_type in ('page', 'screen') then event_time end ignore nulls)
             over session_timeline as previous_view_at,
         -- for page and screen views: when the session's next view came (time on page)

@@ -14,7 +14,7 @@
 with
 
 -- read where it is used, not copied first: DuckDB materializes a CTE used more than once, and
--- a copy of every wide row cost 0.9 of the model's 7.5 CPU-s in the bench's full build
+-- copying every wide row costs more than scanning the table three times
 session_events as not materialized (
 
     {{ rows_to_build_from(ref('int_events_sessionized')) }}
