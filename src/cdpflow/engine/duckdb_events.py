@@ -47,6 +47,9 @@ _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_d
 _VECTOR_LINES = 2048
 _MEMORY_PER_LINE_BYTE = 20
 _OBJECT_BYTES = 100 // _MEMORY_PER_LINE_BYTE  # an object weighs as much as 5 bytes of line
+# No lines, made without `Schema.empty_table()`: that builds its columns from Python lists, and
+# pyarrow then imports pandas to check them, a quarter of a worker's start (bench/README.md).
+_NO_LINES = pa.Table.from_batches([], schema=LINES_SCHEMA)
 
 
 def vector_limit(memory_bytes: int) -> tuple[int, int, int]:
@@ -177,7 +180,7 @@ class EventsWorker:
             side_effects=False,
         )
         # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
-        self.con.register("raw_lines", LINES_SCHEMA.empty_table())
+        self.con.register("raw_lines", _NO_LINES)
         try:
             self.con.execute(
                 "CREATE OR REPLACE TEMP VIEW _flattened_lines AS "
@@ -195,7 +198,7 @@ class EventsWorker:
             self._add(lines, table, created)
             created = True
         if not created:  # no lines at all
-            self._add(LINES_SCHEMA.empty_table(), table, created)
+            self._add(_NO_LINES, table, created)
         ((events, quarantined),) = self.con.execute(
             f"SELECT count(*) - count(reason_code), count(reason_code) FROM {table}"
         ).fetchall()

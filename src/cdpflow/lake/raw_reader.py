@@ -226,14 +226,25 @@ def _table(pieces: list[_Piece]) -> pa.Table:
     batches = []
     for piece in pieces:
         count = len(piece.ends)
+        line_nos = np.arange(piece.first_line, piece.first_line + count, dtype=np.int64)
         columns = [
-            pa.repeat(pa.scalar(piece.file.hour, pa.string()), count),
-            pa.repeat(pa.scalar(piece.file.path, pa.string()), count),
-            pa.array(np.arange(piece.first_line, piece.first_line + count)),
+            _repeated(piece.file.hour, count),
+            _repeated(piece.file.path, count),
+            pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(line_nos)]),
             _lines_array(piece.data, piece.ends),
         ]
         batches.append(pa.RecordBatch.from_arrays(columns, schema=LINES_SCHEMA))
     return pa.Table.from_batches(batches, LINES_SCHEMA)
+
+
+def _repeated(text: str, count: int) -> pa.Array:
+    """`text` `count` times. Columns are built from buffers, never from Python objects: for
+    those (`pa.scalar`, `pa.array`) pyarrow first imports pandas to see whether they are
+    pandas', a quarter of a worker process's start (bench/README.md)."""
+    data = text.encode()
+    offsets = np.array([0, len(data)], dtype=np.int32)
+    one = pa.StringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.repeat(one[0], count)
 
 
 def _lines_array(data: memoryview, ends: np.ndarray) -> pa.Array:
