@@ -14,7 +14,8 @@ SUPERSET_VENV ?= $(HOME)/.cache/cdpflow/superset-$(SUPERSET_VERSION)
 
 .PHONY: setup demo test lint bench clean superset
 
-$(BIN)/cdpflow: pyproject.toml
+# The install compiles events_incremental's fast path (src/cdpflow/engine/_fast_flatten.c).
+$(BIN)/cdpflow: pyproject.toml src/cdpflow/engine/_fast_flatten.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,spark]'

@@ -13,7 +13,7 @@ from support.events import blotout as _blotout
 from support.events import track as _track
 from support.lake import LATER
 
-from cdpflow.engine import duckdb_events
+from cdpflow.engine import duckdb_events, fast_flatten
 from cdpflow.jobs.events_incremental import run
 from cdpflow.lake.raw import Received
 from cdpflow.lake.tables import DataFile, TableStore
@@ -147,6 +147,8 @@ def test_a_line_whose_content_fails_the_flatten_is_quarantined_alone(
         )
 
     monkeypatch.setattr(duckdb_events, "flatten_sql", fragile)
+    # These plain messages would take the compiled fast path, which never runs the statement.
+    monkeypatch.setattr(fast_flatten, "available", False)
     land(Received(T, "web", _track(f"m-{i}")) for i in range(40))
     result = run(settings, now=LATER)
     assert (result.read, result.written, result.quarantined) == (40, 39, 1)

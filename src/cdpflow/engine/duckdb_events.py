@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 from duckdb.func import FunctionNullHandling
 
-from cdpflow.engine import FlattenCounts, StagedFile
+from cdpflow.engine import FlattenCounts, StagedFile, fast_flatten
 from cdpflow.engine.duckdb_common import LakeOut, literal
 from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
 from cdpflow.errors import TerminalError
@@ -47,9 +47,13 @@ _KEYS = "event_id, received_at, raw_hour, raw_file, line_no, item_index, event_d
 _VECTOR_LINES = 2048
 _MEMORY_PER_LINE_BYTE = 20
 _OBJECT_BYTES = 100 // _MEMORY_PER_LINE_BYTE  # an object weighs as much as 5 bytes of line
+# A chunk of lines as the statement reads it: `taken` marks the lines the fast path flattened.
+_CHUNK_SCHEMA = LINES_SCHEMA.append(pa.field("taken", pa.bool_()))
 # No lines, made without `Schema.empty_table()`: that builds its columns from Python lists, and
 # pyarrow then imports pandas to check them, a quarter of a worker's start (bench/README.md).
 _NO_LINES = pa.Table.from_batches([], schema=LINES_SCHEMA)
+_NO_CHUNK = pa.Table.from_batches([], schema=_CHUNK_SCHEMA)
+_LINES = ", ".join(LINES_SCHEMA.names)
 
 
 def vector_limit(memory_bytes: int) -> tuple[int, int, int]:
@@ -155,7 +159,8 @@ class EventsWorker:
     """Flattens raw files into a temp table, then writes its rows: one process's work.
 
     Chunks are cut to fit `memory_bytes` (see `vector_limit`); a chunk that still runs out
-    of memory is flattened again in halves, down to a single line.
+    of memory is flattened again in halves, down to a single line. The lines the compiled fast
+    path takes (cdpflow.engine.fast_flatten) skip the statement, unless `fast_path` is False.
     """
 
     def __init__(
@@ -165,8 +170,11 @@ class EventsWorker:
         chunk_bytes: int,
         max_event_bytes: int,
         memory_bytes: int | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.con = con
+        self.max_event_bytes = max_event_bytes
+        self.fast_path = fast_path and fast_flatten.available
         self.lake = lake
         self.chunk_bytes = chunk_bytes
         self.memory_bytes = memory_bytes
@@ -179,15 +187,24 @@ class EventsWorker:
             null_handling=FunctionNullHandling.SPECIAL,
             side_effects=False,
         )
-        # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning).
-        self.con.register("raw_lines", _NO_LINES)
+        # A view, so the 26 kB statement is parsed once, not per chunk (a third of its planning),
+        # over the lines of the chunk that the fast path left (DuckDB filters them as it scans).
+        self.con.register("_chunk", _NO_CHUNK)
         try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW raw_lines AS SELECT {_LINES} FROM _chunk "
+                "WHERE NOT taken"
+            ).fetchall()
             self.con.execute(
                 "CREATE OR REPLACE TEMP VIEW _flattened_lines AS "
                 + flatten_sql("raw_lines", max_event_bytes)
             ).fetchall()
+            # The table's columns, to make it without planning the statement (a share whose
+            # lines all take the fast path never runs it).
+            described = self.con.execute("DESCRIBE SELECT * FROM _flattened_lines").fetchall()
+            self._columns = ", ".join(f'"{name}" {kind}' for name, kind, *_ in described)
         finally:
-            self.con.unregister("raw_lines")
+            self.con.unregister("_chunk")
 
     def flatten(self, table: str, files: Sequence[RawFile], keys_path: Path) -> FlattenCounts:
         """Flatten `files` chunk by chunk into `table`, and write the keys of their events to
@@ -209,11 +226,32 @@ class EventsWorker:
         return FlattenCounts(events=int(events), quarantined=int(quarantined))
 
     def _add(self, lines: pa.Table, table: str, created: bool) -> None:
-        """Flatten `lines` into `table` (made by this statement unless `created`); in halves
-        when DuckDB runs out of memory or one line's content makes the statement fail (a
-        statement that fails changes nothing), down to that one line, which is quarantined."""
+        """Flatten `lines` into `table` (made here unless `created`): the fast path's lines,
+        then the others by the statement."""
+        rows, taken = fast_flatten.split(lines, self.max_event_bytes, self.fast_path)
+        if rows.num_rows:
+            if not created:
+                self._create(table)
+                created = True
+            self.con.register("_fast_rows", rows)
+            try:
+                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _fast_rows").fetchall()
+            finally:
+                self.con.unregister("_fast_rows")
+            if rows.num_rows == lines.num_rows:
+                return
+        self._add_by_statement(lines.append_column("taken", taken), table, created)
+
+    def _create(self, table: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({self._columns})").fetchall()
+
+    def _add_by_statement(self, lines: pa.Table, table: str, created: bool) -> None:
+        """Flatten the lines of `lines` not `taken` into `table` (made by this statement unless
+        `created`); in halves when DuckDB runs out of memory or one line's content makes the
+        statement fail (a statement that fails changes nothing), down to that one line, which
+        is quarantined."""
         into = f"INSERT INTO {table} " if created else f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        self.con.register("raw_lines", lines)
+        self.con.register("_chunk", lines)
         try:
             self.con.execute(into + "SELECT * FROM _flattened_lines").fetchall()
             return
@@ -230,25 +268,23 @@ class EventsWorker:
                 self._quarantine_line(table, created, err)
                 return
         finally:
-            self.con.unregister("raw_lines")
+            self.con.unregister("_chunk")
         self.split_chunks += 1
         half = lines.num_rows // 2
-        self._add(lines.slice(0, half), table, created)
-        self._add(lines.slice(half), table, True)
+        self._add_by_statement(lines.slice(0, half), table, created)
+        self._add_by_statement(lines.slice(half), table, True)
 
     def _quarantine_line(self, table: str, created: bool, err: duckdb.Error) -> None:
-        """The quarantine row of the one line in `raw_lines` that the flatten cannot take; it
-        is partitioned by its raw hour (its receive time may be what broke the flatten)."""
+        """The quarantine row of the one line in `_chunk` that the flatten cannot take; it is
+        partitioned by its raw hour (its receive time may be what broke the flatten)."""
         if not created:  # the table is made with the flatten's columns
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _flattened_lines LIMIT 0"
-            ).fetchall()
+            self._create(table)
         detail = str(err).splitlines()[0][:300]
         self.con.execute(
             f"""INSERT INTO {table} BY NAME
             SELECT raw_hour, raw_file, line_no, 0::BIGINT AS item_index, ? AS reason_code,
               ? AS reason, line AS raw, try(json_extract_string(line, '$._cdp.source')) AS source
-            FROM raw_lines""",
+            FROM _chunk""",
             [UNPROCESSABLE, f"the line could not be flattened: {detail}"],
         ).fetchall()
 

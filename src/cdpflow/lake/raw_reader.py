@@ -228,8 +228,8 @@ def _table(pieces: list[_Piece]) -> pa.Table:
         count = len(piece.ends)
         line_nos = np.arange(piece.first_line, piece.first_line + count, dtype=np.int64)
         columns = [
-            _repeated(piece.file.hour, count),
-            _repeated(piece.file.path, count),
+            repeated_text(piece.file.hour, count),
+            repeated_text(piece.file.path, count),
             pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(line_nos)]),
             _lines_array(piece.data, piece.ends),
         ]
@@ -237,7 +237,7 @@ def _table(pieces: list[_Piece]) -> pa.Table:
     return pa.Table.from_batches(batches, LINES_SCHEMA)
 
 
-def _repeated(text: str, count: int) -> pa.Array:
+def repeated_text(text: str, count: int) -> pa.Array:
     """`text` `count` times. Columns are built from buffers, never from Python objects: for
     those (`pa.scalar`, `pa.array`) pyarrow first imports pandas to see whether they are
     pandas', a quarter of a worker process's start (bench/README.md)."""
