@@ -22,7 +22,7 @@ enum {
     C_GROUP_ID, C_SESSION_ID, C_URL, C_PATH, C_REFERRER, C_PAGE_TITLE, C_UTM_SOURCE,
     C_UTM_MEDIUM, C_UTM_CAMPAIGN, C_UTM_TERM, C_UTM_CONTENT, C_GCLID, C_FBCLID, C_MSCLKID,
     C_TTCLID, C_EMAIL, C_PHONE, C_ORDER_ID, C_CURRENCY, C_PROPERTIES, C_TRAITS, C_USER_AGENT,
-    C_IP, C_SOURCE, N_STRINGS
+    C_IP, C_SOURCE, C_MAP_ID, C_MAP_PROVIDER, C_PAYLOAD_FORMAT, N_STRINGS
 };
 enum { T_EVENT_TIME, T_RECEIVED_AT, T_SENT_AT, N_TIMES };
 
@@ -43,20 +43,32 @@ enum {
     F_PROP_REVENUE, F_PROP_TOTAL, F_PROP_VALUE, F_PROP_CURRENCY,
     F_TRAITS_EMAIL, F_TRAITS_PHONE,
     F_PROPERTIES, F_TRAITS, /* the objects' text */
+    /* a Blotout payload's envelope, and each of its events */
+    F_CDP_VISITOR_ID, F_META_USER_AGENT, F_META_REFERRER, F_META_PAGE_TITLE, F_META_SEARCH,
+    F_B_MID, F_B_EVN, F_B_EVT, F_B_SCRN, F_B_SESSION_ID, F_B_USERID, F_B_DATA, F_B_PATH,
+    F_B_TRANSACTION_ID, F_B_TRANSACTION_TOTAL, F_B_TRANSACTION_CURRENCY, F_B_PERSONA_ID,
+    F_B_PERSONA_EMAIL, F_B_PERSONA_NUMBER, F_B_MAP_ID, F_B_MAP_PROVIDER,
     N_FIELDS
 };
 
-typedef struct {
+typedef struct Msg Msg;
+/* A Blotout event: its text (the JSON writer's, so its length is the statement's) and fields. */
+typedef struct { Str text; Str v[N_FIELDS]; int num[N_FIELDS]; } Item;
+typedef struct { Item *items; int n, cap; int ok; } Items;
+struct Msg {
     Str v[N_FIELDS];
     int num[N_FIELDS];   /* the value was a JSON number (its text is in v) */
     int64_t size;        /* _cdp.size, -1 when missing */
-} Msg;
+    int has_events;      /* `events` was an array (its items are in *events) */
+    int has_batch;       /* `batch` was an array (its items are in *events) */
+    Items *events;
+};
 
 /* A key of an object level, and what its value is: text (a plain string or an integer, as
  * DuckDB makes VARCHAR of it), any number, a nested level, `_cdp.size`, a JSON object whose
  * text is kept (and whose keys are read too), or a key that makes the line something else
  * than a single message (an envelope, a Blotout payload, an unreadable body). */
-enum { K_TEXT, K_NUMBER, K_LEVEL, K_SIZE, K_JSON, K_OTHER };
+enum { K_TEXT, K_NUMBER, K_LEVEL, K_SIZE, K_JSON, K_EVENTS, K_BATCH, K_OTHER };
 typedef struct Level Level;
 typedef struct { const char *key; int kind; int field; const Level *sub; } Key;
 struct Level { const Key *keys; int n; };
@@ -68,8 +80,26 @@ struct Level { const Key *keys; int n; };
 static const Key CDP_KEYS[] = {
     TEXT("received_at", F_CDP_RECEIVED_AT), TEXT("source", F_CDP_SOURCE),
     TEXT("format", F_CDP_FORMAT), TEXT("ip", F_CDP_IP), TEXT("user_agent", F_CDP_USER_AGENT),
-    {"size", K_SIZE, -1, NULL},
+    {"size", K_SIZE, -1, NULL}, TEXT("visitor_id", F_CDP_VISITOR_ID),
 };
+static const Key META_KEYS[] = {
+    TEXT("user_agent", F_META_USER_AGENT), TEXT("referrer", F_META_REFERRER),
+    TEXT("page_title", F_META_PAGE_TITLE), TEXT("search", F_META_SEARCH),
+};
+static const Key DATA_KEYS[] = {
+    TEXT("path", F_B_PATH), TEXT("transaction_id", F_B_TRANSACTION_ID),
+    NUMBER("transaction_total", F_B_TRANSACTION_TOTAL),
+    TEXT("transaction_currency", F_B_TRANSACTION_CURRENCY), TEXT("persona_id", F_B_PERSONA_ID),
+    TEXT("persona_email", F_B_PERSONA_EMAIL), TEXT("persona_number", F_B_PERSONA_NUMBER),
+    TEXT("map_id", F_B_MAP_ID), TEXT("map_provider", F_B_MAP_PROVIDER),
+};
+static const Level META = {META_KEYS, N_KEYS(META_KEYS)}, DATA = {DATA_KEYS, N_KEYS(DATA_KEYS)};
+static const Key ITEM_KEYS[] = {
+    TEXT("mid", F_B_MID), TEXT("evn", F_B_EVN), NUMBER("evt", F_B_EVT), TEXT("scrn", F_B_SCRN),
+    TEXT("session_id", F_B_SESSION_ID), TEXT("userid", F_B_USERID),
+    {"additionalData", K_JSON, F_B_DATA, &DATA},
+};
+static const Level ITEM = {ITEM_KEYS, N_KEYS(ITEM_KEYS)};
 static const Key PAGE_KEYS[] = {
     TEXT("url", F_PAGE_URL), TEXT("path", F_PAGE_PATH), TEXT("referrer", F_PAGE_REFERRER),
     TEXT("title", F_PAGE_TITLE), TEXT("search", F_PAGE_SEARCH),
@@ -108,10 +138,20 @@ static const Key TOP_KEYS[] = {
     TEXT("event", F_EVENT), TEXT("name", F_NAME), TEXT("timestamp", F_TIMESTAMP),
     TEXT("originalTimestamp", F_ORIGINAL_TIMESTAMP), LEVEL("context", CONTEXT),
     {"properties", K_JSON, F_PROPERTIES, &PROPS}, {"traits", K_JSON, F_TRAITS, &TRAITS},
-    {"batch", K_OTHER, -1, NULL}, {"events", K_OTHER, -1, NULL}, {"_raw", K_OTHER, -1, NULL},
-    {"meta", K_OTHER, -1, NULL},
+    {"batch", K_BATCH, -1, NULL}, {"_raw", K_OTHER, -1, NULL}, LEVEL("meta", META),
+    {"events", K_EVENTS, -1, NULL},
 };
 static const Level TOP = {TOP_KEYS, N_KEYS(TOP_KEYS)};
+/* A message in a batch: the keys of a single message but the envelope's own. */
+static const Key BATCH_ITEM_KEYS[] = {
+    TEXT("sentAt", F_SENT_AT), TEXT("type", F_TYPE), TEXT("messageId", F_MESSAGE_ID),
+    TEXT("anonymousId", F_ANONYMOUS_ID), TEXT("userId", F_USER_ID),
+    TEXT("previousId", F_PREVIOUS_ID), TEXT("groupId", F_GROUP_ID), TEXT("event", F_EVENT),
+    TEXT("name", F_NAME), TEXT("timestamp", F_TIMESTAMP),
+    TEXT("originalTimestamp", F_ORIGINAL_TIMESTAMP), LEVEL("context", CONTEXT),
+    {"properties", K_JSON, F_PROPERTIES, &PROPS}, {"traits", K_JSON, F_TRAITS, &TRAITS},
+};
+static const Level BATCH_ITEM = {BATCH_ITEM_KEYS, N_KEYS(BATCH_ITEM_KEYS)};
 
 /* ---- a validating JSON scanner ----------------------------------------------------------- */
 typedef struct { const char *s, *end; int canonical; int depth; } Scan;
@@ -321,6 +361,49 @@ static int size(Scan *c, Msg *m) {
 
 static int level(Scan *c, Msg *m, const Level *lv);
 
+/* A Blotout payload's `events` or an envelope's `batch`: an array of objects, each written
+ * back by the JSON writer as it is (its length counts against the size limit), read with the
+ * keys of `lv`. Anything else is for the statement. */
+static int items_of(Scan *c, Msg *m, const Level *lv) {
+    if (*c->s != '[' || ++c->depth > 64 || m->has_events || m->has_batch) return 0;
+    Items *items = m->events;
+    c->s++;
+    ws(c);
+    *(lv == &ITEM ? &m->has_events : &m->has_batch) = 1;
+    if (c->s < c->end && *c->s == ']') { c->s++; c->depth--; return 1; }
+    for (;;) {
+        if (c->s >= c->end || *c->s != '{') return 0;
+        if (items->n == items->cap) {
+            int cap = items->cap ? 2 * items->cap : 16;
+            Item *grown = realloc(items->items, (size_t)cap * sizeof(Item));
+            if (!grown) { items->ok = 0; return 0; }
+            items->items = grown;
+            items->cap = cap;
+        }
+        Item *item = &items->items[items->n];
+        Msg one;
+        for (int i = 0; i < N_FIELDS; i++) { one.v[i] = NONE; one.num[i] = 0; }
+        one.size = -1;
+        one.has_events = one.has_batch = 0;
+        one.events = NULL; /* an event's own `events` key is not read */
+        const char *start = c->s;
+        int saved = c->canonical;
+        c->canonical = 1;
+        if (!level(c, &one, lv) || !c->canonical) return 0;
+        c->canonical = saved;
+        item->text.p = start;
+        item->text.n = (int32_t)(c->s - start);
+        memcpy(item->v, one.v, sizeof one.v);
+        memcpy(item->num, one.num, sizeof one.num);
+        items->n++;
+        ws(c);
+        if (c->s >= c->end) return 0;
+        if (*c->s == ',') { c->s++; ws(c); continue; }
+        if (*c->s == ']') { c->s++; c->depth--; return 1; }
+        return 0;
+    }
+}
+
 /* `properties` or `traits`: null, or an object whose text the JSON writer would write back
  * as it is (so the output is the text itself); its wanted keys are read too. */
 static int json_object(Scan *c, Msg *m, const Level *lv, int field) {
@@ -374,6 +457,8 @@ static int level(Scan *c, Msg *m, const Level *lv) {
                 case K_LEVEL: ok = level(c, m, key->sub); break;
                 case K_SIZE: ok = size(c, m); break;
                 case K_JSON: ok = json_object(c, m, key->sub, key->field); break;
+                case K_EVENTS: ok = m->events && items_of(c, m, &ITEM); break;
+                case K_BATCH: ok = m->events && items_of(c, m, &BATCH_ITEM); break;
                 default: ok = 0;
             }
             if (!ok) return 0;
@@ -387,10 +472,13 @@ static int level(Scan *c, Msg *m, const Level *lv) {
 }
 
 /* A line that is one Segment message, read into `m`; 0 when the line is for the statement. */
-static int parse_message(const char *line, int32_t n, Msg *m) {
+static int parse_message(const char *line, int32_t n, Msg *m, Items *items) {
     Scan c = {line, line + n, 1, 0};
     for (int i = 0; i < N_FIELDS; i++) { m->v[i] = NONE; m->num[i] = 0; }
     m->size = -1;
+    m->has_events = m->has_batch = 0;
+    m->events = items;
+    items->n = 0;
     if (n < 2 || *c.s != '{' || !level(&c, m, &TOP)) return 0;
     ws(&c);
     return c.s == c.end;
@@ -604,38 +692,70 @@ static int as_double(Str s, int is_number, double *out, int *castable) {
     return 1;
 }
 
-/* The rows' memory, written without the GIL: string values as spans (into a line or into
- * scratch), copied into Arrow's offsets and data once every line is read. */
+/* One row of the output: string values as spans (into a line or into scratch), copied into
+ * Arrow's offsets and data once every line is read. */
 typedef struct {
-    Str *spans; /* rows x N_STRINGS */
-    int64_t *times[N_TIMES];
-    uint8_t *times_valid[N_TIMES];
-    int32_t *dates;
-    double *revenue;
-    uint8_t *revenue_valid;
-} Out;
+    Str s[N_STRINGS];
+    int64_t t[N_TIMES];
+    uint8_t has_t[N_TIMES], has_revenue;
+    int32_t date;
+    double revenue;
+    int64_t line, item_index;
+} Row;
+
+typedef struct { Row *rows; int64_t n, cap; } Rows;
 
 static const char *const CAMPAIGN_PARAMS[] = {"utm_source=", "utm_medium=", "utm_campaign=",
                                               "utm_term=", "utm_content="};
 static const char *const CLICK_PARAMS[] = {"gclid=", "fbclid=", "msclkid=", "ttclid="};
+static const Str WORD_SEGMENT = {"segment", 7}, WORD_BLOTOUT = {"blotout", 7};
 
-/* One line into row `row` of the columns; 0 (nothing written) when it is the statement's. */
-static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Scratch *bufs,
-                        const Out *cols, int64_t row) {
-    Msg m;
-    if (!parse_message(line, n, &m)) return 0;
-    Str *v = m.v;
-    Str format = v[F_CDP_FORMAT];
-    if (format.n >= 0 && !key_is(format, "segment_message") && !key_is(format, "segment"))
-        return 0;
-    if (m.size < 0) return 0;
-    Str meta_user_agent = nullif_empty(v[F_CDP_USER_AGENT]);
-    if (m.size + (meta_user_agent.n > 0 ? meta_user_agent.n : 0) > max_event_bytes) return 0;
+/* `_cdp.received_at`: absent, or a time the statement reads the same way. */
+static int received_time(const Msg *m, int64_t *received, int *has) {
+    Str text = nullif_empty(m->v[F_CDP_RECEIVED_AT]);
+    *has = text.n >= 0;
+    return !*has || timestamp(text, received);
+}
+
+static void set_times(Row *row, int64_t event_time, int64_t received, int has_received,
+                      int64_t sent, int has_sent) {
+    row->t[T_EVENT_TIME] = event_time;
+    row->has_t[T_EVENT_TIME] = 1;
+    row->t[T_RECEIVED_AT] = has_received ? received : 0;
+    row->has_t[T_RECEIVED_AT] = (uint8_t)has_received;
+    row->t[T_SENT_AT] = has_sent ? sent : 0;
+    row->has_t[T_SENT_AT] = (uint8_t)has_sent;
+    row->date = (int32_t)(event_time / MICROS_DAY);
+}
+
+/* The utm tags (a campaign's own where given) and click ids of a query string. */
+static int query_tags(Scratch *bufs, Str query, const Str *campaign, Str *utm, Str *clicks) {
+    for (int i = 0; i < 5; i++) {
+        if (campaign && campaign[i].n >= 0) utm[i] = campaign[i];
+        else if (!param_value(bufs, query_param(query, CAMPAIGN_PARAMS[i]), &utm[i])) return 0;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!param_value(bufs, query_param(query, CLICK_PARAMS[i]), &clicks[i])) return 0;
+    return 1;
+}
+
+/* A Segment message's row: a line's own (`item` NULL) or an item of its batch; 0 when the
+ * message is the statement's. The envelope `env` has the collector's fields. */
+static int segment_row(const Msg *env, const Item *item, int64_t max_event_bytes,
+                       Scratch *bufs, Row *row) {
+    const Str *v = item ? item->v : env->v;
+    const int *num = item ? item->num : env->num;
+    for (int f = F_CDP_RECEIVED_AT; f <= F_CDP_USER_AGENT; f++)
+        if (env->num[f]) return 0;
+    Str meta_user_agent = nullif_empty(env->v[F_CDP_USER_AGENT]);
+    int64_t bytes = item ? item->text.n : env->size;
+    if (bytes < 0) return 0; /* no `_cdp.size`: the statement measures the line */
+    if (bytes + (meta_user_agent.n > 0 ? meta_user_agent.n : 0) > max_event_bytes) return 0;
     /* the identifiers: strings (checked by the scanner), not empty where required */
     Str type = nullif_empty(v[F_TYPE]);
-    if (type.n < 0 || m.num[F_TYPE] || !is_ascii(type)) return 0;
+    if (type.n < 0 || num[F_TYPE] || !is_ascii(type)) return 0;
     for (int f = F_MESSAGE_ID; f <= F_GROUP_ID; f++)
-        if (m.num[f]) return 0; /* ids must be strings: the statement quarantines the rest */
+        if (num[f]) return 0; /* ids must be strings: the statement quarantines the rest */
     Str message_id = nullif_empty(v[F_MESSAGE_ID]);
     if (message_id.n < 0) return 0;
     Str anonymous_id = nullif_empty(v[F_ANONYMOUS_ID]), user_id = nullif_empty(v[F_USER_ID]);
@@ -648,20 +768,19 @@ static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Sc
         !key_is(type_, "group"))
         return 0;
     for (int f = F_EVENT; f < F_PROPERTIES; f++)
-        if (m.num[f] && f != F_PROP_REVENUE && f != F_PROP_TOTAL && f != F_PROP_VALUE &&
+        if (num[f] && f != F_PROP_REVENUE && f != F_PROP_TOTAL && f != F_PROP_VALUE &&
             f != F_CTX_SESSION_ID && f != F_PROP_ORDER_ID && f != F_PROP_ORDER_ID_CAMEL &&
             f != F_PROP_TRANSACTION_ID)
             return 0;
-    for (int f = F_CDP_RECEIVED_AT; f <= F_SENT_AT; f++)
-        if (m.num[f]) return 0;
-    /* times */
+    if (num[F_SENT_AT] || env->num[F_SENT_AT]) return 0;
+    /* times; a batch item's sentAt, else its envelope's */
     Str client_text = first(nullif_empty(v[F_ORIGINAL_TIMESTAMP]), nullif_empty(v[F_TIMESTAMP]));
-    Str sent_text = nullif_empty(v[F_SENT_AT]), received_text = nullif_empty(v[F_CDP_RECEIVED_AT]);
+    Str sent_text = first(nullif_empty(v[F_SENT_AT]), nullif_empty(env->v[F_SENT_AT]));
     int64_t client, sent = 0, received = 0;
     if (client_text.n < 0 || !timestamp(client_text, &client)) return 0;
-    int has_sent = sent_text.n >= 0, has_received = received_text.n >= 0;
+    int has_sent = sent_text.n >= 0, has_received;
     if (has_sent && !timestamp(sent_text, &sent)) return 0;
-    if (has_received && !timestamp(received_text, &received)) return 0;
+    if (!received_time(env, &received, &has_received)) return 0;
     int64_t skewed = has_sent && has_received ? received - (sent - client) : client;
     if (skewed < MICROS_2000 || skewed > MICROS_2100) return 0;
     int64_t event_time =
@@ -676,8 +795,8 @@ static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Sc
     Str rev = nullif_empty(v[F_PROP_REVENUE]), total = nullif_empty(v[F_PROP_TOTAL]);
     Str val = nullif_empty(v[F_PROP_VALUE]);
     Str money = rev.n >= 0 ? rev : total.n >= 0 ? total : val;
-    int money_number = rev.n >= 0 ? m.num[F_PROP_REVENUE]
-                       : total.n >= 0 ? m.num[F_PROP_TOTAL] : m.num[F_PROP_VALUE];
+    int money_number = rev.n >= 0 ? num[F_PROP_REVENUE]
+                       : total.n >= 0 ? num[F_PROP_TOTAL] : num[F_PROP_VALUE];
     if (!as_double(money, money_number, &revenue, &revenue_castable)) return 0;
     Str properties = v[F_PROPERTIES], traits = v[F_TRAITS];
     if (has(properties, "\"writeKey\"") || has(traits, "\"writeKey\"")) return 0;
@@ -690,14 +809,9 @@ static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Sc
     Str title = first(nullif_empty(v[F_PAGE_TITLE]), nullif_empty(v[F_PROP_TITLE]));
     Str query = first(nullif_empty(v[F_PAGE_SEARCH]), nullif_empty(v[F_PROP_SEARCH]));
     if (query.n < 0) query = nullif_empty(url_query(url));
-    Str utm[5], clicks[4];
-    for (int i = 0; i < 5; i++) {
-        Str campaign = nullif_empty(v[F_CAMPAIGN_SOURCE + i]);
-        if (campaign.n >= 0) utm[i] = campaign;
-        else if (!param_value(bufs, query_param(query, CAMPAIGN_PARAMS[i]), &utm[i])) return 0;
-    }
-    for (int i = 0; i < 4; i++)
-        if (!param_value(bufs, query_param(query, CLICK_PARAMS[i]), &clicks[i])) return 0;
+    Str utm[5], clicks[4], campaign[5];
+    for (int i = 0; i < 5; i++) campaign[i] = nullif_empty(v[F_CAMPAIGN_SOURCE + i]);
+    if (!query_tags(bufs, query, campaign, utm, clicks)) return 0;
     /* people */
     Str email = first(nullif_empty(v[F_TRAITS_EMAIL]),
                       first(nullif_empty(v[F_CTX_TRAITS_EMAIL]), nullif_empty(v[F_PROP_EMAIL])));
@@ -724,10 +838,10 @@ static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Sc
         }
     } else event_name = type_;
     Str user_agent = first(nullif_empty(v[F_CTX_USER_AGENT]), meta_user_agent);
-    Str ip = first(nullif_empty(v[F_CTX_IP]), nullif_empty(v[F_CDP_IP]));
-    Str source = nullif_empty(v[F_CDP_SOURCE]);
+    Str ip = first(nullif_empty(v[F_CTX_IP]), nullif_empty(env->v[F_CDP_IP]));
+    Str source = nullif_empty(env->v[F_CDP_SOURCE]);
 
-    Str *out = cols->spans + row * N_STRINGS;
+    Str *out = row->s;
     out[C_EVENT_ID] = message_id;
     out[C_EVENT_TYPE] = type_;
     out[C_EVENT_NAME] = event_name;
@@ -751,20 +865,158 @@ static int flatten_line(const char *line, int32_t n, int64_t max_event_bytes, Sc
     out[C_USER_AGENT] = user_agent;
     out[C_IP] = ip;
     out[C_SOURCE] = source;
-    int64_t times[N_TIMES] = {event_time, received, sent};
-    int present[N_TIMES] = {1, has_received, has_sent};
-    for (int i = 0; i < N_TIMES; i++) {
-        cols->times[i][row] = present[i] ? times[i] : 0;
-        if (present[i]) cols->times_valid[i][row >> 3] |= (uint8_t)(1u << (row & 7));
-    }
-    cols->dates[row] = (int32_t)(event_time / MICROS_DAY);
-    (void)line;
-    (void)n;
-    cols->revenue[row] = revenue_castable ? revenue : 0.0;
-    if (revenue_castable) cols->revenue_valid[row >> 3] |= (uint8_t)(1u << (row & 7));
+    out[C_MAP_ID] = out[C_MAP_PROVIDER] = NONE;
+    out[C_PAYLOAD_FORMAT] = WORD_SEGMENT;
+    set_times(row, event_time, received, has_received, sent, has_sent);
+    row->revenue = revenue;
+    row->has_revenue = (uint8_t)revenue_castable;
     return 1;
 }
 
+
+
+/* A Blotout event's row; 0 when the event is the statement's (and with it the whole line). */
+static int blotout_row(const Msg *m, const Item *item, int64_t max_event_bytes, Scratch *bufs,
+                       Row *row) {
+    const Str *v = item->v;
+    Str meta_user_agent = nullif_empty(m->v[F_CDP_USER_AGENT]);
+    if (item->text.n + (meta_user_agent.n > 0 ? meta_user_agent.n : 0) > max_event_bytes)
+        return 0;
+    if (item->num[F_B_MID] || item->num[F_B_EVN] || item->num[F_B_USERID] ||
+        item->num[F_B_SCRN] || item->num[F_B_PATH] || item->num[F_B_TRANSACTION_CURRENCY] ||
+        item->num[F_B_PERSONA_EMAIL] || item->num[F_B_PERSONA_NUMBER] ||
+        item->num[F_B_MAP_PROVIDER])
+        return 0;
+    Str mid = nullif_empty(v[F_B_MID]), evn = nullif_empty(v[F_B_EVN]);
+    if (mid.n < 0 || evn.n < 0) return 0;
+    /* evt: milliseconds since the epoch, as try_cast(... AS DOUBLE) and to_timestamp read it */
+    double ms;
+    int castable;
+    Str evt = nullif_empty(v[F_B_EVT]);
+    if (evt.n < 0 || !as_double(evt, item->num[F_B_EVT], &ms, &castable) || !castable) return 0;
+    if (!(ms >= 946684800000.0 && ms <= 4102444800000.0)) return 0;
+    int64_t event_time = (int64_t)llrint((ms / 1000) * 1e6), received = 0;
+    int has_received;
+    if (!received_time(m, &received, &has_received)) return 0;
+    if (has_received && event_time > received + 24 * INT64_C(3600000000)) event_time = received;
+    Str anonymous_id = first(nullif_empty(v[F_B_USERID]), nullif_empty(m->v[F_CDP_VISITOR_ID]));
+    if (anonymous_id.n < 0 || m->num[F_CDP_VISITOR_ID]) return 0;
+    Str data = v[F_B_DATA];
+    if (has(data, "\"writeKey\"")) return 0;
+    Str total = nullif_empty(v[F_B_TRANSACTION_TOTAL]);
+    double revenue = 0;
+    int revenue_castable = 0;
+    if (!as_double(total, item->num[F_B_TRANSACTION_TOTAL], &revenue, &revenue_castable))
+        return 0;
+    if (total.n >= 0 && !revenue_castable) return 0;
+    int persona = key_is(evn, "persona"), transaction = key_is(evn, "transaction");
+    int map = key_is(evn, "map_id");
+    Str scrn = nullif_empty(v[F_B_SCRN]);
+    Str path = nullif_empty(v[F_B_PATH]);
+    if (path.n < 0) path = nullif_empty(url_path(scrn));
+    Str query = nullif_empty(m->v[F_META_SEARCH]);
+    if (query.n < 0) query = nullif_empty(url_query(scrn));
+    Str utm[5], clicks[4];
+    if (!query_tags(bufs, query, NULL, utm, clicks)) return 0;
+    Str email = nullif_empty(trim_spaces(nullif_empty(v[F_B_PERSONA_EMAIL])));
+    if (email.n > 0 && !is_ascii(email)) return 0;
+    if (email.n > 0 && needs(email, 'l')) email = changed(bufs, email, 'l');
+    Str phone = nullif_empty(trim_spaces(nullif_empty(v[F_B_PERSONA_NUMBER])));
+    Str currency = nullif_empty(v[F_B_TRANSACTION_CURRENCY]);
+    if (transaction && currency.n > 0 && !is_ascii(currency)) return 0;
+    if (transaction && currency.n > 0 && needs(currency, 'u'))
+        currency = changed(bufs, currency, 'u');
+    static const char page_word[] = "page", identify_word[] = "identify", track_word[] = "track";
+    Str type = key_is(evn, "sdk_start") ? (Str){page_word, 4}
+               : persona ? (Str){identify_word, 8} : (Str){track_word, 5};
+    Str *out = row->s;
+    for (int i = 0; i < N_STRINGS; i++) out[i] = NONE;
+    out[C_EVENT_ID] = mid;
+    out[C_EVENT_TYPE] = type;
+    out[C_EVENT_NAME] = evn;
+    out[C_ANONYMOUS_ID] = anonymous_id;
+    out[C_USER_ID] = persona ? nullif_empty(v[F_B_PERSONA_ID]) : NONE;
+    out[C_SESSION_ID] = nullif_empty(v[F_B_SESSION_ID]);
+    out[C_URL] = scrn;
+    out[C_PATH] = path;
+    out[C_REFERRER] = nullif_empty(m->v[F_META_REFERRER]);
+    out[C_PAGE_TITLE] = nullif_empty(m->v[F_META_PAGE_TITLE]);
+    for (int i = 0; i < 5; i++) out[C_UTM_SOURCE + i] = utm[i];
+    for (int i = 0; i < 4; i++) out[C_GCLID + i] = clicks[i];
+    out[C_EMAIL] = email;
+    out[C_PHONE] = phone;
+    out[C_MAP_ID] = map ? nullif_empty(v[F_B_MAP_ID]) : NONE;
+    out[C_MAP_PROVIDER] = map ? nullif_empty(v[F_B_MAP_PROVIDER]) : NONE;
+    out[C_ORDER_ID] = transaction ? nullif_empty(v[F_B_TRANSACTION_ID]) : NONE;
+    out[C_CURRENCY] = transaction ? currency : NONE;
+    out[C_PROPERTIES] = data;
+    out[C_TRAITS] = persona ? data : NONE;
+    out[C_USER_AGENT] = first(nullif_empty(m->v[F_META_USER_AGENT]), meta_user_agent);
+    out[C_IP] = nullif_empty(m->v[F_CDP_IP]);
+    out[C_SOURCE] = nullif_empty(m->v[F_CDP_SOURCE]);
+    out[C_PAYLOAD_FORMAT] = WORD_BLOTOUT;
+    set_times(row, event_time, received, has_received, 0, 0);
+    row->revenue = transaction && revenue_castable ? revenue : 0.0;
+    row->has_revenue = (uint8_t)(transaction && revenue_castable);
+    return 1;
+}
+
+static Row *next_row(Rows *rows) {
+    if (rows->n == rows->cap) {
+        int64_t cap = rows->cap ? 2 * rows->cap : 1024;
+        Row *grown = realloc(rows->rows, (size_t)cap * sizeof(Row));
+        if (!grown) return NULL;
+        rows->rows = grown;
+        rows->cap = cap;
+    }
+    return &rows->rows[rows->n];
+}
+
+/* The rows of one line, appended; 0 (nothing appended) when the line is the statement's, and
+ * -1 when memory ran out. */
+static int flatten_line(const char *line, int32_t n, int64_t line_index, int64_t max_event_bytes,
+                        Scratch *bufs, Items *items, Rows *rows) {
+    Msg m;
+    if (!parse_message(line, n, &m, items)) return items->ok ? 0 : -1;
+    Str format = m.v[F_CDP_FORMAT];
+    int segment = format.n < 0 || key_is(format, "segment");
+    if (!m.has_events && !m.has_batch) {
+        /* a single message (`_cdp.format` says so, or it has no `batch` and no `events`) */
+        if (!segment && !key_is(format, "segment_message")) return 0;
+        Row *row = next_row(rows);
+        if (!row) return -1;
+        if (!segment_row(&m, NULL, max_event_bytes, bufs, row)) return 0;
+        row->line = line_index;
+        row->item_index = 0;
+        rows->n++;
+        return 1;
+    }
+    /* an envelope or a Blotout payload: every item is the fast path's, or the line is the
+     * statement's; where the endpoint and the keys disagree the statement decides */
+    if (m.has_batch && !(segment && nullif_empty(m.v[F_TYPE]).n < 0) &&
+        !key_is(format, "segment_batch"))
+        return 0;
+    if (m.has_events && format.n >= 0 && !key_is(format, "blotout")) return 0;
+    if (m.has_events && (m.num[F_CDP_USER_AGENT] || m.num[F_CDP_IP] || m.num[F_CDP_SOURCE] ||
+                         m.num[F_CDP_RECEIVED_AT] || m.num[F_META_USER_AGENT] ||
+                         m.num[F_META_SEARCH]))
+        return 0;
+    int64_t mark = rows->n;
+    for (int i = 0; i < items->n; i++) {
+        Row *row = next_row(rows);
+        if (!row) { rows->n = mark; return -1; }
+        int ok = m.has_events ? blotout_row(&m, &items->items[i], max_event_bytes, bufs, row)
+                              : segment_row(&m, &items->items[i], max_event_bytes, bufs, row);
+        if (!ok) {
+            rows->n = mark;
+            return 0;
+        }
+        row->line = line_index;
+        row->item_index = i + 1;
+        rows->n++;
+    }
+    return 1;
+}
 
 static PyObject *zeroed(Py_ssize_t n) {
     PyObject *b = PyBytes_FromStringAndSize(NULL, n);
@@ -773,17 +1025,17 @@ static PyObject *zeroed(Py_ssize_t n) {
 }
 
 /* One string column as (validity, offsets, data) bytes. */
-static PyObject *string_column(const Str *spans, int64_t rows, int column) {
-    int64_t total = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        int32_t n = spans[r * N_STRINGS + column].n;
-        if (n > 0) total += n;
+static PyObject *string_column(const Rows *rows, int column) {
+    int64_t total = 0, n = rows->n;
+    for (int64_t r = 0; r < n; r++) {
+        int32_t len = rows->rows[r].s[column].n;
+        if (len > 0) total += len;
     }
     if (total > INT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "a column of more than 2 GB");
         return NULL;
     }
-    PyObject *valid = zeroed((rows + 7) / 8), *offsets = zeroed((rows + 1) * 4);
+    PyObject *valid = zeroed((n + 7) / 8), *offsets = zeroed((n + 1) * 4);
     PyObject *data = PyBytes_FromStringAndSize(NULL, total);
     if (!valid || !offsets || !data) {
         Py_XDECREF(valid); Py_XDECREF(offsets); Py_XDECREF(data);
@@ -793,25 +1045,67 @@ static PyObject *string_column(const Str *spans, int64_t rows, int column) {
     int32_t *offs = (int32_t *)PyBytes_AS_STRING(offsets);
     char *out = PyBytes_AS_STRING(data);
     int32_t at = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        Str s = spans[r * N_STRINGS + column];
+    for (int64_t r = 0; r < n; r++) {
+        Str s = rows->rows[r].s[column];
         offs[r] = at;
         if (s.n < 0) continue;
         bits[r >> 3] |= (uint8_t)(1u << (r & 7));
         memcpy(out + at, s.p, (size_t)s.n);
         at += s.n;
     }
-    offs[rows] = at;
+    offs[n] = at;
     return Py_BuildValue("(NNN)", valid, offsets, data);
 }
 
-/* segment_messages(chunks, max_event_bytes) -> (taken, rows, strings, times, times_valid,
- * dates, revenue, revenue_valid)
+/* The other columns: (validity, values) per time, the dates, the revenue, and each row's line
+ * (its index among all lines) and item index. */
+static PyObject *other_columns(const Rows *rows) {
+    int64_t n = rows->n;
+    PyObject *times = PyList_New(N_TIMES);
+    if (!times) return NULL;
+    for (int i = 0; i < N_TIMES; i++) {
+        PyObject *valid = zeroed((n + 7) / 8), *values = zeroed(n * 8);
+        if (!valid || !values) {
+            Py_XDECREF(valid); Py_XDECREF(values); Py_DECREF(times);
+            return NULL;
+        }
+        uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(valid);
+        int64_t *t = (int64_t *)PyBytes_AS_STRING(values);
+        for (int64_t r = 0; r < n; r++) {
+            t[r] = rows->rows[r].t[i];
+            if (rows->rows[r].has_t[i]) bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+        }
+        PyList_SET_ITEM(times, i, Py_BuildValue("(NN)", valid, values));
+    }
+    PyObject *dates = zeroed(n * 4), *revenue = zeroed(n * 8), *revenue_valid = zeroed((n + 7) / 8);
+    PyObject *lines = zeroed(n * 8), *item_index = zeroed(n * 8);
+    if (!dates || !revenue || !revenue_valid || !lines || !item_index) {
+        Py_XDECREF(dates); Py_XDECREF(revenue); Py_XDECREF(revenue_valid);
+        Py_XDECREF(lines); Py_XDECREF(item_index); Py_DECREF(times);
+        return NULL;
+    }
+    int32_t *d = (int32_t *)PyBytes_AS_STRING(dates);
+    double *rev = (double *)PyBytes_AS_STRING(revenue);
+    uint8_t *rev_bits = (uint8_t *)PyBytes_AS_STRING(revenue_valid);
+    int64_t *line = (int64_t *)PyBytes_AS_STRING(lines), *item = (int64_t *)PyBytes_AS_STRING(item_index);
+    for (int64_t r = 0; r < n; r++) {
+        const Row *row = &rows->rows[r];
+        d[r] = row->date;
+        rev[r] = row->revenue;
+        if (row->has_revenue) rev_bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+        line[r] = row->line;
+        item[r] = row->item_index;
+    }
+    return Py_BuildValue("(NNNNNN)", times, dates, revenue, revenue_valid, lines, item_index);
+}
+
+/* flatten_lines(chunks, max_event_bytes) -> (taken, strings, (times, dates, revenue,
+ * revenue_valid, line, item_index))
  *
  * `chunks`: per Arrow string chunk (data, offsets, length, offset): the lines. `taken` has a
  * byte per line (1: flattened here); the columns hold the taken lines' rows in line order:
  * `strings` a (validity, offsets, data) per string column, the others their values. */
-static PyObject *segment_messages(PyObject *self, PyObject *args) {
+static PyObject *flatten_lines(PyObject *self, PyObject *args) {
     PyObject *chunks;
     long long max_event_bytes;
     if (!PyArg_ParseTuple(args, "OL", &chunks, &max_event_bytes)) return NULL;
@@ -823,11 +1117,9 @@ static PyObject *segment_messages(PyObject *self, PyObject *args) {
     long long *lengths = PyMem_Calloc((size_t)n_chunks + 1, sizeof(long long));
     long long *starts = PyMem_Calloc((size_t)n_chunks + 1, sizeof(long long));
     Scratch scratch = {NULL, 0, 0};
-    Out out;
-    memset(&out, 0, sizeof out);
-    PyObject *taken = NULL, *result = NULL, *strings = NULL;
-    PyObject *times[N_TIMES] = {NULL}, *times_valid[N_TIMES] = {NULL};
-    PyObject *dates = NULL, *revenue = NULL, *revenue_valid = NULL;
+    Rows rows = {NULL, 0, 0};
+    Items items = {NULL, 0, 0, 1};
+    PyObject *taken = NULL, *result = NULL, *strings = NULL, *others = NULL;
     if (!data || !offs || !lengths || !starts) { PyErr_NoMemory(); goto done; }
     long long lines = 0, total_bytes = 0;
     for (; got < n_chunks; got++) {
@@ -848,65 +1140,40 @@ static PyObject *segment_messages(PyObject *self, PyObject *args) {
         total_bytes += data[got].len;
     }
     scratch.size = 2 * total_bytes + 64;
-    scratch.p = PyMem_Malloc((size_t)scratch.size);
-    out.spans = PyMem_Malloc((size_t)(lines + 1) * N_STRINGS * sizeof(Str));
+    scratch.p = malloc((size_t)scratch.size);
     taken = zeroed(lines);
-    int ok = scratch.p && out.spans && taken;
-    for (int i = 0; ok && i < N_TIMES; i++) {
-        times[i] = zeroed(lines * 8);
-        times_valid[i] = zeroed((lines + 7) / 8);
-        ok = times[i] && times_valid[i];
-    }
-    if (ok) {
-        dates = zeroed(lines * 4);
-        revenue = zeroed(lines * 8);
-        revenue_valid = zeroed((lines + 7) / 8);
-        ok = dates && revenue && revenue_valid;
-    }
-    if (!ok) { if (!PyErr_Occurred()) PyErr_NoMemory(); goto done; }
-    for (int i = 0; i < N_TIMES; i++) {
-        out.times[i] = (int64_t *)PyBytes_AS_STRING(times[i]);
-        out.times_valid[i] = (uint8_t *)PyBytes_AS_STRING(times_valid[i]);
-    }
-    out.dates = (int32_t *)PyBytes_AS_STRING(dates);
-    out.revenue = (double *)PyBytes_AS_STRING(revenue);
-    out.revenue_valid = (uint8_t *)PyBytes_AS_STRING(revenue_valid);
+    if (!scratch.p || !taken) { if (!PyErr_Occurred()) PyErr_NoMemory(); goto done; }
     char *taken_flags = PyBytes_AS_STRING(taken);
-    int64_t row = 0, line_index = 0;
+    int64_t line_index = 0;
+    int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < n_chunks; k++) {
+    for (Py_ssize_t k = 0; k < n_chunks && !failed; k++) {
         const int32_t *o = (const int32_t *)offs[k].buf + starts[k];
         const char *base = data[k].buf;
-        for (long long i = 0; i < lengths[k]; i++, line_index++) {
+        for (long long i = 0; i < lengths[k] && !failed; i++, line_index++) {
             int32_t a = o[i], z = o[i + 1];
             if (a < 0 || z < a || z > data[k].len) continue;
             int64_t mark = scratch.used;
             if (scratch.used + 2 * (int64_t)(z - a) > scratch.size) continue;
-            if (flatten_line(base + a, z - a, max_event_bytes, &scratch, &out, row)) {
-                taken_flags[line_index] = 1;
-                row++;
-            } else {
-                scratch.used = mark;
-            }
+            int got_rows =
+                flatten_line(base + a, z - a, line_index, max_event_bytes, &scratch, &items, &rows);
+            if (got_rows > 0) taken_flags[line_index] = 1;
+            else scratch.used = mark;
+            failed = got_rows < 0;
         }
     }
     Py_END_ALLOW_THREADS
+    if (failed) { PyErr_NoMemory(); goto done; }
     strings = PyList_New(N_STRINGS);
     if (!strings) goto done;
     for (int i = 0; i < N_STRINGS; i++) {
-        PyObject *column = string_column(out.spans, row, i);
+        PyObject *column = string_column(&rows, i);
         if (!column) goto done;
         PyList_SET_ITEM(strings, i, column);
     }
-    PyObject *t = PyList_New(N_TIMES), *tv = PyList_New(N_TIMES);
-    if (!t || !tv) { Py_XDECREF(t); Py_XDECREF(tv); goto done; }
-    for (int i = 0; i < N_TIMES; i++) {
-        PyList_SET_ITEM(t, i, times[i]);
-        PyList_SET_ITEM(tv, i, times_valid[i]);
-        times[i] = times_valid[i] = NULL;
-    }
-    result = Py_BuildValue("(OLONNOOO)", taken, (long long)row, strings, t, tv, dates, revenue,
-                           revenue_valid);
+    others = other_columns(&rows);
+    if (!others) goto done;
+    result = Py_BuildValue("(OOO)", taken, strings, others);
 done:
     for (Py_ssize_t k = 0; k < got; k++) {
         PyBuffer_Release(&data[k]);
@@ -914,24 +1181,25 @@ done:
     }
     Py_XDECREF(taken);
     Py_XDECREF(strings);
-    for (int i = 0; i < N_TIMES; i++) { Py_XDECREF(times[i]); Py_XDECREF(times_valid[i]); }
-    Py_XDECREF(dates); Py_XDECREF(revenue); Py_XDECREF(revenue_valid);
-    PyMem_Free(scratch.p);
-    PyMem_Free(out.spans);
+    Py_XDECREF(others);
+    free(scratch.p);
+    free(rows.rows);
+    free(items.items);
     PyMem_Free(data); PyMem_Free(offs); PyMem_Free(lengths); PyMem_Free(starts);
     Py_DECREF(seq);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
-    {"segment_messages", segment_messages, METH_VARARGS,
-     "Flatten the lines that are plain single Segment messages; see the module's comment."},
+    {"flatten_lines", flatten_lines, METH_VARARGS,
+     "Flatten the lines that are plain single Segment messages or Blotout payloads."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef MODULE = {
     PyModuleDef_HEAD_INIT, "_fast_flatten",
-    "events_incremental's compiled fast path for plain single Segment messages.", -1, METHODS,
+    "events_incremental's compiled fast path for plain Segment messages and Blotout payloads.",
+    -1, METHODS,
     NULL, NULL, NULL, NULL,
 };
 

@@ -238,7 +238,7 @@ class EventsWorker:
                 self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _fast_rows").fetchall()
             finally:
                 self.con.unregister("_fast_rows")
-            if rows.num_rows == lines.num_rows:
+            if taken.true_count == lines.num_rows:
                 return
         self._add_by_statement(lines.append_column("taken", taken), table, created)
 

@@ -1,6 +1,7 @@
 """The compiled fast path of the flatten (cdpflow.engine._fast_flatten, C): it takes the lines
-that are plain single Segment messages breaking no rule and gives their rows as Arrow columns;
-every other line is left to the flatten statement, which stays the definition of the flatten.
+that are plain single Segment messages or Blotout payloads breaking no rule, and gives their
+rows as Arrow columns; every other line is left to the flatten statement, which stays the
+definition of the flatten.
 
 The module is built when cdpflow is installed (`optional` in pyproject.toml): where it could
 not be built, `available` is False and the statement takes every line, as before it existed.
@@ -11,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from cdpflow.lake.raw_reader import repeated_text
-
 try:
     from cdpflow.engine import _fast_flatten  # type: ignore[attr-defined]
 except ImportError:  # not built on this machine
@@ -20,17 +19,17 @@ except ImportError:  # not built on this machine
 
 available = _fast_flatten is not None
 
-# The C module's columns, in its order.
+# The C module's string columns, in its order.
 STRING_COLUMNS = (
     "event_id", "event_type", "event_name", "anonymous_id", "user_id", "previous_id",
     "group_id", "session_id", "url", "path", "referrer", "page_title", "utm_source",
     "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid",
     "ttclid", "email", "phone", "order_id", "currency", "properties", "traits", "user_agent",
-    "ip", "source",
+    "ip", "source", "map_id", "map_provider", "payload_format",
 )  # fmt: skip
 TIME_COLUMNS = ("event_time", "received_at", "sent_at")
-# Columns the fast path leaves empty: only quarantined rows and Blotout events have them.
-NULL_COLUMNS = ("reason_code", "reason", "raw", "map_id", "map_provider")
+# Columns the fast path leaves empty: only quarantined rows have them.
+NULL_COLUMNS = ("reason_code", "reason", "raw")
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
@@ -43,25 +42,28 @@ def split(
         return _no_rows(), _none_taken(lines.num_rows)
     chunks = lines.column("line").chunks
     args = [(_buffer(c.buffers()[2]), _buffer(c.buffers()[1]), len(c), c.offset) for c in chunks]
-    taken, rows, strings, times, times_valid, dates, revenue, revenue_valid = (
-        _fast_flatten.segment_messages(args, max_event_bytes)
-    )
+    taken, strings, others = _fast_flatten.flatten_lines(args, max_event_bytes)
+    times, dates, revenue, revenue_valid, line_of_row, item_index = others
     mask = pa.Array.from_buffers(pa.bool_(), lines.num_rows, [None, _bits(taken)])
+    rows = len(dates) // 4
     if not rows:
         return _no_rows(), mask
     # One chunk for every column: the rows are then one record batch to DuckDB.
-    kept = lines.select(["raw_hour", "raw_file", "line_no"]).filter(mask).combine_chunks()
+    origin = lines.select(["raw_hour", "raw_file", "line_no"]).take(
+        pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(line_of_row)])
+    )
+    origin = origin.combine_chunks()
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        "raw_hour": kept.column("raw_hour"),
-        "raw_file": kept.column("raw_file"),
-        "line_no": kept.column("line_no"),
-        "item_index": _int64s(np.zeros(rows, dtype=np.int64)),
+        "raw_hour": origin.column("raw_hour"),
+        "raw_file": origin.column("raw_file"),
+        "line_no": origin.column("line_no"),
+        "item_index": pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(item_index)]),
     }
     for name, (bits, offsets, text) in zip(STRING_COLUMNS, strings, strict=True):
         columns[name] = pa.StringArray.from_buffers(
             rows, pa.py_buffer(offsets), pa.py_buffer(text), pa.py_buffer(bits)
         )
-    for name, values, bits in zip(TIME_COLUMNS, times, times_valid, strict=True):
+    for name, (bits, values) in zip(TIME_COLUMNS, times, strict=True):
         columns[name] = pa.Array.from_buffers(
             _UTC_MICROS, rows, [pa.py_buffer(bits), pa.py_buffer(values)]
         )
@@ -71,7 +73,6 @@ def split(
     )
     for name in NULL_COLUMNS:
         columns[name] = pa.nulls(rows, pa.string())
-    columns["payload_format"] = repeated_text("segment", rows)
     return pa.table(columns), mask
 
 
@@ -82,10 +83,6 @@ def _buffer(buffer: pa.Buffer | None) -> pa.Buffer:
 def _bits(flags: bytes) -> pa.Buffer:
     """A byte per line (0 or 1) as Arrow's bitmap."""
     return pa.py_buffer(np.packbits(np.frombuffer(flags, dtype=np.uint8), bitorder="little"))
-
-
-def _int64s(values: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _none_taken(lines: int) -> pa.BooleanArray:

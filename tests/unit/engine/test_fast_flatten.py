@@ -55,6 +55,44 @@ PAGE_VIEW = {
 }
 
 
+BLOTOUT = {
+    "_cdp": {"received_at": "2024-03-11T00:06:58.363Z", "source": "blotout", "size": 1538},
+    "meta": {
+        "sdkv": "0.10.2",
+        "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Safari/605.1.15",
+        "referrer": "https://www.google.com/",
+        "page_title": "Organic Cotton Tee – Example Shop",
+        "search": "?utm_source=google&utm_medium=cpc&gclid=Cj0KCQ",
+    },
+    "events": [
+        {
+            "mid": "c2RrX3N0YXJ0-4b92255f175a8e65-932.0060",
+            "evn": "sdk_start",
+            "evt": 1710115587974,
+            "scrn": "https://shop.example.com/products/tee?utm_source=google",
+            "session_id": "1710115587974",
+            "userid": "63133bade6703488131e87e9cf5b30a8",
+            "additionalData": {"path": "/products/tee"},
+        },
+        {
+            "mid": "dHJhbnNhY3Rpb24=-1",
+            "evn": "transaction",
+            "evt": 1710115617235,
+            "userid": "63133bade6703488131e87e9cf5b30a8",
+            "additionalData": {"transaction_id": "T-1", "transaction_total": 56.0,
+                               "transaction_currency": "usd"},
+        },
+        {
+            "mid": "cGVyc29uYQ==-2",
+            "evn": "persona",
+            "evt": 1710115617236,
+            "userid": "63133bade6703488131e87e9cf5b30a8",
+            "additionalData": {"persona_id": "c-7", "persona_email": " Bo@Example.com"},
+        },
+    ],
+}  # fmt: skip
+
+
 def _line(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
@@ -98,9 +136,14 @@ def test_plain_messages_take_the_fast_path_with_the_statements_rows(
     track["properties"] = {"order_id": 1001, "total": "129.95", "currency": "eur"}
     identify = {**PAGE_VIEW, "type": "identify", "messageId": "m-3", "userId": "u-1"}
     identify["traits"] = {"email": "ana@example.com", "phone": " +1 555 0100 "}
-    lines = [_line(PAGE_VIEW), _line(track), _line(identify)]
+    batch = {
+        "_cdp": {"received_at": "2024-03-11T00:05:55.943Z", "source": "ios", "size": 4898},
+        "batch": [{k: v for k, v in track.items() if k != "_cdp"}, {**identify, "_cdp": 1}],
+        "sentAt": "2024-03-11T00:05:55.100Z",
+    }
+    lines = [_line(PAGE_VIEW), _line(track), _line(identify), _line(BLOTOUT), _line(batch)]
     by_statement, by_fast_path, taken = _flatten_both_ways(worker, lines)
-    assert taken == 3
+    assert taken == 5 and len(by_fast_path) == 8
     assert by_fast_path == by_statement
     names = [column[0] for column in worker.con.execute("DESCRIBE t_1").fetchall()]
     row = dict(zip(names, by_fast_path[0], strict=True))
@@ -162,8 +205,9 @@ ODD_TIMES = st.sampled_from(
 PLAIN_TEXT = st.one_of(
     st.sampled_from(["", " ", "a", "Ab C+d", "ünï – x", "x y", "é" * 7, "A" * 13, "  p  "]),
     st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"],
-                               exclude_characters='"\\'),
+        alphabet=st.characters(
+            codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters='"\\'
+        ),
         max_size=14,
     ),
 )
@@ -293,6 +337,107 @@ def messages(draw: st.DrawFn) -> dict[str, Any]:
     return message
 
 
+MILLIS = st.one_of(
+    st.integers(946684800000, 4102444800000),
+    st.sampled_from([1710115587974, 946684799999, 4102444800001, 1710115587974.5, "1710115587974",
+                     "17101.5", "x", 1.7101155879745e12]),
+)  # fmt: skip
+BLOTOUT_DATA = st.fixed_dictionaries(
+    {},
+    optional={
+        "path": st.one_of(PLAIN_TEXT, st.none()),
+        "transaction_id": st.one_of(st.sampled_from(["T-1", ""]), st.integers(0, 10**9)),
+        "transaction_total": st.one_of(PLAIN_NUMBERS, st.sampled_from(["12.5", "x", ""])),
+        "transaction_currency": st.sampled_from(["usd", "EUR", "", "€"]),
+        "persona_id": st.sampled_from(["p-1", ""]),
+        "persona_email": st.sampled_from([" Bo@Example.com", "bo@example.com", "", "Ünï@x.y"]),
+        "persona_number": PLAIN_TEXT,
+        "map_id": st.sampled_from(["m-9", ""]),
+        "map_provider": st.sampled_from(["shopify", ""]),
+        "extra": VALUES,
+    },
+)  # fmt: skip
+BLOTOUT_EVENTS = st.fixed_dictionaries(
+    {
+        "mid": st.sampled_from(["c2Rr-1", "mid-2", ""]),
+        "evn": st.sampled_from(["sdk_start", "persona", "transaction", "map_id", "visibility"]),
+        "evt": MILLIS,
+    },
+    optional={
+        "scrn": URLS,
+        "session_id": st.one_of(PLAIN_TEXT, st.integers(0, 2**50)),
+        "userid": st.sampled_from(["63133bade6703488131e87e9cf5b30a8", ""]),
+        "additionalData": st.one_of(BLOTOUT_DATA, st.none()),
+        "screen": VALUES,
+    },
+)  # fmt: skip
+
+
+def _envelope(source: str, formats: list[str], **more: st.SearchStrategy[Any]) -> Any:
+    """The collector's `_cdp` of a payload."""
+    return st.fixed_dictionaries(
+        {"received_at": PLAIN_TIMES},
+        optional={
+            "source": st.sampled_from([source, ""]),
+            "size": st.integers(0, 30000),
+            "user_agent": PLAIN_TEXT,
+            "ip": st.sampled_from(["203.0.113.7", ""]),
+            "format": st.sampled_from(formats),
+            **more,
+        },
+    )
+
+
+BLOTOUT_PAYLOADS = st.fixed_dictionaries(
+    {
+        "_cdp": _envelope("blotout", ["blotout"], visitor_id=st.sampled_from(["v-1", ""])),
+        "meta": st.fixed_dictionaries(
+            {},
+            optional={
+                "user_agent": PLAIN_TEXT, "referrer": URLS, "page_title": PLAIN_TEXT,
+                "search": st.sampled_from(["", "?utm_source=g&gclid=C+1", "?x"]),
+                "sdkv": st.just("0.10.2"), "tz_offset": st.integers(-720, 720),
+            },
+        ),
+        "events": st.lists(BLOTOUT_EVENTS, max_size=4),
+    },
+)  # fmt: skip
+BATCHES = st.fixed_dictionaries(
+    {
+        "_cdp": _envelope("ios", ["segment_batch", "segment"]),
+        "batch": st.lists(
+            PLAIN_MESSAGES.map(lambda m: {k: v for k, v in m.items() if k != "_cdp"}),
+            max_size=4,
+        ),
+    },
+    optional={"sentAt": PLAIN_TIMES, "context": CONTEXT},
+)
+NESTED_ITEMS = st.sampled_from(
+    ["mid", "evn", "evt", "scrn", "userid", "additionalData", "type", "messageId", "sentAt",
+     "timestamp", "properties", "anonymousId"]
+)  # fmt: skip
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> dict[str, Any]:
+    """A plain Blotout payload or batch envelope, then up to two fields made odd (of the line
+    or of one of its items)."""
+    payload = draw(st.one_of(BLOTOUT_PAYLOADS, BATCHES))
+    items = payload.get("events", payload.get("batch"))
+    for _ in range(draw(st.integers(0, 2))):
+        if items and draw(st.booleans()):
+            items[draw(st.integers(0, len(items) - 1))][draw(NESTED_ITEMS)] = draw(ODD_VALUES)
+        elif draw(st.booleans()):
+            payload[draw(st.sampled_from(["meta", "_cdp", "sentAt", "events", "batch"]))] = draw(
+                ODD_VALUES
+            )
+        elif isinstance(payload["_cdp"], dict):
+            payload["_cdp"][draw(st.sampled_from(["received_at", "visitor_id", "format"]))] = draw(
+                ODD_VALUES
+            )
+    return payload
+
+
 FORMS = st.sampled_from([(",", ":"), (", ", ": ")])
 
 
@@ -301,7 +446,12 @@ FORMS = st.sampled_from([(",", ":"), (", ", ": ")])
 )
 @given(
     drawn=st.lists(
-        st.tuples(messages(), FORMS, st.sampled_from([False, False, True])), min_size=1,
+        st.tuples(
+            st.one_of(messages(), messages(), payloads()),
+            FORMS,
+            st.sampled_from([False, False, True]),
+        ),
+        min_size=1,
         max_size=12,
     ),
 )
