@@ -173,7 +173,8 @@ def test_a_chunk_that_runs_out_of_memory_is_flattened_in_halves(tmp_path: Path) 
         con = connect(
             config={"threads": 1, "memory_limit": memory, "temp_directory": str(tmp_path / name)}
         )
-        worker = EventsWorker(con, lake, 64_000_000, 32_768)  # no memory estimate: one chunk
+        # No memory estimate: one chunk. No fast path: its plain batches never run the statement.
+        worker = EventsWorker(con, lake, 64_000_000, 32_768, fast_path=False)
         counts = worker.flatten("flat", files, tmp_path / f"{name}.parquet")
         rows[name] = (
             counts,

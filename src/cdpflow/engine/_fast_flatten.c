@@ -51,18 +51,19 @@ enum {
     N_FIELDS
 };
 
-typedef struct Msg Msg;
-/* A Blotout event: its text (the JSON writer's, so its length is the statement's) and fields. */
-typedef struct { Str text; Str v[N_FIELDS]; int num[N_FIELDS]; } Item;
-typedef struct { Item *items; int n, cap; int ok; } Items;
-struct Msg {
+typedef struct Items Items;
+typedef struct {
     Str v[N_FIELDS];
     int num[N_FIELDS];   /* the value was a JSON number (its text is in v) */
     int64_t size;        /* _cdp.size, -1 when missing */
     int has_events;      /* `events` was an array (its items are in *events) */
     int has_batch;       /* `batch` was an array (its items are in *events) */
     Items *events;
-};
+} Msg;
+/* An item of a batch or a Blotout payload: its text (the JSON writer's, so its length is the
+ * statement's) and its fields. */
+typedef struct { Str text; Msg m; } Item;
+struct Items { Item *items; int n, cap; int ok; };
 
 /* A key of an object level, and what its value is: text (a plain string or an integer, as
  * DuckDB makes VARCHAR of it), any number, a nested level, `_cdp.size`, a JSON object whose
@@ -381,20 +382,18 @@ static int items_of(Scan *c, Msg *m, const Level *lv) {
             items->cap = cap;
         }
         Item *item = &items->items[items->n];
-        Msg one;
-        for (int i = 0; i < N_FIELDS; i++) { one.v[i] = NONE; one.num[i] = 0; }
-        one.size = -1;
-        one.has_events = one.has_batch = 0;
-        one.events = NULL; /* an event's own `events` key is not read */
+        Msg *one = &item->m;
+        for (int i = 0; i < N_FIELDS; i++) { one->v[i] = NONE; one->num[i] = 0; }
+        one->size = -1;
+        one->has_events = one->has_batch = 0;
+        one->events = NULL; /* an item's own `events` or `batch` is not read */
         const char *start = c->s;
         int saved = c->canonical;
         c->canonical = 1;
-        if (!level(c, &one, lv) || !c->canonical) return 0;
+        if (!level(c, one, lv) || !c->canonical) return 0;
         c->canonical = saved;
         item->text.p = start;
         item->text.n = (int32_t)(c->s - start);
-        memcpy(item->v, one.v, sizeof one.v);
-        memcpy(item->num, one.num, sizeof one.num);
         items->n++;
         ws(c);
         if (c->s >= c->end) return 0;
@@ -743,8 +742,8 @@ static int query_tags(Scratch *bufs, Str query, const Str *campaign, Str *utm, S
  * message is the statement's. The envelope `env` has the collector's fields. */
 static int segment_row(const Msg *env, const Item *item, int64_t max_event_bytes,
                        Scratch *bufs, Row *row) {
-    const Str *v = item ? item->v : env->v;
-    const int *num = item ? item->num : env->num;
+    const Str *v = item ? item->m.v : env->v;
+    const int *num = item ? item->m.num : env->num;
     for (int f = F_CDP_RECEIVED_AT; f <= F_CDP_USER_AGENT; f++)
         if (env->num[f]) return 0;
     Str meta_user_agent = nullif_empty(env->v[F_CDP_USER_AGENT]);
@@ -878,14 +877,14 @@ static int segment_row(const Msg *env, const Item *item, int64_t max_event_bytes
 /* A Blotout event's row; 0 when the event is the statement's (and with it the whole line). */
 static int blotout_row(const Msg *m, const Item *item, int64_t max_event_bytes, Scratch *bufs,
                        Row *row) {
-    const Str *v = item->v;
+    const Str *v = item->m.v;
     Str meta_user_agent = nullif_empty(m->v[F_CDP_USER_AGENT]);
     if (item->text.n + (meta_user_agent.n > 0 ? meta_user_agent.n : 0) > max_event_bytes)
         return 0;
-    if (item->num[F_B_MID] || item->num[F_B_EVN] || item->num[F_B_USERID] ||
-        item->num[F_B_SCRN] || item->num[F_B_PATH] || item->num[F_B_TRANSACTION_CURRENCY] ||
-        item->num[F_B_PERSONA_EMAIL] || item->num[F_B_PERSONA_NUMBER] ||
-        item->num[F_B_MAP_PROVIDER])
+    if (item->m.num[F_B_MID] || item->m.num[F_B_EVN] || item->m.num[F_B_USERID] ||
+        item->m.num[F_B_SCRN] || item->m.num[F_B_PATH] || item->m.num[F_B_TRANSACTION_CURRENCY] ||
+        item->m.num[F_B_PERSONA_EMAIL] || item->m.num[F_B_PERSONA_NUMBER] ||
+        item->m.num[F_B_MAP_PROVIDER])
         return 0;
     Str mid = nullif_empty(v[F_B_MID]), evn = nullif_empty(v[F_B_EVN]);
     if (mid.n < 0 || evn.n < 0) return 0;
@@ -893,7 +892,7 @@ static int blotout_row(const Msg *m, const Item *item, int64_t max_event_bytes, 
     double ms;
     int castable;
     Str evt = nullif_empty(v[F_B_EVT]);
-    if (evt.n < 0 || !as_double(evt, item->num[F_B_EVT], &ms, &castable) || !castable) return 0;
+    if (evt.n < 0 || !as_double(evt, item->m.num[F_B_EVT], &ms, &castable) || !castable) return 0;
     if (!(ms >= 946684800000.0 && ms <= 4102444800000.0)) return 0;
     int64_t event_time = (int64_t)llrint((ms / 1000) * 1e6), received = 0;
     int has_received;
@@ -906,7 +905,7 @@ static int blotout_row(const Msg *m, const Item *item, int64_t max_event_bytes, 
     Str total = nullif_empty(v[F_B_TRANSACTION_TOTAL]);
     double revenue = 0;
     int revenue_castable = 0;
-    if (!as_double(total, item->num[F_B_TRANSACTION_TOTAL], &revenue, &revenue_castable))
+    if (!as_double(total, item->m.num[F_B_TRANSACTION_TOTAL], &revenue, &revenue_castable))
         return 0;
     if (total.n >= 0 && !revenue_castable) return 0;
     int persona = key_is(evn, "persona"), transaction = key_is(evn, "transaction");
@@ -1024,37 +1023,50 @@ static PyObject *zeroed(Py_ssize_t n) {
     return b;
 }
 
-/* One string column as (validity, offsets, data) bytes. */
-static PyObject *string_column(const Rows *rows, int column) {
-    int64_t total = 0, n = rows->n;
+/* The string columns, each as (validity, offsets, data) bytes: two passes over the rows (their
+ * lengths, then their values), not one per column. */
+static PyObject *string_columns(const Rows *rows) {
+    int64_t n = rows->n, total[N_STRINGS] = {0};
+    for (int64_t r = 0; r < n; r++)
+        for (int c = 0; c < N_STRINGS; c++)
+            if (rows->rows[r].s[c].n > 0) total[c] += rows->rows[r].s[c].n;
+    PyObject *list = PyList_New(N_STRINGS);
+    if (!list) return NULL;
+    uint8_t *bits[N_STRINGS];
+    int32_t *offs[N_STRINGS], at[N_STRINGS];
+    char *out[N_STRINGS];
+    for (int c = 0; c < N_STRINGS; c++) {
+        if (total[c] > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "a column of more than 2 GB");
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyObject *valid = zeroed((n + 7) / 8), *offsets = zeroed((n + 1) * 4);
+        PyObject *data = PyBytes_FromStringAndSize(NULL, total[c]);
+        if (!valid || !offsets || !data) {
+            Py_XDECREF(valid); Py_XDECREF(offsets); Py_XDECREF(data); Py_DECREF(list);
+            return NULL;
+        }
+        bits[c] = (uint8_t *)PyBytes_AS_STRING(valid);
+        offs[c] = (int32_t *)PyBytes_AS_STRING(offsets);
+        out[c] = PyBytes_AS_STRING(data);
+        at[c] = 0;
+        PyObject *column = Py_BuildValue("(NNN)", valid, offsets, data);
+        if (!column) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, c, column);
+    }
     for (int64_t r = 0; r < n; r++) {
-        int32_t len = rows->rows[r].s[column].n;
-        if (len > 0) total += len;
+        const Str *s = rows->rows[r].s;
+        for (int c = 0; c < N_STRINGS; c++) {
+            offs[c][r] = at[c];
+            if (s[c].n < 0) continue;
+            bits[c][r >> 3] |= (uint8_t)(1u << (r & 7));
+            memcpy(out[c] + at[c], s[c].p, (size_t)s[c].n);
+            at[c] += s[c].n;
+        }
     }
-    if (total > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "a column of more than 2 GB");
-        return NULL;
-    }
-    PyObject *valid = zeroed((n + 7) / 8), *offsets = zeroed((n + 1) * 4);
-    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
-    if (!valid || !offsets || !data) {
-        Py_XDECREF(valid); Py_XDECREF(offsets); Py_XDECREF(data);
-        return NULL;
-    }
-    uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(valid);
-    int32_t *offs = (int32_t *)PyBytes_AS_STRING(offsets);
-    char *out = PyBytes_AS_STRING(data);
-    int32_t at = 0;
-    for (int64_t r = 0; r < n; r++) {
-        Str s = rows->rows[r].s[column];
-        offs[r] = at;
-        if (s.n < 0) continue;
-        bits[r >> 3] |= (uint8_t)(1u << (r & 7));
-        memcpy(out + at, s.p, (size_t)s.n);
-        at += s.n;
-    }
-    offs[n] = at;
-    return Py_BuildValue("(NNN)", valid, offsets, data);
+    for (int c = 0; c < N_STRINGS; c++) offs[c][n] = at[c];
+    return list;
 }
 
 /* The other columns: (validity, values) per time, the dates, the revenue, and each row's line
@@ -1164,13 +1176,8 @@ static PyObject *flatten_lines(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     if (failed) { PyErr_NoMemory(); goto done; }
-    strings = PyList_New(N_STRINGS);
+    strings = string_columns(&rows);
     if (!strings) goto done;
-    for (int i = 0; i < N_STRINGS; i++) {
-        PyObject *column = string_column(&rows, i);
-        if (!column) goto done;
-        PyList_SET_ITEM(strings, i, column);
-    }
     others = other_columns(&rows);
     if (!others) goto done;
     result = Py_BuildValue("(OOO)", taken, strings, others);
