@@ -1111,6 +1111,14 @@ static PyObject *other_columns(const Rows *rows) {
     return Py_BuildValue("(NNNNNN)", times, dates, revenue, revenue_valid, lines, item_index);
 }
 
+/* The working memory of the last call, kept for the next: a worker flattens chunk after chunk,
+ * and fresh memory for each would be paid again in page faults. A call made while another
+ * runs (the GIL is released) has its own. */
+static Rows kept_rows;
+static Items kept_items = {NULL, 0, 0, 1};
+static Scratch kept_scratch;
+static int kept_in_use;
+
 /* flatten_lines(chunks, max_event_bytes) -> (taken, strings, (times, dates, revenue,
  * revenue_valid, line, item_index))
  *
@@ -1128,9 +1136,20 @@ static PyObject *flatten_lines(PyObject *self, PyObject *args) {
     Py_buffer *offs = PyMem_Calloc((size_t)n_chunks + 1, sizeof(Py_buffer));
     long long *lengths = PyMem_Calloc((size_t)n_chunks + 1, sizeof(long long));
     long long *starts = PyMem_Calloc((size_t)n_chunks + 1, sizeof(long long));
+    int keep = !kept_in_use;  /* decided under the GIL */
     Scratch scratch = {NULL, 0, 0};
     Rows rows = {NULL, 0, 0};
     Items items = {NULL, 0, 0, 1};
+    if (keep) {
+        kept_in_use = 1;
+        scratch = kept_scratch;
+        rows = kept_rows;
+        items = kept_items;
+        scratch.used = 0;
+        rows.n = 0;
+        items.n = 0;
+        items.ok = 1;
+    }
     PyObject *taken = NULL, *result = NULL, *strings = NULL, *others = NULL;
     if (!data || !offs || !lengths || !starts) { PyErr_NoMemory(); goto done; }
     long long lines = 0, total_bytes = 0;
@@ -1151,8 +1170,12 @@ static PyObject *flatten_lines(PyObject *self, PyObject *args) {
         lines += lengths[got];
         total_bytes += data[got].len;
     }
-    scratch.size = 2 * total_bytes + 64;
-    scratch.p = malloc((size_t)scratch.size);
+    if (scratch.size < 2 * total_bytes + 64) {
+        free(scratch.p);
+        scratch.size = 2 * total_bytes + 64;
+        scratch.p = malloc((size_t)scratch.size);
+        if (!scratch.p) scratch.size = 0;
+    }
     taken = zeroed(lines);
     if (!scratch.p || !taken) { if (!PyErr_Occurred()) PyErr_NoMemory(); goto done; }
     char *taken_flags = PyBytes_AS_STRING(taken);
@@ -1189,9 +1212,16 @@ done:
     Py_XDECREF(taken);
     Py_XDECREF(strings);
     Py_XDECREF(others);
-    free(scratch.p);
-    free(rows.rows);
-    free(items.items);
+    if (keep) {
+        kept_scratch = scratch;
+        kept_rows = rows;
+        kept_items = items;
+        kept_in_use = 0;
+    } else {
+        free(scratch.p);
+        free(rows.rows);
+        free(items.items);
+    }
     PyMem_Free(data); PyMem_Free(offs); PyMem_Free(lengths); PyMem_Free(starts);
     Py_DECREF(seq);
     return result;

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import FlattenCounts, StagedFile, fast_flatten
@@ -175,6 +176,8 @@ class EventsWorker:
         self.con = con
         self.max_event_bytes = max_event_bytes
         self.fast_path = fast_path and fast_flatten.available
+        self._created = False  # the table of the flatten under way exists
+        self._left: list[pa.Table] = []  # lines the fast path left, for the statement
         self.lake = lake
         self.chunk_bytes = chunk_bytes
         self.memory_bytes = memory_bytes
@@ -210,12 +213,12 @@ class EventsWorker:
         """Flatten `files` chunk by chunk into `table`, and write the keys of their events to
         `keys_path`; what they turned into."""
         limit = vector_limit(self.memory_bytes) if self.memory_bytes else None
-        created = False
+        self._created = False
+        self._left = []
         for lines, _ in prefetch(read_line_chunks(self.lake, files, self.chunk_bytes, limit)):
-            self._add(lines, table, created)
-            created = True
-        if not created:  # no lines at all
-            self._add(_NO_LINES, table, created)
+            self._add(lines, table)
+        if self._left or not self._created:  # what the fast path left, or no lines at all
+            self._add_left(table)
         ((events, quarantined),) = self.con.execute(
             f"SELECT count(*) - count(reason_code), count(reason_code) FROM {table}"
         ).fetchall()
@@ -225,22 +228,41 @@ class EventsWorker:
         ).fetchall()
         return FlattenCounts(events=int(events), quarantined=int(quarantined))
 
-    def _add(self, lines: pa.Table, table: str, created: bool) -> None:
-        """Flatten `lines` into `table` (made here unless `created`): the fast path's lines,
-        then the others by the statement."""
+    def _add(self, lines: pa.Table, table: str) -> None:
+        """Flatten `lines` into `table` (made by the first call): the fast path's lines now;
+        the others by the statement, now when they are many, else with the next few chunks'
+        (planning the statement costs as much as flattening a few hundred lines with it)."""
         rows, taken = fast_flatten.split(lines, self.max_event_bytes, self.fast_path)
         if rows.num_rows:
-            if not created:
+            if not self._created:
                 self._create(table)
-                created = True
+                self._created = True
             self.con.register("_fast_rows", rows)
             try:
                 self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _fast_rows").fetchall()
             finally:
                 self.con.unregister("_fast_rows")
-            if taken.true_count == lines.num_rows:
-                return
-        self._add_by_statement(lines.append_column("taken", taken), table, created)
+        left = lines.num_rows - taken.true_count
+        if not left:
+            return
+        if left > lines.num_rows // 8:
+            self._add_by_statement(lines.append_column("taken", taken), table, self._created)
+            self._created = True
+            return
+        self._left.append(lines.filter(pc.invert(taken)))
+        if sum(t.nbytes for t in self._left) > self.chunk_bytes // 8:
+            self._add_left(table)
+
+    def _add_left(self, table: str) -> None:
+        """The lines the fast path left, flattened together by the statement."""
+        lines = pa.concat_tables(self._left) if self._left else _NO_LINES
+        self._left = []
+        self._add_by_statement(
+            lines.append_column("taken", fast_flatten.none_taken(lines.num_rows)),
+            table,
+            self._created,
+        )
+        self._created = True
 
     def _create(self, table: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({self._columns})").fetchall()

@@ -39,7 +39,7 @@ def split(
     """(the rows of the lines the fast path takes, in line order; which lines it took).
     The rows have the statement's columns by name (its types where DuckDB casts on insert)."""
     if _fast_flatten is None or not enabled or not lines.num_rows:
-        return _no_rows(), _none_taken(lines.num_rows)
+        return _no_rows(), none_taken(lines.num_rows)
     chunks = lines.column("line").chunks
     args = [(_buffer(c.buffers()[2]), _buffer(c.buffers()[1]), len(c), c.offset) for c in chunks]
     taken, strings, others = _fast_flatten.flatten_lines(args, max_event_bytes)
@@ -85,7 +85,8 @@ def _bits(flags: bytes) -> pa.Buffer:
     return pa.py_buffer(np.packbits(np.frombuffer(flags, dtype=np.uint8), bitorder="little"))
 
 
-def _none_taken(lines: int) -> pa.BooleanArray:
+def none_taken(lines: int) -> pa.BooleanArray:
+    """`lines` times False, built from a buffer (see cdpflow.lake.raw_reader.repeated_text)."""
     bits = pa.py_buffer(np.zeros((lines + 7) // 8, dtype=np.uint8))
     return pa.Array.from_buffers(pa.bool_(), lines, [None, bits])
 
