@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,24 +33,31 @@ class DuckDBEngine:
     def __init__(self, settings: Settings, lake: Lake) -> None:
         self.settings = settings
         self.lake = lake
-        spill = settings.work_dir / "duckdb_spill"
+        self._events_workers: list[Any] = []
+
+    @functools.cached_property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This process's DuckDB, made on first use: events_incremental starts its worker
+        processes first, so they start up while it connects."""
+        spill = self.settings.work_dir / "duckdb_spill"
         spill.mkdir(parents=True, exist_ok=True)
-        self.con = connect(
+        con = connect(
             config={
-                "threads": settings.engine_threads,
-                "memory_limit": f"{settings.engine_memory_bytes // 1_000_000}MB",
+                "threads": self.settings.engine_threads,
+                "memory_limit": f"{self.settings.engine_memory_bytes // 1_000_000}MB",
                 "temp_directory": str(spill),
                 "preserve_insertion_order": False,
             }
         )
-        if not lake.is_local:
-            self.con.register_filesystem(lake.fs)
-        self._events_workers: list[Any] = []
+        if not self.lake.is_local:
+            con.register_filesystem(self.lake.fs)
+        return con
 
     def close(self) -> None:
         for worker in self._events_workers:
             worker.close()
-        self.con.close()
+        if "con" in self.__dict__:  # connected
+            self.con.close()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -59,7 +67,9 @@ class DuckDBEngine:
 
         if not self._events_workers:
             input_bytes = sum(f.size for group in groups for f in group)
-            self._events_workers = start_workers(self.settings, self.con, self.lake, input_bytes)
+            self._events_workers = start_workers(
+                self.settings, lambda: self.con, self.lake, input_bytes
+            )
         scratch = self.settings.work_dir / "events_scratch" / uuid.uuid4().hex
         return events_batches(self.con, self._events_workers, groups, scratch)
 

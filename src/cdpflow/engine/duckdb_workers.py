@@ -16,15 +16,17 @@ import socket
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
-
-from cdpflow.engine.duckdb_common import connect
-from cdpflow.engine.duckdb_events import EventsWorker
 from cdpflow.lake.storage import Lake
-from cdpflow.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: the job starts its workers before it needs them
+    import duckdb
+
+    from cdpflow.engine.duckdb_events import EventsWorker
+    from cdpflow.settings import Settings
 
 
 class Worker(Protocol):
@@ -81,6 +83,9 @@ def serve_socket(fd: int) -> None:
 
 def _serve(conn: Connection, lake_url: str, settings: dict[str, Any]) -> None:
     """A worker process: answer calls on `conn` until told to stop (None)."""
+    from cdpflow.engine.duckdb_common import connect
+    from cdpflow.engine.duckdb_events import EventsWorker
+
     con = connect(
         config={
             "threads": 1,
@@ -177,7 +182,10 @@ class _ProcessWorker:
 
 
 def start_workers(
-    settings: Settings, con: duckdb.DuckDBPyConnection, lake: Lake, input_bytes: int
+    settings: Settings,
+    con: Callable[[], duckdb.DuckDBPyConnection],
+    lake: Lake,
+    input_bytes: int,
 ) -> list[Worker]:
     """One worker process per engine thread, each with its share of the engine's memory.
 
@@ -188,8 +196,14 @@ def start_workers(
     """
     small = input_bytes < settings.chunk_bytes // 16
     if settings.engine_threads < 2 or small or not lake.is_local:
+        from cdpflow.engine.duckdb_events import EventsWorker
+
         local = EventsWorker(
-            con, lake, settings.chunk_bytes, settings.max_event_bytes, settings.engine_memory_bytes
+            con(),
+            lake,
+            settings.chunk_bytes,
+            settings.max_event_bytes,
+            settings.engine_memory_bytes,
         )
         return [_LocalWorker(local)]
     workers: list[Worker] = []
