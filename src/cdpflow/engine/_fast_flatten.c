@@ -1,7 +1,8 @@
-/* events_incremental's fast path for single Segment messages: the lines whose every field is
- * plain (no escapes, no odd types, canonical JSON in `properties` and `traits`, times in the
- * collector's ISO form) and that break no rule are flattened here, into Arrow columns, at a
- * fraction of the flatten statement's cost. Every other line goes to the statement, which stays
+/* events_incremental's fast path: lines that are a Segment message, a batch envelope or a
+ * Blotout payload whose every field is plain (no escapes, no odd types, `properties`, `traits`
+ * and items in the JSON writer's own form, times in the collector's ISO form) and that break no
+ * rule are flattened here, into Arrow columns, at a fraction of the flatten statement's cost
+ * (bench/README.md). Every other line goes to the statement, which stays
  * the definition of the flatten: a line is taken here only where the result is the statement's
  * by construction, and tests/unit/engine/test_fast_flatten.py checks that, line for line.
  *
