@@ -84,6 +84,14 @@ def _neighbours(loads: dict[str, int], workers: int) -> list[list[str]]:
     return [share for share in shares if share] + [share for share in shares if not share]
 
 
+def _call(worker: Worker, share: list[RawFile], method: str, *args: Any) -> int:
+    """worker.call, a worker that has ended reported as its share's failure."""
+    try:
+        return worker.call(method, *args)
+    except RuntimeError as err:
+        raise EventsWorkerError(sorted({f.hour for f in share}), str(err)) from err
+
+
 class DuckDBEventsBatch:
     """One group: its hours are flattened by the workers, into `table`, and then written; its
     dedup keys and losing copies pass through files in `scratch`."""
@@ -103,7 +111,7 @@ class DuckDBEventsBatch:
         scratch.mkdir(parents=True)
         shares = _share(files, len(workers))
         self._busy = [
-            (i, worker, share, worker.call("flatten", table, share, self._keys_path(i)))
+            (i, worker, share, _call(worker, share, "flatten", table, share, self._keys_path(i)))
             for i, (worker, share) in enumerate(zip(workers, shares, strict=True))
             if share
         ]
@@ -155,20 +163,30 @@ class DuckDBEventsBatch:
             return output
         self._write_losers(existing_event_files)
         tickets = [
-            worker.call(
+            _call(
+                worker,
+                share,
                 "write",
                 self.table,
                 self.scratch / f"losers-{i}.parquet",
                 f"{staged}/{i}",
                 self.scratch,  # where files wait for the lake when it is elsewhere
             )
-            for i, worker, _, _ in self._busy
+            for i, worker, share, _ in self._busy
         ]
-        self.start_next()  # queued behind this write: the workers stay busy during the commit
+        # Queued behind this write, so the workers stay busy during the commit. A worker that
+        # died cannot take it; then this group's own answer names the failure first.
+        next_failed: EventsWorkerError | None = None
+        try:
+            self.start_next()
+        except EventsWorkerError as err:
+            next_failed = err
         for (_, worker, share, _), ticket in zip(self._busy, tickets, strict=True):
             events, quarantine = self._answer(worker, share, ticket)
             output.events += events
             output.quarantine += quarantine
+        if next_failed is not None:
+            raise next_failed
         written = sum(f.rows for f in output.events)
         output.duplicates = self.flattened().events - written
         return output
