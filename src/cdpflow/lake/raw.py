@@ -219,8 +219,8 @@ def list_raw_hours(lake: Lake) -> list[RawHour]:
                 if path.endswith(".jsonl.gz") and not posixpath.basename(path).startswith(".")
             )
             if files:
-                moment = datetime.strptime(f"{day.group(1)} {sub.group(1)}", "%Y-%m-%d %H")
-                hours.append(RawHour(moment.replace(tzinfo=UTC), files))
+                moment = datetime.fromisoformat(f"{day.group(1)}T{sub.group(1)}:00:00+00:00")
+                hours.append(RawHour(moment, files))
     return hours
 
 

@@ -69,13 +69,22 @@ class Lake:
     def listdir(self, rel: str) -> list[str]:
         """Names (not paths) directly under `rel`; empty when it does not exist."""
         full = self.full(rel)
+        if self.is_local:  # the raw zone's thousands of folders: os is several times fsspec
+            if os.path.isdir(full):
+                return sorted(os.listdir(full))
+            return [posixpath.basename(full)] if os.path.lexists(full) else []
         if not self.fs.exists(full):
             return []
         return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(full, detail=False))
 
     def walk_files(self, rel: str) -> Iterator[tuple[str, int]]:
-        """(lake-relative path, size) of every file below `rel`."""
+        """(lake-relative path, size) of every file below `rel`, in path order."""
         full = self.full(rel)
+        if self.is_local:
+            prefix = self.root.rstrip("/") + "/"
+            for path, size in _local_files(full):
+                yield path[len(prefix) :], size
+            return
         if not self.fs.exists(full):
             return
         for path, info in sorted(self.fs.find(full, detail=True).items()):
@@ -211,6 +220,24 @@ class Lake:
             raise
         fsync_dir(parent)
         local_path.unlink()
+
+
+def _local_files(top: str) -> list[tuple[str, int]]:
+    """(path, size) of every regular file at or below `top`, symlinks followed as fsspec's
+    local filesystem does, sorted by path; files that vanish while listed are left out."""
+    if os.path.isfile(top):
+        return [(top, os.stat(top).st_size)]
+    found: list[tuple[str, int]] = []
+    folders = [top] if os.path.isdir(top) else []
+    while folders:
+        with suppress(FileNotFoundError), os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                with suppress(FileNotFoundError):
+                    if entry.is_dir():
+                        folders.append(entry.path)
+                    elif entry.is_file():
+                        found.append((entry.path, entry.stat().st_size))
+    return sorted(found)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

@@ -113,3 +113,55 @@ def test_a_failed_copy_across_devices_leaves_no_file_in_the_lake(
         lake.put(staged, "t/p=1/part.parquet")
     assert os.listdir(tmp_path / "lake" / "t" / "p=1") == []
     assert staged.exists()  # still staged: the run fails and can be repeated
+
+
+_TREE = {
+    "raw/events/2024-03-11T00/h=03/a.jsonl.gz": b"abc",
+    "raw/events/2024-03-11T00/h=03/.hidden.tmp": b"",
+    "raw/events/2024-03-11T00/h=01/deep/b.jsonl.gz": b"hello",
+    "raw/events/2024-03-10T00/h=23/c.jsonl.gz": b"x" * 10,
+    "core_events/part.parquet": b"pq",
+}
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_listing_gives_names_paths_and_sizes_in_order(tmp_path: Path, where: str) -> None:
+    """A local lake is listed with os, another with fsspec: both answer the same."""
+    url = str(tmp_path / "lake") if where == "local" else f"memory://lake-{uuid.uuid4().hex}"
+    lake = Lake(url)
+    for rel, data in _TREE.items():
+        if rel.endswith(".tmp"):
+            _plain_write(lake, rel, data)
+        else:
+            lake.write_bytes(rel, data)
+
+    assert lake.listdir("raw/events") == ["2024-03-10T00", "2024-03-11T00"]
+    assert lake.listdir("raw/events/2024-03-11T00") == ["h=01", "h=03"]
+    assert lake.listdir("raw/missing") == []
+    assert list(lake.walk_files("raw/events/2024-03-11T00")) == [
+        ("raw/events/2024-03-11T00/h=01/deep/b.jsonl.gz", 5),
+        ("raw/events/2024-03-11T00/h=03/.hidden.tmp", 0),
+        ("raw/events/2024-03-11T00/h=03/a.jsonl.gz", 3),
+    ]
+    assert [path for path, _ in lake.walk_files("")] == sorted(_TREE)
+    assert list(lake.walk_files("core_events/part.parquet")) == [("core_events/part.parquet", 2)]
+    assert list(lake.walk_files("nowhere")) == []
+
+
+def _plain_write(lake: Lake, rel: str, data: bytes) -> None:
+    """A file written in place, as a crashed writer leaves its hidden temporary file."""
+    lake.makedirs(rel.rsplit("/", 1)[0])
+    with lake.open(rel, "wb") as handle:
+        handle.write(data)
+
+
+def test_a_local_lake_lists_through_a_symlinked_folder(tmp_path: Path) -> None:
+    """A raw zone linked in from another disk is listed like one inside the lake."""
+    elsewhere = tmp_path / "elsewhere" / "h=05"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "e.jsonl.gz").write_bytes(b"1234")
+    (tmp_path / "lake" / "raw" / "events" / "2024-03-11T00").mkdir(parents=True)
+    os.symlink(elsewhere, tmp_path / "lake" / "raw" / "events" / "2024-03-11T00" / "h=05")
+    lake = Lake(str(tmp_path / "lake"))
+    assert lake.listdir("raw/events/2024-03-11T00") == ["h=05"]
+    assert list(lake.walk_files("raw")) == [("raw/events/2024-03-11T00/h=05/e.jsonl.gz", 4)]
