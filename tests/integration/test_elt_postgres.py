@@ -178,9 +178,7 @@ def test_postgres_types_land_as_the_documented_arrow_types(settings, pg, db):
         "ip": "string",
     }
     lake = Lake(settings.lake_url)
-    table = pa.concat_tables(
-        [pa.parquet.read_table(lake.open(f"crm__typed/{f.path}")) for f in snapshot.files]
-    )
+    table = pa.concat_tables([lake.read_parquet(f"crm__typed/{f.path}") for f in snapshot.files])
     row = table.to_pylist()[0]
     assert row["doc"] == '{"a": [1, 2]}'
     assert row["free"] == "1.00000000001"

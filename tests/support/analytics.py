@@ -118,7 +118,7 @@ def update_identities(settings: Settings, people: Mapping[str, Iterable[tuple[st
     current = tables.get("identities")
     delta = _identity_rows(people)
     stored = pa.concat_tables(
-        [pq.read_table(lake.open(f"identities/{f.path}", "rb")) for f in base_files(current)]
+        [lake.read_parquet(f"identities/{f.path}") for f in base_files(current)]
     )
     stored_keys = set(zip(*(stored[c].to_pylist() for c in IDENTITY_KEY), strict=True))
     superseded = len(

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
@@ -92,7 +91,7 @@ class ActivationTables:
         if snapshot is None:
             return schema.empty_table()
         parts = [
-            pq.read_table(self.lake.open(f"{table}/{f.path}"), schema=schema)
+            self.lake.read_parquet(f"{table}/{f.path}", schema)
             for f in snapshot.files
             if self.owned(f)
         ]

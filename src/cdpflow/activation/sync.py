@@ -19,7 +19,6 @@ from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cdpflow.activation.channel import Channel, Member, Outcome, Person
 from cdpflow.activation.destination import Destination
@@ -112,7 +111,7 @@ def read_segment(settings: Settings, destination: Destination) -> pa.Table:
             "so nothing was sent. Run entity_creation first."
         )
     try:
-        parts = [pq.read_table(lake.open(f"{SEGMENT_MEMBERS}/{f.path}")) for f in snapshot.files]
+        parts = [lake.read_parquet(f"{SEGMENT_MEMBERS}/{f.path}") for f in snapshot.files]
     except (OSError, pa.ArrowException) as err:
         raise SegmentUnavailable(
             f"Destination `{destination.name}`: segment_members could not be read ({err}); "

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote_rows
@@ -98,10 +97,7 @@ class EntityTables:
         schema = SCHEMAS[table]
         if snapshot is None or not snapshot.files:
             return schema.empty_table()
-        parts = [
-            pq.read_table(self.lake.open(f"{table}/{f.path}"), schema=schema)
-            for f in snapshot.files
-        ]
+        parts = [self.lake.read_parquet(f"{table}/{f.path}", schema) for f in snapshot.files]
         return pa.concat_tables(parts)
 
     def publish(self, table: str, rows: pa.Table, owner: str = "") -> DataFile:

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cdpflow.activation.destination import DESTINATIONS, load_destination
 from cdpflow.activation.records import (
@@ -213,7 +212,7 @@ def _read_all(lake: Lake, table: str, schema: pa.Schema) -> pa.Table:
     if snapshot is None or not snapshot.files:
         return schema.empty_table()
     return pa.concat_tables(
-        [pq.read_table(lake.open(f"{table}/{f.path}"), schema=schema) for f in snapshot.files]
+        [lake.read_parquet(f"{table}/{f.path}", schema) for f in snapshot.files]
     )
 
 

@@ -83,9 +83,10 @@ def _read_arrow(
 ) -> pa.Table:
     parts = []
     for f in files:
-        source = pq.ParquetFile(lake.open(f"{snapshot.table}/{f.path}"))
-        present = [c for c in columns if c in source.schema_arrow.names]
-        parts.append(source.read(columns=present))
+        with lake.open(f"{snapshot.table}/{f.path}") as handle:
+            source = pq.ParquetFile(handle)
+            present = [c for c in columns if c in source.schema_arrow.names]
+            parts.append(source.read(columns=present))
     types = dict(_arrow_types(parts))
     out = []
     for part in parts:

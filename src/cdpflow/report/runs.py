@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cdpflow.errors import ConcurrentCommitError
 from cdpflow.lake.storage import Lake
@@ -71,10 +70,7 @@ class ReportRuns:
         snapshot = self.store.current(TABLE)
         if snapshot is None:
             return []
-        parts = [
-            pq.read_table(self.lake.open(f"{TABLE}/{f.path}"), schema=SCHEMA)
-            for f in snapshot.files
-        ]
+        parts = [self.lake.read_parquet(f"{TABLE}/{f.path}", SCHEMA) for f in snapshot.files]
         return pa.concat_tables(parts).to_pylist() if parts else []
 
     def slots(self, report: str) -> dict[datetime, SlotState]:

@@ -47,7 +47,7 @@ def test_rewrite_sorted_stages_its_files_in_the_lake(lake_settings: Settings) ->
     assert [n for _, n in written] == [3000]
     ((path, _),) = written
     assert path.startswith(f"{staged}/") and lake.exists(path)
-    assert pq.read_table(lake.open(path))["t"].to_pylist() == sorted(rows["t"].to_pylist())
+    assert lake.read_parquet(path)["t"].to_pylist() == sorted(rows["t"].to_pylist())
     # DuckDB wrote straight into a local lake; for another, its local copies are gone
     work = lake_settings.work_dir
     assert [p for p in work.rglob("*.parquet")] == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cdpflow.lake.storage import Lake
+from cdpflow.lake.storage import Lake, local_root
 
 _SHM = Path("/dev/shm")
 
@@ -165,3 +165,22 @@ def test_a_local_lake_lists_through_a_symlinked_folder(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     assert lake.listdir("raw/events/2024-03-11T00") == ["h=05"]
     assert list(lake.walk_files("raw")) == [("raw/events/2024-03-11T00/h=05/e.jsonl.gz", 4)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/srv/lake/", "lake", "./lake", ".", "~/lake", "file:///srv/lake", "file:/srv/lake", "/"],
+)
+def test_a_local_lake_is_rooted_where_fsspec_would_root_it(url: str) -> None:
+    """A local lake works without fsspec, at the folder fsspec would give (paths in error
+    messages and engines' file lists stay the same)."""
+    import fsspec
+
+    _, root = fsspec.core.url_to_fs(url)
+    lake = Lake(url)
+    assert lake.is_local and lake.root == (root.rstrip("/") or "/")
+
+
+@pytest.mark.parametrize("url", ["memory://lake", "s3://bucket/lake", "simplecache::s3://b/l"])
+def test_other_urls_are_not_local(url: str) -> None:
+    assert local_root(url) is None

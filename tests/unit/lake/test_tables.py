@@ -101,7 +101,7 @@ def test_promote_moves_a_staged_lake_file_into_the_table(
 
     assert added.path.startswith("d=2026-11-20/part-") and added.owner == "h1"
     assert added.rows == 1000 and added.bytes == lake.size(f"t/{added.path}")
-    assert pq.read_table(lake.open(f"t/{added.path}")).equals(table)
+    assert lake.read_parquet(f"t/{added.path}").equals(table)
     assert not lake.exists(staged)
     assert [p for p, _ in lake.walk_files("t")] == [f"t/{added.path}"]
 
@@ -141,5 +141,5 @@ def test_promote_rows_leaves_nothing_staged(kind: str, lake: Lake, memory_lake: 
     lake = lake if kind == "local" else memory_lake
     rows = pa.table({"n": [1, 2, 3]})
     added = promote_rows(lake, "t", rows, owner="o")
-    assert pq.read_table(lake.open(f"t/{added.path}")).equals(rows)
+    assert lake.read_parquet(f"t/{added.path}").equals(rows)
     assert list(lake.walk_files(STAGING_DIR)) == []
