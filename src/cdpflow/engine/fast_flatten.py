@@ -86,7 +86,7 @@ def _bits(flags: bytes) -> pa.Buffer:
 
 
 def none_taken(lines: int) -> pa.BooleanArray:
-    """`lines` times False, built from a buffer (see cdpflow.lake.raw_reader.repeated_text)."""
+    """`lines` times False, built from a buffer (see cdpflow.lake.raw_reader._repeated_texts)."""
     bits = pa.py_buffer(np.zeros((lines + 7) // 8, dtype=np.uint8))
     return pa.Array.from_buffers(pa.bool_(), lines, [None, bits])
 

@@ -174,34 +174,42 @@ def _pieces(lake: Lake, files: Iterable[RawFile], chunk_bytes: int) -> Iterator[
     """Whole-line pieces of each file, at most about `chunk_bytes` each."""
     for raw_file in files:
         line_no = 1
-        carry = b""
-        with lake.open(raw_file.path, "rb") as handle, igzip.GzipFile(fileobj=handle) as gz:
-            buffer = [carry]
-            buffered = 0
-            while True:
-                try:
-                    block = gz.read(_BLOCK)
-                except _GZIP_ERRORS as err:
-                    # A damaged file: keep what was read and quarantine a line that says so.
-                    buffer.append(f"\n\x00unreadable gzip data: {err}\n".encode())
-                    buffered += 1
-                    block = b""
-                if block:
-                    buffer.append(block)
-                    buffered += len(block)
-                if buffered >= chunk_bytes or (not block and buffered):
-                    data = b"".join(buffer)
-                    cut = data.rfind(b"\n") + 1 if block else len(data)
-                    whole, carry = memoryview(data)[:cut], data[cut:]
-                    if cut and data[cut - 1] != 10:
-                        whole = memoryview(data + b"\n")  # a last line without its newline
-                    if cut:
-                        ends = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10) + 1
-                        yield _Piece(raw_file, line_no, whole, ends)
-                        line_no += len(ends)
-                    buffer, buffered = [carry], len(carry)
-                if not block:
-                    break
+        blocks = _blocks(lake, raw_file)
+        buffer: list[bytes] = []
+        buffered = 0
+        while True:
+            block = next(blocks, b"")
+            if block:
+                buffer.append(block)
+                buffered += len(block)
+            if buffered >= chunk_bytes or (not block and buffered):
+                data = buffer[0] if len(buffer) == 1 else b"".join(buffer)  # a small file
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                whole, carry = memoryview(data)[:cut], data[cut:]
+                if cut and data[cut - 1] != 10:
+                    whole = memoryview(data + b"\n")  # a last line without its newline
+                if cut:
+                    ends = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10) + 1
+                    yield _Piece(raw_file, line_no, whole, ends)
+                    line_no += len(ends)
+                buffer, buffered = [carry] if carry else [], len(carry)
+            if not block:
+                break
+
+
+def _blocks(lake: Lake, raw_file: RawFile) -> Iterator[bytes]:
+    """A raw file's decompressed bytes, in blocks; of a damaged file, what could be read and
+    then a line that says so (quarantined)."""
+    with lake.open(raw_file.path, "rb") as handle, igzip.GzipFile(fileobj=handle) as gz:
+        while True:
+            try:
+                block = gz.read(_BLOCK)
+            except _GZIP_ERRORS as err:
+                yield f"\n\x00unreadable gzip data: {err}\n".encode()
+                return
+            if not block:
+                return
+            yield block
 
 
 def count_lines(lake: Lake, path: str) -> int:
@@ -222,40 +230,62 @@ def count_lines(lake: Lake, path: str) -> int:
 
 
 def _table(pieces: list[_Piece]) -> pa.Table:
-    """A record batch per piece: its lines are the decompressed buffer itself, not a copy."""
-    batches = []
-    for piece in pieces:
-        count = len(piece.ends)
-        line_nos = np.arange(piece.first_line, piece.first_line + count, dtype=np.int64)
-        columns = [
-            repeated_text(piece.file.hour, count),
-            repeated_text(piece.file.path, count),
-            pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(line_nos)]),
-            _lines_array(piece.data, piece.ends),
-        ]
-        batches.append(pa.RecordBatch.from_arrays(columns, schema=LINES_SCHEMA))
-    return pa.Table.from_batches(batches, LINES_SCHEMA)
+    """The chunk's lines: each piece's decompressed buffer itself (not a copy) as a chunk of
+    `line`; the other columns are built for the whole chunk at once (a raw file of a small
+    hour is one piece, so work per piece is work per file)."""
+    counts = np.array([len(piece.ends) for piece in pieces], dtype=np.int64)
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts  # each piece's first row
+    firsts = np.array([piece.first_line for piece in pieces], dtype=np.int64)
+    line_nos = np.arange(total, dtype=np.int64) + np.repeat(firsts - starts, counts)
+    columns = [
+        _repeated_texts([piece.file.hour for piece in pieces], counts),
+        _repeated_texts([piece.file.path for piece in pieces], counts),
+        pa.Array.from_buffers(pa.int64(), total, [None, pa.py_buffer(line_nos)]),
+        _lines_column(pieces),
+    ]
+    return pa.Table.from_arrays(columns, schema=LINES_SCHEMA)
 
 
-def repeated_text(text: str, count: int) -> pa.Array:
-    """`text` `count` times. Columns are built from buffers, never from Python objects: for
-    those (`pa.scalar`, `pa.array`) pyarrow first imports pandas to see whether they are
-    pandas', a quarter of a worker process's start (bench/README.md)."""
-    data = text.encode()
-    offsets = np.array([0, len(data)], dtype=np.int32)
-    one = pa.StringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pa.repeat(one[0], count)
+def _repeated_texts(texts: list[str], counts: np.ndarray) -> pa.Array:
+    """Each of `texts` `counts` times, in order. Columns are built from buffers, never from
+    Python objects: for those (`pa.scalar`, `pa.array`) pyarrow first imports pandas to see
+    whether they are pandas', a quarter of a worker process's start (bench/README.md)."""
+    encoded = [text.encode() for text in texts]
+    lengths = np.repeat(np.array([len(e) for e in encoded], dtype=np.int64), counts)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(e * int(n) for e, n in zip(encoded, counts.tolist(), strict=True))
+    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _lines_column(pieces: list[_Piece]) -> pa.ChunkedArray:
+    """One string per line (each keeps its trailing newline, which JSON parsers ignore), a
+    chunk per piece, checked as UTF-8 all at once; a piece that is not is repaired."""
+    arrays = [_lines_array(piece.data, piece.ends) for piece in pieces]
+    column = pa.chunked_array(arrays, pa.string())
+    try:
+        column.validate(full=True)
+        return column
+    except pa.ArrowInvalid:
+        return pa.chunked_array(
+            [_valid_lines(a, piece) for a, piece in zip(arrays, pieces, strict=True)],
+            pa.string(),
+        )
 
 
 def _lines_array(data: memoryview, ends: np.ndarray) -> pa.Array:
-    """One string per line (each keeps its trailing newline, which JSON parsers ignore)."""
-    offsets = np.concatenate(([0], ends)).astype(np.int32)
-    array = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    offsets = np.zeros(len(ends) + 1, dtype=np.int32)
+    offsets[1:] = ends
+    return pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _valid_lines(array: pa.Array, piece: _Piece) -> pa.Array:
     try:
         array.validate(full=True)
         return array
     except pa.ArrowInvalid:
-        return _repair_utf8(bytes(data), ends)
+        return _repair_utf8(bytes(piece.data), piece.ends)
 
 
 def _repair_utf8(data: bytes, ends: np.ndarray) -> pa.Array:
