@@ -9,11 +9,12 @@ import posixpath
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdpflow.lake.storage import Lake
+
+if TYPE_CHECKING:  # imported by `connect`: a job can start its workers before importing it
+    import duckdb
 
 
 def quote(identifier: str) -> str:
@@ -38,6 +39,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection whose days are UTC days (event_date, session_date, ...): DuckDB casts
     a TIMESTAMPTZ to a DATE in the session's time zone, which is the host's unless set."""
+    import duckdb
+
     con = duckdb.connect(database, config=config or {})
     con.execute("SET GLOBAL TimeZone = 'UTC'")
     return con

@@ -8,11 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
-
 from cdpflow.engine.duckdb_common import LakeOut, connect, literal, quote
-from cdpflow.engine.duckdb_scan import scan_sql
 from cdpflow.errors import QueryError
 from cdpflow.lake.storage import Lake
 from cdpflow.lake.tables import Snapshot, TableStore
@@ -20,6 +16,12 @@ from cdpflow.lake.views import ViewFile, load_catalog
 from cdpflow.settings import Settings
 
 if TYPE_CHECKING:
+    # DuckDB and the scan (which imports pyarrow's Parquet and compute modules) are imported
+    # where they are used: events_incremental opens the engine, then starts its worker
+    # processes, which start up sooner by a tenth of a second without them.
+    import duckdb
+    import pyarrow as pa
+
     from cdpflow.engine import EventsBatch
     from cdpflow.engine.duckdb_identity import DuckDBIdentityIO
     from cdpflow.lake.raw_reader import RawFile
@@ -62,14 +64,15 @@ class DuckDBEngine:
     # -- events -----------------------------------------------------------------------------
 
     def events_batches(self, groups: Sequence[Sequence[RawFile]]) -> Iterator[EventsBatch]:
-        from cdpflow.engine.duckdb_events_batches import events_batches
         from cdpflow.engine.duckdb_workers import start_workers
 
-        if not self._events_workers:
+        if not self._events_workers:  # first, so the workers start up while DuckDB loads here
             input_bytes = sum(f.size for group in groups for f in group)
             self._events_workers = start_workers(
                 self.settings, lambda: self.con, self.lake, input_bytes
             )
+        from cdpflow.engine.duckdb_events_batches import events_batches
+
         scratch = self.settings.work_dir / "events_scratch" / uuid.uuid4().hex
         return events_batches(self.con, self._events_workers, groups, scratch)
 
@@ -104,6 +107,8 @@ class DuckDBEngine:
     def register_tables(self, tables: TableStore) -> list[str]:
         """Create a view per lake table over its current snapshot's files, then the derived
         views the last derived_views run recorded."""
+        import duckdb
+
         names = tables.names()
         for name in names:
             snapshot = tables.get(name)
@@ -121,6 +126,8 @@ class DuckDBEngine:
     def check_views(
         self, tables: TableStore, views: Sequence[ViewFile]
     ) -> tuple[list[str], dict[str, str]]:
+        import duckdb
+
         lake_tables = set(tables.names())
         for name in lake_tables:
             self.con.execute(
@@ -153,9 +160,13 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(view.name)} AS {view.sql}")
 
     def _scan(self, snapshot: Snapshot, tables: TableStore) -> str:
+        from cdpflow.engine.duckdb_scan import scan_sql
+
         return scan_sql(tables, snapshot)
 
     def query(self, sql: str, tables: TableStore) -> pa.Table:
+        import duckdb
+
         names = self.register_tables(tables)
         try:
             return self.con.sql(sql).to_arrow_table()
