@@ -19,8 +19,7 @@ from cdpflow.errors import TerminalError
 from cdpflow.events.names import CORE_EVENTS, QUARANTINE_EVENTS
 from cdpflow.events.schema import CORE_EVENTS_COLUMNS, QUARANTINE_COLUMNS
 from cdpflow.jobs import Interval, job_lock
-from cdpflow.lake.raw import RawHour, last_closed_hour, list_raw_hours
-from cdpflow.lake.raw_reader import RawFile, count_lines
+from cdpflow.lake.raw import RawFile, RawHour, last_closed_hour, list_raw_hours
 from cdpflow.lake.storage import Lake, staging_dir
 from cdpflow.lake.tables import DataFile, Snapshot, TableStore, promote
 from cdpflow.settings import Settings
@@ -130,6 +129,8 @@ def _note_open_hours(
     closed = last_closed_hour(now)
     open_hours = [h for h in hours if h.hour > closed]
     if open_hours:
+        from cdpflow.lake.raw_reader import count_lines  # numpy and pyarrow: after the workers
+
         result.waiting = sum(count_lines(lake, path) for h in open_hours for path, _ in h.files)
         result.waiting_until = open_hours[-1].hour + timedelta(hours=1)
 

@@ -179,6 +179,15 @@ class RawWriter:
 
 
 @dataclass(frozen=True)
+class RawFile:
+    """One published file of a received hour, as a job reads it."""
+
+    path: str  # lake-relative
+    hour: str  # raw hour key, e.g. 2026-11-20T13
+    size: int = 0  # compressed bytes, to share work out evenly
+
+
+@dataclass(frozen=True)
 class RawHour:
     """The published files of one received hour and a fingerprint that changes when they do."""
 

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 from isal import igzip, isal_zlib
 
+from cdpflow.lake.raw import RawFile
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
@@ -32,13 +33,6 @@ LINES_SCHEMA = pa.schema(
         ("line", pa.string()),
     ]
 )
-
-
-@dataclass(frozen=True)
-class RawFile:
-    path: str  # lake-relative
-    hour: str  # raw hour key, e.g. 2026-11-20T13
-    size: int = 0  # compressed bytes, to share work out evenly
 
 
 @dataclass
