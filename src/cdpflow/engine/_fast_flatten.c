@@ -650,6 +650,12 @@ static Str trim_spaces(Str s) {
     return s;
 }
 
+/* Whether a value trimmed of ASCII spaces starts or ends outside ASCII: DuckDB's trim also
+   takes Unicode spaces off (U+00A0, U+3000, ...), so such a value is left to the statement. */
+static int untrimmed_edges(Str s) {
+    return s.n > 0 && (((unsigned char)s.p[0] & 0x80) || ((unsigned char)s.p[s.n - 1] & 0x80));
+}
+
 static int has(Str s, const char *needle) {
     int32_t k = (int32_t)strlen(needle);
     for (int32_t i = 0; i + k <= s.n; i++)
@@ -820,6 +826,7 @@ static int segment_row(const Msg *env, const Item *item, int64_t max_event_bytes
     if (email.n > 0 && needs(email, 'l')) email = changed(bufs, email, 'l');
     Str phone = first(nullif_empty(v[F_TRAITS_PHONE]), nullif_empty(v[F_CTX_TRAITS_PHONE]));
     phone = nullif_empty(trim_spaces(phone));
+    if (untrimmed_edges(phone)) return 0;
     Str order_id = first(nullif_empty(v[F_PROP_ORDER_ID]),
                          first(nullif_empty(v[F_PROP_ORDER_ID_CAMEL]),
                                nullif_empty(v[F_PROP_TRANSACTION_ID])));
@@ -922,6 +929,7 @@ static int blotout_row(const Msg *m, const Item *item, int64_t max_event_bytes, 
     if (email.n > 0 && !is_ascii(email)) return 0;
     if (email.n > 0 && needs(email, 'l')) email = changed(bufs, email, 'l');
     Str phone = nullif_empty(trim_spaces(nullif_empty(v[F_B_PERSONA_NUMBER])));
+    if (untrimmed_edges(phone)) return 0;
     Str currency = nullif_empty(v[F_B_TRANSACTION_CURRENCY]);
     if (transaction && currency.n > 0 && !is_ascii(currency)) return 0;
     if (transaction && currency.n > 0 && needs(currency, 'u'))

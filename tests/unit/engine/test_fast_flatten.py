@@ -165,6 +165,8 @@ def test_plain_messages_take_the_fast_path_with_the_statements_rows(
         ({"timestamp": "2024-03-11 00:05:35"}, None),  # another form DuckDB reads
         ({"_cdp": {"received_at": "2024-03-11T00:05:36Z", "source": "web"}}, None),  # no size
         ({"context": {"traits": {"email": "ÁNA@example.com"}}}, None),  # lower() of Unicode
+        ({"context": {"traits": {"phone": "\u00a0"}}}, None),  # trim() takes Unicode spaces
+        ({"traits": {"phone": "+1 555 0100\u3000"}}, None),
         ({"batch": [{"type": "track"}]}, None),
         ({"anonymousId": 5}, None),  # wrong_type
     ],
