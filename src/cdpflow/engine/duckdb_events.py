@@ -20,7 +20,12 @@ from duckdb.func import FunctionNullHandling
 
 from cdpflow.engine import FlattenCounts, StagedFile, fast_flatten
 from cdpflow.engine.duckdb_common import LakeOut, literal
-from cdpflow.engine.duckdb_sql import CORE_SELECT, EVENT_BYTES_FUNCTION, flatten_sql
+from cdpflow.engine.duckdb_sql import (
+    CORE_SELECT,
+    EVENT_BYTES_FUNCTION,
+    FLATTEN_COLUMNS,
+    flatten_sql,
+)
 from cdpflow.errors import TerminalError
 from cdpflow.events import quarantine
 from cdpflow.events import schema as events_schema
@@ -182,6 +187,9 @@ class EventsWorker:
         self.chunk_bytes = chunk_bytes
         self.memory_bytes = memory_bytes
         self.split_chunks = 0  # chunks flattened again in halves after running out of memory
+        # The table's columns, to make it without planning the statement (a share whose lines
+        # all take the fast path never runs it).
+        self._columns = ", ".join(f'"{name}" {kind}' for name, kind in FLATTEN_COLUMNS)
         self.con.create_function(
             EVENT_BYTES_FUNCTION,
             event_text_bytes,
@@ -202,10 +210,6 @@ class EventsWorker:
                 "CREATE OR REPLACE TEMP VIEW _flattened_lines AS "
                 + flatten_sql("raw_lines", max_event_bytes)
             ).fetchall()
-            # The table's columns, to make it without planning the statement (a share whose
-            # lines all take the fast path never runs it).
-            described = self.con.execute("DESCRIBE SELECT * FROM _flattened_lines").fetchall()
-            self._columns = ", ".join(f'"{name}" {kind}' for name, kind, *_ in described)
         finally:
             self.con.unregister("_chunk")
 

@@ -252,6 +252,23 @@ _LINE_KIND = rules.line_kind(DUCKDB, """coalesce(CAST(r['messageId'] AS VARCHAR)
 _LINE_CODE, _LINE_REASON = rules.line_reason(DUCKDB, "json_valid(line)")
 
 
+# The columns of `flatten_sql`'s rows, in its order (a worker makes its tables with them
+# without planning the statement; a test checks them against the statement's).
+FLATTEN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("raw_hour", "VARCHAR"),
+    ("raw_file", "VARCHAR"),
+    ("line_no", "BIGINT"),
+    ("item_index", "BIGINT"),
+    ("reason_code", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("raw", "VARCHAR"),
+    *(
+        (name, "VARCHAR" if kind == "json" else duckdb_type(kind))
+        for name, kind in CORE_EVENTS_COLUMNS
+    ),
+)
+
+
 def flatten_sql(lines: str, max_event_bytes: int) -> str:
     """A SELECT over `lines` (raw_hour, raw_file, line_no, line) returning one row per event.
 
