@@ -444,7 +444,7 @@ FORMS = st.sampled_from([(",", ":"), (", ", ": ")])
 
 
 @hypothesis_settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     drawn=st.lists(
