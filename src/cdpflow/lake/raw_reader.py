@@ -22,6 +22,7 @@ from cdpflow.lake.raw import RawFile
 from cdpflow.lake.storage import Lake
 
 _BLOCK = 8 << 20
+_MAX_STRING_BYTES = (1 << 31) - 1  # of one Arrow string array (32-bit offsets)
 # isal's stubs declare IsalError as an instance; it is the class of its decompression errors.
 _GZIP_ERRORS = (OSError, EOFError, zlib.error, cast(type[Exception], isal_zlib.IsalError))
 T = TypeVar("T")
@@ -246,11 +247,18 @@ def _repeated_texts(texts: list[str], counts: np.ndarray) -> pa.Array:
     Python objects: for those (`pa.scalar`, `pa.array`) pyarrow first imports pandas to see
     whether they are pandas', a quarter of a worker process's start (bench/README.md)."""
     encoded = [text.encode() for text in texts]
-    lengths = np.repeat(np.array([len(e) for e in encoded], dtype=np.int64), counts)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    sizes = np.array([len(e) for e in encoded], dtype=np.int64)
+    if len(texts) > 1 and int(sizes @ counts) > _MAX_STRING_BYTES:  # a chunk of tiny lines
+        return pa.chunked_array(
+            [_repeated_texts(texts[i : i + 1], counts[i : i + 1]) for i in range(len(texts))]
+        )
+    lengths = np.repeat(sizes, counts)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     data = b"".join(e * int(n) for e, n in zip(encoded, counts.tolist(), strict=True))
-    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.StringArray.from_buffers(
+        len(lengths), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+    )
 
 
 def _lines_column(pieces: list[_Piece]) -> pa.ChunkedArray:

@@ -103,6 +103,36 @@ def test_reader_numbers_lines_across_chunks_and_keeps_a_last_line_without_newlin
     assert all(orjson.loads(r["line"])["n"] == r["line_no"] for r in rows)
 
 
+@pytest.mark.parametrize("string_bytes", [None, 40])
+def test_reader_gives_each_line_of_a_chunk_of_many_files_its_own_file_and_number(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, string_bytes: int | None
+) -> None:
+    """A chunk of several files' lines names each line's own hour, file and line number; also
+    when their names would not fit one string array (made small here), as a chunk of millions
+    of tiny lines would not."""
+    from cdpflow.lake import raw_reader
+
+    if string_bytes:
+        monkeypatch.setattr(raw_reader, "_MAX_STRING_BYTES", string_bytes)
+    files = []
+    for i, count in enumerate([3, 1, 2]):
+        rel = f"raw/events/h{i}/f{i}.jsonl.gz"
+        body = b"".join(b'{"f":%d,"n":%d}\n' % (i, n) for n in range(1, count + 1))
+        with lake.atomic_writer(rel) as handle:
+            handle.write(gzip.compress(body))
+        files.append(RawFile(rel, f"2026-11-20T1{i}"))
+    ((table, _),) = list(read_line_chunks(lake, files, 1 << 20))
+    got = [
+        (r["raw_hour"], r["raw_file"], r["line_no"], orjson.loads(r["line"]))
+        for r in table.to_pylist()
+    ]
+    assert got == [
+        (f.hour, f.path, n, {"f": i, "n": n})
+        for i, (f, count) in enumerate(zip(files, [3, 1, 2], strict=True))
+        for n in range(1, count + 1)
+    ]
+
+
 def test_reader_keeps_lines_that_are_not_utf8_or_truncated_gzip(lake: Lake) -> None:
     with lake.atomic_writer("raw/events/bad.jsonl.gz") as handle:
         handle.write(gzip.compress(b'{"ok":1}\n{"bad":"\xff\xfe"}\n'))
